@@ -1,0 +1,91 @@
+//! The bot-webhook function: the bot platform's entry point.
+
+use lambda_http::{Body, Request, Response};
+
+use super::context::AppContext;
+use super::engine::{self, Create, Idempotency};
+use super::error::{ApiError, json_response};
+use super::request::{body_bytes, header, route_path};
+use super::routes::{self, Function};
+use crate::config::Bot;
+use crate::platform::native::{self, NativeEvent};
+use crate::signing;
+use crate::store::SessionKey;
+
+/// The Lambda handler. Never fails: every error is a JSON response.
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    match route(ctx, &req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = route_path(req);
+    let method = req.method().as_str();
+    let Some((route, params)) = routes::find(method, &path).filter(|(r, _)| r.function == Function::BotWebhook) else {
+        return Err(not_routed(&path));
+    };
+    let bot_id = &params["botId"];
+    match route.path {
+        "/v1/bots/{botId}/events" => events(ctx, req, bot_id).await,
+        _ => session(ctx, req, bot_id, &params["sessionId"]).await,
+    }
+}
+
+pub(crate) fn not_routed(path: &str) -> ApiError {
+    if routes::path_exists(path) {
+        ApiError::new(405, "method_not_allowed", "method not allowed on this route")
+    } else {
+        ApiError::not_found("unknown_route", format!("no route {path:?}"))
+    }
+}
+
+/// Verifies the native signature on the raw body, before anything is parsed.
+async fn verify(ctx: &AppContext, req: &Request, bot: &Bot, body: &[u8]) -> Result<(), ApiError> {
+    let secret = ctx.platform_signing_secret(bot).await?;
+    signing::verify(
+        &secret,
+        header(req, signing::TIMESTAMP_HEADER),
+        header(req, signing::SIGNATURE_HEADER),
+        body,
+        ctx.clock.now().timestamp(),
+    )
+    .map_err(|e| ApiError::unauthorized(e.to_string()))
+}
+
+async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Response<Body>, ApiError> {
+    let body = body_bytes(req)?;
+    let bot = ctx.bot(bot_id).await?;
+    verify(ctx, req, &bot, body).await?;
+    let event: NativeEvent = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request("invalid_request", e.to_string())
+        } else {
+            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+        }
+    })?;
+    let (session_id, input) = event
+        .into_input()
+        .map_err(|p| ApiError::bad_request("invalid_request", p.to_string()))?;
+    let idem = Idempotency {
+        scope: format!("bot:{bot_id}"),
+        event_id: input.event_id.clone().unwrap_or_default(),
+    };
+    let key = SessionKey::new(bot_id, &session_id);
+    let render = |reply: &crate::domain::Reply| (200, native::reply_body(reply));
+    let applied = engine::apply(ctx, &bot, &key, &input, Some(&idem), Create::Allowed, &render).await?;
+    Ok(json_response(applied.status, &applied.body))
+}
+
+async fn session(ctx: &AppContext, req: &Request, bot_id: &str, session_id: &str) -> Result<Response<Body>, ApiError> {
+    let body = body_bytes(req)?;
+    let bot = ctx.bot(bot_id).await?;
+    verify(ctx, req, &bot, body).await?;
+    let session = ctx
+        .store
+        .load_session(&SessionKey::new(bot_id, session_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_session", format!("no session {session_id:?}")))?;
+    Ok(json_response(200, &native::session_body(&session.value)))
+}

@@ -1,0 +1,63 @@
+//! Errors as the HTTP caller sees them: `{"error":{"code","message"}}` with a 4xx for anything
+//! the caller can fix, 503 when a dependency of ours is down (so the caller retries).
+
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(422, code, message)
+    }
+
+    /// A dependency failed; the request may be retried as is.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "unavailable", message)
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "code": self.code, "message": self.message } })
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        json_response(self.status, &self.body())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::unavailable("storage is unavailable, retry later")
+    }
+}
+
+pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("status and header are valid")
+}

@@ -1,0 +1,78 @@
+//! The provider-callback function: live-chat providers report agents joining, writing,
+//! typing and closing here. Verified before parsing; idempotent on the provider's event id.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::bot_webhook::not_routed;
+use super::context::AppContext;
+use super::engine::{self, Create, Idempotency};
+use super::error::{ApiError, json_response};
+use super::request::{body_bytes, query_pairs, route_path};
+use super::routes::{self, Function};
+use crate::domain::{Event, Input};
+use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    match callback(ctx, &req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = route_path(req);
+    let Some((_, params)) = routes::find(req.method().as_str(), &path).filter(|(r, _)| r.function == Function::ProviderCallback) else {
+        return Err(not_routed(&path));
+    };
+    let (bot_id, provider_id) = (&params["botId"], &params["providerId"]);
+    let body = body_bytes(req)?;
+    let bot = ctx.bot(bot_id).await?;
+    let provider = ctx.provider(&bot, provider_id).await?;
+    let query = query_pairs(req);
+    let cb = CallbackRequest { method: req.method().as_str(), headers: req.headers(), query: &query, body };
+    provider.verify_callback(&cb, ctx.clock.now()).map_err(callback_error)?;
+    let events = match provider.parse_callback(&cb).map_err(callback_error)? {
+        Callback::Challenge { status, content_type, body } => {
+            return Ok(Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .expect("valid response"));
+        }
+        Callback::Events(events) => events,
+    };
+    let mut applied = 0;
+    let mut ignored = 0;
+    for event in events {
+        // Providers report conversations we never handed over (embedded providers see every
+        // conversation): those are acknowledged and ignored, or the provider retries forever.
+        let Some(link) = ctx.store.find_conversation(bot_id, provider_id, &event.conversation_id).await? else {
+            ignored += 1;
+            continue;
+        };
+        let idem = Idempotency { scope: format!("provider:{bot_id}:{provider_id}"), event_id: event.event_id.clone() };
+        let event_id = Some(event.event_id.clone());
+        let input = Input { event_id, ..Input::new(to_event(event, link.handover_id)) };
+        let render = |_: &crate::domain::Reply| (200, json!({ "status": "ok" }));
+        engine::apply(ctx, &bot, &link.key, &input, Some(&idem), Create::Forbidden, &render).await?;
+        applied += 1;
+    }
+    Ok(json_response(200, &json!({ "status": "ok", "applied": applied, "ignored": ignored })))
+}
+
+fn callback_error(e: CallbackError) -> ApiError {
+    match e {
+        CallbackError::Unauthenticated(m) => ApiError::unauthorized(m),
+        CallbackError::Malformed(m) => ApiError::bad_request("invalid_callback", m),
+    }
+}
+
+fn to_event(e: ProviderEvent, handover_id: String) -> Event {
+    match e.kind {
+        ProviderEventKind::AgentJoined { agent } => Event::AgentJoined { handover_id, agent },
+        ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage { handover_id, agent, message },
+        ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
+        ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
+    }
+}

@@ -1,0 +1,47 @@
+//! Reading a `lambda_http::Request` the same way for every route.
+
+use lambda_http::{Body, Request, RequestExt};
+
+use super::error::ApiError;
+
+/// Largest body accepted on any route (API Gateway allows more; we do not need it).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The raw body, refused with 413 above the limit.
+pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(413, "payload_too_large", format!("body is larger than {MAX_BODY_BYTES} bytes")));
+    }
+    Ok(bytes)
+}
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The path without an API Gateway stage prefix: every route starts at `/v1/`.
+pub fn route_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    match raw.find("/v1/") {
+        Some(i) => raw[i..].to_owned(),
+        None => raw.to_string(),
+    }
+}
+
+/// Query parameters as ordered pairs.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    let q = req.query_string_parameters();
+    let mut out = Vec::new();
+    for (k, _) in q.iter() {
+        for v in q.all(k).unwrap_or_default() {
+            out.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    out
+}

@@ -1,0 +1,79 @@
+//! Every HTTP route, in one table: the handlers dispatch on it, `handover serve` mounts it, and
+//! a test compares it with `template.yaml`.
+
+use std::collections::HashMap;
+
+/// The Lambda function serving a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    BotWebhook,
+    ProviderCallback,
+}
+
+impl Function {
+    /// The binary name, as in `BuildProperties.Binary` of the template.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::BotWebhook => "bot-webhook",
+            Function::ProviderCallback => "provider-callback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: Function,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "POST", path: "/v1/bots/{botId}/events", function: Function::BotWebhook },
+    Route { method: "GET", path: "/v1/bots/{botId}/sessions/{sessionId}", function: Function::BotWebhook },
+    Route { method: "POST", path: "/v1/bots/{botId}/providers/{providerId}/callback", function: Function::ProviderCallback },
+    Route { method: "GET", path: "/v1/bots/{botId}/providers/{providerId}/callback", function: Function::ProviderCallback },
+];
+
+/// Finds the route for a method and path, with its path parameters.
+pub fn find(method: &str, path: &str) -> Option<(Route, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)).find_map(|r| {
+        let pattern: Vec<&str> = r.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if s.is_empty() {
+                    return None;
+                }
+                params.insert(name.to_owned(), (*s).to_owned());
+            } else if p != s {
+                return None;
+            }
+        }
+        Some((*r, params))
+    })
+}
+
+/// Whether any route has this path (to answer 405 rather than 404).
+pub fn path_exists(path: &str) -> bool {
+    ROUTES.iter().any(|r| find(r.method, path).is_some_and(|(found, _)| found.path == r.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routes_with_parameters() {
+        let (r, p) = find("POST", "/v1/bots/demo/providers/desk/callback").unwrap();
+        assert_eq!(r.function, Function::ProviderCallback);
+        assert_eq!(p["botId"], "demo");
+        assert_eq!(p["providerId"], "desk");
+        assert!(find("DELETE", "/v1/bots/demo/events").is_none());
+        assert!(path_exists("/v1/bots/demo/events"));
+        assert!(find("POST", "/v1/bots//events").is_none());
+    }
+}

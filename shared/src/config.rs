@@ -1,0 +1,477 @@
+//! The bot configuration document: what an operator writes (YAML or JSON), validated with errors
+//! that name the offending field, and compiled once into a [`Bot`] the core can use directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::handover::Trigger;
+use crate::hours::{HoursConfig, Schedule};
+
+/// Largest document accepted, a guard against accidental uploads of the wrong file.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotConfig {
+    pub bot_id: String,
+    #[serde(default = "default_language")]
+    pub default_language: String,
+    pub platform: PlatformConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub routing: Vec<RoutingRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<HoursConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<KillSwitch>,
+    #[serde(default)]
+    pub dialogs: BTreeMap<String, DialogTexts>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_language() -> String {
+    "en".to_owned()
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformKind {
+    Native,
+    Chatlayer,
+}
+
+/// When a Chatlayer bot is paused: the seed wants the bot active until an agent joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseAt {
+    AtAgentJoin,
+    AtOffload,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformConfig {
+    pub kind: PlatformKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_url: Option<String>,
+    /// Secrets Manager name or ARN; the document never holds secret values.
+    pub secret_ref: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_at: Option<PauseAt>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Webhook,
+    Zendesk,
+    Intercom,
+    Genesys,
+    Helpscout,
+    Engage,
+    Sparkcentral,
+    Interact,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Webhook => "webhook",
+            ProviderKind::Zendesk => "zendesk",
+            ProviderKind::Intercom => "intercom",
+            ProviderKind::Genesys => "genesys",
+            ProviderKind::Helpscout => "helpscout",
+            ProviderKind::Engage => "engage",
+            ProviderKind::Sparkcentral => "sparkcentral",
+            ProviderKind::Interact => "interact",
+        }
+    }
+}
+
+/// One live-chat provider of the bot. Settings specific to a provider kind stay in `settings`
+/// and are parsed by that provider's adapter, so adding a provider never changes this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    pub id: String,
+    pub kind: ProviderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Optional endpoint answering whether agents are online (generic webhook provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_url: Option<String>,
+    pub secret_ref: String,
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Conditions of a routing rule; every condition given must match.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteWhen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<RouteWhen>,
+    pub provider: String,
+    pub queue: String,
+    /// Providers tried in order when the first is unavailable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover: Vec<String>,
+}
+
+/// The kill switch. Empty `providers`/`queues` mean everything is disabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KillSwitch {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+}
+
+impl KillSwitch {
+    /// Whether it is in force for this provider and queue at `now` (it expires by itself).
+    pub fn applies(&self, provider: &str, queue: &str, now: DateTime<Utc>) -> bool {
+        let current = self.until.is_none_or(|until| now < until);
+        let provider_ok = self.providers.is_empty() || self.providers.iter().any(|p| p == provider);
+        let queue_ok = self.queues.is_empty() || self.queues.iter().any(|q| q == queue);
+        current && provider_ok && queue_ok
+    }
+}
+
+/// Dialog texts of one language; missing texts fall back to the default language, then to
+/// built-in English.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialogTexts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still_waiting: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_joined: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_to_bot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    /// Give up waiting for an agent after this long.
+    #[serde(default = "default_no_agent")]
+    pub no_agent_seconds: u64,
+    /// Send `handover.waiting` this often while waiting; 0 turns it off.
+    #[serde(default = "default_still_waiting")]
+    pub still_waiting_every_seconds: u64,
+    /// End the handover when the agent has been silent this long.
+    #[serde(default = "default_agent_idle")]
+    pub agent_idle_seconds: u64,
+}
+
+fn default_no_agent() -> u64 {
+    600
+}
+fn default_still_waiting() -> u64 {
+    120
+}
+fn default_agent_idle() -> u64 {
+    1800
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            no_agent_seconds: default_no_agent(),
+            still_waiting_every_seconds: default_still_waiting(),
+            agent_idle_seconds: default_agent_idle(),
+        }
+    }
+}
+
+/// One problem in a configuration document, with the path of the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is not valid YAML or JSON: {0}")]
+    Syntax(String),
+    #[error("configuration is larger than {MAX_CONFIG_BYTES} bytes")]
+    TooLarge,
+    #[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+}
+
+impl BotConfig {
+    /// Parses YAML or JSON (JSON is YAML) and validates it.
+    pub fn parse(text: &str) -> Result<BotConfig, ConfigError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge);
+        }
+        let config: BotConfig =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything serde cannot: references between sections, URLs, identifiers, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let mut err = |path: String, message: String| errors.push(FieldError { path, message });
+
+        if !is_identifier(&self.bot_id) {
+            err("botId".into(), format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", self.bot_id));
+        }
+        if self.default_language.trim().is_empty() {
+            err("defaultLanguage".into(), "must not be empty".into());
+        }
+        if self.platform.secret_ref.trim().is_empty() {
+            err("platform.secretRef".into(), "must name a Secrets Manager secret".into());
+        }
+        match (&self.platform.kind, &self.platform.outbound_url) {
+            (PlatformKind::Native, None) => {
+                err("platform.outboundUrl".into(), "is required for a native bot platform".into())
+            }
+            (_, Some(url)) => {
+                if let Err(m) = check_url(url) {
+                    err("platform.outboundUrl".into(), m);
+                }
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.platform.api_base_url
+            && let Err(m) = check_url(url)
+        {
+            err("platform.apiBaseUrl".into(), m);
+        }
+
+        let mut ids = BTreeSet::new();
+        if self.providers.is_empty() {
+            err("providers".into(), "at least one provider is required".into());
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            if !is_identifier(&p.id) {
+                err(format!("providers[{i}].id"), format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", p.id));
+            }
+            if !ids.insert(p.id.as_str()) {
+                err(format!("providers[{i}].id"), format!("duplicate provider id {:?}", p.id));
+            }
+            if p.secret_ref.trim().is_empty() {
+                err(format!("providers[{i}].secretRef"), "must name a Secrets Manager secret".into());
+            }
+            if p.kind == ProviderKind::Webhook && p.url.is_none() {
+                err(format!("providers[{i}].url"), "is required for a webhook provider".into());
+            }
+            for (field, value) in [("url", &p.url), ("availabilityUrl", &p.availability_url)] {
+                if let Some(url) = value
+                    && let Err(m) = check_url(url)
+                {
+                    err(format!("providers[{i}].{field}"), m);
+                }
+            }
+        }
+
+        if self.routing.is_empty() {
+            err("routing".into(), "at least one rule is required".into());
+        } else if !self.routing.iter().any(|r| r.when.is_none()) {
+            err("routing".into(), "no default rule (a rule without `when`)".into());
+        }
+        for (i, r) in self.routing.iter().enumerate() {
+            if !ids.contains(r.provider.as_str()) {
+                err(format!("routing[{i}].provider"), format!("unknown provider {:?}", r.provider));
+            }
+            for (j, f) in r.failover.iter().enumerate() {
+                if !ids.contains(f.as_str()) {
+                    err(format!("routing[{i}].failover[{j}]"), format!("unknown provider {:?}", f));
+                }
+            }
+            if r.queue.trim().is_empty() {
+                err(format!("routing[{i}].queue"), "must not be empty".into());
+            }
+        }
+
+        if let Some(hours) = &self.hours
+            && let Err(e) = Schedule::compile(hours)
+        {
+            err("hours".into(), e.to_string());
+        }
+        if let Some(ks) = &self.disabled {
+            for (j, p) in ks.providers.iter().enumerate() {
+                if !ids.contains(p.as_str()) {
+                    err(format!("disabled.providers[{j}]"), format!("unknown provider {:?}", p));
+                }
+            }
+        }
+        if self.timeouts.no_agent_seconds == 0 {
+            err("timeouts.noAgentSeconds".into(), "must be greater than 0".into());
+        }
+        if self.timeouts.agent_idle_seconds == 0 {
+            err("timeouts.agentIdleSeconds".into(), "must be greater than 0".into());
+        }
+        if !(1..=3650).contains(&self.retention_days) {
+            err("retentionDays".into(), "must be between 1 and 3650".into());
+        }
+
+        if errors.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errors)) }
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+}
+
+/// Identifiers end up in DynamoDB keys and URLs, so they are kept to a safe alphabet.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!("{url:?} must be an http(s) URL with a host")),
+        Err(e) => Err(format!("{url:?} is not a URL ({e})")),
+    }
+}
+
+/// A validated configuration with its opening hours compiled, ready for the core.
+#[derive(Clone)]
+pub struct Bot {
+    pub config: BotConfig,
+    pub schedule: Option<Schedule>,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Bot {
+    pub fn new(config: BotConfig) -> Result<Bot, ConfigError> {
+        config.validate()?;
+        let schedule = match &config.hours {
+            Some(h) => Some(Schedule::compile(h).map_err(|e| {
+                ConfigError::Invalid(vec![FieldError { path: "hours".into(), message: e.to_string() }])
+            })?),
+            None => None,
+        };
+        Ok(Bot { config, schedule })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+botId: acme-support
+defaultLanguage: en
+platform:
+  kind: native
+  outboundUrl: https://bot.example.com/handover-events
+  secretRef: handover/acme-support/platform
+providers:
+  - id: desk
+    kind: webhook
+    url: https://contact-center.example.com/handover
+    secretRef: handover/acme-support/desk
+routing:
+  - when: { language: nl }
+    provider: desk
+    queue: dutch
+  - provider: desk
+    queue: general
+hours:
+  timeZone: Europe/Brussels
+  openingHours: "Mo-Fr 08:30-12:00,13:00-17:30; Sa 09:00-12:00; PH off"
+  publicHolidays: BE
+dialogs:
+  en:
+    closed: "We are back {nextOpening}."
+timeouts: { noAgentSeconds: 600, stillWaitingEverySeconds: 120, agentIdleSeconds: 1800 }
+retentionDays: 30
+"#;
+
+    #[test]
+    fn design_example_is_valid() {
+        let c = BotConfig::parse(EXAMPLE).unwrap();
+        assert_eq!(c.bot_id, "acme-support");
+        assert_eq!(c.routing[0].when.as_ref().unwrap().language.as_deref(), Some("nl"));
+        assert!(Bot::new(c).unwrap().schedule.is_some());
+    }
+
+    #[test]
+    fn unknown_routing_provider_is_named_with_its_path() {
+        let text = EXAMPLE.replace("    provider: desk\n    queue: general", "    provider: desk2\n    queue: general");
+        let err = BotConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains(r#"routing[1].provider: unknown provider "desk2""#), "{err}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = EXAMPLE.replace("    secretRef: handover/acme-support/desk\n", "");
+        let err = BotConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("providers[0]") && err.contains("secretRef"), "{err}");
+    }
+
+    #[test]
+    fn bad_time_zone_is_reported_under_hours() {
+        let text = EXAMPLE.replace("Europe/Brussels", "Europe/Brusels");
+        let err = BotConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("hours:") && err.contains("Europe/Brusels"), "{err}");
+    }
+
+    #[test]
+    fn kill_switch_expires_by_itself() {
+        let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z").unwrap().to_utc();
+        let ks = KillSwitch { reason: "incident".into(), until: Some(until), providers: vec![], queues: vec![] };
+        assert!(ks.applies("desk", "general", until - chrono::Duration::seconds(1)));
+        assert!(!ks.applies("desk", "general", until));
+    }
+}

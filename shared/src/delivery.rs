@@ -1,0 +1,145 @@
+//! Outbound HTTP: one shared client, a classification of failures into "try again" and "give
+//! up", and the retry schedule (exponential backoff with full jitter, `Retry-After` honoured).
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Why an outbound call failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("retryable failure (status {status:?}): {message}")]
+    Retryable { status: Option<u16>, retry_after: Option<StdDuration>, message: String },
+    #[error("permanent failure (status {status:?}): {message}")]
+    Permanent { status: Option<u16>, message: String },
+}
+
+impl DeliveryError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError::Permanent { status: None, message: message.into() }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        DeliveryError::Retryable { status: None, retry_after: None, message: message.into() }
+    }
+}
+
+/// Builds the one client a process uses: rustls, connect and total timeouts well below the
+/// Lambda timeout so a slow receiver cannot eat the whole invocation.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(StdDuration::from_secs(3))
+        .timeout(StdDuration::from_secs(8))
+        .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date.
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<StdDuration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(StdDuration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.to_utc();
+    (at - now).to_std().ok()
+}
+
+/// Turns a response into success or a classified failure. 408, 425, 429 and 5xx are worth
+/// retrying; other 4xx mean the request itself is wrong and will not improve.
+pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwest::Response, DeliveryError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let code = status.as_u16();
+    let ra = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, now));
+    let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+    let message = format!("HTTP {code}: {body}");
+    if matches!(code, 408 | 425 | 429) || status.is_server_error() {
+        Err(DeliveryError::Retryable { status: Some(code), retry_after: ra, message })
+    } else {
+        Err(DeliveryError::Permanent { status: Some(code), message })
+    }
+}
+
+/// A transport error (DNS, connect, timeout) is always worth retrying.
+pub fn transport(e: reqwest::Error) -> DeliveryError {
+    DeliveryError::retryable(format!("transport: {e}"))
+}
+
+/// When to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: StdDuration,
+    pub max_delay: StdDuration,
+    /// Attempts before giving up, the first included.
+    pub max_attempts: u32,
+    /// How long a fresh or claimed item is reserved for the deliverer holding it.
+    pub lease: StdDuration,
+}
+
+impl Default for RetryPolicy {
+    /// About 2 s, 4 s, 8 s … capped at 15 min; 12 attempts span roughly an hour and a half.
+    fn default() -> Self {
+        RetryPolicy {
+            base: StdDuration::from_secs(2),
+            max_delay: StdDuration::from_secs(15 * 60),
+            max_attempts: 12,
+            lease: StdDuration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The next attempt after `attempts` failures: full jitter over an exponential ceiling,
+    /// but never earlier than the receiver's `Retry-After`.
+    pub fn next_attempt(&self, attempts: u32, now: DateTime<Utc>, retry_after: Option<StdDuration>) -> DateTime<Utc> {
+        let ceiling = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(20)))
+            .min(self.max_delay);
+        let jittered = ceiling.mul_f64(0.5 + fastrand::f64() * 0.5);
+        let delay = retry_after.map_or(jittered, |ra| ra.max(jittered));
+        now + Duration::from_std(delay).unwrap_or(Duration::MAX)
+    }
+
+    pub fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::from_std(self.lease).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+        let d = |a| (p.next_attempt(a, now, None) - now).num_milliseconds();
+        assert!((1000..=2000).contains(&d(1)));
+        assert!((2000..=4000).contains(&d(2)));
+        assert!((450_000..=900_000).contains(&d(30)));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let p = RetryPolicy::default();
+        let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+        let at = p.next_attempt(1, now, Some(StdDuration::from_secs(120)));
+        assert_eq!((at - now).num_seconds(), 120);
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").unwrap().to_utc();
+        assert_eq!(retry_after("30", now), Some(StdDuration::from_secs(30)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(StdDuration::from_secs(60)));
+        assert_eq!(retry_after("soon", now), None);
+    }
+}

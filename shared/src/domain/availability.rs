@@ -1,0 +1,103 @@
+//! Whether a handover can be offered right now, and why not. Pure: the kill switch and opening
+//! hours come from the bot's configuration, provider health and agent presence from
+//! [`Conditions`] the shell gathered beforehand.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Bot;
+use crate::hours::ClosedReason;
+
+use super::dialog::DialogName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableReason {
+    KillSwitch,
+    OutsideHours,
+    PublicHoliday,
+    NoAgentsOnline,
+    ProviderUnavailable,
+}
+
+impl UnavailableReason {
+    /// Which of the three dialogs the user sees: an incident (ours or the provider's) reads
+    /// as "disabled", anything about the agents' schedule or presence as "closed".
+    pub fn dialog(self) -> DialogName {
+        match self {
+            UnavailableReason::KillSwitch | UnavailableReason::ProviderUnavailable => DialogName::Disabled,
+            _ => DialogName::Closed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnavailableReason::KillSwitch => "kill_switch",
+            UnavailableReason::OutsideHours => "outside_hours",
+            UnavailableReason::PublicHoliday => "public_holiday",
+            UnavailableReason::NoAgentsOnline => "no_agents_online",
+            UnavailableReason::ProviderUnavailable => "provider_unavailable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub open: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UnavailableReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+impl Availability {
+    pub fn open(next_change: Option<DateTime<Utc>>) -> Self {
+        Availability { open: true, reason: None, next_change }
+    }
+
+    pub fn closed(reason: UnavailableReason, next_change: Option<DateTime<Utc>>) -> Self {
+        Availability { open: false, reason: Some(reason), next_change }
+    }
+}
+
+/// Facts about the outside world the shell measured before calling the core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// Providers whose circuit breaker is open.
+    pub unavailable_providers: BTreeSet<String>,
+    /// `provider/queue` pairs the provider reported as having no agent online.
+    pub no_agents: BTreeSet<String>,
+}
+
+impl Conditions {
+    pub fn no_agents_key(provider: &str, queue: &str) -> String {
+        format!("{provider}/{queue}")
+    }
+}
+
+/// The schedule and kill switch for one provider and queue, ignoring provider health.
+pub fn scheduled(bot: &Bot, provider: &str, queue: &str, now: DateTime<Utc>) -> Availability {
+    if let Some(ks) = &bot.config.disabled
+        && ks.applies(provider, queue, now)
+    {
+        return Availability::closed(UnavailableReason::KillSwitch, ks.until);
+    }
+    match &bot.schedule {
+        None => Availability::open(None),
+        Some(schedule) => {
+            let state = schedule.evaluate(Some(queue), now);
+            if state.open {
+                Availability::open(state.next_change)
+            } else {
+                let reason = match state.closed_reason {
+                    Some(ClosedReason::PublicHoliday) => UnavailableReason::PublicHoliday,
+                    _ => UnavailableReason::OutsideHours,
+                };
+                Availability::closed(reason, schedule.next_opening(Some(queue), now).or(state.next_change))
+            }
+        }
+    }
+}

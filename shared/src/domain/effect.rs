@@ -1,0 +1,85 @@
+//! What the core asks the shell to do. Effects are stored in the outbox in the same
+//! transaction as the state change, and delivered only after it commits.
+
+use serde::{Deserialize, Serialize};
+
+use super::dialog::Dialog;
+use super::handover::{EndReason, Handover};
+use super::message::{Agent, Message};
+use super::session::UserInfo;
+use super::transcript::TranscriptEntry;
+
+/// An operation on the provider's side of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ProviderOp {
+    /// Open the conversation with the transcript up to and including `throughSeq`; later
+    /// entries follow as `Mirror` operations, so nothing is sent twice.
+    #[serde(rename_all = "camelCase")]
+    Start {
+        handover: Box<Handover>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        session_id: String,
+        through_seq: u64,
+    },
+    /// Add a user or bot turn to the agent's conversation.
+    Mirror { entry: TranscriptEntry },
+    /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned.
+    End { reason: EndReason },
+}
+
+/// An event for the bot platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BotEvent {
+    AgentJoined {
+        agent: Agent,
+        dialog: Dialog,
+    },
+    AgentMessage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<Agent>,
+        message: Message,
+    },
+    AgentTyping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<Agent>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Waiting {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_wait_seconds: Option<u64>,
+        dialog: Dialog,
+    },
+    Ended {
+        reason: EndReason,
+        dialog: Dialog,
+    },
+}
+
+impl BotEvent {
+    /// The wire name in the native contract.
+    pub fn wire_type(&self) -> &'static str {
+        match self {
+            BotEvent::AgentJoined { .. } => "agent.joined",
+            BotEvent::AgentMessage { .. } => "agent.message",
+            BotEvent::AgentTyping { .. } => "agent.typing",
+            BotEvent::Waiting { .. } => "handover.waiting",
+            BotEvent::Ended { .. } => "handover.ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "snake_case")]
+pub enum Effect {
+    #[serde(rename_all = "camelCase")]
+    Provider { provider: String, handover_id: String, op: ProviderOp },
+    #[serde(rename_all = "camelCase")]
+    Bot { handover_id: String, event: BotEvent },
+}

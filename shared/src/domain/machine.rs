@@ -1,0 +1,452 @@
+//! The handover state machine: `decide(session, input, bot, conditions, now)` returns the next
+//! session, the transcript entries to append, the effects to run and the answer to give. No I/O,
+//! no clock, no randomness: ids and time come in as arguments, so every path is testable.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Bot;
+
+use super::availability::{self, Availability, Conditions, UnavailableReason};
+use super::dialog::{self, Dialog, DialogName, DialogVars};
+use super::effect::{BotEvent, Effect, ProviderOp};
+use super::event::{Event, HandoverRequest, Input, Speaker};
+use super::handover::{EndReason, Handover};
+use super::message::{Actor, Agent, Message};
+use super::routing::{self, RouteQuery};
+use super::session::{Control, Session, State, TimerKind, Timers};
+use super::transcript::TranscriptEntry;
+
+/// The three answers to a handover request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Opened,
+    Closed,
+    Disabled,
+}
+
+/// The synchronous answer to the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Message { control: Control, state: State },
+    Handover {
+        outcome: Outcome,
+        state: State,
+        handover_id: Option<String>,
+        dialog: Dialog,
+        next_opening: Option<DateTime<Utc>>,
+        reason: Option<UnavailableReason>,
+    },
+    Cancelled { state: State, handover_id: String, reason: EndReason },
+    /// A provider or timer event was applied (or was stale and safely ignored).
+    Accepted { applied: bool },
+}
+
+/// A valid request that cannot be carried out in the current state (HTTP 422).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no handover is active in this session")]
+    NoActiveHandover,
+    #[error("unknown provider {0:?}")]
+    UnknownProvider(String),
+    #[error("no routing rule matches this handover request")]
+    NoRoute,
+    #[error("the message is empty")]
+    EmptyMessage,
+}
+
+impl Rejection {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::NoActiveHandover => "no_active_handover",
+            Rejection::UnknownProvider(_) => "unknown_provider",
+            Rejection::NoRoute => "no_route",
+            Rejection::EmptyMessage => "empty_message",
+        }
+    }
+}
+
+/// Everything one event produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub session: Session,
+    pub entries: Vec<TranscriptEntry>,
+    pub effects: Vec<Effect>,
+    pub reply: Reply,
+}
+
+impl Decision {
+    /// Whether anything must be written.
+    pub fn changes(&self, before: &Session) -> bool {
+        !self.entries.is_empty() || !self.effects.is_empty() || self.session != *before
+    }
+}
+
+/// Decides what an event does to a session.
+///
+/// `new_handover_id` is used only when a handover opens; the shell generates it so the core
+/// stays deterministic.
+pub fn decide(
+    session: &Session,
+    input: &Input,
+    bot: &Bot,
+    conditions: &Conditions,
+    now: DateTime<Utc>,
+    new_handover_id: &str,
+) -> Result<Decision, Rejection> {
+    let mut s = session.clone();
+    s.updated_at = now;
+    if let Some(user) = &input.user {
+        s.user = Some(user.clone());
+    }
+    if let Some(channel) = &input.channel {
+        s.channel = Some(channel.clone());
+    }
+    let mut d = Step { bot, now, session: s, entries: Vec::new(), effects: Vec::new() };
+    let reply = match &input.event {
+        Event::Message { speaker, message } => {
+            if message.is_empty() {
+                return Err(Rejection::EmptyMessage);
+            }
+            d.message(*speaker, message, input.event_id.as_deref())
+        }
+        Event::HandoverRequested(req) => d.request(req, conditions, new_handover_id)?,
+        Event::UserCancelled => d.cancel()?,
+        Event::AgentJoined { handover_id, agent } => {
+            let applied = d.is_current(handover_id) && d.join(agent.clone());
+            Reply::Accepted { applied }
+        }
+        Event::AgentMessage { handover_id, agent, message } => {
+            let applied = d.is_current(handover_id) && !message.is_empty();
+            if applied {
+                d.agent_message(agent.clone(), message.clone(), input.event_id.as_deref());
+            }
+            Reply::Accepted { applied }
+        }
+        Event::AgentTyping { handover_id, agent } => {
+            let applied = d.is_current(handover_id);
+            if applied {
+                d.notify_bot(BotEvent::AgentTyping { agent: agent.clone() });
+            }
+            Reply::Accepted { applied }
+        }
+        Event::ConversationClosed { handover_id } => {
+            let applied = d.is_current(handover_id);
+            if applied {
+                d.end(EndReason::AgentClosed, false);
+            }
+            Reply::Accepted { applied }
+        }
+        Event::TimerFired { handover_id, timer } => {
+            let applied = d.is_current(handover_id) && d.timer(*timer);
+            Reply::Accepted { applied }
+        }
+        Event::ConversationOpened { handover_id, conversation_id } => {
+            let applied = d.is_current(handover_id);
+            if let Some(h) = d.session.handover.as_mut().filter(|_| applied) {
+                h.provider_conversation_id = Some(conversation_id.clone());
+            }
+            Reply::Accepted { applied }
+        }
+        Event::ProviderFailed { handover_id } => {
+            let applied = d.is_current(handover_id);
+            if applied {
+                d.end(EndReason::ProviderError, false);
+            }
+            Reply::Accepted { applied }
+        }
+    };
+    Ok(Decision { session: d.session, entries: d.entries, effects: d.effects, reply })
+}
+
+/// The decision under construction.
+struct Step<'a> {
+    bot: &'a Bot,
+    now: DateTime<Utc>,
+    session: Session,
+    entries: Vec<TranscriptEntry>,
+    effects: Vec<Effect>,
+}
+
+impl Step<'_> {
+    fn language(&self) -> String {
+        self.session
+            .handover
+            .as_ref()
+            .map(|h| h.language.clone())
+            .unwrap_or_else(|| self.session.language(&self.bot.config.default_language).to_owned())
+    }
+
+    fn dialog(&self, name: DialogName, vars: DialogVars) -> Dialog {
+        dialog::render(self.bot, name, &self.language(), &DialogVars { now: Some(self.now), ..vars })
+    }
+
+    fn is_current(&self, handover_id: &str) -> bool {
+        self.session.handover.as_ref().is_some_and(|h| h.id == handover_id)
+    }
+
+    fn append(&mut self, actor: Actor, message: Message, agent: Option<Agent>, event_id: Option<&str>) -> TranscriptEntry {
+        self.session.seq += 1;
+        let entry = TranscriptEntry {
+            seq: self.session.seq,
+            actor,
+            timestamp: self.now,
+            message,
+            agent,
+            event_id: event_id.map(str::to_owned),
+        };
+        self.entries.push(entry.clone());
+        entry
+    }
+
+    fn to_provider(&mut self, op: ProviderOp) {
+        if let Some(h) = &self.session.handover {
+            self.effects.push(Effect::Provider { provider: h.provider.clone(), handover_id: h.id.clone(), op });
+        }
+    }
+
+    fn notify_bot(&mut self, event: BotEvent) {
+        if let Some(h) = &self.session.handover {
+            self.effects.push(Effect::Bot { handover_id: h.id.clone(), event });
+        }
+    }
+
+    fn message(&mut self, speaker: Speaker, message: &Message, event_id: Option<&str>) -> Reply {
+        let actor = match speaker {
+            Speaker::User => Actor::User,
+            Speaker::Bot => Actor::Bot,
+        };
+        let entry = self.append(actor, message.clone(), None, event_id);
+        // While waiting, every turn is mirrored so the agent sees everything; once an agent
+        // has joined, user turns go to the agent only.
+        if self.session.state != State::Bot {
+            self.to_provider(ProviderOp::Mirror { entry });
+        }
+        Reply::Message { control: self.session.state.control(), state: self.session.state }
+    }
+
+    fn request(&mut self, req: &HandoverRequest, conditions: &Conditions, new_id: &str) -> Result<Reply, Rejection> {
+        if let Some(h) = &self.session.handover {
+            // Already handed over: answer as the first time, never start a second handover.
+            return Ok(Reply::Handover {
+                outcome: Outcome::Opened,
+                state: self.session.state,
+                handover_id: Some(h.id.clone()),
+                dialog: self.dialog(DialogName::Opened, DialogVars::default()),
+                next_opening: None,
+                reason: None,
+            });
+        }
+        if let Some(p) = &req.provider
+            && self.bot.config.provider(p).is_none()
+        {
+            return Err(Rejection::UnknownProvider(p.clone()));
+        }
+        let language = req.language.clone().unwrap_or_else(|| self.language());
+        let route = routing::resolve(
+            &self.bot.config,
+            &RouteQuery {
+                trigger: req.trigger,
+                language: &language,
+                channel: self.session.channel.as_deref(),
+                provider: req.provider.as_deref(),
+                queue: req.queue.as_deref(),
+            },
+        )
+        .ok_or(Rejection::NoRoute)?;
+
+        // The first candidate that is scheduled open and healthy wins. If none is, the most
+        // telling reason is reported: a schedule closure outranks provider trouble.
+        let mut first_closed: Option<Availability> = None;
+        let mut chosen = None;
+        for provider in &route.candidates {
+            let mut a = availability::scheduled(self.bot, provider, &route.queue, self.now);
+            if a.open && conditions.unavailable_providers.contains(provider) {
+                a = Availability::closed(UnavailableReason::ProviderUnavailable, None);
+            } else if a.open && conditions.no_agents.contains(&Conditions::no_agents_key(provider, &route.queue)) {
+                a = Availability::closed(UnavailableReason::NoAgentsOnline, None);
+            }
+            if a.open {
+                chosen = Some(provider.clone());
+                break;
+            }
+            let better = match (&first_closed, a.reason) {
+                (None, _) => true,
+                (Some(prev), Some(r)) => {
+                    prev.reason == Some(UnavailableReason::ProviderUnavailable) && r != UnavailableReason::ProviderUnavailable
+                }
+                _ => false,
+            };
+            if better {
+                first_closed = Some(a);
+            }
+        }
+
+        let Some(provider) = chosen else {
+            let a = first_closed.unwrap_or_else(|| Availability::closed(UnavailableReason::ProviderUnavailable, None));
+            let reason = a.reason.unwrap_or(UnavailableReason::ProviderUnavailable);
+            let vars = DialogVars {
+                next_opening: a.next_change,
+                reason: self.bot.config.disabled.as_ref().map(|k| k.reason.clone()),
+                ..DialogVars::default()
+            };
+            let outcome = match reason.dialog() {
+                DialogName::Disabled => Outcome::Disabled,
+                _ => Outcome::Closed,
+            };
+            let next_opening = if outcome == Outcome::Closed { a.next_change } else { None };
+            let mut dialog = dialog::render(self.bot, reason.dialog(), &language, &DialogVars { now: Some(self.now), ..vars });
+            dialog.name = reason.dialog();
+            return Ok(Reply::Handover {
+                outcome,
+                state: self.session.state,
+                handover_id: None,
+                dialog,
+                next_opening,
+                reason: Some(reason),
+            });
+        };
+
+        let handover = Handover {
+            id: new_id.to_owned(),
+            trigger: req.trigger,
+            provider,
+            queue: route.queue,
+            language,
+            variables: req.variables.clone(),
+            tags: req.tags.clone(),
+            summary: req.summary.clone(),
+            provider_conversation_id: req.provider_conversation_id.clone(),
+            requested_at: self.now,
+            joined_at: None,
+            ended_at: None,
+            end_reason: None,
+            agent: None,
+            position: None,
+            estimated_wait_seconds: None,
+        };
+        self.session.handover = Some(handover.clone());
+        self.session.state = State::Waiting;
+        let t = self.bot.config.timeouts;
+        self.session.timers = Timers {
+            no_agent_at: Some(self.now + secs(t.no_agent_seconds)),
+            still_waiting_at: (t.still_waiting_every_seconds > 0).then(|| self.now + secs(t.still_waiting_every_seconds)),
+            agent_idle_at: None,
+        };
+        let op = ProviderOp::Start {
+            handover: Box::new(handover.clone()),
+            user: self.session.user.clone(),
+            channel: self.session.channel.clone(),
+            session_id: self.session.session_id.clone(),
+            through_seq: self.session.seq,
+        };
+        self.to_provider(op);
+        Ok(Reply::Handover {
+            outcome: Outcome::Opened,
+            state: State::Waiting,
+            handover_id: Some(handover.id),
+            dialog: self.dialog(DialogName::Opened, DialogVars::default()),
+            next_opening: None,
+            reason: None,
+        })
+    }
+
+    fn cancel(&mut self) -> Result<Reply, Rejection> {
+        let Some(h) = &self.session.handover else {
+            return Err(Rejection::NoActiveHandover);
+        };
+        let handover_id = h.id.clone();
+        self.end(EndReason::UserCancelled, true);
+        Ok(Reply::Cancelled { state: State::Bot, handover_id, reason: EndReason::UserCancelled })
+    }
+
+    /// Returns whether the join changed anything (a repeated join does not).
+    fn join(&mut self, agent: Agent) -> bool {
+        if self.session.state != State::Waiting {
+            return false;
+        }
+        let name = agent.name.clone();
+        if let Some(h) = self.session.handover.as_mut() {
+            h.joined_at = Some(self.now);
+            h.agent = Some(agent.clone());
+            h.position = None;
+        }
+        self.session.state = State::Agent;
+        self.session.timers = Timers {
+            agent_idle_at: Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds)),
+            ..Timers::default()
+        };
+        let dialog = self.dialog(DialogName::AgentJoined, DialogVars { agent_name: name, ..DialogVars::default() });
+        self.notify_bot(BotEvent::AgentJoined { agent, dialog });
+        true
+    }
+
+    fn agent_message(&mut self, agent: Option<Agent>, message: Message, event_id: Option<&str>) {
+        // Some desks never announce the join: the first agent message is the join.
+        if self.session.state == State::Waiting {
+            let joined = agent.clone().unwrap_or_else(|| Agent { id: "agent".into(), name: None });
+            self.join(joined);
+        }
+        let agent = agent.or_else(|| self.session.handover.as_ref().and_then(|h| h.agent.clone()));
+        self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
+        self.session.timers.agent_idle_at = Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
+        self.notify_bot(BotEvent::AgentMessage { agent, message });
+    }
+
+    /// Returns whether the timer was due and acted on.
+    fn timer(&mut self, timer: TimerKind) -> bool {
+        let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
+        match timer {
+            TimerKind::NoAgent if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) => {
+                self.end(EndReason::NoAgentTimeout, true);
+                true
+            }
+            TimerKind::StillWaiting
+                if self.session.state == State::Waiting && due(self.session.timers.still_waiting_at) =>
+            {
+                let every = self.bot.config.timeouts.still_waiting_every_seconds;
+                self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
+                let (position, estimated_wait_seconds) = self
+                    .session
+                    .handover
+                    .as_ref()
+                    .map(|h| (h.position, h.estimated_wait_seconds))
+                    .unwrap_or_default();
+                let dialog = self.dialog(DialogName::StillWaiting, DialogVars { position, ..DialogVars::default() });
+                self.notify_bot(BotEvent::Waiting { position, estimated_wait_seconds, dialog });
+                true
+            }
+            TimerKind::AgentIdle if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) => {
+                self.end(EndReason::AgentIdleTimeout, true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every way out of a handover: control returns to the bot with exactly one end reason.
+    /// `close_provider` is false when the provider itself ended the conversation.
+    fn end(&mut self, reason: EndReason, close_provider: bool) {
+        if close_provider {
+            self.to_provider(ProviderOp::End { reason });
+        }
+        let name = match reason {
+            EndReason::NoAgentTimeout | EndReason::ProviderError => DialogName::NoAgent,
+            _ => DialogName::ReturnedToBot,
+        };
+        let dialog = self.dialog(name, DialogVars::default());
+        self.notify_bot(BotEvent::Ended { reason, dialog });
+        if let Some(mut h) = self.session.handover.take() {
+            h.ended_at = Some(self.now);
+            h.end_reason = Some(reason);
+            self.session.last_handover = Some(h);
+        }
+        self.session.state = State::Bot;
+        self.session.timers = Timers::default();
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}

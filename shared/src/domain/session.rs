@@ -1,0 +1,143 @@
+//! The per-conversation state the core decides on.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::handover::Handover;
+
+/// Who is in charge of the conversation.
+///
+/// `Waiting` is deliberately distinct from `Agent`: while a user waits, the bot keeps answering
+/// (the seed's requirement), so only `Agent` silences the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Bot,
+    Waiting,
+    Agent,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Bot => "bot",
+            State::Waiting => "waiting",
+            State::Agent => "agent",
+        }
+    }
+
+    /// Who must answer the user's next message.
+    pub fn control(self) -> Control {
+        match self {
+            State::Agent => Control::Agent,
+            State::Bot | State::Waiting => Control::Bot,
+        }
+    }
+}
+
+/// The answer to "who answers this message?" given to the bot platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    Bot,
+    Agent,
+}
+
+/// What the user told us about themselves; forwarded to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// Deadlines the scheduled evaluator acts on. Stored with the session; the store indexes the
+/// earliest one so that due sessions are found without a scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_agent_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still_waiting_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_idle_at: Option<DateTime<Utc>>,
+}
+
+impl Timers {
+    pub fn earliest(&self) -> Option<DateTime<Utc>> {
+        [self.no_agent_at, self.still_waiting_at, self.agent_idle_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Which timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    NoAgent,
+    StillWaiting,
+    AgentIdle,
+}
+
+/// One end user's conversation with one bot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub bot_id: String,
+    pub session_id: String,
+    pub state: State,
+    /// The active handover while `state` is `Waiting` or `Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+    /// The most recent finished handover, so the bot can ask why control came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handover: Option<Handover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The last transcript sequence number used; entries are numbered 1, 2, 3, … without gaps.
+    pub seq: u64,
+    /// The last outbox sequence number used.
+    #[serde(default)]
+    pub outbox_seq: u64,
+    #[serde(default)]
+    pub timers: Timers,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Session {
+    pub fn new(bot_id: &str, session_id: &str, now: DateTime<Utc>) -> Self {
+        Session {
+            bot_id: bot_id.to_owned(),
+            session_id: session_id.to_owned(),
+            state: State::Bot,
+            handover: None,
+            last_handover: None,
+            user: None,
+            channel: None,
+            seq: 0,
+            outbox_seq: 0,
+            timers: Timers::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The user's language if known, else the given default.
+    pub fn language<'a>(&'a self, default: &'a str) -> &'a str {
+        self.user
+            .as_ref()
+            .and_then(|u| u.locale.as_deref())
+            .unwrap_or(default)
+    }
+}

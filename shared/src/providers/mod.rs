@@ -1,0 +1,140 @@
+//! The provider port: every live-chat provider implements [`Provider`]; the rest of the
+//! service only ever sees normalized [`ProviderEvent`]s.
+
+pub mod webhook;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{ProviderConfig, ProviderKind};
+use crate::delivery::DeliveryError;
+use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, UserInfo};
+use crate::secrets::Secret;
+
+/// What a provider's desk can show and tell; drives text degradation and the docs' table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    /// Buttons, quick replies and carousels are shown natively.
+    pub rich_content: bool,
+    pub attachments: bool,
+    /// Agent typing indicators are reported.
+    pub typing: bool,
+    /// The bot's history is visible to the agent when the conversation opens.
+    pub bot_history_visible: bool,
+    /// The agent conversation is written back to the bot's history (always true: we record
+    /// every agent turn in the session transcript).
+    pub history_written_back: bool,
+    /// Agent presence can be queried before offering a handover.
+    pub agent_availability: bool,
+}
+
+/// Agents online for a queue, when the provider tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentAvailability {
+    Online,
+    NoneOnline,
+    Unknown,
+}
+
+/// The provider's side of one handover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConversation {
+    pub handover_id: String,
+    pub conversation_id: String,
+}
+
+/// Everything needed to open a conversation at the provider.
+#[derive(Debug, Clone)]
+pub struct StartRequest<'a> {
+    /// Unique per delivery attempt group; receivers deduplicate on it.
+    pub delivery_id: &'a str,
+    pub bot_id: &'a str,
+    pub session_id: &'a str,
+    pub handover: &'a Handover,
+    pub user: Option<&'a UserInfo>,
+    pub channel: Option<&'a str>,
+    pub transcript: &'a [TranscriptEntry],
+}
+
+/// An inbound callback, as raw as it arrived: verification needs the exact bytes.
+#[derive(Debug, Clone)]
+pub struct CallbackRequest<'a> {
+    pub method: &'a str,
+    pub headers: &'a lambda_http::http::HeaderMap,
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl CallbackRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A provider event, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderEvent {
+    /// The provider's event or message id: callbacks are idempotent on it.
+    pub event_id: String,
+    pub conversation_id: String,
+    pub kind: ProviderEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderEventKind {
+    AgentJoined { agent: Agent },
+    AgentMessage { agent: Option<Agent>, message: Message },
+    AgentTyping { agent: Option<Agent> },
+    ConversationClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("callback not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error("malformed callback: {0}")]
+    Malformed(String),
+}
+
+/// What a parsed callback asks of us.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    /// Events to apply (possibly none: unknown types are acknowledged and ignored).
+    Events(Vec<ProviderEvent>),
+    /// A URL-verification handshake answered directly.
+    Challenge { status: u16, content_type: &'static str, body: String },
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+    fn capabilities(&self) -> Capabilities;
+    async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError>;
+    async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
+    /// Adds a user or bot turn to the agent's conversation.
+    async fn send_message(&self, delivery_id: &str, conversation: &ProviderConversation, entry: &TranscriptEntry) -> Result<(), DeliveryError>;
+    async fn end(&self, delivery_id: &str, conversation: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError>;
+    /// Checks the provider's signature or token on the raw request, before any parsing.
+    fn verify_callback(&self, request: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError>;
+    fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderSetupError {
+    #[error("provider kind {0:?} is not available in this build")]
+    Unsupported(&'static str),
+    #[error("provider configuration: {0}")]
+    Config(String),
+}
+
+/// Builds the adapter for one configured provider.
+pub fn build(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Arc<dyn Provider>, ProviderSetupError> {
+    match config.kind {
+        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(config, secret, http)?)),
+        other => Err(ProviderSetupError::Unsupported(other.as_str())),
+    }
+}

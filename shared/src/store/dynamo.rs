@@ -1,0 +1,528 @@
+//! The single-table DynamoDB implementation (item layout in `docs/architecture.md`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Duration, Utc};
+
+use super::schema::DUE_INDEX;
+use super::{
+    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, SessionKey, StoreError, StoreResult, StoredAnswer,
+    Versioned, shard_of,
+};
+use crate::config::BotConfig;
+use crate::domain::{Session, TranscriptEntry};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long an idempotency marker is kept: longer than any provider's retry schedule.
+const SEEN_TTL_DAYS: i64 = 7;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn backend(e: impl std::error::Error) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(e).to_string())
+}
+
+fn session_pk(k: &SessionKey) -> String {
+    format!("SESSION#{}#{}", k.bot_id, k.session_id)
+}
+
+fn outbox_pk(k: &SessionKey) -> String {
+    format!("OUTBOX#{}#{}", k.bot_id, k.session_id)
+}
+
+fn bot_pk(bot_id: &str) -> String {
+    format!("BOT#{bot_id}")
+}
+
+fn seen_pk(scope: &str, event_id: &str) -> String {
+    format!("EVENT#{scope}#{event_id}")
+}
+
+fn conv_pk(bot_id: &str, provider_id: &str, conversation_id: &str) -> String {
+    format!("CONV#{bot_id}#{provider_id}#{conversation_id}")
+}
+
+fn due_pk(k: &SessionKey) -> String {
+    format!("DUE#{}", shard_of(k))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing or not a string")))
+}
+
+fn get_n(item: &Item, name: &str) -> StoreResult<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing or not a number")))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    serde_json::from_str(get_s(item, "doc")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> AttributeValue {
+    s(serde_json::to_string(value).expect("domain types serialize"))
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> TransactWriteItem {
+    let p = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .set_expression_attribute_values(values)
+        .build()
+        .expect("table name and item are set");
+    TransactWriteItem::builder().put(p).build()
+}
+
+fn outbox_item(item: &OutboxItem, expires_at: DateTime<Utc>) -> Item {
+    let mut m: Item = HashMap::from([
+        ("pk".into(), s(outbox_pk(&item.key))),
+        ("sk".into(), s(format!("{:010}", item.seq))),
+        ("botId".into(), s(&item.key.bot_id)),
+        ("sessionId".into(), s(&item.key.session_id)),
+        ("id".into(), s(&item.id)),
+        ("doc".into(), to_doc(&item.effect)),
+        ("attempts".into(), n(item.attempts)),
+        ("status".into(), s(status_str(item.status))),
+        ("expiresAt".into(), n(expires_at.timestamp())),
+    ]);
+    if item.status == OutboxStatus::Pending {
+        m.insert("duePk".into(), s(due_pk(&item.key)));
+        m.insert("dueAt".into(), n(millis(item.due_at)));
+    }
+    if let Some(e) = &item.last_error {
+        m.insert("lastError".into(), s(e));
+    }
+    m
+}
+
+fn status_str(s: OutboxStatus) -> &'static str {
+    match s {
+        OutboxStatus::Pending => "pending",
+        OutboxStatus::GaveUp => "gave_up",
+    }
+}
+
+fn parse_outbox(item: &Item) -> StoreResult<OutboxItem> {
+    let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
+    let seq = get_s(item, "sk")?.parse().map_err(|_| StoreError::Corrupt("outbox sk".into()))?;
+    let status = match get_s(item, "status")? {
+        "gave_up" => OutboxStatus::GaveUp,
+        _ => OutboxStatus::Pending,
+    };
+    let due_at = item
+        .get("dueAt")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .map(from_millis)
+        .unwrap_or_default();
+    Ok(OutboxItem {
+        key,
+        seq,
+        id: get_s(item, "id")?.to_owned(),
+        effect: from_doc(item)?,
+        attempts: u32::try_from(get_n(item, "attempts")?).unwrap_or(u32::MAX),
+        status,
+        due_at,
+        last_error: item.get("lastError").and_then(|v| v.as_s().ok()).cloned(),
+    })
+}
+
+impl DynamoStore {
+    fn session_item(&self, session: &Session, version: u64, expires_at: DateTime<Utc>) -> Item {
+        let key = SessionKey::new(&session.bot_id, &session.session_id);
+        let mut m: Item = HashMap::from([
+            ("pk".into(), s(session_pk(&key))),
+            ("sk".into(), s("STATE")),
+            ("botId".into(), s(&session.bot_id)),
+            ("sessionId".into(), s(&session.session_id)),
+            ("state".into(), s(session.state.as_str())),
+            ("version".into(), n(version)),
+            ("doc".into(), to_doc(session)),
+            ("expiresAt".into(), n(expires_at.timestamp())),
+        ]);
+        // Only sessions with a pending timer are in the sparse index.
+        if let Some(at) = session.timers.earliest() {
+            m.insert("duePk".into(), s(due_pk(&key)));
+            m.insert("dueAt".into(), n(millis(at)));
+        }
+        m
+    }
+
+    async fn query_all(&self, pk: String, upto_sk: Option<String>) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .set_exclusive_start_key(start);
+            q = match &upto_sk {
+                Some(sk) => q
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":lo", s("MSG#"))
+                    .expression_attribute_values(":hi", s(sk)),
+                None => q.key_condition_expression("#pk = :pk"),
+            };
+            let out = q.send().await.map_err(backend)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl super::Store for DynamoStore {
+    async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(bot_pk(bot_id)))
+            .key("sk", s("CONFIG"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
+        Ok(Some(Versioned { value: from_doc(item)?, version }))
+    }
+
+    async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(bot_pk(&config.bot_id)))
+            .key("sk", s("CONFIG"))
+            .update_expression("SET #doc = :doc, #bot = :bot ADD #v :one")
+            .expression_attribute_names("#doc", "doc")
+            .expression_attribute_names("#bot", "botId")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":doc", to_doc(config))
+            .expression_attribute_values(":bot", s(&config.bot_id))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(backend)?;
+        let version = out
+            .attributes()
+            .map(|a| get_n(a, "version"))
+            .transpose()?
+            .unwrap_or(1);
+        Ok(u64::try_from(version).unwrap_or(1))
+    }
+
+    async fn load_session(&self, key: &SessionKey) -> StoreResult<Option<Versioned<Session>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(key)))
+            .key("sk", s("STATE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
+        Ok(Some(Versioned { value: from_doc(item)?, version }))
+    }
+
+    async fn commit(&self, c: Commit<'_>) -> StoreResult<u64> {
+        let key = SessionKey::new(&c.session.bot_id, &c.session.session_id);
+        let new_version = c.expected_version.map_or(1, |v| v + 1);
+        let mut items = Vec::new();
+        // Index 0: the session, guarded by its version. Index 1: the idempotency marker.
+        // Cancellation reasons are read by these positions below.
+        let session = self.session_item(c.session, new_version, c.expires_at);
+        items.push(match c.expected_version {
+            None => put(&self.table, session, Some("attribute_not_exists(pk)"), None),
+            Some(v) => put(&self.table, session, Some("version = :v"), Some(HashMap::from([(":v".into(), n(v))]))),
+        });
+        if let Some(seen) = c.seen {
+            let expires = (Utc::now() + Duration::days(SEEN_TTL_DAYS)).timestamp();
+            let item: Item = HashMap::from([
+                ("pk".into(), s(seen_pk(&seen.scope, &seen.event_id))),
+                ("sk".into(), s("SEEN")),
+                ("status".into(), n(seen.answer.status)),
+                ("doc".into(), to_doc(&seen.answer.body)),
+                ("expiresAt".into(), n(expires)),
+            ]);
+            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
+        }
+        for e in c.entries {
+            let item: Item = HashMap::from([
+                ("pk".into(), s(session_pk(&key))),
+                ("sk".into(), s(format!("MSG#{:010}", e.seq))),
+                ("doc".into(), to_doc(e)),
+                ("expiresAt".into(), n(c.expires_at.timestamp())),
+            ]);
+            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
+        }
+        for o in c.outbox {
+            items.push(put(&self.table, outbox_item(o, c.expires_at), Some("attribute_not_exists(pk)"), None));
+        }
+        for (provider, conversation, handover) in c.links {
+            let item: Item = HashMap::from([
+                ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+                ("sk".into(), s("SESSION")),
+                ("botId".into(), s(&key.bot_id)),
+                ("sessionId".into(), s(&key.session_id)),
+                ("handoverId".into(), s(handover)),
+                ("expiresAt".into(), n(c.expires_at.timestamp())),
+            ]);
+            items.push(put(&self.table, item, None, None));
+        }
+        if items.len() > 100 {
+            return Err(StoreError::TooLarge(items.len()));
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(new_version),
+            Err(e) => {
+                if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) =
+                    e.as_service_error()
+                {
+                    let failed = |i: usize| {
+                        t.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    };
+                    if c.seen.is_some() && failed(1) {
+                        return Err(StoreError::Duplicate);
+                    }
+                    if failed(0) {
+                        return Err(StoreError::Conflict);
+                    }
+                    if t.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")) {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                Err(backend(e))
+            }
+        }
+    }
+
+    async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(seen_pk(scope, event_id)))
+            .key("sk", s("SEEN"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(StoredAnswer { status: u16::try_from(get_n(item, "status")?).unwrap_or(200), body: from_doc(item)? }))
+    }
+
+    async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>> {
+        let upto = format!("MSG#{:010}", through_seq.unwrap_or(9_999_999_999));
+        self.query_all(session_pk(key), Some(upto)).await?.iter().map(from_doc).collect()
+    }
+
+    async fn find_conversation(&self, bot_id: &str, provider_id: &str, conversation_id: &str) -> StoreResult<Option<ConversationLink>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(conv_pk(bot_id, provider_id, conversation_id)))
+            .key("sk", s("SESSION"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(ConversationLink {
+            key: SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?),
+            handover_id: get_s(item, "handoverId")?.to_owned(),
+        }))
+    }
+
+    async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>> {
+        self.query_all(outbox_pk(key), None).await?.iter().map(parse_outbox).collect()
+    }
+
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_pk(&item.key)))
+            .key("sk", s(format!("{:010}", item.seq)))
+            .update_expression("SET #due = :lease")
+            .condition_expression("#due = :seen AND #st = :pending")
+            .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":lease", n(millis(lease_until)))
+            .expression_attribute_values(":seen", n(millis(item.due_at)))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_pk(&item.key)))
+            .key("sk", s(format!("{:010}", item.seq)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_pk(&item.key)))
+            .key("sk", s(format!("{:010}", item.seq)))
+            .update_expression("SET #due = :next, #att = :att, #err = :err, #dp = :dp")
+            .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#err", "lastError")
+            .expression_attribute_names("#dp", "duePk")
+            .expression_attribute_values(":next", n(millis(next_at)))
+            .expression_attribute_values(":att", n(item.attempts + 1))
+            .expression_attribute_values(":err", s(error))
+            .expression_attribute_values(":dp", s(due_pk(&item.key)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_pk(&item.key)))
+            .key("sk", s(format!("{:010}", item.seq)))
+            .update_expression("SET #st = :gave, #att = :att, #err = :err REMOVE #dp, #due")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#err", "lastError")
+            .expression_attribute_names("#dp", "duePk")
+            .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_values(":gave", s("gave_up"))
+            .expression_attribute_values(":att", n(item.attempts + 1))
+            .expression_attribute_values(":err", s(error))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Due>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#p = :p AND #d <= :now")
+                .expression_attribute_names("#p", "duePk")
+                .expression_attribute_names("#d", "dueAt")
+                .expression_attribute_values(":p", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":now", n(millis(now)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
+                let due = if get_s(item, "pk")?.starts_with("OUTBOX#") { Due::Outbox(key) } else { Due::Timer(key) };
+                if !found.contains(&due) {
+                    found.push(due);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() && found.len() < limit => start = Some(k.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for pk in [session_pk(key), outbox_pk(key)] {
+            for item in self.query_all(pk.clone(), None).await? {
+                keys.push((pk.clone(), get_s(&item, "sk")?.to_owned()));
+            }
+        }
+        for (pk, sk) in &keys {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        Ok(keys.len())
+    }
+}
