@@ -1,0 +1,62 @@
+# handover — the two commands a new machine needs are `make run` and `make test`.
+# Python tools live in a project-local virtualenv with pinned versions; nothing is installed
+# globally.
+
+SHELL := /bin/bash
+VENV := .venv
+PY ?= python3
+TEST_TOOLS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0
+BUILD_TOOLS := cargo-lambda==1.9.2 ziglang==0.17.1
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+# The template checks run offline; a region is all they need.
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+.PHONY: run test lint check-template build tools build-tools fmt clippy bench clean
+
+$(VENV)/.test-tools:
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(TEST_TOOLS)
+	touch $@
+
+tools: $(VENV)/.test-tools
+
+$(VENV)/.build-tools: $(VENV)/.test-tools
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(BUILD_TOOLS)
+	rustup target add aarch64-unknown-linux-gnu
+	touch $@
+
+build-tools: $(VENV)/.build-tools
+
+## make run: the whole service locally (emulator, demo bot, agent stub, handover serve)
+run: tools
+	cargo build -p handover-cli
+	scripts/run-local.sh
+
+## make test: every check and test
+test: tools lint check-template
+	cargo test --workspace --locked
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+check-template: tools
+	cfn-lint -t template.yaml
+	sam validate --lint -t template.yaml --region eu-west-1
+	$(PY) scripts/sign-events.py --check
+
+## make build: the three arm64 Lambda artifacts through SAM + cargo-lambda + zig
+build: build-tools
+	sam build --region eu-west-1
+	@for f in .aws-sam/build/*Function/bootstrap; do printf '%-60s %s bytes\n' "$$f" "$$(stat -c %s $$f)"; done
+
+bench: tools
+	cargo bench -p handover-tests
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf target .aws-sam $(VENV)

@@ -1,0 +1,156 @@
+//! Operations against the table and Secrets Manager (local or AWS).
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use handover::config::{BotConfig, KillSwitch};
+use handover::store::{DynamoStore, SessionKey, Store, schema};
+
+pub fn table_name() -> String {
+    std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned())
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+pub async fn store() -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk().await), table_name())
+}
+
+pub async fn table_create(if_missing: bool) -> Result<()> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let name = table_name();
+    if if_missing && client.describe_table().table_name(&name).send().await.is_ok() {
+        println!("table {name} exists");
+        return Ok(());
+    }
+    schema::create_table(&client, &name).await.map_err(|e| anyhow!(e))?;
+    println!("created table {name}");
+    Ok(())
+}
+
+fn read_config(file: &Path) -> Result<BotConfig> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    BotConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", file.display()))
+}
+
+pub fn bot_validate(file: &Path) -> Result<()> {
+    let c = read_config(file)?;
+    println!("{}: valid configuration for bot {}", file.display(), c.bot_id);
+    Ok(())
+}
+
+pub async fn bot_put(file: &Path) -> Result<()> {
+    let config = read_config(file)?;
+    let version = store().await.put_bot(&config).await?;
+    println!("stored bot {} (version {version})", config.bot_id);
+    Ok(())
+}
+
+async fn load_bot(store: &DynamoStore, bot_id: &str) -> Result<BotConfig> {
+    Ok(store.get_bot(bot_id).await?.ok_or_else(|| anyhow!("no bot {bot_id:?}"))?.value)
+}
+
+pub async fn bot_get(bot_id: &str) -> Result<()> {
+    let config = load_bot(&store().await, bot_id).await?;
+    print!("{}", serde_yaml_ng::to_string(&config)?);
+    Ok(())
+}
+
+pub async fn bot_disable(bot_id: &str, ks: KillSwitch) -> Result<()> {
+    let store = store().await;
+    let mut config = load_bot(&store, bot_id).await?;
+    config.disabled = Some(ks);
+    config.validate().map_err(|e| anyhow!("{e}"))?;
+    store.put_bot(&config).await?;
+    println!("offloading disabled for bot {bot_id}");
+    Ok(())
+}
+
+pub async fn bot_enable(bot_id: &str) -> Result<()> {
+    let store = store().await;
+    let mut config = load_bot(&store, bot_id).await?;
+    config.disabled = None;
+    store.put_bot(&config).await?;
+    println!("offloading enabled for bot {bot_id}");
+    Ok(())
+}
+
+pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
+    let store = store().await;
+    let key = SessionKey::new(bot_id, session_id);
+    let session = store.load_session(&key).await?.ok_or_else(|| anyhow!("no session {session_id:?}"))?;
+    let transcript = store.transcript(&key, None).await?;
+    let outbox: Vec<_> = store
+        .outbox(&key)
+        .await?
+        .into_iter()
+        .map(|o| {
+            serde_json::json!({
+                "seq": o.seq, "id": o.id, "status": format!("{:?}", o.status), "attempts": o.attempts,
+                "nextAttempt": o.due_at, "lastError": o.last_error, "effect": o.effect,
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "version": session.version,
+        "session": session.value,
+        "transcript": transcript,
+        "outbox": outbox,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub async fn session_erase(bot_id: &str, session_id: &str) -> Result<()> {
+    let n = store().await.erase_session(&SessionKey::new(bot_id, session_id)).await?;
+    println!("erased {n} items");
+    Ok(())
+}
+
+pub async fn secret_put(name: &str, json: &str) -> Result<()> {
+    serde_json::from_str::<serde_json::Value>(json).context("the secret must be JSON")?;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let exists = client.describe_secret().secret_id(name).send().await.is_ok();
+    if exists {
+        client.put_secret_value().secret_id(name).secret_string(json).send().await?;
+    } else {
+        client.create_secret().name(name).secret_string(json).send().await?;
+    }
+    println!("stored secret {name}");
+    Ok(())
+}
+
+pub async fn signing_secret(secret_ref: &str) -> Result<Vec<u8>> {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let out = client.get_secret_value().secret_id(secret_ref).send().await.context("reading the secret")?;
+    let secret = handover::secrets::Secret::from_json(out.secret_string().unwrap_or_default())?;
+    Ok(secret.field("signingSecret")?.as_bytes().to_vec())
+}
+
+pub async fn sign(secret_ref: &str, body: &Path, timestamp: Option<i64>, curl: bool) -> Result<()> {
+    let mut bytes = Vec::new();
+    if body.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(body).with_context(|| format!("reading {}", body.display()))?;
+    }
+    if bytes.len() > handover::app::request::MAX_BODY_BYTES {
+        bail!("body is larger than the service accepts");
+    }
+    let secret = signing_secret(secret_ref).await?;
+    let ts = timestamp.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    for (name, value) in handover::signing::headers(&secret, ts, &bytes) {
+        if curl {
+            print!("-H '{name}: {value}' ");
+        } else {
+            println!("{name}: {value}");
+        }
+    }
+    if curl {
+        println!();
+    }
+    Ok(())
+}
