@@ -1,1 +1,334 @@
+//! Test harness: a real DynamoDB + Secrets Manager emulator (moto) started once per test
+//! binary on a free port and stopped when the binary exits, a fresh table per test, a manual
+//! clock, and requests built exactly as API Gateway delivers them.
+//!
+//! The emulator is required: when `moto_server` cannot be started the tests fail with a
+//! message saying how to get it (`make test` installs it); they never skip.
 
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use chrono::{DateTime, Utc};
+use handover::app::{AppContext, bot_webhook, local, provider_callback};
+use handover::clock::ManualClock;
+use handover::config::BotConfig;
+use handover::delivery::RetryPolicy;
+use handover::secrets::{CachedSecrets, SecretsManager};
+use handover::store::{DynamoStore, SessionKey, Store, schema};
+use serde_json::Value;
+
+pub use handover;
+
+struct Emulator {
+    endpoint: String,
+    _process: Child,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+fn moto_binary() -> String {
+    if let Ok(b) = std::env::var("MOTO_SERVER") {
+        return b;
+    }
+    let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
+    if std::path::Path::new(local).exists() { local.to_owned() } else { "moto_server".to_owned() }
+}
+
+/// The emulator's endpoint, starting it on first use.
+pub fn emulator_endpoint() -> &'static str {
+    &EMULATOR
+        .get_or_init(|| {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let bin = moto_binary();
+            // The shell keeps moto alive while our stdin pipe is open: when this test process
+            // exits (however it exits), `cat` sees end-of-file and moto is stopped.
+            let script = format!("\"{bin}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m");
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("sh starts");
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if probe(port) {
+                    break;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    panic!("the DynamoDB emulator did not start ({bin}): {err}\nRun `make test`, which installs moto into .venv, or set MOTO_SERVER.");
+                }
+                assert!(Instant::now() < deadline, "the DynamoDB emulator ({bin}) did not answer within 30 s; run `make test` or set MOTO_SERVER");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Emulator { endpoint, _process: child }
+        })
+        .endpoint
+}
+
+fn probe(port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") && &buf[9..12] == b"200"
+}
+
+/// Counts DynamoDB requests put on the wire.
+#[derive(Debug, Default, Clone)]
+pub struct RequestCounter(Arc<AtomicUsize>);
+
+impl RequestCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// One test's world: its own table and secret names, a manual clock, the handlers.
+pub struct TestEnv {
+    pub ctx: Arc<AppContext>,
+    pub clock: Arc<ManualClock>,
+    pub store: DynamoStore,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub table: String,
+    pub prefix: String,
+    pub ddb_requests: RequestCounter,
+}
+
+/// A fixed, realistic start time (a Wednesday morning in Brussels).
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc()
+}
+
+/// A retry policy fast enough for tests, with the production shape.
+pub fn test_retry() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_secs(2),
+        max_delay: Duration::from_secs(60),
+        max_attempts: 4,
+        lease: Duration::from_secs(30),
+    }
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        let endpoint = emulator_endpoint();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .load()
+            .await;
+        let counter = RequestCounter::default();
+        let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo_conf);
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let table = format!("t-{}", &id[..12]);
+        schema::create_table(&dynamo, &table).await.expect("table created from template.yaml");
+        let store = DynamoStore::new(dynamo.clone(), table.clone());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets.clone())), Duration::from_secs(300));
+        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone()).with_retry(test_retry());
+        counter.reset();
+        TestEnv {
+            ctx: Arc::new(ctx),
+            clock,
+            store,
+            dynamo,
+            secrets,
+            table,
+            prefix: format!("test-{}", &id[..12]),
+            ddb_requests: counter,
+        }
+    }
+
+    /// Creates a secret under this test's prefix; returns its name.
+    pub async fn secret(&self, name: &str, json: &Value) -> String {
+        let full = format!("{}/{name}", self.prefix);
+        self.secrets.create_secret().name(&full).secret_string(json.to_string()).send().await.expect("secret created");
+        full
+    }
+
+    /// Stores a bot configuration (YAML or JSON text), validated like `handover bot put`.
+    pub async fn put_bot(&self, text: &str) -> BotConfig {
+        let config = BotConfig::parse(text).expect("valid bot configuration");
+        self.store.put_bot(&config).await.expect("bot stored");
+        config
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        handover::clock::Clock::now(self.clock.as_ref())
+    }
+
+    /// A request as API Gateway would deliver it, built through the local conversion.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> lambda_http::Request {
+        let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        h.push(("host".into(), "api.example.com".into()));
+        if !body.is_empty() {
+            h.push(("content-type".into(), "application/json".into()));
+        }
+        local::to_request(&local::apigw_v2_event(method, path, &h, body)).expect("event parses")
+    }
+
+    /// Signature headers for a body at the test clock's time.
+    pub fn signed(&self, secret: &[u8], body: &[u8]) -> Vec<(&'static str, String)> {
+        handover::signing::headers(secret, self.now().timestamp(), body).to_vec()
+    }
+
+    /// POSTs a native event, signed with `secret`.
+    pub async fn send_event(&self, bot_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let req = self.request("POST", &format!("/v1/bots/{bot_id}/events"), &self.signed(secret, &bytes), &bytes);
+        self.call_bot(req).await
+    }
+
+    pub async fn call_bot(&self, req: lambda_http::Request) -> (u16, Value) {
+        response_json(bot_webhook::handle(&self.ctx, req).await)
+    }
+
+    pub async fn call_provider(&self, req: lambda_http::Request) -> (u16, Value) {
+        response_json(provider_callback::handle(&self.ctx, req).await)
+    }
+
+    /// POSTs a generic webhook callback, signed with the provider's secret.
+    pub async fn send_callback(&self, bot_id: &str, provider_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let path = format!("/v1/bots/{bot_id}/providers/{provider_id}/callback");
+        let req = self.request("POST", &path, &self.signed(secret, &bytes), &bytes);
+        self.call_provider(req).await
+    }
+
+    pub async fn session(&self, bot_id: &str, session_id: &str) -> Option<handover::domain::Session> {
+        self.store.load_session(&SessionKey::new(bot_id, session_id)).await.unwrap().map(|v| v.value)
+    }
+
+    /// Every item in the table, sorted, for "nothing changed" checks.
+    pub async fn dump(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self.dynamo.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.unwrap();
+            for item in out.items() {
+                let mut pairs: Vec<String> = item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                pairs.sort();
+                items.push(pairs.join(","));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        items.sort();
+        items
+    }
+}
+
+pub fn response_json(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body = resp.body();
+    let v = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("JSON response body") };
+    (status, v)
+}
+
+/// A native `message` event.
+pub fn user_message(id: &str, session: &str, text: &str) -> Value {
+    serde_json::json!({
+        "id": id, "type": "message", "sessionId": session, "timestamp": "2026-11-25T09:00:00Z",
+        "channel": "web", "user": { "id": "u-7", "name": "Ann", "locale": "en-GB" },
+        "message": { "actor": "user", "text": text }
+    })
+}
+
+pub fn bot_message(id: &str, session: &str, text: &str) -> Value {
+    serde_json::json!({
+        "id": id, "type": "message", "sessionId": session,
+        "message": { "actor": "bot", "text": text, "quickReplies": ["Yes", "No"] }
+    })
+}
+
+pub fn handover_request(id: &str, session: &str) -> Value {
+    serde_json::json!({
+        "id": id, "type": "handover.request", "sessionId": session,
+        "handover": { "trigger": "explicit_request", "variables": { "orderId": "A-1" }, "tags": ["vip"] }
+    })
+}
+
+/// A standard bot: native platform, one webhook provider, both pointing at mock servers.
+pub struct StandardBot {
+    pub bot_id: String,
+    pub platform_secret: Vec<u8>,
+    pub desk_secret: Vec<u8>,
+}
+
+impl TestEnv {
+    /// Sets up the standard bot; `extra` is appended to the YAML (e.g. hours or timeouts).
+    pub async fn standard_bot(&self, outbound_url: &str, desk_url: &str, extra: &str) -> StandardBot {
+        let platform_ref = self.secret("platform", &serde_json::json!({ "signingSecret": "bot-secret" })).await;
+        let desk_ref = self.secret("desk", &serde_json::json!({ "signingSecret": "desk-secret" })).await;
+        let yaml = format!(
+            "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {outbound_url}\n  secretRef: {platform_ref}\nproviders:\n  - id: desk\n    kind: webhook\n    url: {desk_url}\n    secretRef: {desk_ref}\nrouting:\n  - provider: desk\n    queue: general\n{extra}"
+        );
+        self.put_bot(&yaml).await;
+        StandardBot { bot_id: "acme".into(), platform_secret: b"bot-secret".to_vec(), desk_secret: b"desk-secret".to_vec() }
+    }
+}
+
+/// Checks a request handover sent carries a valid native-scheme signature.
+pub fn assert_signed(req: &wiremock::Request, secret: &[u8]) {
+    let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ts = h(handover::signing::TIMESTAMP_HEADER);
+    let sig = h(handover::signing::SIGNATURE_HEADER);
+    let now = ts.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
+    handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now).expect("request is signed");
+}
+
+/// The JSON bodies a mock server received, in order.
+pub async fn received(server: &wiremock::MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
