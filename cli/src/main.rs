@@ -13,7 +13,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "handover", version, about = "Hand chatbot conversations over to human agents, and back.")]
+#[command(
+    name = "handover",
+    version,
+    about = "Hand chatbot conversations over to human agents, and back."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,18 +113,45 @@ enum SessionCmd {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, evaluate_every } => serve::run(&addr, evaluate_every).await,
+        Command::Serve {
+            addr,
+            evaluate_every,
+        } => serve::run(&addr, evaluate_every).await,
         Command::Table(TableCmd::Create { if_missing }) => ops::table_create(if_missing).await,
         Command::Bot(BotCmd::Put { file }) => ops::bot_put(&file).await,
         Command::Bot(BotCmd::Get { bot_id }) => ops::bot_get(&bot_id).await,
         Command::Bot(BotCmd::Validate { file }) => ops::bot_validate(&file),
-        Command::Bot(BotCmd::Disable { bot_id, reason, until, providers, queues }) => {
-            ops::bot_disable(&bot_id, handover::config::KillSwitch { reason, until, providers, queues }).await
+        Command::Bot(BotCmd::Disable {
+            bot_id,
+            reason,
+            until,
+            providers,
+            queues,
+        }) => {
+            ops::bot_disable(
+                &bot_id,
+                handover::config::KillSwitch {
+                    reason,
+                    until,
+                    providers,
+                    queues,
+                },
+            )
+            .await
         }
         Command::Bot(BotCmd::Enable { bot_id }) => ops::bot_enable(&bot_id).await,
-        Command::Session(SessionCmd::Show { bot_id, session_id }) => ops::session_show(&bot_id, &session_id).await,
-        Command::Session(SessionCmd::Erase { bot_id, session_id }) => ops::session_erase(&bot_id, &session_id).await,
-        Command::Sign { secret_ref, body, timestamp, curl } => ops::sign(&secret_ref, &body, timestamp, curl).await,
+        Command::Session(SessionCmd::Show { bot_id, session_id }) => {
+            ops::session_show(&bot_id, &session_id).await
+        }
+        Command::Session(SessionCmd::Erase { bot_id, session_id }) => {
+            ops::session_erase(&bot_id, &session_id).await
+        }
+        Command::Sign {
+            secret_ref,
+            body,
+            timestamp,
+            curl,
+        } => ops::sign(&secret_ref, &body, timestamp, curl).await,
         Command::Agent(cmd) => agent::run(cmd).await,
         Command::SecretPut { name, json } => ops::secret_put(&name, &json).await,
     }

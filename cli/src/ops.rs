@@ -22,23 +22,37 @@ pub async fn store() -> DynamoStore {
 pub async fn table_create(if_missing: bool) -> Result<()> {
     let client = aws_sdk_dynamodb::Client::new(&sdk().await);
     let name = table_name();
-    if if_missing && client.describe_table().table_name(&name).send().await.is_ok() {
+    if if_missing
+        && client
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await
+            .is_ok()
+    {
         println!("table {name} exists");
         return Ok(());
     }
-    schema::create_table(&client, &name).await.map_err(|e| anyhow!(e))?;
+    schema::create_table(&client, &name)
+        .await
+        .map_err(|e| anyhow!(e))?;
     println!("created table {name}");
     Ok(())
 }
 
 fn read_config(file: &Path) -> Result<BotConfig> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     BotConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", file.display()))
 }
 
 pub fn bot_validate(file: &Path) -> Result<()> {
     let c = read_config(file)?;
-    println!("{}: valid configuration for bot {}", file.display(), c.bot_id);
+    println!(
+        "{}: valid configuration for bot {}",
+        file.display(),
+        c.bot_id
+    );
     Ok(())
 }
 
@@ -50,7 +64,11 @@ pub async fn bot_put(file: &Path) -> Result<()> {
 }
 
 async fn load_bot(store: &DynamoStore, bot_id: &str) -> Result<BotConfig> {
-    Ok(store.get_bot(bot_id).await?.ok_or_else(|| anyhow!("no bot {bot_id:?}"))?.value)
+    Ok(store
+        .get_bot(bot_id)
+        .await?
+        .ok_or_else(|| anyhow!("no bot {bot_id:?}"))?
+        .value)
 }
 
 pub async fn bot_get(bot_id: &str) -> Result<()> {
@@ -81,7 +99,10 @@ pub async fn bot_enable(bot_id: &str) -> Result<()> {
 pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
     let store = store().await;
     let key = SessionKey::new(bot_id, session_id);
-    let session = store.load_session(&key).await?.ok_or_else(|| anyhow!("no session {session_id:?}"))?;
+    let session = store
+        .load_session(&key)
+        .await?
+        .ok_or_else(|| anyhow!("no session {session_id:?}"))?;
     let transcript = store.transcript(&key, None).await?;
     let outbox: Vec<_> = store
         .outbox(&key)
@@ -105,7 +126,10 @@ pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
 }
 
 pub async fn session_erase(bot_id: &str, session_id: &str) -> Result<()> {
-    let n = store().await.erase_session(&SessionKey::new(bot_id, session_id)).await?;
+    let n = store()
+        .await
+        .erase_session(&SessionKey::new(bot_id, session_id))
+        .await?;
     println!("erased {n} items");
     Ok(())
 }
@@ -113,11 +137,26 @@ pub async fn session_erase(bot_id: &str, session_id: &str) -> Result<()> {
 pub async fn secret_put(name: &str, json: &str) -> Result<()> {
     serde_json::from_str::<serde_json::Value>(json).context("the secret must be JSON")?;
     let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
-    let exists = client.describe_secret().secret_id(name).send().await.is_ok();
+    let exists = client
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .is_ok();
     if exists {
-        client.put_secret_value().secret_id(name).secret_string(json).send().await?;
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(json)
+            .send()
+            .await?;
     } else {
-        client.create_secret().name(name).secret_string(json).send().await?;
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(json)
+            .send()
+            .await?;
     }
     println!("stored secret {name}");
     Ok(())
@@ -125,7 +164,12 @@ pub async fn secret_put(name: &str, json: &str) -> Result<()> {
 
 pub async fn signing_secret(secret_ref: &str) -> Result<Vec<u8>> {
     let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
-    let out = client.get_secret_value().secret_id(secret_ref).send().await.context("reading the secret")?;
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_ref)
+        .send()
+        .await
+        .context("reading the secret")?;
     let secret = handover::secrets::Secret::from_json(out.secret_string().unwrap_or_default())?;
     Ok(secret.field("signingSecret")?.as_bytes().to_vec())
 }

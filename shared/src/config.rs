@@ -264,18 +264,28 @@ impl BotConfig {
         let mut err = |path: String, message: String| errors.push(FieldError { path, message });
 
         if !is_identifier(&self.bot_id) {
-            err("botId".into(), format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", self.bot_id));
+            err(
+                "botId".into(),
+                format!(
+                    "{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                    self.bot_id
+                ),
+            );
         }
         if self.default_language.trim().is_empty() {
             err("defaultLanguage".into(), "must not be empty".into());
         }
         if self.platform.secret_ref.trim().is_empty() {
-            err("platform.secretRef".into(), "must name a Secrets Manager secret".into());
+            err(
+                "platform.secretRef".into(),
+                "must name a Secrets Manager secret".into(),
+            );
         }
         match (&self.platform.kind, &self.platform.outbound_url) {
-            (PlatformKind::Native, None) => {
-                err("platform.outboundUrl".into(), "is required for a native bot platform".into())
-            }
+            (PlatformKind::Native, None) => err(
+                "platform.outboundUrl".into(),
+                "is required for a native bot platform".into(),
+            ),
             (_, Some(url)) => {
                 if let Err(m) = check_url(url) {
                     err("platform.outboundUrl".into(), m);
@@ -291,20 +301,38 @@ impl BotConfig {
 
         let mut ids = BTreeSet::new();
         if self.providers.is_empty() {
-            err("providers".into(), "at least one provider is required".into());
+            err(
+                "providers".into(),
+                "at least one provider is required".into(),
+            );
         }
         for (i, p) in self.providers.iter().enumerate() {
             if !is_identifier(&p.id) {
-                err(format!("providers[{i}].id"), format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", p.id));
+                err(
+                    format!("providers[{i}].id"),
+                    format!(
+                        "{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                        p.id
+                    ),
+                );
             }
             if !ids.insert(p.id.as_str()) {
-                err(format!("providers[{i}].id"), format!("duplicate provider id {:?}", p.id));
+                err(
+                    format!("providers[{i}].id"),
+                    format!("duplicate provider id {:?}", p.id),
+                );
             }
             if p.secret_ref.trim().is_empty() {
-                err(format!("providers[{i}].secretRef"), "must name a Secrets Manager secret".into());
+                err(
+                    format!("providers[{i}].secretRef"),
+                    "must name a Secrets Manager secret".into(),
+                );
             }
             if p.kind == ProviderKind::Webhook && p.url.is_none() {
-                err(format!("providers[{i}].url"), "is required for a webhook provider".into());
+                err(
+                    format!("providers[{i}].url"),
+                    "is required for a webhook provider".into(),
+                );
             }
             for (field, value) in [("url", &p.url), ("availabilityUrl", &p.availability_url)] {
                 if let Some(url) = value
@@ -318,15 +346,24 @@ impl BotConfig {
         if self.routing.is_empty() {
             err("routing".into(), "at least one rule is required".into());
         } else if !self.routing.iter().any(|r| r.when.is_none()) {
-            err("routing".into(), "no default rule (a rule without `when`)".into());
+            err(
+                "routing".into(),
+                "no default rule (a rule without `when`)".into(),
+            );
         }
         for (i, r) in self.routing.iter().enumerate() {
             if !ids.contains(r.provider.as_str()) {
-                err(format!("routing[{i}].provider"), format!("unknown provider {:?}", r.provider));
+                err(
+                    format!("routing[{i}].provider"),
+                    format!("unknown provider {:?}", r.provider),
+                );
             }
             for (j, f) in r.failover.iter().enumerate() {
                 if !ids.contains(f.as_str()) {
-                    err(format!("routing[{i}].failover[{j}]"), format!("unknown provider {:?}", f));
+                    err(
+                        format!("routing[{i}].failover[{j}]"),
+                        format!("unknown provider {:?}", f),
+                    );
                 }
             }
             if r.queue.trim().is_empty() {
@@ -342,21 +379,34 @@ impl BotConfig {
         if let Some(ks) = &self.disabled {
             for (j, p) in ks.providers.iter().enumerate() {
                 if !ids.contains(p.as_str()) {
-                    err(format!("disabled.providers[{j}]"), format!("unknown provider {:?}", p));
+                    err(
+                        format!("disabled.providers[{j}]"),
+                        format!("unknown provider {:?}", p),
+                    );
                 }
             }
         }
         if self.timeouts.no_agent_seconds == 0 {
-            err("timeouts.noAgentSeconds".into(), "must be greater than 0".into());
+            err(
+                "timeouts.noAgentSeconds".into(),
+                "must be greater than 0".into(),
+            );
         }
         if self.timeouts.agent_idle_seconds == 0 {
-            err("timeouts.agentIdleSeconds".into(), "must be greater than 0".into());
+            err(
+                "timeouts.agentIdleSeconds".into(),
+                "must be greater than 0".into(),
+            );
         }
         if !(1..=3650).contains(&self.retention_days) {
             err("retentionDays".into(), "must be between 1 and 3650".into());
         }
 
-        if errors.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
     }
 
     pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
@@ -368,7 +418,8 @@ impl BotConfig {
 pub fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -388,7 +439,9 @@ pub struct Bot {
 
 impl std::fmt::Debug for Bot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bot").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Bot")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -397,7 +450,10 @@ impl Bot {
         config.validate()?;
         let schedule = match &config.hours {
             Some(h) => Some(Schedule::compile(h).map_err(|e| {
-                ConfigError::Invalid(vec![FieldError { path: "hours".into(), message: e.to_string() }])
+                ConfigError::Invalid(vec![FieldError {
+                    path: "hours".into(),
+                    message: e.to_string(),
+                }])
             })?),
             None => None,
         };
@@ -442,35 +498,57 @@ retentionDays: 30
     fn design_example_is_valid() {
         let c = BotConfig::parse(EXAMPLE).unwrap();
         assert_eq!(c.bot_id, "acme-support");
-        assert_eq!(c.routing[0].when.as_ref().unwrap().language.as_deref(), Some("nl"));
+        assert_eq!(
+            c.routing[0].when.as_ref().unwrap().language.as_deref(),
+            Some("nl")
+        );
         assert!(Bot::new(c).unwrap().schedule.is_some());
     }
 
     #[test]
     fn unknown_routing_provider_is_named_with_its_path() {
-        let text = EXAMPLE.replace("    provider: desk\n    queue: general", "    provider: desk2\n    queue: general");
+        let text = EXAMPLE.replace(
+            "  - provider: desk\n    queue: general",
+            "  - provider: desk2\n    queue: general",
+        );
         let err = BotConfig::parse(&text).unwrap_err().to_string();
-        assert!(err.contains(r#"routing[1].provider: unknown provider "desk2""#), "{err}");
+        assert!(
+            err.contains(r#"routing[1].provider: unknown provider "desk2""#),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_field_is_named() {
         let text = EXAMPLE.replace("    secretRef: handover/acme-support/desk\n", "");
         let err = BotConfig::parse(&text).unwrap_err().to_string();
-        assert!(err.contains("providers[0]") && err.contains("secretRef"), "{err}");
+        assert!(
+            err.contains("providers[0]") && err.contains("secretRef"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_time_zone_is_reported_under_hours() {
         let text = EXAMPLE.replace("Europe/Brussels", "Europe/Brusels");
         let err = BotConfig::parse(&text).unwrap_err().to_string();
-        assert!(err.contains("hours:") && err.contains("Europe/Brusels"), "{err}");
+        assert!(
+            err.contains("hours:") && err.contains("Europe/Brusels"),
+            "{err}"
+        );
     }
 
     #[test]
     fn kill_switch_expires_by_itself() {
-        let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z").unwrap().to_utc();
-        let ks = KillSwitch { reason: "incident".into(), until: Some(until), providers: vec![], queues: vec![] };
+        let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z")
+            .unwrap()
+            .to_utc();
+        let ks = KillSwitch {
+            reason: "incident".into(),
+            until: Some(until),
+            providers: vec![],
+            queues: vec![],
+        };
         assert!(ks.applies("desk", "general", until - chrono::Duration::seconds(1)));
         assert!(!ks.applies("desk", "general", until));
     }

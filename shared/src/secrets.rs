@@ -66,14 +66,20 @@ impl SecretsManager {
 #[async_trait]
 impl SecretSource for SecretsManager {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        let out = self.client.get_secret_value().secret_id(name).send().await.map_err(|e| {
-            let e = e.into_service_error();
-            if e.is_resource_not_found_exception() {
-                SecretError::NotFound(name.to_owned())
-            } else {
-                SecretError::Backend(e.to_string())
-            }
-        })?;
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.into_service_error();
+                if e.is_resource_not_found_exception() {
+                    SecretError::NotFound(name.to_owned())
+                } else {
+                    SecretError::Backend(e.to_string())
+                }
+            })?;
         Secret::from_json(out.secret_string().unwrap_or_default())
     }
 }
@@ -87,7 +93,11 @@ pub struct CachedSecrets {
 
 impl CachedSecrets {
     pub fn new(inner: Arc<dyn SecretSource>, ttl: Duration) -> Self {
-        CachedSecrets { inner, ttl, entries: RwLock::new(HashMap::new()) }
+        CachedSecrets {
+            inner,
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
     }
 }
 
@@ -100,7 +110,10 @@ impl SecretSource for CachedSecrets {
             return Ok(s.clone());
         }
         let secret = self.inner.get(name).await?;
-        self.entries.write().await.insert(name.to_owned(), (Instant::now(), secret.clone()));
+        self.entries
+            .write()
+            .await
+            .insert(name.to_owned(), (Instant::now(), secret.clone()));
         Ok(secret)
     }
 }
@@ -124,10 +137,34 @@ mod tests {
     async fn cache_serves_within_ttl_and_refreshes_after() {
         let source = Arc::new(Counting(AtomicUsize::new(0)));
         let cache = CachedSecrets::new(source.clone(), Duration::from_millis(50));
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
+        assert_eq!(
+            cache
+                .get("a")
+                .await
+                .unwrap()
+                .field("signingSecret")
+                .unwrap(),
+            "v0"
+        );
+        assert_eq!(
+            cache
+                .get("a")
+                .await
+                .unwrap()
+                .field("signingSecret")
+                .unwrap(),
+            "v0"
+        );
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v1");
+        assert_eq!(
+            cache
+                .get("a")
+                .await
+                .unwrap()
+                .field("signingSecret")
+                .unwrap(),
+            "v1"
+        );
     }
 
     #[test]

@@ -31,12 +31,18 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// The value of the signature header for `body` sent at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+    format!(
+        "v1={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
 }
 
 /// Both headers, ready to attach to a request.
 pub fn headers(secret: &[u8], timestamp: i64, body: &[u8]) -> [(&'static str, String); 2] {
-    [(TIMESTAMP_HEADER, timestamp.to_string()), (SIGNATURE_HEADER, sign(secret, timestamp, body))]
+    [
+        (TIMESTAMP_HEADER, timestamp.to_string()),
+        (SIGNATURE_HEADER, sign(secret, timestamp, body)),
+    ]
 }
 
 /// Checks the window first (cheap), then every `v1=` value in constant time; several values
@@ -57,14 +63,22 @@ pub fn verify(
     }
     let mut any = false;
     for part in sig.split(',').map(str::trim) {
-        let Some(hexsig) = part.strip_prefix("v1=") else { continue };
-        let Ok(bytes) = hex::decode(hexsig) else { continue };
+        let Some(hexsig) = part.strip_prefix("v1=") else {
+            continue;
+        };
+        let Ok(bytes) = hex::decode(hexsig) else {
+            continue;
+        };
         any = true;
         if mac(secret, ts, body).verify_slice(&bytes).is_ok() {
             return Ok(());
         }
     }
-    if any { Err(SignatureError::Mismatch) } else { Err(SignatureError::Malformed) }
+    if any {
+        Err(SignatureError::Mismatch)
+    } else {
+        Err(SignatureError::Malformed)
+    }
 }
 
 #[cfg(test)]
@@ -74,17 +88,35 @@ mod tests {
     #[test]
     fn signed_body_verifies() {
         let sig = sign(b"s3cret", 1_000, b"{}");
-        assert_eq!(verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_100), Ok(()));
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_100),
+            Ok(())
+        );
     }
 
     #[test]
     fn tampered_body_wrong_secret_and_stale_time_are_refused() {
         let sig = sign(b"s3cret", 1_000, b"{}");
-        assert_eq!(verify(b"s3cret", Some("1000"), Some(&sig), b"{ }", 1_000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"other", Some("1000"), Some(&sig), b"{}", 1_000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_301), Err(SignatureError::Stale));
-        assert_eq!(verify(b"s3cret", Some("1000"), None, b"{}", 1_000), Err(SignatureError::Missing));
-        assert_eq!(verify(b"s3cret", Some("x"), Some(&sig), b"{}", 1_000), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), Some(&sig), b"{ }", 1_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"other", Some("1000"), Some(&sig), b"{}", 1_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), None, b"{}", 1_000),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some("x"), Some(&sig), b"{}", 1_000),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

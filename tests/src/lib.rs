@@ -40,7 +40,11 @@ fn moto_binary() -> String {
         return b;
     }
     let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
-    if std::path::Path::new(local).exists() { local.to_owned() } else { "moto_server".to_owned() }
+    if std::path::Path::new(local).exists() {
+        local.to_owned()
+    } else {
+        "moto_server".to_owned()
+    }
 }
 
 /// The emulator's endpoint, starting it on first use.
@@ -83,9 +87,13 @@ pub fn emulator_endpoint() -> &'static str {
 
 fn probe(port: u16) -> bool {
     use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = [0u8; 12];
@@ -136,7 +144,9 @@ pub struct TestEnv {
 
 /// A fixed, realistic start time (a Wednesday morning in Brussels).
 pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc()
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
 /// A retry policy fast enough for tests, with the production shape.
@@ -159,16 +169,24 @@ impl TestEnv {
             .load()
             .await;
         let counter = RequestCounter::default();
-        let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+        let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build();
         let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo_conf);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let table = format!("t-{}", &id[..12]);
-        schema::create_table(&dynamo, &table).await.expect("table created from template.yaml");
+        schema::create_table(&dynamo, &table)
+            .await
+            .expect("table created from template.yaml");
         let store = DynamoStore::new(dynamo.clone(), table.clone());
         let clock = Arc::new(ManualClock::new(t0()));
-        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets.clone())), Duration::from_secs(300));
-        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone()).with_retry(test_retry());
+        let cached = CachedSecrets::new(
+            Arc::new(SecretsManager::new(secrets.clone())),
+            Duration::from_secs(300),
+        );
+        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone())
+            .with_retry(test_retry());
         counter.reset();
         TestEnv {
             ctx: Arc::new(ctx),
@@ -185,7 +203,13 @@ impl TestEnv {
     /// Creates a secret under this test's prefix; returns its name.
     pub async fn secret(&self, name: &str, json: &Value) -> String {
         let full = format!("{}/{name}", self.prefix);
-        self.secrets.create_secret().name(&full).secret_string(json.to_string()).send().await.expect("secret created");
+        self.secrets
+            .create_secret()
+            .name(&full)
+            .secret_string(json.to_string())
+            .send()
+            .await
+            .expect("secret created");
         full
     }
 
@@ -201,8 +225,17 @@ impl TestEnv {
     }
 
     /// A request as API Gateway would deliver it, built through the local conversion.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> lambda_http::Request {
-        let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> lambda_http::Request {
+        let mut h: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
         h.push(("host".into(), "api.example.com".into()));
         if !body.is_empty() {
             h.push(("content-type".into(), "application/json".into()));
@@ -218,7 +251,12 @@ impl TestEnv {
     /// POSTs a native event, signed with `secret`.
     pub async fn send_event(&self, bot_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
-        let req = self.request("POST", &format!("/v1/bots/{bot_id}/events"), &self.signed(secret, &bytes), &bytes);
+        let req = self.request(
+            "POST",
+            &format!("/v1/bots/{bot_id}/events"),
+            &self.signed(secret, &bytes),
+            &bytes,
+        );
         self.call_bot(req).await
     }
 
@@ -231,15 +269,29 @@ impl TestEnv {
     }
 
     /// POSTs a generic webhook callback, signed with the provider's secret.
-    pub async fn send_callback(&self, bot_id: &str, provider_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
+    pub async fn send_callback(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        secret: &[u8],
+        body: &Value,
+    ) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let path = format!("/v1/bots/{bot_id}/providers/{provider_id}/callback");
         let req = self.request("POST", &path, &self.signed(secret, &bytes), &bytes);
         self.call_provider(req).await
     }
 
-    pub async fn session(&self, bot_id: &str, session_id: &str) -> Option<handover::domain::Session> {
-        self.store.load_session(&SessionKey::new(bot_id, session_id)).await.unwrap().map(|v| v.value)
+    pub async fn session(
+        &self,
+        bot_id: &str,
+        session_id: &str,
+    ) -> Option<handover::domain::Session> {
+        self.store
+            .load_session(&SessionKey::new(bot_id, session_id))
+            .await
+            .unwrap()
+            .map(|v| v.value)
     }
 
     /// Every item in the table, sorted, for "nothing changed" checks.
@@ -247,9 +299,17 @@ impl TestEnv {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self.dynamo.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.unwrap();
+            let out = self
+                .dynamo
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
             for item in out.items() {
-                let mut pairs: Vec<String> = item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                let mut pairs: Vec<String> =
+                    item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
                 pairs.sort();
                 items.push(pairs.join(","));
             }
@@ -266,7 +326,11 @@ impl TestEnv {
 pub fn response_json(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
     let status = resp.status().as_u16();
     let body = resp.body();
-    let v = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("JSON response body") };
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).expect("JSON response body")
+    };
     (status, v)
 }
 
@@ -302,24 +366,49 @@ pub struct StandardBot {
 
 impl TestEnv {
     /// Sets up the standard bot; `extra` is appended to the YAML (e.g. hours or timeouts).
-    pub async fn standard_bot(&self, outbound_url: &str, desk_url: &str, extra: &str) -> StandardBot {
-        let platform_ref = self.secret("platform", &serde_json::json!({ "signingSecret": "bot-secret" })).await;
-        let desk_ref = self.secret("desk", &serde_json::json!({ "signingSecret": "desk-secret" })).await;
+    pub async fn standard_bot(
+        &self,
+        outbound_url: &str,
+        desk_url: &str,
+        extra: &str,
+    ) -> StandardBot {
+        let platform_ref = self
+            .secret(
+                "platform",
+                &serde_json::json!({ "signingSecret": "bot-secret" }),
+            )
+            .await;
+        let desk_ref = self
+            .secret(
+                "desk",
+                &serde_json::json!({ "signingSecret": "desk-secret" }),
+            )
+            .await;
         let yaml = format!(
             "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {outbound_url}\n  secretRef: {platform_ref}\nproviders:\n  - id: desk\n    kind: webhook\n    url: {desk_url}\n    secretRef: {desk_ref}\nrouting:\n  - provider: desk\n    queue: general\n{extra}"
         );
         self.put_bot(&yaml).await;
-        StandardBot { bot_id: "acme".into(), platform_secret: b"bot-secret".to_vec(), desk_secret: b"desk-secret".to_vec() }
+        StandardBot {
+            bot_id: "acme".into(),
+            platform_secret: b"bot-secret".to_vec(),
+            desk_secret: b"desk-secret".to_vec(),
+        }
     }
 }
 
 /// Checks a request handover sent carries a valid native-scheme signature.
 pub fn assert_signed(req: &wiremock::Request, secret: &[u8]) {
-    let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let h = |n: &str| {
+        req.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let ts = h(handover::signing::TIMESTAMP_HEADER);
     let sig = h(handover::signing::SIGNATURE_HEADER);
     let now = ts.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
-    handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now).expect("request is signed");
+    handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now)
+        .expect("request is signed");
 }
 
 /// The JSON bodies a mock server received, in order.

@@ -10,10 +10,17 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn open_and_join(env: &TestEnv, bot: &StandardBot) -> String {
-    let (_, opened) = env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1")).await;
+    let (_, opened) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
     let conv = opened["handoverId"].as_str().expect("opened").to_owned();
     let joined = json!({"id": "c-join", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a-1", "name": "Eva"}});
-    assert_eq!(env.send_callback("acme", "desk", &bot.desk_secret, &joined).await.0, 200);
+    assert_eq!(
+        env.send_callback("acme", "desk", &bot.desk_secret, &joined)
+            .await
+            .0,
+        200
+    );
     conv
 }
 
@@ -26,9 +33,23 @@ async fn run_evaluator_after(env: &TestEnv, minutes: i64) -> evaluator::Report {
 async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/desk")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    Mock::given(method("POST")).and(path("/bot")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    let bot = env.standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "").await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "",
+        )
+        .await;
     let conv = open_and_join(&env, &bot).await;
 
     // From now on the bot's receiver fails twice, then recovers.
@@ -40,7 +61,13 @@ async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
         .mount(&srv)
         .await;
     let msg = json!({"id": "c-msg", "type": "agent.message", "conversationId": conv, "message": {"text": "Found it!"}});
-    assert_eq!(env.send_callback("acme", "desk", &bot.desk_secret, &msg).await.0, 200, "accepted even though delivery failed");
+    assert_eq!(
+        env.send_callback("acme", "desk", &bot.desk_secret, &msg)
+            .await
+            .0,
+        200,
+        "accepted even though delivery failed"
+    );
 
     let key = SessionKey::new("acme", "s-1");
     let pending = env.store.outbox(&key).await.unwrap();
@@ -56,18 +83,39 @@ async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
     assert_eq!(r3.delivered, 0, "nothing left to deliver");
     assert!(env.store.outbox(&key).await.unwrap().is_empty());
 
-    let attempts: Vec<_> = received(&srv).await.into_iter().filter(|b| b["type"] == "agent.message").collect();
+    let attempts: Vec<_> = received(&srv)
+        .await
+        .into_iter()
+        .filter(|b| b["type"] == "agent.message")
+        .collect();
     assert_eq!(attempts.len(), 3, "two failures and one success");
-    assert!(attempts.iter().all(|a| a["id"] == attempts[0]["id"]), "every attempt carries the same id for deduplication");
+    assert!(
+        attempts.iter().all(|a| a["id"] == attempts[0]["id"]),
+        "every attempt carries the same id for deduplication"
+    );
 }
 
 #[tokio::test]
 async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/desk")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    Mock::given(method("POST")).and(path("/bot")).respond_with(ResponseTemplate::new(503)).mount(&srv).await;
-    let bot = env.standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "").await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "",
+        )
+        .await;
     let _conv = open_and_join(&env, &bot).await;
     let key = SessionKey::new("acme", "s-1");
     let mut gave_up = 0;
@@ -80,7 +128,11 @@ async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
     assert_eq!(items[0].status, OutboxStatus::GaveUp);
     assert_eq!(items[0].attempts, test_retry().max_attempts);
     assert!(items[0].last_error.as_deref().unwrap().contains("503"));
-    let tries = received(&srv).await.into_iter().filter(|b| b["type"] == "agent.joined").count();
+    let tries = received(&srv)
+        .await
+        .into_iter()
+        .filter(|b| b["type"] == "agent.joined")
+        .count();
     assert_eq!(tries, test_retry().max_attempts as usize);
     // A given-up item no longer blocks or appears in the due index.
     assert_eq!(run_evaluator_after(&env, 60).await.retried, 0);
@@ -90,18 +142,44 @@ async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
 async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/desk")).respond_with(ResponseTemplate::new(503)).mount(&srv).await;
-    Mock::given(method("POST")).and(path("/bot")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    let bot = env.standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "").await;
-    let (_, opened) = env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1")).await;
-    assert_eq!(opened["outcome"], "opened", "accepted; delivery continues in the background");
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "",
+        )
+        .await;
+    let (_, opened) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    assert_eq!(
+        opened["outcome"], "opened",
+        "accepted; delivery continues in the background"
+    );
     for _ in 0..5 {
         run_evaluator_after(&env, 2).await;
     }
     let s = env.session("acme", "s-1").await.unwrap();
     assert_eq!(s.state, handover::domain::State::Bot);
-    assert_eq!(s.last_handover.unwrap().end_reason, Some(handover::domain::EndReason::ProviderError));
-    let to_bot: Vec<_> = received(&srv).await.into_iter().filter(|b| b["type"] == "handover.ended").collect();
+    assert_eq!(
+        s.last_handover.unwrap().end_reason,
+        Some(handover::domain::EndReason::ProviderError)
+    );
+    let to_bot: Vec<_> = received(&srv)
+        .await
+        .into_iter()
+        .filter(|b| b["type"] == "handover.ended")
+        .collect();
     assert_eq!(to_bot.len(), 1);
     assert_eq!(to_bot[0]["reason"], "provider_error");
     assert_eq!(to_bot[0]["dialog"]["name"], "no_agent", "the user is told");
@@ -118,15 +196,44 @@ async fn retry_after_from_a_rate_limited_provider_is_honoured() {
         .with_priority(1)
         .mount(&srv)
         .await;
-    Mock::given(method("POST")).and(path("/desk")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    Mock::given(method("POST")).and(path("/bot")).respond_with(ResponseTemplate::new(200)).mount(&srv).await;
-    let bot = env.standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "").await;
-    env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1")).await;
-    let starts = || async { received(&srv).await.into_iter().filter(|b| b["type"] == "conversation.started").count() };
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "",
+        )
+        .await;
+    env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    let starts = || async {
+        received(&srv)
+            .await
+            .into_iter()
+            .filter(|b| b["type"] == "conversation.started")
+            .count()
+    };
     run_evaluator_after(&env, 4).await;
-    assert_eq!(starts().await, 1, "no second attempt before Retry-After (300 s)");
+    assert_eq!(
+        starts().await,
+        1,
+        "no second attempt before Retry-After (300 s)"
+    );
     run_evaluator_after(&env, 2).await;
     assert_eq!(starts().await, 2, "delivered once Retry-After passed");
-    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
+    let left = env
+        .store
+        .outbox(&SessionKey::new("acme", "s-1"))
+        .await
+        .unwrap();
     assert!(left.is_empty(), "{left:?}");
 }

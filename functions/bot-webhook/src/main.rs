@@ -8,5 +8,8 @@ use lambda_http::{Error, Request, service_fn};
 async fn main() -> Result<(), Error> {
     handover::app::logging::init();
     let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await));
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(bot_webhook::handle(ctx, req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(bot_webhook::handle(ctx, req).await)
+    }))
+    .await
 }

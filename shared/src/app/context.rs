@@ -35,7 +35,11 @@ pub struct AppContext {
 }
 
 impl AppContext {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<dyn SecretSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         AppContext {
             store,
             secrets,
@@ -84,7 +88,10 @@ impl AppContext {
             tracing::error!(bot_id, error = %e, "stored configuration is invalid");
             ApiError::unavailable("the bot's configuration is invalid")
         })?);
-        self.bots.write().await.insert(bot_id.to_owned(), (Instant::now(), bot.clone()));
+        self.bots
+            .write()
+            .await
+            .insert(bot_id.to_owned(), (Instant::now(), bot.clone()));
         Ok(bot)
     }
 
@@ -109,11 +116,17 @@ impl AppContext {
     }
 
     /// The adapter of one of the bot's providers.
-    pub async fn provider(&self, bot: &Bot, provider_id: &str) -> Result<Arc<dyn Provider>, ApiError> {
-        let config = bot
-            .config
-            .provider(provider_id)
-            .ok_or_else(|| ApiError::not_found("unknown_provider", format!("bot has no provider {provider_id:?}")))?;
+    pub async fn provider(
+        &self,
+        bot: &Bot,
+        provider_id: &str,
+    ) -> Result<Arc<dyn Provider>, ApiError> {
+        let config = bot.config.provider(provider_id).ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_provider",
+                format!("bot has no provider {provider_id:?}"),
+            )
+        })?;
         let secret = self.secret(&config.secret_ref).await?;
         providers::build(config, &secret, self.http.clone()).map_err(|e| {
             tracing::error!(provider_id, error = %e, "provider cannot be built");
@@ -137,7 +150,9 @@ impl AppContext {
                     http: self.http.clone(),
                 }))
             }
-            PlatformKind::Chatlayer => Err(ApiError::unavailable("the Chatlayer platform is not available in this build")),
+            PlatformKind::Chatlayer => Err(ApiError::unavailable(
+                "the Chatlayer platform is not available in this build",
+            )),
         }
     }
 }

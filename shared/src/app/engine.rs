@@ -11,7 +11,9 @@ use super::error::ApiError;
 use super::outbox;
 use crate::config::Bot;
 use crate::domain::{Conditions, Decision, Effect, Input, Rejection, Reply, Session, decide};
-use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
+use crate::store::{
+    Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer,
+};
 
 /// Attempts before a hot session is reported as busy. Each retry re-reads and re-decides.
 const MAX_ATTEMPTS: u32 = 60;
@@ -58,8 +60,15 @@ pub async fn apply(
         let now = ctx.clock.now();
         let (before, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
-            None if create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
-            None => return Err(ApiError::not_found("unknown_session", format!("no session {:?}", key.session_id))),
+            None if create == Create::Allowed => {
+                (Session::new(&key.bot_id, &key.session_id, now), None)
+            }
+            None => {
+                return Err(ApiError::not_found(
+                    "unknown_session",
+                    format!("no session {:?}", key.session_id),
+                ));
+            }
         };
         let conditions = Conditions::default();
         let mut decision = match decide(&before, input, bot, &conditions, now, &handover_id) {
@@ -68,14 +77,22 @@ pub async fn apply(
         };
         let (status, body) = render(&decision.reply);
         if !decision.changes(&before) {
-            return Ok(Applied { status, body, reply: Some(decision.reply), session: Some(before) });
+            return Ok(Applied {
+                status,
+                body,
+                reply: Some(decision.reply),
+                session: Some(before),
+            });
         }
         let outbox = outbox_items(ctx, key, &mut decision, now);
         let links = new_links(&before, &decision.session);
         let seen = idem.map(|i| SeenMarker {
             scope: i.scope.clone(),
             event_id: i.event_id.clone(),
-            answer: StoredAnswer { status, body: body.clone() },
+            answer: StoredAnswer {
+                status,
+                body: body.clone(),
+            },
         });
         let commit = Commit {
             session: &decision.session,
@@ -91,7 +108,12 @@ pub async fn apply(
                 if !outbox.is_empty() {
                     outbox::deliver_new(ctx, bot, key, &outbox).await;
                 }
-                return Ok(Applied { status, body, reply: Some(decision.reply), session: Some(decision.session) });
+                return Ok(Applied {
+                    status,
+                    body,
+                    reply: Some(decision.reply),
+                    session: Some(decision.session),
+                });
             }
             Err(StoreError::Duplicate) => return repeated(ctx, idem).await,
             Err(StoreError::Conflict) => {
@@ -108,13 +130,25 @@ pub async fn apply(
 
 /// A rejected event may still be a repeat of one applied earlier (the state moved on since):
 /// the first answer wins.
-async fn rejected(ctx: &AppContext, idem: Option<&Idempotency>, rejection: Rejection) -> Result<Applied, ApiError> {
+async fn rejected(
+    ctx: &AppContext,
+    idem: Option<&Idempotency>,
+    rejection: Rejection,
+) -> Result<Applied, ApiError> {
     if let Some(i) = idem
         && let Some(answer) = ctx.store.seen(&i.scope, &i.event_id).await?
     {
-        return Ok(Applied { status: answer.status, body: answer.body, reply: None, session: None });
+        return Ok(Applied {
+            status: answer.status,
+            body: answer.body,
+            reply: None,
+            session: None,
+        });
     }
-    Err(ApiError::unprocessable(rejection.code(), rejection.to_string()))
+    Err(ApiError::unprocessable(
+        rejection.code(),
+        rejection.to_string(),
+    ))
 }
 
 async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applied, ApiError> {
@@ -124,11 +158,21 @@ async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applie
         .seen(&i.scope, &i.event_id)
         .await?
         .ok_or_else(|| ApiError::unavailable("idempotency marker vanished"))?;
-    Ok(Applied { status: answer.status, body: answer.body, reply: None, session: None })
+    Ok(Applied {
+        status: answer.status,
+        body: answer.body,
+        reply: None,
+        session: None,
+    })
 }
 
 /// Numbers the decision's effects into outbox items, leased to the inline delivery.
-fn outbox_items(ctx: &AppContext, key: &SessionKey, decision: &mut Decision, now: chrono::DateTime<chrono::Utc>) -> Vec<OutboxItem> {
+fn outbox_items(
+    ctx: &AppContext,
+    key: &SessionKey,
+    decision: &mut Decision,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<OutboxItem> {
     let lease = ctx.retry.lease_until(now);
     decision
         .effects
@@ -151,7 +195,9 @@ fn outbox_items(ctx: &AppContext, key: &SessionKey, decision: &mut Decision, now
 
 /// Provider-conversation index entries for a handover that opened, or learnt its provider id.
 fn new_links(before: &Session, after: &Session) -> Vec<(String, String, String)> {
-    let Some(h) = &after.handover else { return Vec::new() };
+    let Some(h) = &after.handover else {
+        return Vec::new();
+    };
     let prev = before.handover.as_ref().filter(|p| p.id == h.id);
     let mut links = Vec::new();
     if prev.is_none() {

@@ -68,11 +68,19 @@ pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
     report
 }
 
-async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> Result<u32, super::ApiError> {
+async fn fire_timers(
+    ctx: &AppContext,
+    key: &SessionKey,
+    now: DateTime<Utc>,
+) -> Result<u32, super::ApiError> {
     let bot = ctx.bot(&key.bot_id).await?;
-    let Some(session) = ctx.store.load_session(key).await? else { return Ok(0) };
+    let Some(session) = ctx.store.load_session(key).await? else {
+        return Ok(0);
+    };
     let session = session.value;
-    let Some(handover) = &session.handover else { return Ok(0) };
+    let Some(handover) = &session.handover else {
+        return Ok(0);
+    };
     let t = &session.timers;
     let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= now);
     let mut fired = 0;
@@ -84,9 +92,13 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         if !due(at) {
             continue;
         }
-        let input = Input::new(Event::TimerFired { handover_id: handover.id.clone(), timer });
+        let input = Input::new(Event::TimerFired {
+            handover_id: handover.id.clone(),
+            timer,
+        });
         let render = |_: &Reply| (200, serde_json::json!({}));
-        let applied = engine::apply(ctx, &bot, key, &input, None, Create::Forbidden, &render).await?;
+        let applied =
+            engine::apply(ctx, &bot, key, &input, None, Create::Forbidden, &render).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.

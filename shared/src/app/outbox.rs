@@ -34,7 +34,12 @@ impl std::ops::AddAssign for Pass {
 
 /// Delivers the items just committed. Older pending items of the session go first; if one of
 /// them is held by another deliverer or waiting for its retry time, we stop so order holds.
-pub async fn deliver_new(ctx: &AppContext, bot: &Bot, key: &SessionKey, fresh: &[OutboxItem]) -> Pass {
+pub async fn deliver_new(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    fresh: &[OutboxItem],
+) -> Pass {
     let mine = |item: &OutboxItem| fresh.iter().any(|f| f.seq == item.seq);
     let items = match ctx.store.outbox(key).await {
         Ok(items) => items,
@@ -43,7 +48,16 @@ pub async fn deliver_new(ctx: &AppContext, bot: &Bot, key: &SessionKey, fresh: &
             return Pass::default();
         }
     };
-    run(ctx, bot, items, |item, now| if mine(item) { Claim::Owned } else if item.due_at <= now { Claim::Take } else { Claim::Stop }).await
+    run(ctx, bot, items, |item, now| {
+        if mine(item) {
+            Claim::Owned
+        } else if item.due_at <= now {
+            Claim::Take
+        } else {
+            Claim::Stop
+        }
+    })
+    .await
 }
 
 /// Delivers a session's due items (the evaluator's path): each is claimed first, so two
@@ -56,7 +70,14 @@ pub async fn deliver_due(ctx: &AppContext, bot: &Bot, key: &SessionKey) -> Pass 
             return Pass::default();
         }
     };
-    run(ctx, bot, items, |item, now| if item.due_at <= now { Claim::Take } else { Claim::Stop }).await
+    run(ctx, bot, items, |item, now| {
+        if item.due_at <= now {
+            Claim::Take
+        } else {
+            Claim::Stop
+        }
+    })
+    .await
 }
 
 enum Claim {
@@ -68,14 +89,26 @@ enum Claim {
     Stop,
 }
 
-async fn run(ctx: &AppContext, bot: &Bot, items: Vec<OutboxItem>, decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim) -> Pass {
+async fn run(
+    ctx: &AppContext,
+    bot: &Bot,
+    items: Vec<OutboxItem>,
+    decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim,
+) -> Pass {
     let mut pass = Pass::default();
-    for item in items.into_iter().filter(|i| i.status == OutboxStatus::Pending) {
+    for item in items
+        .into_iter()
+        .filter(|i| i.status == OutboxStatus::Pending)
+    {
         let now = ctx.clock.now();
         match decide(&item, now) {
             Claim::Stop => break,
             Claim::Owned => {}
-            Claim::Take => match ctx.store.claim_outbox(&item, ctx.retry.lease_until(now)).await {
+            Claim::Take => match ctx
+                .store
+                .claim_outbox(&item, ctx.retry.lease_until(now))
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -94,7 +127,8 @@ async fn run(ctx: &AppContext, bot: &Bot, items: Vec<OutboxItem>, decide: impl F
             }
             Err(err) => {
                 let attempts = item.attempts + 1;
-                let give_up = matches!(err, DeliveryError::Permanent { .. }) || attempts >= ctx.retry.max_attempts;
+                let give_up = matches!(err, DeliveryError::Permanent { .. })
+                    || attempts >= ctx.retry.max_attempts;
                 if give_up {
                     gave_up(ctx, bot, &item, &err).await;
                     pass.gave_up += 1;
@@ -132,19 +166,37 @@ async fn gave_up(ctx: &AppContext, bot: &Bot, item: &OutboxItem, err: &DeliveryE
         tracing::error!(error = %e, "could not record the give-up");
     }
     // A handover whose provider cannot be reached must not leave the user waiting.
-    if let Effect::Provider { handover_id, op, .. } = &item.effect
+    if let Effect::Provider {
+        handover_id, op, ..
+    } = &item.effect
         && !matches!(op, ProviderOp::End { .. })
     {
-        let input = Input::new(Event::ProviderFailed { handover_id: handover_id.clone() });
+        let input = Input::new(Event::ProviderFailed {
+            handover_id: handover_id.clone(),
+        });
         let render = |_: &crate::domain::Reply| (200, serde_json::json!({}));
-        if let Err(e) = Box::pin(engine::apply(ctx, bot, &item.key, &input, None, Create::Forbidden, &render)).await {
+        if let Err(e) = Box::pin(engine::apply(
+            ctx,
+            bot,
+            &item.key,
+            &input,
+            None,
+            Create::Forbidden,
+            &render,
+        ))
+        .await
+        {
             tracing::error!(error = %e, "could not end the handover after a provider give-up");
         }
     }
 }
 
 /// The provider's id for a handover's conversation: its own when it assigned one.
-async fn conversation(ctx: &AppContext, key: &SessionKey, handover_id: &str) -> Result<ProviderConversation, DeliveryError> {
+async fn conversation(
+    ctx: &AppContext,
+    key: &SessionKey,
+    handover_id: &str,
+) -> Result<ProviderConversation, DeliveryError> {
     let session: Option<Session> = ctx
         .store
         .load_session(key)
@@ -153,7 +205,13 @@ async fn conversation(ctx: &AppContext, key: &SessionKey, handover_id: &str) -> 
         .map(|v| v.value);
     let conv_id = session
         .as_ref()
-        .and_then(|s| [s.handover.as_ref(), s.last_handover.as_ref()].into_iter().flatten().find(|h| h.id == handover_id).cloned())
+        .and_then(|s| {
+            [s.handover.as_ref(), s.last_handover.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|h| h.id == handover_id)
+                .cloned()
+        })
         .and_then(|h| h.provider_conversation_id);
     Ok(ProviderConversation {
         handover_id: handover_id.to_owned(),
@@ -166,12 +224,24 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
     match &item.effect {
         Effect::Bot { handover_id, event } => {
             let platform = ctx.platform(bot).await.map_err(setup)?;
-            platform.deliver(&item.id, &item.key, handover_id, event).await
+            platform
+                .deliver(&item.id, &item.key, handover_id, event)
+                .await
         }
-        Effect::Provider { provider, handover_id, op } => {
+        Effect::Provider {
+            provider,
+            handover_id,
+            op,
+        } => {
             let p = ctx.provider(bot, provider).await.map_err(setup)?;
             match op {
-                ProviderOp::Start { handover, user, channel, session_id, through_seq } => {
+                ProviderOp::Start {
+                    handover,
+                    user,
+                    channel,
+                    session_id,
+                    through_seq,
+                } => {
                     let transcript = ctx
                         .store
                         .transcript(&item.key, Some(*through_seq))
@@ -206,10 +276,28 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
 }
 
 /// Remembers the id a provider gave the conversation, so its callbacks find the session.
-async fn record_conversation(ctx: &AppContext, bot: &Bot, key: &SessionKey, conv: ProviderConversation) {
-    let input = Input::new(Event::ConversationOpened { handover_id: conv.handover_id, conversation_id: conv.conversation_id });
+async fn record_conversation(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    conv: ProviderConversation,
+) {
+    let input = Input::new(Event::ConversationOpened {
+        handover_id: conv.handover_id,
+        conversation_id: conv.conversation_id,
+    });
     let render = |_: &crate::domain::Reply| (200, serde_json::json!({}));
-    if let Err(e) = Box::pin(engine::apply(ctx, bot, key, &input, None, Create::Forbidden, &render)).await {
+    if let Err(e) = Box::pin(engine::apply(
+        ctx,
+        bot,
+        key,
+        &input,
+        None,
+        Create::Forbidden,
+        &render,
+    ))
+    .await
+    {
         tracing::error!(error = %e, "could not record the provider's conversation id");
     }
 }

@@ -11,7 +11,9 @@ use super::error::{ApiError, json_response};
 use super::request::{body_bytes, query_pairs, route_path};
 use super::routes::{self, Function};
 use crate::domain::{Event, Input};
-use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
+use crate::providers::{
+    Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind,
+};
 
 pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
     match callback(ctx, &req).await {
@@ -22,7 +24,9 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 
 async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = route_path(req);
-    let Some((_, params)) = routes::find(req.method().as_str(), &path).filter(|(r, _)| r.function == Function::ProviderCallback) else {
+    let Some((_, params)) = routes::find(req.method().as_str(), &path)
+        .filter(|(r, _)| r.function == Function::ProviderCallback)
+    else {
         return Err(not_routed(&path));
     };
     let (bot_id, provider_id) = (&params["botId"], &params["providerId"]);
@@ -30,10 +34,21 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     let bot = ctx.bot(bot_id).await?;
     let provider = ctx.provider(&bot, provider_id).await?;
     let query = query_pairs(req);
-    let cb = CallbackRequest { method: req.method().as_str(), headers: req.headers(), query: &query, body };
-    provider.verify_callback(&cb, ctx.clock.now()).map_err(callback_error)?;
+    let cb = CallbackRequest {
+        method: req.method().as_str(),
+        headers: req.headers(),
+        query: &query,
+        body,
+    };
+    provider
+        .verify_callback(&cb, ctx.clock.now())
+        .map_err(callback_error)?;
     let events = match provider.parse_callback(&cb).map_err(callback_error)? {
-        Callback::Challenge { status, content_type, body } => {
+        Callback::Challenge {
+            status,
+            content_type,
+            body,
+        } => {
             return Ok(Response::builder()
                 .status(status)
                 .header("content-type", content_type)
@@ -47,18 +62,40 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     for event in events {
         // Providers report conversations we never handed over (embedded providers see every
         // conversation): those are acknowledged and ignored, or the provider retries forever.
-        let Some(link) = ctx.store.find_conversation(bot_id, provider_id, &event.conversation_id).await? else {
+        let Some(link) = ctx
+            .store
+            .find_conversation(bot_id, provider_id, &event.conversation_id)
+            .await?
+        else {
             ignored += 1;
             continue;
         };
-        let idem = Idempotency { scope: format!("provider:{bot_id}:{provider_id}"), event_id: event.event_id.clone() };
+        let idem = Idempotency {
+            scope: format!("provider:{bot_id}:{provider_id}"),
+            event_id: event.event_id.clone(),
+        };
         let event_id = Some(event.event_id.clone());
-        let input = Input { event_id, ..Input::new(to_event(event, link.handover_id)) };
+        let input = Input {
+            event_id,
+            ..Input::new(to_event(event, link.handover_id))
+        };
         let render = |_: &crate::domain::Reply| (200, json!({ "status": "ok" }));
-        engine::apply(ctx, &bot, &link.key, &input, Some(&idem), Create::Forbidden, &render).await?;
+        engine::apply(
+            ctx,
+            &bot,
+            &link.key,
+            &input,
+            Some(&idem),
+            Create::Forbidden,
+            &render,
+        )
+        .await?;
         applied += 1;
     }
-    Ok(json_response(200, &json!({ "status": "ok", "applied": applied, "ignored": ignored })))
+    Ok(json_response(
+        200,
+        &json!({ "status": "ok", "applied": applied, "ignored": ignored }),
+    ))
 }
 
 fn callback_error(e: CallbackError) -> ApiError {
@@ -71,7 +108,11 @@ fn callback_error(e: CallbackError) -> ApiError {
 fn to_event(e: ProviderEvent, handover_id: String) -> Event {
     match e.kind {
         ProviderEventKind::AgentJoined { agent } => Event::AgentJoined { handover_id, agent },
-        ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage { handover_id, agent, message },
+        ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage {
+            handover_id,
+            agent,
+            message,
+        },
         ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
         ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
     }

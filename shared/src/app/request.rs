@@ -16,7 +16,11 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
         _ => &[],
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(413, "payload_too_large", format!("body is larger than {MAX_BODY_BYTES} bytes")));
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            format!("body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
     }
     Ok(bytes)
 }

@@ -28,38 +28,59 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "POST", path: "/v1/bots/{botId}/events", function: Function::BotWebhook },
-    Route { method: "GET", path: "/v1/bots/{botId}/sessions/{sessionId}", function: Function::BotWebhook },
-    Route { method: "POST", path: "/v1/bots/{botId}/providers/{providerId}/callback", function: Function::ProviderCallback },
-    Route { method: "GET", path: "/v1/bots/{botId}/providers/{providerId}/callback", function: Function::ProviderCallback },
+    Route {
+        method: "POST",
+        path: "/v1/bots/{botId}/events",
+        function: Function::BotWebhook,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/bots/{botId}/sessions/{sessionId}",
+        function: Function::BotWebhook,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/bots/{botId}/providers/{providerId}/callback",
+        function: Function::ProviderCallback,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/bots/{botId}/providers/{providerId}/callback",
+        function: Function::ProviderCallback,
+    },
 ];
 
 /// Finds the route for a method and path, with its path parameters.
 pub fn find(method: &str, path: &str) -> Option<(Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)).find_map(|r| {
-        let pattern: Vec<&str> = r.path.split('/').collect();
-        if pattern.len() != segments.len() {
-            return None;
-        }
-        let mut params = HashMap::new();
-        for (p, s) in pattern.iter().zip(&segments) {
-            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if s.is_empty() {
-                    return None;
-                }
-                params.insert(name.to_owned(), (*s).to_owned());
-            } else if p != s {
+    ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+        .find_map(|r| {
+            let pattern: Vec<&str> = r.path.split('/').collect();
+            if pattern.len() != segments.len() {
                 return None;
             }
-        }
-        Some((*r, params))
-    })
+            let mut params = HashMap::new();
+            for (p, s) in pattern.iter().zip(&segments) {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.insert(name.to_owned(), (*s).to_owned());
+                } else if p != s {
+                    return None;
+                }
+            }
+            Some((*r, params))
+        })
 }
 
 /// Whether any route has this path (to answer 405 rather than 404).
 pub fn path_exists(path: &str) -> bool {
-    ROUTES.iter().any(|r| find(r.method, path).is_some_and(|(found, _)| found.path == r.path))
+    ROUTES
+        .iter()
+        .any(|r| find(r.method, path).is_some_and(|(found, _)| found.path == r.path))
 }
 
 #[cfg(test)]

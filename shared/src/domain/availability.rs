@@ -27,7 +27,9 @@ impl UnavailableReason {
     /// as "disabled", anything about the agents' schedule or presence as "closed".
     pub fn dialog(self) -> DialogName {
         match self {
-            UnavailableReason::KillSwitch | UnavailableReason::ProviderUnavailable => DialogName::Disabled,
+            UnavailableReason::KillSwitch | UnavailableReason::ProviderUnavailable => {
+                DialogName::Disabled
+            }
             _ => DialogName::Closed,
         }
     }
@@ -55,11 +57,19 @@ pub struct Availability {
 
 impl Availability {
     pub fn open(next_change: Option<DateTime<Utc>>) -> Self {
-        Availability { open: true, reason: None, next_change }
+        Availability {
+            open: true,
+            reason: None,
+            next_change,
+        }
     }
 
     pub fn closed(reason: UnavailableReason, next_change: Option<DateTime<Utc>>) -> Self {
-        Availability { open: false, reason: Some(reason), next_change }
+        Availability {
+            open: false,
+            reason: Some(reason),
+            next_change,
+        }
     }
 }
 
@@ -96,7 +106,12 @@ pub fn scheduled(bot: &Bot, provider: &str, queue: &str, now: DateTime<Utc>) -> 
                     Some(ClosedReason::PublicHoliday) => UnavailableReason::PublicHoliday,
                     _ => UnavailableReason::OutsideHours,
                 };
-                Availability::closed(reason, schedule.next_opening(Some(queue), now).or(state.next_change))
+                Availability::closed(
+                    reason,
+                    schedule
+                        .next_opening(Some(queue), now)
+                        .or(state.next_change),
+                )
             }
         }
     }

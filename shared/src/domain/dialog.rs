@@ -42,7 +42,9 @@ fn builtin(name: DialogName) -> &'static str {
         DialogName::Opened => "Please wait a couple of minutes while an agent joins this chat.",
         DialogName::StillWaiting => "Thanks for your patience, an agent will be with you shortly.",
         DialogName::AgentJoined => "{agentName} joined the chat.",
-        DialogName::ReturnedToBot => "The agent has left the chat. You are talking to our assistant again.",
+        DialogName::ReturnedToBot => {
+            "The agent has left the chat. You are talking to our assistant again."
+        }
         DialogName::NoAgent => "Sorry, no agent could join this chat. Please try again later.",
     }
 }
@@ -68,7 +70,11 @@ pub fn primary_language(locale: &str) -> &str {
 /// default language, then the built-in English, and fills in the placeholders.
 pub fn render(bot: &Bot, name: DialogName, language: &str, vars: &DialogVars) -> Dialog {
     let dialogs = &bot.config.dialogs;
-    let candidates = [language, primary_language(language), bot.config.default_language.as_str()];
+    let candidates = [
+        language,
+        primary_language(language),
+        bot.config.default_language.as_str(),
+    ];
     let (template, lang) = candidates
         .iter()
         .find_map(|l| dialogs.get(*l).and_then(|t| pick(t, name)).map(|t| (t, *l)))
@@ -89,10 +95,16 @@ pub fn render(bot: &Bot, name: DialogName, language: &str, vars: &DialogVars) ->
         text = text.replace("{reason}", vars.reason.as_deref().unwrap_or(""));
     }
     if text.contains("{agentName}") {
-        text = text.replace("{agentName}", vars.agent_name.as_deref().unwrap_or("An agent"));
+        text = text.replace(
+            "{agentName}",
+            vars.agent_name.as_deref().unwrap_or("An agent"),
+        );
     }
     if text.contains("{position}") {
-        let p = vars.position.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        let p = vars
+            .position
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into());
         text = text.replace("{position}", &p);
     }
     Dialog { name, text }

@@ -79,7 +79,14 @@ impl BotEvent {
 #[serde(tag = "target", rename_all = "snake_case")]
 pub enum Effect {
     #[serde(rename_all = "camelCase")]
-    Provider { provider: String, handover_id: String, op: ProviderOp },
+    Provider {
+        provider: String,
+        handover_id: String,
+        op: ProviderOp,
+    },
     #[serde(rename_all = "camelCase")]
-    Bot { handover_id: String, event: BotEvent },
+    Bot {
+        handover_id: String,
+        event: BotEvent,
+    },
 }

@@ -41,18 +41,41 @@ pub enum Speaker {
 /// a finished handover can never touch the next one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Message { speaker: Speaker, message: Message },
+    Message {
+        speaker: Speaker,
+        message: Message,
+    },
     HandoverRequested(HandoverRequest),
     UserCancelled,
-    AgentJoined { handover_id: String, agent: Agent },
-    AgentMessage { handover_id: String, agent: Option<Agent>, message: Message },
-    AgentTyping { handover_id: String, agent: Option<Agent> },
-    ConversationClosed { handover_id: String },
-    TimerFired { handover_id: String, timer: TimerKind },
+    AgentJoined {
+        handover_id: String,
+        agent: Agent,
+    },
+    AgentMessage {
+        handover_id: String,
+        agent: Option<Agent>,
+        message: Message,
+    },
+    AgentTyping {
+        handover_id: String,
+        agent: Option<Agent>,
+    },
+    ConversationClosed {
+        handover_id: String,
+    },
+    TimerFired {
+        handover_id: String,
+        timer: TimerKind,
+    },
     /// The provider assigned its own id to the conversation we started.
-    ConversationOpened { handover_id: String, conversation_id: String },
+    ConversationOpened {
+        handover_id: String,
+        conversation_id: String,
+    },
     /// Delivery to the provider failed for good: the handover cannot continue.
-    ProviderFailed { handover_id: String },
+    ProviderFailed {
+        handover_id: String,
+    },
 }
 
 /// An event with what came along with it.
@@ -67,6 +90,11 @@ pub struct Input {
 
 impl Input {
     pub fn new(event: Event) -> Self {
-        Input { event, event_id: None, user: None, channel: None }
+        Input {
+            event,
+            event_id: None,
+            user: None,
+            channel: None,
+        }
     }
 }

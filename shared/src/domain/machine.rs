@@ -29,7 +29,10 @@ pub enum Outcome {
 /// The synchronous answer to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    Message { control: Control, state: State },
+    Message {
+        control: Control,
+        state: State,
+    },
     Handover {
         outcome: Outcome,
         state: State,
@@ -38,9 +41,15 @@ pub enum Reply {
         next_opening: Option<DateTime<Utc>>,
         reason: Option<UnavailableReason>,
     },
-    Cancelled { state: State, handover_id: String, reason: EndReason },
+    Cancelled {
+        state: State,
+        handover_id: String,
+        reason: EndReason,
+    },
     /// A provider or timer event was applied (or was stale and safely ignored).
-    Accepted { applied: bool },
+    Accepted {
+        applied: bool,
+    },
 }
 
 /// A valid request that cannot be carried out in the current state (HTTP 422).
@@ -103,7 +112,13 @@ pub fn decide(
     if let Some(channel) = &input.channel {
         s.channel = Some(channel.clone());
     }
-    let mut d = Step { bot, now, session: s, entries: Vec::new(), effects: Vec::new() };
+    let mut d = Step {
+        bot,
+        now,
+        session: s,
+        entries: Vec::new(),
+        effects: Vec::new(),
+    };
     let reply = match &input.event {
         Event::Message { speaker, message } => {
             if message.is_empty() {
@@ -117,7 +132,11 @@ pub fn decide(
             let applied = d.is_current(handover_id) && d.join(agent.clone());
             Reply::Accepted { applied }
         }
-        Event::AgentMessage { handover_id, agent, message } => {
+        Event::AgentMessage {
+            handover_id,
+            agent,
+            message,
+        } => {
             let applied = d.is_current(handover_id) && !message.is_empty();
             if applied {
                 d.agent_message(agent.clone(), message.clone(), input.event_id.as_deref());
@@ -127,7 +146,9 @@ pub fn decide(
         Event::AgentTyping { handover_id, agent } => {
             let applied = d.is_current(handover_id);
             if applied {
-                d.notify_bot(BotEvent::AgentTyping { agent: agent.clone() });
+                d.notify_bot(BotEvent::AgentTyping {
+                    agent: agent.clone(),
+                });
             }
             Reply::Accepted { applied }
         }
@@ -142,7 +163,10 @@ pub fn decide(
             let applied = d.is_current(handover_id) && d.timer(*timer);
             Reply::Accepted { applied }
         }
-        Event::ConversationOpened { handover_id, conversation_id } => {
+        Event::ConversationOpened {
+            handover_id,
+            conversation_id,
+        } => {
             let applied = d.is_current(handover_id);
             if let Some(h) = d.session.handover.as_mut().filter(|_| applied) {
                 h.provider_conversation_id = Some(conversation_id.clone());
@@ -157,7 +181,12 @@ pub fn decide(
             Reply::Accepted { applied }
         }
     };
-    Ok(Decision { session: d.session, entries: d.entries, effects: d.effects, reply })
+    Ok(Decision {
+        session: d.session,
+        entries: d.entries,
+        effects: d.effects,
+        reply,
+    })
 }
 
 /// The decision under construction.
@@ -175,18 +204,39 @@ impl Step<'_> {
             .handover
             .as_ref()
             .map(|h| h.language.clone())
-            .unwrap_or_else(|| self.session.language(&self.bot.config.default_language).to_owned())
+            .unwrap_or_else(|| {
+                self.session
+                    .language(&self.bot.config.default_language)
+                    .to_owned()
+            })
     }
 
     fn dialog(&self, name: DialogName, vars: DialogVars) -> Dialog {
-        dialog::render(self.bot, name, &self.language(), &DialogVars { now: Some(self.now), ..vars })
+        dialog::render(
+            self.bot,
+            name,
+            &self.language(),
+            &DialogVars {
+                now: Some(self.now),
+                ..vars
+            },
+        )
     }
 
     fn is_current(&self, handover_id: &str) -> bool {
-        self.session.handover.as_ref().is_some_and(|h| h.id == handover_id)
+        self.session
+            .handover
+            .as_ref()
+            .is_some_and(|h| h.id == handover_id)
     }
 
-    fn append(&mut self, actor: Actor, message: Message, agent: Option<Agent>, event_id: Option<&str>) -> TranscriptEntry {
+    fn append(
+        &mut self,
+        actor: Actor,
+        message: Message,
+        agent: Option<Agent>,
+        event_id: Option<&str>,
+    ) -> TranscriptEntry {
         self.session.seq += 1;
         let entry = TranscriptEntry {
             seq: self.session.seq,
@@ -200,15 +250,22 @@ impl Step<'_> {
         entry
     }
 
-    fn to_provider(&mut self, op: ProviderOp) {
+    fn send_provider(&mut self, op: ProviderOp) {
         if let Some(h) = &self.session.handover {
-            self.effects.push(Effect::Provider { provider: h.provider.clone(), handover_id: h.id.clone(), op });
+            self.effects.push(Effect::Provider {
+                provider: h.provider.clone(),
+                handover_id: h.id.clone(),
+                op,
+            });
         }
     }
 
     fn notify_bot(&mut self, event: BotEvent) {
         if let Some(h) = &self.session.handover {
-            self.effects.push(Effect::Bot { handover_id: h.id.clone(), event });
+            self.effects.push(Effect::Bot {
+                handover_id: h.id.clone(),
+                event,
+            });
         }
     }
 
@@ -221,12 +278,20 @@ impl Step<'_> {
         // While waiting, every turn is mirrored so the agent sees everything; once an agent
         // has joined, user turns go to the agent only.
         if self.session.state != State::Bot {
-            self.to_provider(ProviderOp::Mirror { entry });
+            self.send_provider(ProviderOp::Mirror { entry });
         }
-        Reply::Message { control: self.session.state.control(), state: self.session.state }
+        Reply::Message {
+            control: self.session.state.control(),
+            state: self.session.state,
+        }
     }
 
-    fn request(&mut self, req: &HandoverRequest, conditions: &Conditions, new_id: &str) -> Result<Reply, Rejection> {
+    fn request(
+        &mut self,
+        req: &HandoverRequest,
+        conditions: &Conditions,
+        new_id: &str,
+    ) -> Result<Reply, Rejection> {
         if let Some(h) = &self.session.handover {
             // Already handed over: answer as the first time, never start a second handover.
             return Ok(Reply::Handover {
@@ -264,7 +329,11 @@ impl Step<'_> {
             let mut a = availability::scheduled(self.bot, provider, &route.queue, self.now);
             if a.open && conditions.unavailable_providers.contains(provider) {
                 a = Availability::closed(UnavailableReason::ProviderUnavailable, None);
-            } else if a.open && conditions.no_agents.contains(&Conditions::no_agents_key(provider, &route.queue)) {
+            } else if a.open
+                && conditions
+                    .no_agents
+                    .contains(&Conditions::no_agents_key(provider, &route.queue))
+            {
                 a = Availability::closed(UnavailableReason::NoAgentsOnline, None);
             }
             if a.open {
@@ -274,7 +343,8 @@ impl Step<'_> {
             let better = match (&first_closed, a.reason) {
                 (None, _) => true,
                 (Some(prev), Some(r)) => {
-                    prev.reason == Some(UnavailableReason::ProviderUnavailable) && r != UnavailableReason::ProviderUnavailable
+                    prev.reason == Some(UnavailableReason::ProviderUnavailable)
+                        && r != UnavailableReason::ProviderUnavailable
                 }
                 _ => false,
             };
@@ -284,7 +354,9 @@ impl Step<'_> {
         }
 
         let Some(provider) = chosen else {
-            let a = first_closed.unwrap_or_else(|| Availability::closed(UnavailableReason::ProviderUnavailable, None));
+            let a = first_closed.unwrap_or_else(|| {
+                Availability::closed(UnavailableReason::ProviderUnavailable, None)
+            });
             let reason = a.reason.unwrap_or(UnavailableReason::ProviderUnavailable);
             let vars = DialogVars {
                 next_opening: a.next_change,
@@ -295,8 +367,20 @@ impl Step<'_> {
                 DialogName::Disabled => Outcome::Disabled,
                 _ => Outcome::Closed,
             };
-            let next_opening = if outcome == Outcome::Closed { a.next_change } else { None };
-            let mut dialog = dialog::render(self.bot, reason.dialog(), &language, &DialogVars { now: Some(self.now), ..vars });
+            let next_opening = if outcome == Outcome::Closed {
+                a.next_change
+            } else {
+                None
+            };
+            let mut dialog = dialog::render(
+                self.bot,
+                reason.dialog(),
+                &language,
+                &DialogVars {
+                    now: Some(self.now),
+                    ..vars
+                },
+            );
             dialog.name = reason.dialog();
             return Ok(Reply::Handover {
                 outcome,
@@ -331,7 +415,8 @@ impl Step<'_> {
         let t = self.bot.config.timeouts;
         self.session.timers = Timers {
             no_agent_at: Some(self.now + secs(t.no_agent_seconds)),
-            still_waiting_at: (t.still_waiting_every_seconds > 0).then(|| self.now + secs(t.still_waiting_every_seconds)),
+            still_waiting_at: (t.still_waiting_every_seconds > 0)
+                .then(|| self.now + secs(t.still_waiting_every_seconds)),
             agent_idle_at: None,
         };
         let op = ProviderOp::Start {
@@ -341,7 +426,7 @@ impl Step<'_> {
             session_id: self.session.session_id.clone(),
             through_seq: self.session.seq,
         };
-        self.to_provider(op);
+        self.send_provider(op);
         Ok(Reply::Handover {
             outcome: Outcome::Opened,
             state: State::Waiting,
@@ -358,7 +443,11 @@ impl Step<'_> {
         };
         let handover_id = h.id.clone();
         self.end(EndReason::UserCancelled, true);
-        Ok(Reply::Cancelled { state: State::Bot, handover_id, reason: EndReason::UserCancelled })
+        Ok(Reply::Cancelled {
+            state: State::Bot,
+            handover_id,
+            reason: EndReason::UserCancelled,
+        })
     }
 
     /// Returns whether the join changed anything (a repeated join does not).
@@ -377,7 +466,13 @@ impl Step<'_> {
             agent_idle_at: Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds)),
             ..Timers::default()
         };
-        let dialog = self.dialog(DialogName::AgentJoined, DialogVars { agent_name: name, ..DialogVars::default() });
+        let dialog = self.dialog(
+            DialogName::AgentJoined,
+            DialogVars {
+                agent_name: name,
+                ..DialogVars::default()
+            },
+        );
         self.notify_bot(BotEvent::AgentJoined { agent, dialog });
         true
     }
@@ -385,12 +480,16 @@ impl Step<'_> {
     fn agent_message(&mut self, agent: Option<Agent>, message: Message, event_id: Option<&str>) {
         // Some desks never announce the join: the first agent message is the join.
         if self.session.state == State::Waiting {
-            let joined = agent.clone().unwrap_or_else(|| Agent { id: "agent".into(), name: None });
+            let joined = agent.clone().unwrap_or_else(|| Agent {
+                id: "agent".into(),
+                name: None,
+            });
             self.join(joined);
         }
         let agent = agent.or_else(|| self.session.handover.as_ref().and_then(|h| h.agent.clone()));
         self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
-        self.session.timers.agent_idle_at = Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
+        self.session.timers.agent_idle_at =
+            Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
         self.notify_bot(BotEvent::AgentMessage { agent, message });
     }
 
@@ -398,12 +497,15 @@ impl Step<'_> {
     fn timer(&mut self, timer: TimerKind) -> bool {
         let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
         match timer {
-            TimerKind::NoAgent if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) => {
+            TimerKind::NoAgent
+                if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) =>
+            {
                 self.end(EndReason::NoAgentTimeout, true);
                 true
             }
             TimerKind::StillWaiting
-                if self.session.state == State::Waiting && due(self.session.timers.still_waiting_at) =>
+                if self.session.state == State::Waiting
+                    && due(self.session.timers.still_waiting_at) =>
             {
                 let every = self.bot.config.timeouts.still_waiting_every_seconds;
                 self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
@@ -413,11 +515,23 @@ impl Step<'_> {
                     .as_ref()
                     .map(|h| (h.position, h.estimated_wait_seconds))
                     .unwrap_or_default();
-                let dialog = self.dialog(DialogName::StillWaiting, DialogVars { position, ..DialogVars::default() });
-                self.notify_bot(BotEvent::Waiting { position, estimated_wait_seconds, dialog });
+                let dialog = self.dialog(
+                    DialogName::StillWaiting,
+                    DialogVars {
+                        position,
+                        ..DialogVars::default()
+                    },
+                );
+                self.notify_bot(BotEvent::Waiting {
+                    position,
+                    estimated_wait_seconds,
+                    dialog,
+                });
                 true
             }
-            TimerKind::AgentIdle if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) => {
+            TimerKind::AgentIdle
+                if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) =>
+            {
                 self.end(EndReason::AgentIdleTimeout, true);
                 true
             }
@@ -429,7 +543,7 @@ impl Step<'_> {
     /// `close_provider` is false when the provider itself ended the conversation.
     fn end(&mut self, reason: EndReason, close_provider: bool) {
         if close_provider {
-            self.to_provider(ProviderOp::End { reason });
+            self.send_provider(ProviderOp::End { reason });
         }
         let name = match reason {
             EndReason::NoAgentTimeout | EndReason::ProviderError => DialogName::NoAgent,

@@ -136,7 +136,10 @@ impl Message {
             parts.push(line);
         }
         if !self.quick_replies.is_empty() {
-            parts.push(format!("[Quick replies: {}]", self.quick_replies.join(" | ")));
+            parts.push(format!(
+                "[Quick replies: {}]",
+                self.quick_replies.join(" | ")
+            ));
         }
         for a in &self.attachments {
             let kind = capitalise(&a.kind);
@@ -177,8 +180,16 @@ mod tests {
         let m = Message {
             text: Some("What can I do for you?".into()),
             buttons: vec![
-                Button { title: "Track my parcel".into(), payload: None, url: None },
-                Button { title: "Talk to an agent".into(), payload: None, url: None },
+                Button {
+                    title: "Track my parcel".into(),
+                    payload: None,
+                    url: None,
+                },
+                Button {
+                    title: "Talk to an agent".into(),
+                    payload: None,
+                    url: None,
+                },
             ],
             ..Message::default()
         };
@@ -196,7 +207,10 @@ mod tests {
             image_url: None,
             buttons: vec![],
         };
-        let m = Message { cards: vec![card("Red shoe", "€ 40"), card("Blue shoe", "€ 45")], ..Message::default() };
+        let m = Message {
+            cards: vec![card("Red shoe", "€ 40"), card("Blue shoe", "€ 45")],
+            ..Message::default()
+        };
         assert_eq!(m.render_text(), "1. Red shoe — € 40\n2. Blue shoe — € 45");
     }
 
@@ -204,10 +218,17 @@ mod tests {
     fn attachment_and_quick_replies_are_not_dropped() {
         let m = Message {
             quick_replies: vec!["Yes".into(), "No".into()],
-            attachments: vec![Attachment { kind: "image".into(), url: "https://x/y.png".into(), name: None }],
+            attachments: vec![Attachment {
+                kind: "image".into(),
+                url: "https://x/y.png".into(),
+                name: None,
+            }],
             ..Message::default()
         };
-        assert_eq!(m.render_text(), "[Quick replies: Yes | No]\n[Image: https://x/y.png]");
+        assert_eq!(
+            m.render_text(),
+            "[Quick replies: Yes | No]\n[Image: https://x/y.png]"
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub fn resolve(config: &BotConfig, q: &RouteQuery<'_>) -> Option<Route> {
     let queue = q.queue.unwrap_or(&rule.queue).to_owned();
     let candidates = match q.provider {
         Some(p) => vec![p.to_owned()],
-        None => std::iter::once(rule.provider.clone()).chain(rule.failover.iter().cloned()).collect(),
+        None => std::iter::once(rule.provider.clone())
+            .chain(rule.failover.iter().cloned())
+            .collect(),
     };
     Some(Route { queue, candidates })
 }

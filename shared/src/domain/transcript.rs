@@ -26,7 +26,12 @@ pub fn render_transcript(entries: &[TranscriptEntry]) -> String {
         .iter()
         .map(|e| {
             let who = match (&e.actor, &e.agent) {
-                (Actor::Agent, Some(Agent { name: Some(name), .. })) => format!("Agent {name}"),
+                (
+                    Actor::Agent,
+                    Some(Agent {
+                        name: Some(name), ..
+                    }),
+                ) => format!("Agent {name}"),
                 (actor, _) => actor.label().to_owned(),
             };
             format!("{who}: {}", e.message.render_text())
@@ -50,12 +55,18 @@ mod tests {
             agent,
             event_id: None,
         };
-        let eva = Agent { id: "a-3".into(), name: Some("Eva".into()) };
+        let eva = Agent {
+            id: "a-3".into(),
+            name: Some("Eva".into()),
+        };
         let text = render_transcript(&[
             entry(1, Actor::User, "Where is my parcel?", None),
             entry(2, Actor::Bot, "Let me find an agent.", None),
             entry(3, Actor::Agent, "Hi, I'm on it.", Some(eva)),
         ]);
-        assert_eq!(text, "User: Where is my parcel?\nBot: Let me find an agent.\nAgent Eva: Hi, I'm on it.");
+        assert_eq!(
+            text,
+            "User: Where is my parcel?\nBot: Let me find an agent.\nAgent Eva: Hi, I'm on it."
+        );
     }
 }

@@ -11,5 +11,11 @@ use crate::store::SessionKey;
 /// The bot platform's side of the outbox.
 #[async_trait]
 pub trait BotPlatform: Send + Sync {
-    async fn deliver(&self, delivery_id: &str, key: &SessionKey, handover_id: &str, event: &BotEvent) -> Result<(), DeliveryError>;
+    async fn deliver(
+        &self,
+        delivery_id: &str,
+        key: &SessionKey,
+        handover_id: &str,
+        event: &BotEvent,
+    ) -> Result<(), DeliveryError>;
 }

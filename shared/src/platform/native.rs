@@ -55,7 +55,10 @@ pub struct FieldProblem {
 }
 
 fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
-    FieldProblem { field: field.to_owned(), message: message.into() }
+    FieldProblem {
+        field: field.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// The three event types of the contract.
@@ -67,29 +70,59 @@ impl NativeEvent {
         if self.id.is_empty() || self.id.len() > MAX_ID_LEN {
             return Err(problem("id", format!("must be 1-{MAX_ID_LEN} characters")));
         }
-        if self.session_id.is_empty() || self.session_id.len() > MAX_ID_LEN || self.session_id.contains('#') {
-            return Err(problem("sessionId", format!("must be 1-{MAX_ID_LEN} characters without '#'")));
+        if self.session_id.is_empty()
+            || self.session_id.len() > MAX_ID_LEN
+            || self.session_id.contains('#')
+        {
+            return Err(problem(
+                "sessionId",
+                format!("must be 1-{MAX_ID_LEN} characters without '#'"),
+            ));
         }
-        let event = match self.kind.as_str() {
-            "message" => {
-                let m = self.message.ok_or_else(|| problem("message", "is required for type \"message\""))?;
-                if m.content.text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_LEN) {
-                    return Err(problem("message.text", format!("longer than {MAX_TEXT_LEN} bytes")));
+        let event =
+            match self.kind.as_str() {
+                "message" => {
+                    let m = self
+                        .message
+                        .ok_or_else(|| problem("message", "is required for type \"message\""))?;
+                    if m.content
+                        .text
+                        .as_ref()
+                        .is_some_and(|t| t.len() > MAX_TEXT_LEN)
+                    {
+                        return Err(problem(
+                            "message.text",
+                            format!("longer than {MAX_TEXT_LEN} bytes"),
+                        ));
+                    }
+                    if m.content.is_empty() {
+                        return Err(problem("message", "has no content"));
+                    }
+                    Event::Message {
+                        speaker: m.actor,
+                        message: m.content,
+                    }
                 }
-                if m.content.is_empty() {
-                    return Err(problem("message", "has no content"));
+                "handover.request" => Event::HandoverRequested(self.handover.ok_or_else(|| {
+                    problem("handover", "is required for type \"handover.request\"")
+                })?),
+                "handover.cancel" => Event::UserCancelled,
+                other => {
+                    return Err(problem(
+                        "type",
+                        format!(
+                            "unknown event type {other:?}; expected one of {}",
+                            EVENT_TYPES.join(", ")
+                        ),
+                    ));
                 }
-                Event::Message { speaker: m.actor, message: m.content }
-            }
-            "handover.request" => Event::HandoverRequested(
-                self.handover.ok_or_else(|| problem("handover", "is required for type \"handover.request\""))?,
-            ),
-            "handover.cancel" => Event::UserCancelled,
-            other => {
-                return Err(problem("type", format!("unknown event type {other:?}; expected one of {}", EVENT_TYPES.join(", "))));
-            }
+            };
+        let input = Input {
+            event,
+            event_id: Some(self.id.clone()),
+            user: self.user,
+            channel: self.channel,
         };
-        let input = Input { event, event_id: Some(self.id.clone()), user: self.user, channel: self.channel };
         Ok((self.session_id, input))
     }
 }
@@ -98,7 +131,14 @@ impl NativeEvent {
 pub fn reply_body(reply: &Reply) -> Value {
     match reply {
         Reply::Message { control, state } => json!({ "control": control, "state": state }),
-        Reply::Handover { outcome, state, handover_id, dialog, next_opening, reason } => {
+        Reply::Handover {
+            outcome,
+            state,
+            handover_id,
+            dialog,
+            next_opening,
+            reason,
+        } => {
             let mut v = json!({ "outcome": outcome, "state": state, "dialog": dialog });
             if let Some(id) = handover_id {
                 v["handoverId"] = json!(id);
@@ -111,7 +151,11 @@ pub fn reply_body(reply: &Reply) -> Value {
             }
             v
         }
-        Reply::Cancelled { state, handover_id, reason } => {
+        Reply::Cancelled {
+            state,
+            handover_id,
+            reason,
+        } => {
             json!({ "state": state, "handoverId": handover_id, "reason": reason })
         }
         Reply::Accepted { .. } => json!({ "status": "ok" }),
@@ -148,7 +192,13 @@ pub struct NativePlatform {
 }
 
 /// The body of an outbound event.
-pub fn outbound_body(delivery_id: &str, key: &SessionKey, handover_id: &str, event: &BotEvent, at: DateTime<Utc>) -> Value {
+pub fn outbound_body(
+    delivery_id: &str,
+    key: &SessionKey,
+    handover_id: &str,
+    event: &BotEvent,
+    at: DateTime<Utc>,
+) -> Value {
     let mut v = json!({
         "id": delivery_id,
         "type": event.wire_type(),
@@ -158,15 +208,25 @@ pub fn outbound_body(delivery_id: &str, key: &SessionKey, handover_id: &str, eve
         "timestamp": at,
     });
     let extra: BTreeMap<&str, Value> = match event {
-        BotEvent::AgentJoined { agent, dialog } => BTreeMap::from([("agent", json!(agent)), ("dialog", json!(dialog))]),
-        BotEvent::AgentMessage { agent, message } => BTreeMap::from([("agent", json!(agent)), ("message", json!(message))]),
+        BotEvent::AgentJoined { agent, dialog } => {
+            BTreeMap::from([("agent", json!(agent)), ("dialog", json!(dialog))])
+        }
+        BotEvent::AgentMessage { agent, message } => {
+            BTreeMap::from([("agent", json!(agent)), ("message", json!(message))])
+        }
         BotEvent::AgentTyping { agent } => BTreeMap::from([("agent", json!(agent))]),
-        BotEvent::Waiting { position, estimated_wait_seconds, dialog } => BTreeMap::from([
+        BotEvent::Waiting {
+            position,
+            estimated_wait_seconds,
+            dialog,
+        } => BTreeMap::from([
             ("position", json!(position)),
             ("estimatedWaitSeconds", json!(estimated_wait_seconds)),
             ("dialog", json!(dialog)),
         ]),
-        BotEvent::Ended { reason, dialog } => BTreeMap::from([("reason", json!(reason)), ("dialog", json!(dialog))]),
+        BotEvent::Ended { reason, dialog } => {
+            BTreeMap::from([("reason", json!(reason)), ("dialog", json!(dialog))])
+        }
     };
     for (k, val) in extra {
         if !val.is_null() {
@@ -178,10 +238,20 @@ pub fn outbound_body(delivery_id: &str, key: &SessionKey, handover_id: &str, eve
 
 #[async_trait]
 impl BotPlatform for NativePlatform {
-    async fn deliver(&self, delivery_id: &str, key: &SessionKey, handover_id: &str, event: &BotEvent) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        delivery_id: &str,
+        key: &SessionKey,
+        handover_id: &str,
+        event: &BotEvent,
+    ) -> Result<(), DeliveryError> {
         let now = Utc::now();
-        let body = serde_json::to_vec(&outbound_body(delivery_id, key, handover_id, event, now)).expect("JSON serializes");
-        let mut req = self.http.post(&self.outbound_url).header("content-type", "application/json");
+        let body = serde_json::to_vec(&outbound_body(delivery_id, key, handover_id, event, now))
+            .expect("JSON serializes");
+        let mut req = self
+            .http
+            .post(&self.outbound_url)
+            .header("content-type", "application/json");
         for (name, value) in signing::headers(&self.signing_secret, now.timestamp(), &body) {
             req = req.header(name, value);
         }

@@ -86,9 +86,16 @@ pub struct ProviderEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderEventKind {
-    AgentJoined { agent: Agent },
-    AgentMessage { agent: Option<Agent>, message: Message },
-    AgentTyping { agent: Option<Agent> },
+    AgentJoined {
+        agent: Agent,
+    },
+    AgentMessage {
+        agent: Option<Agent>,
+        message: Message,
+    },
+    AgentTyping {
+        agent: Option<Agent>,
+    },
     ConversationClosed,
 }
 
@@ -106,7 +113,11 @@ pub enum Callback {
     /// Events to apply (possibly none: unknown types are acknowledged and ignored).
     Events(Vec<ProviderEvent>),
     /// A URL-verification handshake answered directly.
-    Challenge { status: u16, content_type: &'static str, body: String },
+    Challenge {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
 }
 
 #[async_trait]
@@ -114,12 +125,29 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
     fn capabilities(&self) -> Capabilities;
     async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError>;
-    async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
+    async fn start(
+        &self,
+        request: &StartRequest<'_>,
+    ) -> Result<ProviderConversation, DeliveryError>;
     /// Adds a user or bot turn to the agent's conversation.
-    async fn send_message(&self, delivery_id: &str, conversation: &ProviderConversation, entry: &TranscriptEntry) -> Result<(), DeliveryError>;
-    async fn end(&self, delivery_id: &str, conversation: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError>;
+    async fn send_message(
+        &self,
+        delivery_id: &str,
+        conversation: &ProviderConversation,
+        entry: &TranscriptEntry,
+    ) -> Result<(), DeliveryError>;
+    async fn end(
+        &self,
+        delivery_id: &str,
+        conversation: &ProviderConversation,
+        reason: EndReason,
+    ) -> Result<(), DeliveryError>;
     /// Checks the provider's signature or token on the raw request, before any parsing.
-    fn verify_callback(&self, request: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError>;
+    fn verify_callback(
+        &self,
+        request: &CallbackRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), CallbackError>;
     fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
 }
 
@@ -132,9 +160,15 @@ pub enum ProviderSetupError {
 }
 
 /// Builds the adapter for one configured provider.
-pub fn build(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Arc<dyn Provider>, ProviderSetupError> {
+pub fn build(
+    config: &ProviderConfig,
+    secret: &Secret,
+    http: reqwest::Client,
+) -> Result<Arc<dyn Provider>, ProviderSetupError> {
     match config.kind {
-        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(config, secret, http)?)),
+        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(
+            config, secret, http,
+        )?)),
         other => Err(ProviderSetupError::Unsupported(other.as_str())),
     }
 }

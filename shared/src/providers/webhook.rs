@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider,
+    ProviderConversation, ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -26,23 +26,34 @@ pub struct WebhookProvider {
 }
 
 impl WebhookProvider {
-    pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let url = config
-            .url
-            .clone()
-            .ok_or_else(|| ProviderSetupError::Config(format!("provider {:?} has no url", config.id)))?;
+    pub fn new(
+        config: &ProviderConfig,
+        secret: &Secret,
+        http: reqwest::Client,
+    ) -> Result<Self, ProviderSetupError> {
+        let url = config.url.clone().ok_or_else(|| {
+            ProviderSetupError::Config(format!("provider {:?} has no url", config.id))
+        })?;
         let signing_secret = secret
             .field("signingSecret")
             .map_err(|e| ProviderSetupError::Config(e.to_string()))?
             .as_bytes()
             .to_vec();
-        Ok(WebhookProvider { url, availability_url: config.availability_url.clone(), signing_secret, http })
+        Ok(WebhookProvider {
+            url,
+            availability_url: config.availability_url.clone(),
+            signing_secret,
+            http,
+        })
     }
 
     async fn post(&self, envelope: Value) -> Result<reqwest::Response, DeliveryError> {
         let body = serde_json::to_vec(&envelope).expect("JSON values serialize");
         let now = Utc::now();
-        let mut req = self.http.post(&self.url).header("content-type", "application/json");
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json");
         for (name, value) in signing::headers(&self.signing_secret, now.timestamp(), &body) {
             req = req.header(name, value);
         }
@@ -92,14 +103,19 @@ impl Provider for WebhookProvider {
     }
 
     async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError> {
-        let Some(url) = &self.availability_url else { return Ok(AgentAvailability::Unknown) };
+        let Some(url) = &self.availability_url else {
+            return Ok(AgentAvailability::Unknown);
+        };
         let now = Utc::now();
         let mut req = self.http.get(url).query(&[("queue", queue)]);
         for (name, value) in signing::headers(&self.signing_secret, now.timestamp(), b"") {
             req = req.header(name, value);
         }
         let resp = delivery::check(req.send().await.map_err(delivery::transport)?, now).await?;
-        let v: Value = resp.json().await.map_err(|e| DeliveryError::permanent(format!("availability body: {e}")))?;
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| DeliveryError::permanent(format!("availability body: {e}")))?;
         Ok(match v.get("agentsOnline").and_then(Value::as_u64) {
             Some(0) => AgentAvailability::NoneOnline,
             Some(_) => AgentAvailability::Online,
@@ -126,13 +142,24 @@ impl Provider for WebhookProvider {
         if let Some(summary) = &h.summary {
             m.insert("summary".into(), json!(summary));
         }
-        m.insert("transcriptText".into(), json!(render_transcript(r.transcript)));
+        m.insert(
+            "transcriptText".into(),
+            json!(render_transcript(r.transcript)),
+        );
         m.insert("transcript".into(), json!(r.transcript));
         self.post(Value::Object(m)).await?;
-        Ok(ProviderConversation { handover_id: h.id.clone(), conversation_id: h.id.clone() })
+        Ok(ProviderConversation {
+            handover_id: h.id.clone(),
+            conversation_id: h.id.clone(),
+        })
     }
 
-    async fn send_message(&self, delivery_id: &str, c: &ProviderConversation, entry: &TranscriptEntry) -> Result<(), DeliveryError> {
+    async fn send_message(
+        &self,
+        delivery_id: &str,
+        c: &ProviderConversation,
+        entry: &TranscriptEntry,
+    ) -> Result<(), DeliveryError> {
         let mut m = envelope(delivery_id, "user.message", &c.conversation_id);
         m.insert("actor".into(), json!(entry.actor));
         m.insert("seq".into(), json!(entry.seq));
@@ -141,13 +168,22 @@ impl Provider for WebhookProvider {
         self.post(Value::Object(m)).await.map(drop)
     }
 
-    async fn end(&self, delivery_id: &str, c: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError> {
+    async fn end(
+        &self,
+        delivery_id: &str,
+        c: &ProviderConversation,
+        reason: EndReason,
+    ) -> Result<(), DeliveryError> {
         let mut m = envelope(delivery_id, "conversation.ended", &c.conversation_id);
         m.insert("reason".into(), json!(reason));
         self.post(Value::Object(m)).await.map(drop)
     }
 
-    fn verify_callback(&self, r: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError> {
+    fn verify_callback(
+        &self,
+        r: &CallbackRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), CallbackError> {
         signing::verify(
             &self.signing_secret,
             r.header(signing::TIMESTAMP_HEADER),
@@ -163,20 +199,31 @@ impl Provider for WebhookProvider {
             serde_json::from_slice(r.body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
         let kind = match env.kind.as_str() {
             "agent.joined" => ProviderEventKind::AgentJoined {
-                agent: env.agent.ok_or_else(|| CallbackError::Malformed("missing field `agent`".into()))?,
+                agent: env
+                    .agent
+                    .ok_or_else(|| CallbackError::Malformed("missing field `agent`".into()))?,
             },
             "agent.message" => {
-                let message = env.message.ok_or_else(|| CallbackError::Malformed("missing field `message`".into()))?;
+                let message = env
+                    .message
+                    .ok_or_else(|| CallbackError::Malformed("missing field `message`".into()))?;
                 if message.is_empty() {
                     return Err(CallbackError::Malformed("field `message` is empty".into()));
                 }
-                ProviderEventKind::AgentMessage { agent: env.agent, message }
+                ProviderEventKind::AgentMessage {
+                    agent: env.agent,
+                    message,
+                }
             }
             "agent.typing" => ProviderEventKind::AgentTyping { agent: env.agent },
             "conversation.closed" => ProviderEventKind::ConversationClosed,
             // Forward compatible: events we do not use are acknowledged and ignored.
             _ => return Ok(Callback::Events(Vec::new())),
         };
-        Ok(Callback::Events(vec![ProviderEvent { event_id: env.id, conversation_id: env.conversation_id, kind }]))
+        Ok(Callback::Events(vec![ProviderEvent {
+            event_id: env.id,
+            conversation_id: env.conversation_id,
+            kind,
+        }]))
     }
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::schema::DUE_INDEX;
 use super::{
-    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, SessionKey, StoreError, StoreResult, StoredAnswer,
-    Versioned, shard_of,
+    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, SessionKey, StoreError, StoreResult,
+    StoredAnswer, Versioned, shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -29,7 +29,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -107,7 +110,12 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> TransactWriteItem {
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    values: Option<Item>,
+) -> TransactWriteItem {
     let p = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -149,7 +157,9 @@ fn status_str(s: OutboxStatus) -> &'static str {
 
 fn parse_outbox(item: &Item) -> StoreResult<OutboxItem> {
     let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
-    let seq = get_s(item, "sk")?.parse().map_err(|_| StoreError::Corrupt("outbox sk".into()))?;
+    let seq = get_s(item, "sk")?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("outbox sk".into()))?;
     let status = match get_s(item, "status")? {
         "gave_up" => OutboxStatus::GaveUp,
         _ => OutboxStatus::Pending,
@@ -236,9 +246,14 @@ impl super::Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
-        Ok(Some(Versioned { value: from_doc(item)?, version }))
+        Ok(Some(Versioned {
+            value: from_doc(item)?,
+            version,
+        }))
     }
 
     async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64> {
@@ -278,9 +293,14 @@ impl super::Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
-        Ok(Some(Versioned { value: from_doc(item)?, version }))
+        Ok(Some(Versioned {
+            value: from_doc(item)?,
+            version,
+        }))
     }
 
     async fn commit(&self, c: Commit<'_>) -> StoreResult<u64> {
@@ -292,7 +312,12 @@ impl super::Store for DynamoStore {
         let session = self.session_item(c.session, new_version, c.expires_at);
         items.push(match c.expected_version {
             None => put(&self.table, session, Some("attribute_not_exists(pk)"), None),
-            Some(v) => put(&self.table, session, Some("version = :v"), Some(HashMap::from([(":v".into(), n(v))]))),
+            Some(v) => put(
+                &self.table,
+                session,
+                Some("version = :v"),
+                Some(HashMap::from([(":v".into(), n(v))])),
+            ),
         });
         if let Some(seen) = c.seen {
             let expires = (Utc::now() + Duration::days(SEEN_TTL_DAYS)).timestamp();
@@ -303,7 +328,12 @@ impl super::Store for DynamoStore {
                 ("doc".into(), to_doc(&seen.answer.body)),
                 ("expiresAt".into(), n(expires)),
             ]);
-            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk)"),
+                None,
+            ));
         }
         for e in c.entries {
             let item: Item = HashMap::from([
@@ -312,10 +342,20 @@ impl super::Store for DynamoStore {
                 ("doc".into(), to_doc(e)),
                 ("expiresAt".into(), n(c.expires_at.timestamp())),
             ]);
-            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk)"),
+                None,
+            ));
         }
         for o in c.outbox {
-            items.push(put(&self.table, outbox_item(o, c.expires_at), Some("attribute_not_exists(pk)"), None));
+            items.push(put(
+                &self.table,
+                outbox_item(o, c.expires_at),
+                Some("attribute_not_exists(pk)"),
+                None,
+            ));
         }
         for (provider, conversation, handover) in c.links {
             let item: Item = HashMap::from([
@@ -331,7 +371,13 @@ impl super::Store for DynamoStore {
         if items.len() > 100 {
             return Err(StoreError::TooLarge(items.len()));
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(new_version),
             Err(e) => {
                 if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) =
@@ -366,16 +412,34 @@ impl super::Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let Some(item) = out.item() else { return Ok(None) };
-        Ok(Some(StoredAnswer { status: u16::try_from(get_n(item, "status")?).unwrap_or(200), body: from_doc(item)? }))
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        Ok(Some(StoredAnswer {
+            status: u16::try_from(get_n(item, "status")?).unwrap_or(200),
+            body: from_doc(item)?,
+        }))
     }
 
-    async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>> {
+    async fn transcript(
+        &self,
+        key: &SessionKey,
+        through_seq: Option<u64>,
+    ) -> StoreResult<Vec<TranscriptEntry>> {
         let upto = format!("MSG#{:010}", through_seq.unwrap_or(9_999_999_999));
-        self.query_all(session_pk(key), Some(upto)).await?.iter().map(from_doc).collect()
+        self.query_all(session_pk(key), Some(upto))
+            .await?
+            .iter()
+            .map(from_doc)
+            .collect()
     }
 
-    async fn find_conversation(&self, bot_id: &str, provider_id: &str, conversation_id: &str) -> StoreResult<Option<ConversationLink>> {
+    async fn find_conversation(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<Option<ConversationLink>> {
         let out = self
             .client
             .get_item()
@@ -386,7 +450,9 @@ impl super::Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         Ok(Some(ConversationLink {
             key: SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?),
             handover_id: get_s(item, "handoverId")?.to_owned(),
@@ -394,10 +460,18 @@ impl super::Store for DynamoStore {
     }
 
     async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>> {
-        self.query_all(outbox_pk(key), None).await?.iter().map(parse_outbox).collect()
+        self.query_all(outbox_pk(key), None)
+            .await?
+            .iter()
+            .map(parse_outbox)
+            .collect()
     }
 
-    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+    async fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let r = self
             .client
             .update_item()
@@ -415,7 +489,12 @@ impl super::Store for DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(backend(e)),
         }
     }
@@ -432,7 +511,12 @@ impl super::Store for DynamoStore {
         Ok(())
     }
 
-    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
+    async fn outbox_retry(
+        &self,
+        item: &OutboxItem,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -494,7 +578,11 @@ impl super::Store for DynamoStore {
                 .map_err(backend)?;
             for item in out.items() {
                 let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
-                let due = if get_s(item, "pk")?.starts_with("OUTBOX#") { Due::Outbox(key) } else { Due::Timer(key) };
+                let due = if get_s(item, "pk")?.starts_with("OUTBOX#") {
+                    Due::Outbox(key)
+                } else {
+                    Due::Timer(key)
+                };
                 if !found.contains(&due) {
                     found.push(due);
                 }

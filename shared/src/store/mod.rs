@@ -22,7 +22,10 @@ pub struct SessionKey {
 
 impl SessionKey {
     pub fn new(bot_id: &str, session_id: &str) -> Self {
-        SessionKey { bot_id: bot_id.to_owned(), session_id: session_id.to_owned() }
+        SessionKey {
+            bot_id: bot_id.to_owned(),
+            session_id: session_id.to_owned(),
+        }
     }
 }
 
@@ -125,14 +128,32 @@ pub trait Store: Send + Sync {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<u64>;
     async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>>;
     /// Transcript entries in order, up to and including `through_seq` when given.
-    async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>>;
-    async fn find_conversation(&self, bot_id: &str, provider_id: &str, conversation_id: &str) -> StoreResult<Option<ConversationLink>>;
+    async fn transcript(
+        &self,
+        key: &SessionKey,
+        through_seq: Option<u64>,
+    ) -> StoreResult<Vec<TranscriptEntry>>;
+    async fn find_conversation(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<Option<ConversationLink>>;
     /// The session's outbox in order, gave-up items included.
     async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>>;
     /// Takes a lease on an item if it is still as read; false when someone else took it.
-    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
+    async fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
-    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
+    async fn outbox_retry(
+        &self,
+        item: &OutboxItem,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()>;
     async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<()>;
     /// Due work in one shard of the sparse index, oldest first.
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Due>>;
@@ -147,7 +168,12 @@ pub const DUE_SHARDS: u32 = 4;
 /// Stable shard of a session (FNV-1a; must never change between releases).
 pub fn shard_of(key: &SessionKey) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in key.bot_id.bytes().chain([b'#']).chain(key.session_id.bytes()) {
+    for b in key
+        .bot_id
+        .bytes()
+        .chain([b'#'])
+        .chain(key.session_id.bytes())
+    {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }

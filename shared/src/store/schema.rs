@@ -110,7 +110,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         }
         req = req.global_secondary_indexes(gsi.build().map_err(|e| e.to_string())?);
     }
-    req.send().await.map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    req.send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
     if let Some(ttl) = def.time_to_live_specification.filter(|t| t.enabled) {
         client
             .update_time_to_live()

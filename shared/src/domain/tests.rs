@@ -1,0 +1,584 @@
+//! Behaviour of the core, without I/O: named scenarios, then properties over random event
+//! sequences.
+
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::{Bot, BotConfig};
+
+fn bot(extra: &str) -> Bot {
+    let yaml = format!(
+        "botId: acme\nplatform: {{ kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: p }}\nproviders:\n  - {{ id: desk, kind: webhook, url: 'https://desk.example.com', secretRef: d }}\n  - {{ id: backup, kind: webhook, url: 'https://backup.example.com', secretRef: b }}\nrouting:\n  - {{ when: {{ language: nl }}, provider: desk, queue: dutch }}\n  - {{ provider: desk, queue: general, failover: [backup] }}\n{extra}"
+    );
+    Bot::new(BotConfig::parse(&yaml).unwrap()).unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+struct World {
+    bot: Bot,
+    session: Session,
+    now: DateTime<Utc>,
+    conditions: Conditions,
+    next_id: u32,
+}
+
+impl World {
+    fn new(bot: Bot) -> Self {
+        World {
+            bot,
+            session: Session::new("acme", "s-1", t0()),
+            now: t0(),
+            conditions: Conditions::default(),
+            next_id: 0,
+        }
+    }
+
+    fn apply(&mut self, event: Event) -> Result<Decision, Rejection> {
+        self.next_id += 1;
+        let id = format!("h-{}", self.next_id);
+        let d = decide(
+            &self.session,
+            &Input::new(event),
+            &self.bot,
+            &self.conditions,
+            self.now,
+            &id,
+        )?;
+        self.session = d.session.clone();
+        Ok(d)
+    }
+
+    fn user(&mut self, text: &str) -> Decision {
+        self.apply(Event::Message {
+            speaker: Speaker::User,
+            message: Message::text(text),
+        })
+        .unwrap()
+    }
+
+    fn request(&mut self) -> Decision {
+        self.apply(Event::HandoverRequested(request())).unwrap()
+    }
+
+    fn handover_id(&self) -> String {
+        self.session
+            .handover
+            .as_ref()
+            .map(|h| h.id.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn request() -> HandoverRequest {
+    HandoverRequest {
+        trigger: Trigger::ExplicitRequest,
+        provider: None,
+        queue: None,
+        language: None,
+        variables: Default::default(),
+        tags: vec![],
+        summary: None,
+        provider_conversation_id: None,
+    }
+}
+
+fn eva() -> Agent {
+    Agent {
+        id: "a-3".into(),
+        name: Some("Eva".into()),
+    }
+}
+
+fn provider_ops(d: &Decision) -> Vec<&ProviderOp> {
+    d.effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Provider { op, .. } = e {
+                Some(op)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn bot_events(d: &Decision) -> Vec<&BotEvent> {
+    d.effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Bot { event, .. } = e {
+                Some(event)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn message_while_bot_in_control_is_only_recorded() {
+    let mut w = World::new(bot(""));
+    let d = w.user("Where is my parcel?");
+    assert_eq!(
+        d.reply,
+        Reply::Message {
+            control: Control::Bot,
+            state: State::Bot
+        }
+    );
+    assert_eq!(d.entries.len(), 1);
+    assert!(d.effects.is_empty());
+}
+
+#[test]
+fn handover_opens_with_the_transcript_so_far() {
+    let mut w = World::new(bot(""));
+    w.user("one");
+    w.user("two");
+    let d = w.request();
+    let Reply::Handover {
+        outcome,
+        state,
+        handover_id,
+        dialog,
+        ..
+    } = &d.reply
+    else {
+        panic!("{:?}", d.reply)
+    };
+    assert_eq!((*outcome, *state), (Outcome::Opened, State::Waiting));
+    assert_eq!(handover_id.as_deref(), Some("h-3"));
+    assert_eq!(dialog.name, DialogName::Opened);
+    assert!(matches!(
+        provider_ops(&d)[..],
+        [ProviderOp::Start { through_seq: 2, .. }]
+    ));
+    assert_eq!(w.session.handover.as_ref().unwrap().queue, "general");
+    assert_eq!(
+        w.session.timers.no_agent_at,
+        Some(t0() + Duration::seconds(600))
+    );
+}
+
+#[test]
+fn bot_stays_active_while_waiting_and_turns_are_mirrored() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let d = w.user("still there?");
+    assert_eq!(
+        d.reply,
+        Reply::Message {
+            control: Control::Bot,
+            state: State::Waiting
+        }
+    );
+    assert!(matches!(provider_ops(&d)[..], [ProviderOp::Mirror { .. }]));
+    let d = w
+        .apply(Event::Message {
+            speaker: Speaker::Bot,
+            message: Message::text("yes!"),
+        })
+        .unwrap();
+    assert!(matches!(provider_ops(&d)[..], [ProviderOp::Mirror { .. }]));
+}
+
+#[test]
+fn agent_join_pauses_bot() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    let d = w
+        .apply(Event::AgentJoined {
+            handover_id: id,
+            agent: eva(),
+        })
+        .unwrap();
+    assert!(matches!(bot_events(&d)[..], [BotEvent::AgentJoined { .. }]));
+    assert_eq!(w.session.state, State::Agent);
+    let d = w.user("hi Eva");
+    assert_eq!(
+        d.reply,
+        Reply::Message {
+            control: Control::Agent,
+            state: State::Agent
+        }
+    );
+    assert!(matches!(provider_ops(&d)[..], [ProviderOp::Mirror { .. }]));
+    assert!(
+        w.session.timers.no_agent_at.is_none(),
+        "the no-agent timer stops at the join"
+    );
+    assert!(w.session.timers.agent_idle_at.is_some());
+}
+
+#[test]
+fn agent_close_returns_control_to_the_bot() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    w.apply(Event::AgentJoined {
+        handover_id: id.clone(),
+        agent: eva(),
+    })
+    .unwrap();
+    let d = w
+        .apply(Event::ConversationClosed { handover_id: id })
+        .unwrap();
+    assert!(matches!(
+        bot_events(&d)[..],
+        [BotEvent::Ended {
+            reason: EndReason::AgentClosed,
+            ..
+        }]
+    ));
+    assert!(provider_ops(&d).is_empty(), "the provider closed it itself");
+    assert_eq!(w.session.state, State::Bot);
+    assert_eq!(
+        w.session.last_handover.as_ref().unwrap().end_reason,
+        Some(EndReason::AgentClosed)
+    );
+}
+
+#[test]
+fn no_agent_timeout_ends_the_provider_conversation() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    w.now += Duration::seconds(599);
+    let early = w
+        .apply(Event::TimerFired {
+            handover_id: id.clone(),
+            timer: TimerKind::NoAgent,
+        })
+        .unwrap();
+    assert_eq!(
+        early.reply,
+        Reply::Accepted { applied: false },
+        "not due yet"
+    );
+    w.now += Duration::seconds(1);
+    let d = w
+        .apply(Event::TimerFired {
+            handover_id: id,
+            timer: TimerKind::NoAgent,
+        })
+        .unwrap();
+    assert!(matches!(
+        provider_ops(&d)[..],
+        [ProviderOp::End {
+            reason: EndReason::NoAgentTimeout
+        }]
+    ));
+    assert!(matches!(
+        bot_events(&d)[..],
+        [BotEvent::Ended {
+            reason: EndReason::NoAgentTimeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn still_waiting_nudges_repeat() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    w.now += Duration::seconds(120);
+    let d = w
+        .apply(Event::TimerFired {
+            handover_id: id,
+            timer: TimerKind::StillWaiting,
+        })
+        .unwrap();
+    assert!(matches!(bot_events(&d)[..], [BotEvent::Waiting { .. }]));
+    assert_eq!(
+        w.session.timers.still_waiting_at,
+        Some(w.now + Duration::seconds(120))
+    );
+}
+
+#[test]
+fn stale_callback_for_an_old_handover_is_ignored() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let old = w.handover_id();
+    w.apply(Event::UserCancelled).unwrap();
+    w.request();
+    let d = w
+        .apply(Event::AgentJoined {
+            handover_id: old,
+            agent: eva(),
+        })
+        .unwrap();
+    assert_eq!(d.reply, Reply::Accepted { applied: false });
+    assert_eq!(w.session.state, State::Waiting);
+}
+
+#[test]
+fn second_request_does_not_start_a_second_handover() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let first = w.handover_id();
+    let d = w.request();
+    assert!(d.effects.is_empty());
+    assert_eq!(w.handover_id(), first);
+}
+
+#[test]
+fn disabled_by_kill_switch_keeps_the_bot_in_control() {
+    let mut w = World::new(bot(
+        "disabled: { reason: 'Incident', until: '2026-11-25T18:00:00Z' }",
+    ));
+    let d = w.request();
+    let Reply::Handover {
+        outcome,
+        state,
+        reason,
+        dialog,
+        ..
+    } = &d.reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (*outcome, *state, *reason),
+        (
+            Outcome::Disabled,
+            State::Bot,
+            Some(UnavailableReason::KillSwitch)
+        )
+    );
+    assert_eq!(dialog.name, DialogName::Disabled);
+    assert!(d.effects.is_empty());
+    // The switch expires by itself.
+    w.now = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z")
+        .unwrap()
+        .to_utc();
+    let Reply::Handover { outcome, .. } = w.request().reply else {
+        panic!()
+    };
+    assert_eq!(outcome, Outcome::Opened);
+}
+
+#[test]
+fn closed_outside_opening_hours_states_the_next_opening() {
+    let hours = "hours: { timeZone: Europe/Brussels, openingHours: 'Mo-Fr 08:30-17:30; PH off', publicHolidays: BE }\ndialogs: { en: { closed: 'We are back {nextOpening}.' } }";
+    let mut w = World::new(bot(hours));
+    w.now = DateTime::parse_from_rfc3339("2026-11-27T17:00:00Z")
+        .unwrap()
+        .to_utc(); // Friday 18:00 in Brussels
+    let d = w.request();
+    let Reply::Handover {
+        outcome,
+        reason,
+        next_opening,
+        dialog,
+        ..
+    } = &d.reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (*outcome, *reason),
+        (Outcome::Closed, Some(UnavailableReason::OutsideHours))
+    );
+    assert_eq!(
+        *next_opening,
+        Some(
+            DateTime::parse_from_rfc3339("2026-11-30T07:30:00Z")
+                .unwrap()
+                .to_utc()
+        )
+    );
+    assert_eq!(dialog.text, "We are back on Monday at 08:30.");
+}
+
+#[test]
+fn closed_on_public_holiday() {
+    let hours = "hours: { timeZone: Europe/Brussels, openingHours: 'Mo-Fr 08:30-17:30; PH off', publicHolidays: BE }";
+    let mut w = World::new(bot(hours));
+    w.now = DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let Reply::Handover {
+        outcome, reason, ..
+    } = w.request().reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (outcome, reason),
+        (Outcome::Closed, Some(UnavailableReason::PublicHoliday))
+    );
+}
+
+#[test]
+fn failover_to_the_next_provider_when_the_first_is_down() {
+    let mut w = World::new(bot(""));
+    w.conditions.unavailable_providers.insert("desk".into());
+    w.request();
+    assert_eq!(w.session.handover.as_ref().unwrap().provider, "backup");
+    let mut w = World::new(bot(""));
+    w.conditions
+        .unavailable_providers
+        .extend(["desk".to_owned(), "backup".to_owned()]);
+    let Reply::Handover {
+        outcome, reason, ..
+    } = w.request().reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (outcome, reason),
+        (
+            Outcome::Disabled,
+            Some(UnavailableReason::ProviderUnavailable)
+        )
+    );
+}
+
+#[test]
+fn language_routes_to_its_queue_and_dialog_falls_back_to_default_language() {
+    let mut w = World::new(bot("dialogs: { nl: { opened: 'Even geduld.' } }"));
+    let mut req = request();
+    req.language = Some("nl-BE".into());
+    let d = w.apply(Event::HandoverRequested(req)).unwrap();
+    assert_eq!(w.session.handover.as_ref().unwrap().queue, "dutch");
+    let Reply::Handover { dialog, .. } = d.reply else {
+        panic!()
+    };
+    assert_eq!(dialog.text, "Even geduld.");
+    let mut w = World::new(bot(""));
+    let mut req = request();
+    req.language = Some("fr".into());
+    let Reply::Handover { dialog, .. } = w.apply(Event::HandoverRequested(req)).unwrap().reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        dialog.text,
+        "Please wait a couple of minutes while an agent joins this chat."
+    );
+}
+
+#[test]
+fn cancel_without_handover_is_rejected() {
+    let mut w = World::new(bot(""));
+    assert_eq!(
+        w.apply(Event::UserCancelled),
+        Err(Rejection::NoActiveHandover)
+    );
+}
+
+// ---- properties over random event sequences ----
+
+#[derive(Debug, Clone)]
+enum Step {
+    User,
+    BotTurn,
+    Request,
+    Cancel,
+    Join,
+    AgentSays,
+    Typing,
+    Close,
+    Timer(TimerKind),
+    Wait(i64),
+    StaleJoin,
+    ProviderFailed,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => Just(Step::User),
+        2 => Just(Step::BotTurn),
+        2 => Just(Step::Request),
+        1 => Just(Step::Cancel),
+        2 => Just(Step::Join),
+        2 => Just(Step::AgentSays),
+        1 => Just(Step::Typing),
+        1 => Just(Step::Close),
+        1 => prop_oneof![Just(TimerKind::NoAgent), Just(TimerKind::StillWaiting), Just(TimerKind::AgentIdle)].prop_map(Step::Timer),
+        2 => (1i64..2000).prop_map(Step::Wait),
+        1 => Just(Step::StaleJoin),
+        1 => Just(Step::ProviderFailed),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_sequences_keep_the_invariants(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut w = World::new(bot(""));
+        let mut started: Vec<String> = Vec::new();
+        let mut ended: Vec<(String, EndReason)> = Vec::new();
+        let mut last_seq = 0;
+        for s in steps {
+            let before = w.session.clone();
+            let id = w.handover_id();
+            let event = match s {
+                Step::User => Event::Message { speaker: Speaker::User, message: Message::text("u") },
+                Step::BotTurn => Event::Message { speaker: Speaker::Bot, message: Message::text("b") },
+                Step::Request => Event::HandoverRequested(request()),
+                Step::Cancel => Event::UserCancelled,
+                Step::Join => Event::AgentJoined { handover_id: id, agent: eva() },
+                Step::AgentSays => Event::AgentMessage { handover_id: id, agent: None, message: Message::text("a") },
+                Step::Typing => Event::AgentTyping { handover_id: id, agent: None },
+                Step::Close => Event::ConversationClosed { handover_id: id },
+                Step::Timer(timer) => Event::TimerFired { handover_id: id, timer },
+                Step::Wait(secs) => { w.now += Duration::seconds(secs); continue; }
+                Step::StaleJoin => Event::AgentJoined { handover_id: "h-old".into(), agent: eva() },
+                Step::ProviderFailed => Event::ProviderFailed { handover_id: id },
+            };
+            let is_user = matches!(s, Step::User);
+            let Ok(d) = w.apply(event) else {
+                // Only a cancel without a handover is refused, and it changes nothing.
+                prop_assert!(matches!(s, Step::Cancel) && before.handover.is_none());
+                prop_assert_eq!(&w.session, &before);
+                continue;
+            };
+            // At most one active handover, and it exists exactly when the state is not bot.
+            prop_assert_eq!(w.session.handover.is_some(), w.session.state != State::Bot);
+            // In state agent, every user message is relayed and answered `control: agent`.
+            if is_user && before.state == State::Agent {
+                prop_assert_eq!(&d.reply, &Reply::Message { control: Control::Agent, state: State::Agent });
+                let relayed = matches!(provider_ops(&d)[..], [ProviderOp::Mirror { .. }]);
+                prop_assert!(relayed, "a user message in state agent is relayed");
+            }
+            if is_user && before.state == State::Bot {
+                prop_assert!(d.effects.is_empty(), "nothing leaves while the bot is in control");
+            }
+            // Transcript seq strictly increasing, without gaps.
+            for e in &d.entries {
+                prop_assert_eq!(e.seq, last_seq + 1);
+                last_seq = e.seq;
+            }
+            prop_assert_eq!(w.session.seq, last_seq);
+            for e in &d.effects {
+                match e {
+                    Effect::Provider { op: ProviderOp::Start { handover, .. }, .. } => started.push(handover.id.clone()),
+                    Effect::Bot { handover_id, event: BotEvent::Ended { reason, .. } } => ended.push((handover_id.clone(), *reason)),
+                    _ => {}
+                }
+            }
+        }
+        // Every started handover ends at most once; all but the active one have ended, once.
+        let active = w.session.handover.as_ref().map(|h| h.id.clone());
+        for id in &started {
+            let ends = ended.iter().filter(|(h, _)| h == id).count();
+            if Some(id) == active.as_ref() {
+                prop_assert_eq!(ends, 0);
+            } else {
+                prop_assert_eq!(ends, 1, "handover {} ended {} times", id, ends);
+            }
+        }
+        prop_assert!(ended.iter().all(|(h, _)| started.contains(h)));
+    }
+}
