@@ -421,3 +421,102 @@ pub async fn received(server: &wiremock::MockServer) -> Vec<Value> {
         .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         .collect()
 }
+
+/// Records the IAM actions behind every AWS request a client sends: DynamoDB and Secrets
+/// Manager operations by their target header, transactions by the operations they contain,
+/// and queries on an index as `dynamodb:Query@index`.
+#[derive(Debug, Default, Clone)]
+pub struct ActionRecorder(Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl ActionRecorder {
+    pub fn actions(&self) -> std::collections::BTreeSet<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for ActionRecorder {
+    fn name(&self) -> &'static str {
+        "ActionRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let req = ctx.request();
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = req
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let mut set = self.0.lock().unwrap();
+        match target.split_once('.') {
+            Some(("DynamoDB_20120810", "TransactWriteItems")) => {
+                for item in body["TransactItems"].as_array().into_iter().flatten() {
+                    for (kind, action) in [
+                        ("Put", "PutItem"),
+                        ("Update", "UpdateItem"),
+                        ("Delete", "DeleteItem"),
+                        ("ConditionCheck", "ConditionCheckItem"),
+                    ] {
+                        if item.get(kind).is_some() {
+                            set.insert(format!("dynamodb:{action}"));
+                        }
+                    }
+                }
+            }
+            Some(("DynamoDB_20120810", "Query")) if body.get("IndexName").is_some() => {
+                set.insert("dynamodb:Query@index".to_owned());
+            }
+            Some(("DynamoDB_20120810", op)) => {
+                set.insert(format!("dynamodb:{op}"));
+            }
+            Some((_, op)) if target.starts_with("secretsmanager.") => {
+                set.insert(format!("secretsmanager:{op}"));
+            }
+            _ => {
+                set.insert(format!("unknown:{target}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TestEnv {
+    /// Another process on the same table, secrets and clock (as another Lambda function would
+    /// be), whose AWS clients report to `recorder`.
+    pub async fn other_function(&self, recorder: &ActionRecorder) -> Arc<AppContext> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(emulator_endpoint())
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let store = DynamoStore::new(dynamo, self.table.clone());
+        let cached = CachedSecrets::new(
+            Arc::new(SecretsManager::new(secrets)),
+            Duration::from_secs(300),
+        );
+        Arc::new(
+            AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone())
+                .with_retry(test_retry()),
+        )
+    }
+}

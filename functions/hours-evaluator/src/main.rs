@@ -8,9 +8,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     handover::app::logging::init();
     let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await));
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report = evaluator::run(ctx, ctx.clock.now()).await;
-        Ok::<_, Error>(serde_json::to_value(report)?)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, Error>(evaluator::handle(ctx, event.payload).await)
     }))
     .await
 }

@@ -24,12 +24,16 @@ pub const BOT_CACHE_TTL: Duration = Duration::from_secs(30);
 /// How long a secret is reused (rotation is picked up within this time).
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// Makes handover ids; replaceable so sample events can name a known conversation.
+pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 pub struct AppContext {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn SecretSource>,
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    ids: IdSource,
     bot_ttl: Duration,
     bots: RwLock<HashMap<String, (Instant, Arc<Bot>)>>,
 }
@@ -46,6 +50,7 @@ impl AppContext {
             http: http_client(),
             clock,
             retry: RetryPolicy::default(),
+            ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bot_ttl: BOT_CACHE_TTL,
             bots: RwLock::new(HashMap::new()),
         }
@@ -54,6 +59,16 @@ impl AppContext {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    pub fn with_handover_ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// A fresh handover id.
+    pub fn new_handover_id(&self) -> String {
+        (self.ids)()
     }
 
     pub fn with_bot_cache_ttl(mut self, ttl: Duration) -> Self {

@@ -54,7 +54,7 @@ pub async fn apply(
     create: Create,
     render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
 ) -> Result<Applied, ApiError> {
-    let handover_id = format!("h-{}", uuid::Uuid::new_v4().simple());
+    let handover_id = ctx.new_handover_id();
     for attempt in 0..MAX_ATTEMPTS {
         let loaded = ctx.store.load_session(key).await?;
         let now = ctx.clock.now();
