@@ -51,14 +51,7 @@ pub async fn run(cmd: AgentCmd) -> Result<()> {
             url,
             agent_name,
         } => {
-            if ![
-                "agent.joined",
-                "agent.message",
-                "agent.typing",
-                "conversation.closed",
-            ]
-            .contains(&kind.as_str())
-            {
+            if !["agent.joined", "agent.message", "agent.typing", "conversation.closed"].contains(&kind.as_str()) {
                 bail!("unknown callback type {kind:?}");
             }
             let mut body = json!({
@@ -69,17 +62,14 @@ pub async fn run(cmd: AgentCmd) -> Result<()> {
                 "agent": { "id": "a-1", "name": agent_name },
             });
             if kind == "agent.message" {
-                body["message"] =
-                    json!({ "text": text.unwrap_or_else(|| "Hello, how can I help?".into()) });
+                body["message"] = json!({ "text": text.unwrap_or_else(|| "Hello, how can I help?".into()) });
             }
             let bytes = serde_json::to_vec(&body)?;
             let secret = crate::ops::signing_secret(&secret_ref).await?;
             let mut req = reqwest::Client::new()
                 .post(format!("{url}/v1/bots/{bot}/providers/{provider}/callback"))
                 .header("content-type", "application/json");
-            for (k, v) in
-                handover::signing::headers(&secret, chrono::Utc::now().timestamp(), &bytes)
-            {
+            for (k, v) in handover::signing::headers(&secret, chrono::Utc::now().timestamp(), &bytes) {
                 req = req.header(k, v);
             }
             let resp = req.body(bytes).send().await?;
@@ -90,10 +80,7 @@ pub async fn run(cmd: AgentCmd) -> Result<()> {
 }
 
 fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
+    format!("{:x}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
 }
 
 async fn stub(addr: &str) -> Result<()> {
@@ -102,14 +89,9 @@ async fn stub(addr: &str) -> Result<()> {
             "/agent",
             post(|body: Bytes| async move { show("agent desk <-", &body) }),
         )
-        .route(
-            "/bot",
-            post(|body: Bytes| async move { show("bot <-", &body) }),
-        );
+        .route("/bot", post(|body: Bytes| async move { show("bot <-", &body) }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!(
-        "agent stub listening on http://{addr} (/agent for the provider, /bot for the bot platform)"
-    );
+    eprintln!("agent stub listening on http://{addr} (/agent for the provider, /bot for the bot platform)");
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -117,20 +99,14 @@ async fn stub(addr: &str) -> Result<()> {
 fn show(side: &str, body: &[u8]) -> StatusCode {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let kind = v["type"].as_str().unwrap_or("?");
-    let conv = v["conversationId"]
-        .as_str()
-        .or(v["handoverId"].as_str())
-        .unwrap_or("");
+    let conv = v["conversationId"].as_str().or(v["handoverId"].as_str()).unwrap_or("");
     println!("[{side}] {kind} {conv}");
     match kind {
         "conversation.started" => println!(
             "    queue={} trigger={}\n    {}",
             v["queue"],
             v["trigger"],
-            v["transcriptText"]
-                .as_str()
-                .unwrap_or("")
-                .replace('\n', "\n    ")
+            v["transcriptText"].as_str().unwrap_or("").replace('\n', "\n    ")
         ),
         "user.message" => println!(
             "    {}: {}",

@@ -113,10 +113,7 @@ enum SessionCmd {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            addr,
-            evaluate_every,
-        } => serve::run(&addr, evaluate_every).await,
+        Command::Serve { addr, evaluate_every } => serve::run(&addr, evaluate_every).await,
         Command::Table(TableCmd::Create { if_missing }) => ops::table_create(if_missing).await,
         Command::Bot(BotCmd::Put { file }) => ops::bot_put(&file).await,
         Command::Bot(BotCmd::Get { bot_id }) => ops::bot_get(&bot_id).await,
@@ -140,12 +137,8 @@ async fn main() -> Result<()> {
             .await
         }
         Command::Bot(BotCmd::Enable { bot_id }) => ops::bot_enable(&bot_id).await,
-        Command::Session(SessionCmd::Show { bot_id, session_id }) => {
-            ops::session_show(&bot_id, &session_id).await
-        }
-        Command::Session(SessionCmd::Erase { bot_id, session_id }) => {
-            ops::session_erase(&bot_id, &session_id).await
-        }
+        Command::Session(SessionCmd::Show { bot_id, session_id }) => ops::session_show(&bot_id, &session_id).await,
+        Command::Session(SessionCmd::Erase { bot_id, session_id }) => ops::session_erase(&bot_id, &session_id).await,
         Command::Sign {
             secret_ref,
             body,

@@ -22,37 +22,23 @@ pub async fn store() -> DynamoStore {
 pub async fn table_create(if_missing: bool) -> Result<()> {
     let client = aws_sdk_dynamodb::Client::new(&sdk().await);
     let name = table_name();
-    if if_missing
-        && client
-            .describe_table()
-            .table_name(&name)
-            .send()
-            .await
-            .is_ok()
-    {
+    if if_missing && client.describe_table().table_name(&name).send().await.is_ok() {
         println!("table {name} exists");
         return Ok(());
     }
-    schema::create_table(&client, &name)
-        .await
-        .map_err(|e| anyhow!(e))?;
+    schema::create_table(&client, &name).await.map_err(|e| anyhow!(e))?;
     println!("created table {name}");
     Ok(())
 }
 
 fn read_config(file: &Path) -> Result<BotConfig> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     BotConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", file.display()))
 }
 
 pub fn bot_validate(file: &Path) -> Result<()> {
     let c = read_config(file)?;
-    println!(
-        "{}: valid configuration for bot {}",
-        file.display(),
-        c.bot_id
-    );
+    println!("{}: valid configuration for bot {}", file.display(), c.bot_id);
     Ok(())
 }
 
@@ -137,12 +123,7 @@ pub async fn session_erase(bot_id: &str, session_id: &str) -> Result<()> {
 pub async fn secret_put(name: &str, json: &str) -> Result<()> {
     serde_json::from_str::<serde_json::Value>(json).context("the secret must be JSON")?;
     let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
-    let exists = client
-        .describe_secret()
-        .secret_id(name)
-        .send()
-        .await
-        .is_ok();
+    let exists = client.describe_secret().secret_id(name).send().await.is_ok();
     if exists {
         client
             .put_secret_value()
@@ -151,12 +132,7 @@ pub async fn secret_put(name: &str, json: &str) -> Result<()> {
             .send()
             .await?;
     } else {
-        client
-            .create_secret()
-            .name(name)
-            .secret_string(json)
-            .send()
-            .await?;
+        client.create_secret().name(name).secret_string(json).send().await?;
     }
     println!("stored secret {name}");
     Ok(())

@@ -13,11 +13,7 @@ use handover::app::routes::{self, Function};
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 
 pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
-    let ctx = Arc::new(
-        AppContext::from_env()
-            .await
-            .with_bot_cache_ttl(Duration::from_secs(2)),
-    );
+    let ctx = Arc::new(AppContext::from_env().await.with_bot_cache_ttl(Duration::from_secs(2)));
     let evaluator_ctx = ctx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(evaluate_every.max(1)));
@@ -25,19 +21,14 @@ pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
             tick.tick().await;
             let report = evaluator::run(&evaluator_ctx, evaluator_ctx.clock.now()).await;
             if report != evaluator::Report::default() {
-                eprintln!(
-                    "evaluator: {}",
-                    serde_json::to_string(&report).unwrap_or_default()
-                );
+                eprintln!("evaluator: {}", serde_json::to_string(&report).unwrap_or_default());
             }
         }
     });
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let ctx = ctx.clone();
-            async move { dispatch(&ctx, method, uri, headers, body).await }
-        },
-    );
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let ctx = ctx.clone();
+        async move { dispatch(&ctx, method, uri, headers, body).await }
+    });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("handover serving on http://{addr}");
     for r in routes::ROUTES {
@@ -47,20 +38,10 @@ pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
     Ok(())
 }
 
-async fn dispatch(
-    ctx: &AppContext,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<AxumBody> {
+async fn dispatch(ctx: &AppContext, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<AxumBody> {
     let pairs: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_owned(), v.to_owned()))
-        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
         .collect();
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let event = local::apigw_v2_event(method.as_str(), target, &pairs, &body);
@@ -69,19 +50,11 @@ async fn dispatch(
         Ok(req) => match routes::find(method.as_str(), uri.path()).map(|(r, _)| r.function) {
             Some(Function::BotWebhook) => bot_webhook::handle(ctx, req).await,
             Some(Function::ProviderCallback) => provider_callback::handle(ctx, req).await,
-            None => handover::app::ApiError::not_found(
-                "unknown_route",
-                format!("no route {:?}", uri.path()),
-            )
-            .into_response(),
+            None => handover::app::ApiError::not_found("unknown_route", format!("no route {:?}", uri.path()))
+                .into_response(),
         },
     };
-    eprintln!(
-        "{} {} -> {}",
-        method,
-        uri.path(),
-        response.status().as_u16()
-    );
+    eprintln!("{} {} -> {}", method, uri.path(), response.status().as_u16());
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = body.to_vec();
     Response::from_parts(parts, AxumBody::from(bytes))

@@ -252,8 +252,7 @@ impl BotConfig {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::TooLarge);
         }
-        let config: BotConfig =
-            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let config: BotConfig = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -276,10 +275,7 @@ impl BotConfig {
             err("defaultLanguage".into(), "must not be empty".into());
         }
         if self.platform.secret_ref.trim().is_empty() {
-            err(
-                "platform.secretRef".into(),
-                "must name a Secrets Manager secret".into(),
-            );
+            err("platform.secretRef".into(), "must name a Secrets Manager secret".into());
         }
         match (&self.platform.kind, &self.platform.outbound_url) {
             (PlatformKind::Native, None) => err(
@@ -301,19 +297,13 @@ impl BotConfig {
 
         let mut ids = BTreeSet::new();
         if self.providers.is_empty() {
-            err(
-                "providers".into(),
-                "at least one provider is required".into(),
-            );
+            err("providers".into(), "at least one provider is required".into());
         }
         for (i, p) in self.providers.iter().enumerate() {
             if !is_identifier(&p.id) {
                 err(
                     format!("providers[{i}].id"),
-                    format!(
-                        "{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'",
-                        p.id
-                    ),
+                    format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", p.id),
                 );
             }
             if !ids.insert(p.id.as_str()) {
@@ -346,10 +336,7 @@ impl BotConfig {
         if self.routing.is_empty() {
             err("routing".into(), "at least one rule is required".into());
         } else if !self.routing.iter().any(|r| r.when.is_none()) {
-            err(
-                "routing".into(),
-                "no default rule (a rule without `when`)".into(),
-            );
+            err("routing".into(), "no default rule (a rule without `when`)".into());
         }
         for (i, r) in self.routing.iter().enumerate() {
             if !ids.contains(r.provider.as_str()) {
@@ -379,24 +366,15 @@ impl BotConfig {
         if let Some(ks) = &self.disabled {
             for (j, p) in ks.providers.iter().enumerate() {
                 if !ids.contains(p.as_str()) {
-                    err(
-                        format!("disabled.providers[{j}]"),
-                        format!("unknown provider {:?}", p),
-                    );
+                    err(format!("disabled.providers[{j}]"), format!("unknown provider {:?}", p));
                 }
             }
         }
         if self.timeouts.no_agent_seconds == 0 {
-            err(
-                "timeouts.noAgentSeconds".into(),
-                "must be greater than 0".into(),
-            );
+            err("timeouts.noAgentSeconds".into(), "must be greater than 0".into());
         }
         if self.timeouts.agent_idle_seconds == 0 {
-            err(
-                "timeouts.agentIdleSeconds".into(),
-                "must be greater than 0".into(),
-            );
+            err("timeouts.agentIdleSeconds".into(), "must be greater than 0".into());
         }
         if !(1..=3650).contains(&self.retention_days) {
             err("retentionDays".into(), "must be between 1 and 3650".into());
@@ -498,10 +476,7 @@ retentionDays: 30
     fn design_example_is_valid() {
         let c = BotConfig::parse(EXAMPLE).unwrap();
         assert_eq!(c.bot_id, "acme-support");
-        assert_eq!(
-            c.routing[0].when.as_ref().unwrap().language.as_deref(),
-            Some("nl")
-        );
+        assert_eq!(c.routing[0].when.as_ref().unwrap().language.as_deref(), Some("nl"));
         assert!(Bot::new(c).unwrap().schedule.is_some());
     }
 
@@ -522,27 +497,19 @@ retentionDays: 30
     fn missing_field_is_named() {
         let text = EXAMPLE.replace("    secretRef: handover/acme-support/desk\n", "");
         let err = BotConfig::parse(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("providers[0]") && err.contains("secretRef"),
-            "{err}"
-        );
+        assert!(err.contains("providers[0]") && err.contains("secretRef"), "{err}");
     }
 
     #[test]
     fn bad_time_zone_is_reported_under_hours() {
         let text = EXAMPLE.replace("Europe/Brussels", "Europe/Brusels");
         let err = BotConfig::parse(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("hours:") && err.contains("Europe/Brusels"),
-            "{err}"
-        );
+        assert!(err.contains("hours:") && err.contains("Europe/Brusels"), "{err}");
     }
 
     #[test]
     fn kill_switch_expires_by_itself() {
-        let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z")
-            .unwrap()
-            .to_utc();
+        let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z").unwrap().to_utc();
         let ks = KillSwitch {
             reason: "incident".into(),
             until: Some(until),

@@ -15,10 +15,7 @@ pub enum DeliveryError {
         message: String,
     },
     #[error("permanent failure (status {status:?}): {message}")]
-    Permanent {
-        status: Option<u16>,
-        message: String,
-    },
+    Permanent { status: Option<u16>, message: String },
 }
 
 impl DeliveryError {
@@ -61,10 +58,7 @@ pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<StdDuration> {
 
 /// Turns a response into success or a classified failure. 408, 425, 429 and 5xx are worth
 /// retrying; other 4xx mean the request itself is wrong and will not improve.
-pub async fn check(
-    resp: reqwest::Response,
-    now: DateTime<Utc>,
-) -> Result<reqwest::Response, DeliveryError> {
+pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwest::Response, DeliveryError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -75,13 +69,7 @@ pub async fn check(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry_after(v, now));
-    let body: String = resp
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
+    let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
     let message = format!("HTTP {code}: {body}");
     if matches!(code, 408 | 425 | 429) || status.is_server_error() {
         Err(DeliveryError::Retryable {
@@ -128,12 +116,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The next attempt after `attempts` failures: full jitter over an exponential ceiling,
     /// but never earlier than the receiver's `Retry-After`.
-    pub fn next_attempt(
-        &self,
-        attempts: u32,
-        now: DateTime<Utc>,
-        retry_after: Option<StdDuration>,
-    ) -> DateTime<Utc> {
+    pub fn next_attempt(&self, attempts: u32, now: DateTime<Utc>, retry_after: Option<StdDuration>) -> DateTime<Utc> {
         let ceiling = self
             .base
             .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(20)))
@@ -172,9 +155,7 @@ mod tests {
 
     #[test]
     fn retry_after_parses_seconds_and_dates() {
-        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").unwrap().to_utc();
         assert_eq!(retry_after("30", now), Some(StdDuration::from_secs(30)));
         assert_eq!(
             retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),

@@ -137,34 +137,10 @@ mod tests {
     async fn cache_serves_within_ttl_and_refreshes_after() {
         let source = Arc::new(Counting(AtomicUsize::new(0)));
         let cache = CachedSecrets::new(source.clone(), Duration::from_millis(50));
-        assert_eq!(
-            cache
-                .get("a")
-                .await
-                .unwrap()
-                .field("signingSecret")
-                .unwrap(),
-            "v0"
-        );
-        assert_eq!(
-            cache
-                .get("a")
-                .await
-                .unwrap()
-                .field("signingSecret")
-                .unwrap(),
-            "v0"
-        );
+        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
+        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(
-            cache
-                .get("a")
-                .await
-                .unwrap()
-                .field("signingSecret")
-                .unwrap(),
-            "v1"
-        );
+        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v1");
     }
 
     #[test]

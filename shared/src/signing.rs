@@ -88,10 +88,7 @@ mod tests {
     #[test]
     fn signed_body_verifies() {
         let sig = sign(b"s3cret", 1_000, b"{}");
-        assert_eq!(
-            verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_100),
-            Ok(())
-        );
+        assert_eq!(verify(b"s3cret", Some("1000"), Some(&sig), b"{}", 1_100), Ok(()));
     }
 
     #[test]

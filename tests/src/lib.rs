@@ -144,9 +144,7 @@ pub struct TestEnv {
 
 /// A fixed, realistic start time (a Wednesday morning in Brussels).
 pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
-        .unwrap()
-        .to_utc()
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc()
 }
 
 /// A retry policy fast enough for tests, with the production shape.
@@ -181,12 +179,8 @@ impl TestEnv {
             .expect("table created from template.yaml");
         let store = DynamoStore::new(dynamo.clone(), table.clone());
         let clock = Arc::new(ManualClock::new(t0()));
-        let cached = CachedSecrets::new(
-            Arc::new(SecretsManager::new(secrets.clone())),
-            Duration::from_secs(300),
-        );
-        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone())
-            .with_retry(test_retry());
+        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets.clone())), Duration::from_secs(300));
+        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone()).with_retry(test_retry());
         counter.reset();
         TestEnv {
             ctx: Arc::new(ctx),
@@ -225,17 +219,8 @@ impl TestEnv {
     }
 
     /// A request as API Gateway would deliver it, built through the local conversion.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> lambda_http::Request {
-        let mut h: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> lambda_http::Request {
+        let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         h.push(("host".into(), "api.example.com".into()));
         if !body.is_empty() {
             h.push(("content-type".into(), "application/json".into()));
@@ -269,24 +254,14 @@ impl TestEnv {
     }
 
     /// POSTs a generic webhook callback, signed with the provider's secret.
-    pub async fn send_callback(
-        &self,
-        bot_id: &str,
-        provider_id: &str,
-        secret: &[u8],
-        body: &Value,
-    ) -> (u16, Value) {
+    pub async fn send_callback(&self, bot_id: &str, provider_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let path = format!("/v1/bots/{bot_id}/providers/{provider_id}/callback");
         let req = self.request("POST", &path, &self.signed(secret, &bytes), &bytes);
         self.call_provider(req).await
     }
 
-    pub async fn session(
-        &self,
-        bot_id: &str,
-        session_id: &str,
-    ) -> Option<handover::domain::Session> {
+    pub async fn session(&self, bot_id: &str, session_id: &str) -> Option<handover::domain::Session> {
         self.store
             .load_session(&SessionKey::new(bot_id, session_id))
             .await
@@ -308,8 +283,7 @@ impl TestEnv {
                 .await
                 .unwrap();
             for item in out.items() {
-                let mut pairs: Vec<String> =
-                    item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                let mut pairs: Vec<String> = item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
                 pairs.sort();
                 items.push(pairs.join(","));
             }
@@ -366,23 +340,12 @@ pub struct StandardBot {
 
 impl TestEnv {
     /// Sets up the standard bot; `extra` is appended to the YAML (e.g. hours or timeouts).
-    pub async fn standard_bot(
-        &self,
-        outbound_url: &str,
-        desk_url: &str,
-        extra: &str,
-    ) -> StandardBot {
+    pub async fn standard_bot(&self, outbound_url: &str, desk_url: &str, extra: &str) -> StandardBot {
         let platform_ref = self
-            .secret(
-                "platform",
-                &serde_json::json!({ "signingSecret": "bot-secret" }),
-            )
+            .secret("platform", &serde_json::json!({ "signingSecret": "bot-secret" }))
             .await;
         let desk_ref = self
-            .secret(
-                "desk",
-                &serde_json::json!({ "signingSecret": "desk-secret" }),
-            )
+            .secret("desk", &serde_json::json!({ "signingSecret": "desk-secret" }))
             .await;
         let yaml = format!(
             "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {outbound_url}\n  secretRef: {platform_ref}\nproviders:\n  - id: desk\n    kind: webhook\n    url: {desk_url}\n    secretRef: {desk_ref}\nrouting:\n  - provider: desk\n    queue: general\n{extra}"
@@ -398,17 +361,11 @@ impl TestEnv {
 
 /// Checks a request handover sent carries a valid native-scheme signature.
 pub fn assert_signed(req: &wiremock::Request, secret: &[u8]) {
-    let h = |n: &str| {
-        req.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let ts = h(handover::signing::TIMESTAMP_HEADER);
     let sig = h(handover::signing::SIGNATURE_HEADER);
     let now = ts.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
-    handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now)
-        .expect("request is signed");
+    handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now).expect("request is signed");
 }
 
 /// The JSON bodies a mock server received, in order.
@@ -446,11 +403,7 @@ impl Intercept for ActionRecorder {
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         let req = ctx.request();
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default()
-            .to_owned();
+        let target = req.headers().get("x-amz-target").unwrap_or_default().to_owned();
         let body: Value = req
             .body()
             .bytes()
@@ -510,13 +463,64 @@ impl TestEnv {
                 .build(),
         );
         let store = DynamoStore::new(dynamo, self.table.clone());
-        let cached = CachedSecrets::new(
-            Arc::new(SecretsManager::new(secrets)),
-            Duration::from_secs(300),
+        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
+        Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
+    }
+}
+
+/// Counts AWS requests per operation (`GetItem`, `BatchWriteItem`, …).
+#[derive(Debug, Default, Clone)]
+pub struct OpCounter(Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>);
+
+impl OpCounter {
+    pub fn counts(&self) -> std::collections::BTreeMap<String, usize> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for OpCounter {
+    fn name(&self) -> &'static str {
+        "OpCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
+        let op = target.rsplit('.').next().unwrap_or(target).to_owned();
+        *self.0.lock().unwrap().entry(op).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl TestEnv {
+    /// A context on this test's table whose DynamoDB client counts requests per operation.
+    pub async fn counted_function(&self, counter: &OpCounter) -> Arc<AppContext> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(emulator_endpoint())
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
         );
-        Arc::new(
-            AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone())
-                .with_retry(test_retry()),
-        )
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let store = DynamoStore::new(dynamo, self.table.clone());
+        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
+        Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
     }
 }

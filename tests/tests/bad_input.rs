@@ -15,20 +15,16 @@ struct Case {
 async fn setup() -> (TestEnv, StandardBot, MockServer) {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
     let bot = env
-        .standard_bot(
-            &format!("{}/bot", srv.uri()),
-            &format!("{}/desk", srv.uri()),
-            "",
-        )
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     // Some state to protect: a session with a message.
     let (s, _) = env
-        .send_event(
-            "acme",
-            &bot.platform_secret,
-            &user_message("seed", "s-1", "hi"),
-        )
+        .send_event("acme", &bot.platform_secret, &user_message("seed", "s-1", "hi"))
         .await;
     assert_eq!(s, 200);
     (env, bot, srv)
@@ -52,9 +48,8 @@ async fn check(env: &TestEnv, case: Case, resp: (u16, Value), before: &[String])
 async fn bad_native_requests_are_refused_and_change_nothing() {
     let (env, bot, _srv) = setup().await;
     let before = env.dump().await;
-    let post = |path: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>| {
-        env.request("POST", path, &headers, &body)
-    };
+    let post =
+        |path: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>| env.request("POST", path, &headers, &body);
     let events = "/v1/bots/acme/events";
     let signed = |body: &[u8]| env.signed(&bot.platform_secret, body);
 
@@ -73,10 +68,8 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body = serde_json::to_vec(
-        &json!({"id": "x", "type": "message", "message": {"actor": "user", "text": "hi"}}),
-    )
-    .unwrap();
+    let body =
+        serde_json::to_vec(&json!({"id": "x", "type": "message", "message": {"actor": "user", "text": "hi"}})).unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -91,8 +84,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body =
-        serde_json::to_vec(&json!({"id": "x", "type": "message", "sessionId": "s-1"})).unwrap();
+    let body = serde_json::to_vec(&json!({"id": "x", "type": "message", "sessionId": "s-1"})).unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -107,10 +99,8 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body = serde_json::to_vec(
-        &json!({"id": "x", "type": "handover.request", "sessionId": "s-1", "handover": {}}),
-    )
-    .unwrap();
+    let body = serde_json::to_vec(&json!({"id": "x", "type": "handover.request", "sessionId": "s-1", "handover": {}}))
+        .unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -127,11 +117,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
 
     let body = serde_json::to_vec(&user_message("x", "s-1", "hi")).unwrap();
     let r = env
-        .call_bot(post(
-            events,
-            env.signed(b"wrong-secret", &body),
-            body.clone(),
-        ))
+        .call_bot(post(events, env.signed(b"wrong-secret", &body), body.clone()))
         .await;
     check(
         &env,
@@ -160,9 +146,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let stale =
-        handover::signing::headers(&bot.platform_secret, env.now().timestamp() - 301, &body)
-            .to_vec();
+    let stale = handover::signing::headers(&bot.platform_secret, env.now().timestamp() - 301, &body).to_vec();
     let r = env.call_bot(post(events, stale, body.clone())).await;
     check(
         &env,
@@ -177,9 +161,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let future =
-        handover::signing::headers(&bot.platform_secret, env.now().timestamp() + 301, &body)
-            .to_vec();
+    let future = handover::signing::headers(&bot.platform_secret, env.now().timestamp() + 301, &body).to_vec();
     let r = env.call_bot(post(events, future, body.clone())).await;
     check(
         &env,
@@ -225,9 +207,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body =
-        serde_json::to_vec(&json!({"id": "x", "type": "handover.transfer", "sessionId": "s-1"}))
-            .unwrap();
+    let body = serde_json::to_vec(&json!({"id": "x", "type": "handover.transfer", "sessionId": "s-1"})).unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -242,7 +222,10 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body = serde_json::to_vec(&json!({"id": "x", "type": "message", "sessionId": "s-1", "message": {"actor": "user", "text": "  "}})).unwrap();
+    let body = serde_json::to_vec(
+        &json!({"id": "x", "type": "message", "sessionId": "s-1", "message": {"actor": "user", "text": "  "}}),
+    )
+    .unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -257,9 +240,7 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body =
-        serde_json::to_vec(&json!({"id": "x", "type": "handover.cancel", "sessionId": "s-1"}))
-            .unwrap();
+    let body = serde_json::to_vec(&json!({"id": "x", "type": "handover.cancel", "sessionId": "s-1"})).unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -289,7 +270,10 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body = serde_json::to_vec(&json!({"id": "x", "type": "message", "sessionId": "s#1", "message": {"actor": "user", "text": "x"}})).unwrap();
+    let body = serde_json::to_vec(
+        &json!({"id": "x", "type": "message", "sessionId": "s#1", "message": {"actor": "user", "text": "x"}}),
+    )
+    .unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(
         &env,
@@ -363,18 +347,12 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
     let before = env.dump().await;
     let cb_path = "/v1/bots/acme/providers/desk/callback";
     let signed = |body: &[u8]| env.signed(&bot.desk_secret, body);
-    let joined = serde_json::to_vec(
-        &json!({"id": "c1", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a"}}),
-    )
-    .unwrap();
+    let joined =
+        serde_json::to_vec(&json!({"id": "c1", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a"}}))
+            .unwrap();
 
     let r = env
-        .call_provider(env.request(
-            "POST",
-            cb_path,
-            &env.signed(&bot.platform_secret, &joined),
-            &joined,
-        ))
+        .call_provider(env.request("POST", cb_path, &env.signed(&bot.platform_secret, &joined), &joined))
         .await;
     check(
         &env,
@@ -392,9 +370,7 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
     let mut tampered = joined.clone();
     let sig = signed(&joined);
     tampered.extend_from_slice(b" ");
-    let r = env
-        .call_provider(env.request("POST", cb_path, &sig, &tampered))
-        .await;
+    let r = env.call_provider(env.request("POST", cb_path, &sig, &tampered)).await;
     check(
         &env,
         Case {
@@ -467,9 +443,7 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
     )
     .await;
 
-    let body =
-        serde_json::to_vec(&json!({"id": "c2", "type": "agent.message", "conversationId": conv}))
-            .unwrap();
+    let body = serde_json::to_vec(&json!({"id": "c2", "type": "agent.message", "conversationId": conv})).unwrap();
     let r = env
         .call_provider(env.request("POST", cb_path, &signed(&body), &body))
         .await;
@@ -505,15 +479,15 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
 
     // Unknown types and unknown conversations are acknowledged (the provider must not retry)
     // and change nothing.
-    let body = serde_json::to_vec(
-        &json!({"id": "c3", "type": "agent.transferred", "conversationId": conv}),
-    )
-    .unwrap();
+    let body = serde_json::to_vec(&json!({"id": "c3", "type": "agent.transferred", "conversationId": conv})).unwrap();
     let (status, _) = env
         .call_provider(env.request("POST", cb_path, &signed(&body), &body))
         .await;
     assert_eq!(status, 200);
-    let body = serde_json::to_vec(&json!({"id": "c4", "type": "agent.joined", "conversationId": "h-unknown", "agent": {"id": "a"}})).unwrap();
+    let body = serde_json::to_vec(
+        &json!({"id": "c4", "type": "agent.joined", "conversationId": "h-unknown", "agent": {"id": "a"}}),
+    )
+    .unwrap();
     let (status, answer) = env
         .call_provider(env.request("POST", cb_path, &signed(&body), &body))
         .await;

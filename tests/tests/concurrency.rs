@@ -11,11 +11,7 @@ async fn twenty_concurrent_messages_to_one_session_are_all_stored_in_order() {
     let env = Arc::new(TestEnv::new().await);
     let srv = MockServer::start().await;
     let bot = env
-        .standard_bot(
-            &format!("{}/bot", srv.uri()),
-            &format!("{}/desk", srv.uri()),
-            "",
-        )
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     let secret = Arc::new(bot.platform_secret);
     let tasks: Vec<_> = (1..=20)
@@ -40,10 +36,7 @@ async fn twenty_concurrent_messages_to_one_session_are_all_stored_in_order() {
     let transcript = env.store.transcript(&key, None).await.unwrap();
     let seqs: Vec<u64> = transcript.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "no gaps, no duplicates");
-    let mut texts: Vec<String> = transcript
-        .iter()
-        .map(|e| e.message.text.clone().unwrap())
-        .collect();
+    let mut texts: Vec<String> = transcript.iter().map(|e| e.message.text.clone().unwrap()).collect();
     texts.sort_by_key(|t| t[8..].parse::<u32>().unwrap());
     assert_eq!(
         texts,

@@ -26,10 +26,7 @@ fn functions(t: &Yaml) -> BTreeMap<String, Yaml> {
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .map(|(_, r)| {
             (
-                r["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
+                r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned(),
                 r.clone(),
             )
         })
@@ -59,13 +56,7 @@ fn served_routes_are_the_template_routes() {
     }
     let served: BTreeSet<_> = ROUTES
         .iter()
-        .map(|r| {
-            (
-                r.method.to_owned(),
-                r.path.to_owned(),
-                r.function.binary().to_owned(),
-            )
-        })
+        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.binary().to_owned()))
         .collect();
     assert_eq!(served, declared);
 }
@@ -78,10 +69,7 @@ fn functions_are_the_workspace_binaries() {
         .into();
     assert_eq!(names, expected);
     for name in &names {
-        let manifest = format!(
-            "{}/../functions/{name}/Cargo.toml",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let manifest = format!("{}/../functions/{name}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(
             std::fs::read_to_string(&manifest)
                 .unwrap()
@@ -95,23 +83,12 @@ fn functions_are_the_workspace_binaries() {
 async fn the_table_tests_use_is_the_template_table() {
     let env = TestEnv::new().await;
     let def = schema::table_definition(TEMPLATE).unwrap();
-    let d = env
-        .dynamo
-        .describe_table()
-        .table_name(&env.table)
-        .send()
-        .await
-        .unwrap();
+    let d = env.dynamo.describe_table().table_name(&env.table).send().await.unwrap();
     let table = d.table().unwrap();
     let keys: Vec<(String, String)> = table
         .key_schema()
         .iter()
-        .map(|k| {
-            (
-                k.attribute_name().to_owned(),
-                k.key_type().as_str().to_owned(),
-            )
-        })
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
         .collect();
     let want: Vec<(String, String)> = def
         .key_schema
@@ -125,10 +102,7 @@ async fn the_table_tests_use_is_the_template_table() {
         .map(|g| g.index_name().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(gsis, vec![schema::DUE_INDEX.to_owned()]);
-    assert_eq!(
-        def.global_secondary_indexes[0].index_name,
-        schema::DUE_INDEX
-    );
+    assert_eq!(def.global_secondary_indexes[0].index_name, schema::DUE_INDEX);
     let ttl = env
         .dynamo
         .describe_time_to_live()
@@ -137,14 +111,10 @@ async fn the_table_tests_use_is_the_template_table() {
         .await
         .unwrap();
     assert_eq!(
-        ttl.time_to_live_description()
-            .and_then(|t| t.attribute_name()),
+        ttl.time_to_live_description().and_then(|t| t.attribute_name()),
         Some("expiresAt")
     );
-    assert_eq!(
-        def.time_to_live_specification.unwrap().attribute_name,
-        "expiresAt"
-    );
+    assert_eq!(def.time_to_live_specification.unwrap().attribute_name, "expiresAt");
     assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
 }
 
@@ -156,22 +126,16 @@ fn load_event(name: &str) -> Value {
 /// Stores the demo bot with this test's secrets and mock URLs.
 async fn demo_bot(env: &TestEnv, srv: &MockServer) {
     let platform = env
-        .secret(
-            "demo-platform",
-            &json!({"signingSecret": "demo-signing-secret"}),
-        )
+        .secret("demo-platform", &json!({"signingSecret": "demo-signing-secret"}))
         .await;
     let desk = env
         .secret("demo-desk", &json!({"signingSecret": "demo-desk-secret"}))
         .await;
-    let yaml = std::fs::read_to_string(format!(
-        "{}/../examples/demo-bot.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .replace("http://127.0.0.1:3001", &srv.uri())
-    .replace("handover/demo/platform", &platform)
-    .replace("handover/demo/desk", &desk);
+    let yaml = std::fs::read_to_string(format!("{}/../examples/demo-bot.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("http://127.0.0.1:3001", &srv.uri())
+        .replace("handover/demo/platform", &platform)
+        .replace("handover/demo/desk", &desk);
     env.put_bot(&yaml).await;
 }
 
@@ -185,22 +149,16 @@ async fn every_sample_event_runs_through_its_handler() {
         .await;
     demo_bot(&env, &srv).await;
     // The sample events are signed at a fixed time and name conversation `h-demo-1`.
-    env.clock
-        .set(DateTime::from_timestamp(1_795_600_800, 0).unwrap());
+    env.clock.set(DateTime::from_timestamp(1_795_600_800, 0).unwrap());
     let ctx = Arc::new(
-        handover::app::AppContext::new(
-            env.ctx.store.clone(),
-            env.ctx.secrets.clone(),
-            env.clock.clone(),
-        )
-        .with_handover_ids(Arc::new(|| "h-demo-1".to_owned())),
+        handover::app::AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+            .with_handover_ids(Arc::new(|| "h-demo-1".to_owned())),
     );
     let http = |name: &str| {
         let ctx = ctx.clone();
         let event = load_event(name);
         async move {
-            let req = handover::app::local::to_request(&event)
-                .expect("sample event parses as lambda_http does");
+            let req = handover::app::local::to_request(&event).expect("sample event parses as lambda_http does");
             let resp = match event["routeKey"].as_str().unwrap() {
                 k if k.contains("/providers/") => provider_callback::handle(&ctx, req).await,
                 _ => bot_webhook::handle(&ctx, req).await,
@@ -210,10 +168,7 @@ async fn every_sample_event_runs_through_its_handler() {
     };
 
     let (status, first) = http("bot-message.json").await;
-    assert_eq!(
-        (status, &first),
-        (200, &json!({"control": "bot", "state": "bot"}))
-    );
+    assert_eq!((status, &first), (200, &json!({"control": "bot", "state": "bot"})));
     // Same event id through a named stage: a repeat, answered identically.
     assert_eq!(http("bot-message-live-stage.json").await, (200, first));
     let (status, opened) = http("bot-handover-request.json").await;
@@ -261,16 +216,10 @@ fn granted(f: &Yaml) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
         for st in policy["Statement"].as_sequence().unwrap() {
-            let on_index = serde_yaml_ng::to_string(&st["Resource"])
-                .unwrap()
-                .contains("/index/");
+            let on_index = serde_yaml_ng::to_string(&st["Resource"]).unwrap().contains("/index/");
             for a in st["Action"].as_sequence().unwrap() {
                 let a = a.as_str().unwrap();
-                out.insert(if on_index {
-                    format!("{a}@index")
-                } else {
-                    a.to_owned()
-                });
+                out.insert(if on_index { format!("{a}@index") } else { a.to_owned() });
             }
         }
     }
@@ -316,12 +265,7 @@ async fn iam_grants_exactly_what_each_function_calls() {
             response_json(
                 bot_webhook::handle(
                     &webhook,
-                    env.request(
-                        "POST",
-                        "/v1/bots/demo/events",
-                        &env.signed(platform, &bytes),
-                        &bytes,
-                    ),
+                    env.request("POST", "/v1/bots/demo/events", &env.signed(platform, &bytes), &bytes),
                 )
                 .await,
             )
@@ -334,12 +278,7 @@ async fn iam_grants_exactly_what_each_function_calls() {
     let conv = opened["handoverId"].as_str().unwrap().to_owned();
     env.clock.advance(chrono::Duration::minutes(1));
     send(user_message("e3", "s-1", "still there?")).await;
-    let req = env.request(
-        "GET",
-        "/v1/bots/demo/sessions/s-1",
-        &env.signed(platform, b""),
-        b"",
-    );
+    let req = env.request("GET", "/v1/bots/demo/sessions/s-1", &env.signed(platform, b""), b"");
     assert_eq!(bot_webhook::handle(&webhook, req).await.status(), 200);
 
     // provider-callback: the agent joins (its bot delivery fails once), writes, then a later

@@ -6,7 +6,7 @@ use handover::app::evaluator;
 use handover::store::{OutboxStatus, SessionKey, Store};
 use handover_tests::*;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn open_and_join(env: &TestEnv, bot: &StandardBot) -> String {
@@ -14,11 +14,10 @@ async fn open_and_join(env: &TestEnv, bot: &StandardBot) -> String {
         .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
         .await;
     let conv = opened["handoverId"].as_str().expect("opened").to_owned();
-    let joined = json!({"id": "c-join", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a-1", "name": "Eva"}});
+    let joined =
+        json!({"id": "c-join", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a-1", "name": "Eva"}});
     assert_eq!(
-        env.send_callback("acme", "desk", &bot.desk_secret, &joined)
-            .await
-            .0,
+        env.send_callback("acme", "desk", &bot.desk_secret, &joined).await.0,
         200
     );
     conv
@@ -44,11 +43,7 @@ async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
         .mount(&srv)
         .await;
     let bot = env
-        .standard_bot(
-            &format!("{}/bot", srv.uri()),
-            &format!("{}/desk", srv.uri()),
-            "",
-        )
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     let conv = open_and_join(&env, &bot).await;
 
@@ -62,9 +57,7 @@ async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
         .await;
     let msg = json!({"id": "c-msg", "type": "agent.message", "conversationId": conv, "message": {"text": "Found it!"}});
     assert_eq!(
-        env.send_callback("acme", "desk", &bot.desk_secret, &msg)
-            .await
-            .0,
+        env.send_callback("acme", "desk", &bot.desk_secret, &msg).await.0,
         200,
         "accepted even though delivery failed"
     );
@@ -110,11 +103,7 @@ async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
         .mount(&srv)
         .await;
     let bot = env
-        .standard_bot(
-            &format!("{}/bot", srv.uri()),
-            &format!("{}/desk", srv.uri()),
-            "",
-        )
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     let _conv = open_and_join(&env, &bot).await;
     let key = SessionKey::new("acme", "s-1");
@@ -138,34 +127,53 @@ async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
     assert_eq!(run_evaluator_after(&env, 60).await.retried, 0);
 }
 
-#[tokio::test]
-async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() {
-    let env = TestEnv::new().await;
-    let srv = MockServer::start().await;
+/// The desk accepts conversations but fails everything else with `status`.
+async fn desk_accepting_only_starts(srv: &MockServer, failing: ResponseTemplate, times: Option<u64>) {
     Mock::given(method("POST"))
         .and(path("/desk"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&srv)
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(1)
+        .mount(srv)
+        .await;
+    let failing = Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(failing)
+        .with_priority(2);
+    match times {
+        Some(n) => failing.up_to_n_times(n).mount(srv).await,
+        None => failing.mount(srv).await,
+    }
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(3)
+        .mount(srv)
         .await;
     Mock::given(method("POST"))
         .and(path("/bot"))
         .respond_with(ResponseTemplate::new(200))
-        .mount(&srv)
+        .mount(srv)
         .await;
+}
+
+#[tokio::test]
+async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    desk_accepting_only_starts(&srv, ResponseTemplate::new(503), None).await;
     let bot = env
-        .standard_bot(
-            &format!("{}/bot", srv.uri()),
-            &format!("{}/desk", srv.uri()),
-            "",
-        )
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     let (_, opened) = env
         .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
         .await;
-    assert_eq!(
-        opened["outcome"], "opened",
-        "accepted; delivery continues in the background"
-    );
+    assert_eq!(opened["outcome"], "opened");
+    // The user keeps talking; mirroring to the provider fails until we give up.
+    let (status, _) = env
+        .send_event("acme", &bot.platform_secret, &user_message("e2", "s-1", "hello?"))
+        .await;
+    assert_eq!(status, 200, "accepted even though the provider is failing");
     for _ in 0..5 {
         run_evaluator_after(&env, 2).await;
     }
@@ -189,51 +197,35 @@ async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() 
 async fn retry_after_from_a_rate_limited_provider_is_honoured() {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/desk"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "300"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&srv)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/desk"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&srv)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/bot"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&srv)
-        .await;
+    desk_accepting_only_starts(
+        &srv,
+        ResponseTemplate::new(429).insert_header("retry-after", "300"),
+        Some(1),
+    )
+    .await;
     let bot = env
         .standard_bot(
             &format!("{}/bot", srv.uri()),
             &format!("{}/desk", srv.uri()),
-            "",
+            "timeouts: { stillWaitingEverySeconds: 0 }",
         )
         .await;
     env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
         .await;
-    let starts = || async {
+    env.send_event("acme", &bot.platform_secret, &user_message("e2", "s-1", "anyone?"))
+        .await;
+    let mirrored = || async {
         received(&srv)
             .await
             .into_iter()
-            .filter(|b| b["type"] == "conversation.started")
+            .filter(|b| b["type"] == "user.message")
             .count()
     };
+    assert_eq!(mirrored().await, 1, "refused once with 429");
     run_evaluator_after(&env, 4).await;
-    assert_eq!(
-        starts().await,
-        1,
-        "no second attempt before Retry-After (300 s)"
-    );
+    assert_eq!(mirrored().await, 1, "no second attempt before Retry-After (300 s)");
     run_evaluator_after(&env, 2).await;
-    assert_eq!(starts().await, 2, "delivered once Retry-After passed");
-    let left = env
-        .store
-        .outbox(&SessionKey::new("acme", "s-1"))
-        .await
-        .unwrap();
+    assert_eq!(mirrored().await, 2, "delivered once Retry-After passed");
+    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
 }

@@ -93,9 +93,7 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
         (200, json!({"control": "bot", "state": "waiting"}))
     );
     assert_eq!(
-        send(bot_message("e5", "s-42", "An agent is on the way."))
-            .await
-            .1["control"],
+        send(bot_message("e5", "s-42", "An agent is on the way.")).await.1["control"],
         "bot"
     );
     let desk = received(&desk_srv).await;
@@ -109,9 +107,7 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
     // The agent joins: the bot platform is told, and user messages now go to the agent only.
     let cb = |id: &str, t: &str, extra: Value| {
         let mut v = json!({"id": id, "type": t, "conversationId": handover_id, "timestamp": "2026-11-25T09:01:00Z"});
-        v.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         v
     };
     let (status, _) = env
@@ -119,19 +115,12 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
             "acme",
             "desk",
             &bot.desk_secret,
-            &cb(
-                "c1",
-                "agent.joined",
-                json!({"agent": {"id": "a-3", "name": "Eva"}}),
-            ),
+            &cb("c1", "agent.joined", json!({"agent": {"id": "a-3", "name": "Eva"}})),
         )
         .await;
     assert_eq!(status, 200);
     let (status, answer) = send(user_message("e6", "s-42", "Hi Eva, my parcel is late")).await;
-    assert_eq!(
-        (status, answer),
-        (200, json!({"control": "agent", "state": "agent"}))
-    );
+    assert_eq!((status, answer), (200, json!({"control": "agent", "state": "agent"})));
     let desk = received(&desk_srv).await;
     assert_eq!(
         of_type(&desk, "user.message").last().unwrap()["text"],
@@ -139,15 +128,19 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
     );
 
     // Agent messages and typing reach the bot's outboundUrl, signed.
-    env.send_callback(
-        "acme",
-        "desk",
-        &bot.desk_secret,
-        &cb("c2", "agent.typing", json!({})),
-    )
-    .await;
+    env.send_callback("acme", "desk", &bot.desk_secret, &cb("c2", "agent.typing", json!({})))
+        .await;
     let (status, _) = env
-        .send_callback("acme", "desk", &bot.desk_secret, &cb("c3", "agent.message", json!({"agent": {"id": "a-3", "name": "Eva"}, "message": {"text": "Hi Ann, let me check."}})))
+        .send_callback(
+            "acme",
+            "desk",
+            &bot.desk_secret,
+            &cb(
+                "c3",
+                "agent.message",
+                json!({"agent": {"id": "a-3", "name": "Eva"}, "message": {"text": "Hi Ann, let me check."}}),
+            ),
+        )
         .await;
     assert_eq!(status, 200);
     let to_bot = received(&bot_srv).await;
@@ -194,10 +187,7 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
         .unwrap();
     let seqs: Vec<u64> = transcript.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
-    assert_eq!(
-        transcript[5].message.text.as_deref(),
-        Some("Hi Ann, let me check.")
-    );
+    assert_eq!(transcript[5].message.text.as_deref(), Some("Hi Ann, let me check."));
     // No provider conversation.ended: the provider closed it itself.
     assert!(of_type(&received(&desk_srv).await, "conversation.ended").is_empty());
 }
@@ -213,12 +203,8 @@ async fn user_cancel_while_waiting_ends_the_provider_conversation() {
             "",
         )
         .await;
-    env.send_event(
-        "acme",
-        &bot.platform_secret,
-        &user_message("e1", "s-1", "Agent please"),
-    )
-    .await;
+    env.send_event("acme", &bot.platform_secret, &user_message("e1", "s-1", "Agent please"))
+        .await;
     let (_, opened) = env
         .send_event("acme", &bot.platform_secret, &handover_request("e2", "s-1"))
         .await;
@@ -247,12 +233,7 @@ async fn user_cancel_while_waiting_ends_the_provider_conversation() {
     // A late agent callback for the ended handover changes nothing.
     let late = json!({"id": "c9", "type": "agent.joined", "conversationId": handover_id, "agent": {"id": "a-1"}});
     let before = env.dump().await;
-    assert_eq!(
-        env.send_callback("acme", "desk", &bot.desk_secret, &late)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(env.send_callback("acme", "desk", &bot.desk_secret, &late).await.0, 200);
     assert_eq!(
         env.session("acme", "s-1").await.unwrap().state,
         handover::domain::State::Bot
@@ -288,25 +269,14 @@ async fn repeated_event_id_is_applied_once_and_gets_the_first_answer() {
         .await;
     assert_eq!(again, first);
     assert_eq!(env.dump().await, dump, "a repeat writes nothing");
-    assert_eq!(
-        of_type(&received(&desk_srv).await, "conversation.started").len(),
-        1
-    );
+    assert_eq!(of_type(&received(&desk_srv).await, "conversation.started").len(), 1);
 
     // The same for a message.
     let m1 = env
-        .send_event(
-            "acme",
-            &bot.platform_secret,
-            &user_message("e3", "s-1", "hello"),
-        )
+        .send_event("acme", &bot.platform_secret, &user_message("e3", "s-1", "hello"))
         .await;
     let m2 = env
-        .send_event(
-            "acme",
-            &bot.platform_secret,
-            &user_message("e3", "s-1", "hello"),
-        )
+        .send_event("acme", &bot.platform_secret, &user_message("e3", "s-1", "hello"))
         .await;
     assert_eq!(m1, m2);
     assert_eq!(env.session("acme", "s-1").await.unwrap().seq, 1);
@@ -328,12 +298,8 @@ async fn repeated_provider_callback_is_applied_once() {
         .await;
     let conv = opened["handoverId"].as_str().unwrap();
     let msg = json!({"id": "m-1", "type": "agent.message", "conversationId": conv, "agent": {"id": "a"}, "message": {"text": "Hello"}});
-    let first = env
-        .send_callback("acme", "desk", &bot.desk_secret, &msg)
-        .await;
-    let second = env
-        .send_callback("acme", "desk", &bot.desk_secret, &msg)
-        .await;
+    let first = env.send_callback("acme", "desk", &bot.desk_secret, &msg).await;
+    let second = env.send_callback("acme", "desk", &bot.desk_secret, &msg).await;
     assert_eq!(first.0, 200);
     assert_eq!(first, second);
     let to_bot = received(&bot_srv).await;

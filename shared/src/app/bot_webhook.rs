@@ -23,9 +23,7 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 async fn route(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = route_path(req);
     let method = req.method().as_str();
-    let Some((route, params)) =
-        routes::find(method, &path).filter(|(r, _)| r.function == Function::BotWebhook)
-    else {
+    let Some((route, params)) = routes::find(method, &path).filter(|(r, _)| r.function == Function::BotWebhook) else {
         return Err(not_routed(&path));
     };
     let bot_id = &params["botId"];
@@ -37,11 +35,7 @@ async fn route(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiErr
 
 pub(crate) fn not_routed(path: &str) -> ApiError {
     if routes::path_exists(path) {
-        ApiError::new(
-            405,
-            "method_not_allowed",
-            "method not allowed on this route",
-        )
+        ApiError::new(405, "method_not_allowed", "method not allowed on this route")
     } else {
         ApiError::not_found("unknown_route", format!("no route {path:?}"))
     }
@@ -80,25 +74,11 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
     };
     let key = SessionKey::new(bot_id, &session_id);
     let render = |reply: &crate::domain::Reply| (200, native::reply_body(reply));
-    let applied = engine::apply(
-        ctx,
-        &bot,
-        &key,
-        &input,
-        Some(&idem),
-        Create::Allowed,
-        &render,
-    )
-    .await?;
+    let applied = engine::apply(ctx, &bot, &key, &input, Some(&idem), Create::Allowed, &render).await?;
     Ok(json_response(applied.status, &applied.body))
 }
 
-async fn session(
-    ctx: &AppContext,
-    req: &Request,
-    bot_id: &str,
-    session_id: &str,
-) -> Result<Response<Body>, ApiError> {
+async fn session(ctx: &AppContext, req: &Request, bot_id: &str, session_id: &str) -> Result<Response<Body>, ApiError> {
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
     verify(ctx, req, &bot, body).await?;
@@ -106,8 +86,6 @@ async fn session(
         .store
         .load_session(&SessionKey::new(bot_id, session_id))
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found("unknown_session", format!("no session {session_id:?}"))
-        })?;
+        .ok_or_else(|| ApiError::not_found("unknown_session", format!("no session {session_id:?}")))?;
     Ok(json_response(200, &native::session_body(&session.value)))
 }

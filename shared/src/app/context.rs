@@ -33,23 +33,23 @@ pub struct AppContext {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    pub breaker: super::health::BreakerPolicy,
+    pub health: super::health::HealthCache,
     ids: IdSource,
     bot_ttl: Duration,
     bots: RwLock<HashMap<String, (Instant, Arc<Bot>)>>,
 }
 
 impl AppContext {
-    pub fn new(
-        store: Arc<dyn Store>,
-        secrets: Arc<dyn SecretSource>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
         AppContext {
             store,
             secrets,
             http: http_client(),
             clock,
             retry: RetryPolicy::default(),
+            breaker: super::health::BreakerPolicy::default(),
+            health: super::health::HealthCache::default(),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bot_ttl: BOT_CACHE_TTL,
             bots: RwLock::new(HashMap::new()),
@@ -131,17 +131,11 @@ impl AppContext {
     }
 
     /// The adapter of one of the bot's providers.
-    pub async fn provider(
-        &self,
-        bot: &Bot,
-        provider_id: &str,
-    ) -> Result<Arc<dyn Provider>, ApiError> {
-        let config = bot.config.provider(provider_id).ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_provider",
-                format!("bot has no provider {provider_id:?}"),
-            )
-        })?;
+    pub async fn provider(&self, bot: &Bot, provider_id: &str) -> Result<Arc<dyn Provider>, ApiError> {
+        let config = bot
+            .config
+            .provider(provider_id)
+            .ok_or_else(|| ApiError::not_found("unknown_provider", format!("bot has no provider {provider_id:?}")))?;
         let secret = self.secret(&config.secret_ref).await?;
         providers::build(config, &secret, self.http.clone()).map_err(|e| {
             tracing::error!(provider_id, error = %e, "provider cannot be built");

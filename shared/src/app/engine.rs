@@ -8,12 +8,15 @@ use serde_json::Value;
 
 use super::context::AppContext;
 use super::error::ApiError;
+use super::health;
 use super::outbox;
 use crate::config::Bot;
-use crate::domain::{Conditions, Decision, Effect, Input, Rejection, Reply, Session, decide};
-use crate::store::{
-    Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer,
+use crate::delivery::DeliveryError;
+use crate::domain::{
+    Conditions, Decision, Effect, EndReason, Event, Input, ProviderOp, Rejection, Reply, Session, decide,
 };
+use crate::providers::{ProviderConversation, StartRequest};
+use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
 
 /// Attempts before a hot session is reported as busy. Each retry re-reads and re-decides.
 const MAX_ATTEMPTS: u32 = 60;
@@ -55,14 +58,14 @@ pub async fn apply(
     render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
 ) -> Result<Applied, ApiError> {
     let handover_id = ctx.new_handover_id();
+    let mut conditions: Option<Conditions> = None;
+    let mut started: Option<Started> = None;
     for attempt in 0..MAX_ATTEMPTS {
         let loaded = ctx.store.load_session(key).await?;
         let now = ctx.clock.now();
         let (before, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
-            None if create == Create::Allowed => {
-                (Session::new(&key.bot_id, &key.session_id, now), None)
-            }
+            None if create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
             None => {
                 return Err(ApiError::not_found(
                     "unknown_session",
@@ -70,11 +73,64 @@ pub async fn apply(
                 ));
             }
         };
-        let conditions = Conditions::default();
-        let mut decision = match decide(&before, input, bot, &conditions, now, &handover_id) {
+        if conditions.is_none()
+            && let Event::HandoverRequested(req) = &input.event
+            && before.handover.is_none()
+        {
+            conditions = Some(health::conditions(ctx, bot, &before, req, now).await);
+        }
+        let cond = conditions.clone().unwrap_or_default();
+        let mut decision = match decide(&before, input, bot, &cond, now, &handover_id) {
             Ok(d) => d,
-            Err(rejection) => return rejected(ctx, idem, rejection).await,
+            Err(rejection) => {
+                abandon(ctx, bot, started.take()).await;
+                return rejected(ctx, idem, rejection).await;
+            }
         };
+        // "Opened" promises that the provider has the conversation: the start runs now, before
+        // the commit, and a failing provider is skipped for the next candidate.
+        match take_start(&mut decision) {
+            Some(start) => match &started {
+                Some(s) if s.provider == start.provider && s.handover_id == start.handover_id => {
+                    catch_up(ctx, key, s, &start, &mut decision).await?;
+                    set_conversation(&mut decision, &s.conversation_id);
+                }
+                _ => {
+                    abandon(ctx, bot, started.take()).await;
+                    // A repeated request must not open a second conversation before the
+                    // commit would have told us it is a repeat.
+                    if let Some(i) = idem
+                        && let Some(answer) = ctx.store.seen(&i.scope, &i.event_id).await?
+                    {
+                        return Ok(Applied {
+                            status: answer.status,
+                            body: answer.body,
+                            reply: None,
+                            session: None,
+                        });
+                    }
+                    match start_now(ctx, bot, key, &start).await {
+                        Ok(conversation_id) => {
+                            health::record(ctx, &key.bot_id, &start.provider, true, now).await;
+                            set_conversation(&mut decision, &conversation_id);
+                            started = Some(Started {
+                                conversation_id,
+                                ..start
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
+                            health::record(ctx, &key.bot_id, &start.provider, false, now).await;
+                            let mut c = cond;
+                            c.unavailable_providers.insert(start.provider.clone());
+                            conditions = Some(c);
+                            continue;
+                        }
+                    }
+                }
+            },
+            None => abandon(ctx, bot, started.take()).await,
+        }
         let (status, body) = render(&decision.reply);
         if !decision.changes(&before) {
             return Ok(Applied {
@@ -115,26 +171,29 @@ pub async fn apply(
                     session: Some(decision.session),
                 });
             }
-            Err(StoreError::Duplicate) => return repeated(ctx, idem).await,
+            Err(StoreError::Duplicate) => {
+                abandon(ctx, bot, started.take()).await;
+                return repeated(ctx, idem).await;
+            }
             Err(StoreError::Conflict) => {
                 // Another writer got there first: back off a little (jittered) and re-decide.
                 let ms = 2 + fastrand::u64(0..(4 + 4 * u64::from(attempt.min(10))));
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                abandon(ctx, bot, started.take()).await;
+                return Err(e.into());
+            }
         }
     }
+    abandon(ctx, bot, started.take()).await;
     tracing::warn!(bot_id = %key.bot_id, session_id = %key.session_id, "session too busy");
     Err(ApiError::unavailable("the session is too busy, retry"))
 }
 
 /// A rejected event may still be a repeat of one applied earlier (the state moved on since):
 /// the first answer wins.
-async fn rejected(
-    ctx: &AppContext,
-    idem: Option<&Idempotency>,
-    rejection: Rejection,
-) -> Result<Applied, ApiError> {
+async fn rejected(ctx: &AppContext, idem: Option<&Idempotency>, rejection: Rejection) -> Result<Applied, ApiError> {
     if let Some(i) = idem
         && let Some(answer) = ctx.store.seen(&i.scope, &i.event_id).await?
     {
@@ -145,10 +204,7 @@ async fn rejected(
             session: None,
         });
     }
-    Err(ApiError::unprocessable(
-        rejection.code(),
-        rejection.to_string(),
-    ))
+    Err(ApiError::unprocessable(rejection.code(), rejection.to_string()))
 }
 
 async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applied, ApiError> {
@@ -209,4 +265,159 @@ fn new_links(before: &Session, after: &Session) -> Vec<(String, String, String)>
         links.push((h.provider.clone(), conv.clone(), h.id.clone()));
     }
     links
+}
+
+/// A provider conversation opened during this request.
+#[derive(Debug, Clone)]
+struct Started {
+    provider: String,
+    handover_id: String,
+    op: ProviderOp,
+    through_seq: u64,
+    conversation_id: String,
+}
+
+/// Removes the decision's start effect, if any: it is carried out inline, not queued.
+fn take_start(decision: &mut Decision) -> Option<Started> {
+    let i = decision.effects.iter().position(|e| {
+        matches!(
+            e,
+            Effect::Provider {
+                op: ProviderOp::Start { .. },
+                ..
+            }
+        )
+    })?;
+    let Effect::Provider {
+        provider,
+        handover_id,
+        op,
+    } = decision.effects.remove(i)
+    else {
+        unreachable!("matched above")
+    };
+    let through_seq = match &op {
+        ProviderOp::Start { through_seq, .. } => *through_seq,
+        _ => 0,
+    };
+    Some(Started {
+        provider,
+        handover_id,
+        op,
+        through_seq,
+        conversation_id: String::new(),
+    })
+}
+
+fn set_conversation(decision: &mut Decision, conversation_id: &str) {
+    if let Some(h) = decision.session.handover.as_mut()
+        && h.id != conversation_id
+    {
+        h.provider_conversation_id = Some(conversation_id.to_owned());
+    }
+}
+
+async fn start_now(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &crate::store::SessionKey,
+    start: &Started,
+) -> Result<String, DeliveryError> {
+    start_conversation(ctx, bot, key, &start.provider, &start.op).await
+}
+
+/// Opens the conversation at the provider; one quick second try for a transient failure.
+/// Returns the provider's conversation id.
+pub(crate) async fn start_conversation(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &crate::store::SessionKey,
+    provider_id: &str,
+    op: &ProviderOp,
+) -> Result<String, DeliveryError> {
+    let provider = ctx
+        .provider(bot, provider_id)
+        .await
+        .map_err(|e| DeliveryError::permanent(e.message))?;
+    let ProviderOp::Start {
+        handover,
+        user,
+        channel,
+        session_id,
+        through_seq,
+    } = op
+    else {
+        return Err(DeliveryError::permanent("not a start"));
+    };
+    let transcript = ctx
+        .store
+        .transcript(key, Some(*through_seq))
+        .await
+        .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+    let delivery_id = format!("{}-start", handover.id);
+    let request = StartRequest {
+        delivery_id: &delivery_id,
+        bot_id: &key.bot_id,
+        session_id,
+        handover,
+        user: user.as_ref(),
+        channel: channel.as_deref(),
+        transcript: &transcript,
+    };
+    match provider.start(&request).await {
+        Ok(conv) => Ok(conv.conversation_id),
+        Err(DeliveryError::Retryable { retry_after, .. })
+            if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) =>
+        {
+            tokio::time::sleep(retry_after.unwrap_or(Duration::from_millis(200))).await;
+            provider.start(&request).await.map(|c| c.conversation_id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// After a conflict, the re-decided start may include turns that arrived meanwhile: they are
+/// mirrored so the agent misses nothing.
+async fn catch_up(
+    ctx: &AppContext,
+    key: &crate::store::SessionKey,
+    s: &Started,
+    start: &Started,
+    decision: &mut Decision,
+) -> Result<(), ApiError> {
+    if start.through_seq <= s.through_seq {
+        return Ok(());
+    }
+    let entries = ctx.store.transcript(key, Some(start.through_seq)).await?;
+    let mirrors = entries
+        .into_iter()
+        .filter(|e| e.seq > s.through_seq)
+        .map(|entry| Effect::Provider {
+            provider: s.provider.clone(),
+            handover_id: s.handover_id.clone(),
+            op: ProviderOp::Mirror { entry },
+        });
+    let rest = std::mem::take(&mut decision.effects);
+    decision.effects = mirrors.chain(rest).collect();
+    Ok(())
+}
+
+/// Ends, best effort, a provider conversation this request opened but could not keep (the
+/// session changed under it): nothing is left orphaned at the provider if we can help it.
+async fn abandon(ctx: &AppContext, bot: &Bot, started: Option<Started>) {
+    let Some(s) = started else { return };
+    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %s.handover_id, "abandoning a provider conversation opened by a superseded decision");
+    let Ok(provider) = ctx.provider(bot, &s.provider).await else {
+        return;
+    };
+    let conv = ProviderConversation {
+        handover_id: s.handover_id.clone(),
+        conversation_id: s.conversation_id.clone(),
+    };
+    if let Err(e) = provider
+        .end(&format!("{}-abandon", s.handover_id), &conv, EndReason::ProviderError)
+        .await
+    {
+        tracing::error!(handover_id = %s.handover_id, error = %e, "could not end an abandoned provider conversation");
+    }
 }

@@ -19,6 +19,10 @@ pub const BATCH_LIMIT: usize = 1000;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// Bots whose availability was recomputed.
+    pub bots: u32,
+    /// Availability documents written (only those that changed).
+    pub availability_written: u32,
     pub sessions: u32,
     pub timers_fired: u32,
     pub delivered: u32,
@@ -36,6 +40,7 @@ pub async fn handle(ctx: &AppContext, _event: serde_json::Value) -> serde_json::
 /// One evaluator run at `now`.
 pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
     let mut report = Report::default();
+    refresh_availability(ctx, now, &mut report).await;
     let mut work: BTreeSet<Due> = BTreeSet::new();
     for shard in 0..DUE_SHARDS {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
@@ -74,11 +79,7 @@ pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
     report
 }
 
-async fn fire_timers(
-    ctx: &AppContext,
-    key: &SessionKey,
-    now: DateTime<Utc>,
-) -> Result<u32, super::ApiError> {
+async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> Result<u32, super::ApiError> {
     let bot = ctx.bot(&key.bot_id).await?;
     let Some(session) = ctx.store.load_session(key).await? else {
         return Ok(0);
@@ -103,8 +104,7 @@ async fn fire_timers(
             timer,
         });
         let render = |_: &Reply| (200, serde_json::json!({}));
-        let applied =
-            engine::apply(ctx, &bot, key, &input, None, Create::Forbidden, &render).await?;
+        let applied = engine::apply(ctx, &bot, key, &input, None, Create::Forbidden, &render).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.
@@ -114,4 +114,91 @@ async fn fire_timers(
         }
     }
     Ok(fired)
+}
+
+/// Bots read per batch while refreshing availability.
+const BOT_BATCH: usize = 500;
+
+/// Recomputes every bot's `AVAILABILITY`: the schedule of each queue, and agent presence for
+/// providers that can tell. Reads and writes are batched; unchanged documents are not written.
+async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
+    let bots = match ctx.store.list_bots().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "bot registry unreadable");
+            report.errors += 1;
+            return;
+        }
+    };
+    for chunk in bots.chunks(BOT_BATCH) {
+        let loaded = match ctx.store.get_bots(chunk).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "bot configurations unreadable");
+                report.errors += 1;
+                continue;
+            }
+        };
+        let mut writes = Vec::new();
+        for (config, stored) in loaded {
+            let bot_id = config.bot_id.clone();
+            let Ok(bot) = crate::config::Bot::new(config) else {
+                tracing::error!(bot_id, "stored configuration is invalid");
+                report.errors += 1;
+                continue;
+            };
+            report.bots += 1;
+            let stored = stored.unwrap_or_default();
+            let mut next = crate::store::StoredAvailability {
+                queues: crate::domain::availability::snapshot(&bot, now),
+                agents: stored.agents.clone(),
+            };
+            refresh_presence(ctx, &bot, &mut next, now).await;
+            if next != stored {
+                writes.push((bot_id, next));
+            }
+        }
+        report.availability_written += u32::try_from(writes.len()).unwrap_or(u32::MAX);
+        if let Err(e) = ctx.store.put_availability(&writes).await {
+            tracing::error!(error = %e, "availability not written");
+            report.errors += 1;
+        }
+    }
+}
+
+/// Agent presence, for providers that can tell, about once a minute per queue.
+async fn refresh_presence(
+    ctx: &AppContext,
+    bot: &crate::config::Bot,
+    next: &mut crate::store::StoredAvailability,
+    now: DateTime<Utc>,
+) {
+    for (queue, provider_id) in crate::domain::availability::queues(bot) {
+        let Some(p) = bot.config.provider(&provider_id) else {
+            continue;
+        };
+        if p.availability_url.is_none() {
+            continue;
+        }
+        let key = crate::domain::Conditions::no_agents_key(&provider_id, &queue);
+        if next
+            .agents
+            .get(&key)
+            .is_some_and(|a| now - a.checked_at < chrono::Duration::seconds(50))
+        {
+            continue;
+        }
+        let online = match super::health::agents(ctx, bot, &provider_id, &queue).await {
+            crate::providers::AgentAvailability::Online => Some(true),
+            crate::providers::AgentAvailability::NoneOnline => Some(false),
+            crate::providers::AgentAvailability::Unknown => None,
+        };
+        next.agents.insert(
+            key,
+            crate::store::AgentPresence {
+                online,
+                checked_at: now,
+            },
+        );
+    }
 }

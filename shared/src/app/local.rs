@@ -8,15 +8,8 @@ use serde_json::{Value, json};
 use super::routes;
 
 /// Builds the event JSON for a request. `path_and_query` is the request target.
-pub fn apigw_v2_event(
-    method: &str,
-    path_and_query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Value {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
+pub fn apigw_v2_event(method: &str, path_and_query: &str, headers: &[(String, String)], body: &[u8]) -> Value {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let (route_key, params) = match routes::find(method, path) {
         Some((r, p)) => (format!("{} {}", r.method, r.path), Some(p)),
         None => ("$default".to_owned(), None),
@@ -42,10 +35,7 @@ pub fn apigw_v2_event(
     let now = Utc::now();
     let (body_value, is_b64) = match std::str::from_utf8(body) {
         Ok(s) => (json!(s), false),
-        Err(_) => (
-            json!(base64::engine::general_purpose::STANDARD.encode(body)),
-            true,
-        ),
+        Err(_) => (json!(base64::engine::general_purpose::STANDARD.encode(body)), true),
     };
     let mut event = json!({
         "version": "2.0",

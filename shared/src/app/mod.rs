@@ -7,6 +7,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod evaluator;
+pub mod health;
 pub mod local;
 pub mod logging;
 pub mod outbox;

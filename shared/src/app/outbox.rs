@@ -13,7 +13,7 @@ use crate::config::Bot;
 use crate::delivery::DeliveryError;
 use crate::domain::{Effect, Event, Input, ProviderOp, Session};
 use crate::metrics;
-use crate::providers::{ProviderConversation, StartRequest};
+use crate::providers::ProviderConversation;
 use crate::store::{OutboxItem, OutboxStatus, SessionKey};
 
 /// What one delivery pass did.
@@ -34,12 +34,7 @@ impl std::ops::AddAssign for Pass {
 
 /// Delivers the items just committed. Older pending items of the session go first; if one of
 /// them is held by another deliverer or waiting for its retry time, we stop so order holds.
-pub async fn deliver_new(
-    ctx: &AppContext,
-    bot: &Bot,
-    key: &SessionKey,
-    fresh: &[OutboxItem],
-) -> Pass {
+pub async fn deliver_new(ctx: &AppContext, bot: &Bot, key: &SessionKey, fresh: &[OutboxItem]) -> Pass {
     let mine = |item: &OutboxItem| fresh.iter().any(|f| f.seq == item.seq);
     let items = match ctx.store.outbox(key).await {
         Ok(items) => items,
@@ -71,11 +66,7 @@ pub async fn deliver_due(ctx: &AppContext, bot: &Bot, key: &SessionKey) -> Pass 
         }
     };
     run(ctx, bot, items, |item, now| {
-        if item.due_at <= now {
-            Claim::Take
-        } else {
-            Claim::Stop
-        }
+        if item.due_at <= now { Claim::Take } else { Claim::Stop }
     })
     .await
 }
@@ -96,19 +87,12 @@ async fn run(
     decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim,
 ) -> Pass {
     let mut pass = Pass::default();
-    for item in items
-        .into_iter()
-        .filter(|i| i.status == OutboxStatus::Pending)
-    {
+    for item in items.into_iter().filter(|i| i.status == OutboxStatus::Pending) {
         let now = ctx.clock.now();
         match decide(&item, now) {
             Claim::Stop => break,
             Claim::Owned => {}
-            Claim::Take => match ctx
-                .store
-                .claim_outbox(&item, ctx.retry.lease_until(now))
-                .await
-            {
+            Claim::Take => match ctx.store.claim_outbox(&item, ctx.retry.lease_until(now)).await {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -117,7 +101,11 @@ async fn run(
                 }
             },
         }
-        match attempt(ctx, bot, &item).await {
+        let result = attempt(ctx, bot, &item).await;
+        if let Effect::Provider { provider, .. } = &item.effect {
+            super::health::record(ctx, &item.key.bot_id, provider, result.is_ok(), now).await;
+        }
+        match result {
             Ok(()) => {
                 if let Err(e) = ctx.store.outbox_delivered(&item).await {
                     // Delivered but not marked: it will be sent again; receivers dedupe on id.
@@ -127,8 +115,7 @@ async fn run(
             }
             Err(err) => {
                 let attempts = item.attempts + 1;
-                let give_up = matches!(err, DeliveryError::Permanent { .. })
-                    || attempts >= ctx.retry.max_attempts;
+                let give_up = matches!(err, DeliveryError::Permanent { .. }) || attempts >= ctx.retry.max_attempts;
                 if give_up {
                     gave_up(ctx, bot, &item, &err).await;
                     pass.gave_up += 1;
@@ -166,9 +153,7 @@ async fn gave_up(ctx: &AppContext, bot: &Bot, item: &OutboxItem, err: &DeliveryE
         tracing::error!(error = %e, "could not record the give-up");
     }
     // A handover whose provider cannot be reached must not leave the user waiting.
-    if let Effect::Provider {
-        handover_id, op, ..
-    } = &item.effect
+    if let Effect::Provider { handover_id, op, .. } = &item.effect
         && !matches!(op, ProviderOp::End { .. })
     {
         let input = Input::new(Event::ProviderFailed {
@@ -224,9 +209,7 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
     match &item.effect {
         Effect::Bot { handover_id, event } => {
             let platform = ctx.platform(bot).await.map_err(setup)?;
-            platform
-                .deliver(&item.id, &item.key, handover_id, event)
-                .await
+            platform.deliver(&item.id, &item.key, handover_id, event).await
         }
         Effect::Provider {
             provider,
@@ -235,29 +218,13 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
         } => {
             let p = ctx.provider(bot, provider).await.map_err(setup)?;
             match op {
-                ProviderOp::Start {
-                    handover,
-                    user,
-                    channel,
-                    session_id,
-                    through_seq,
-                } => {
-                    let transcript = ctx
-                        .store
-                        .transcript(&item.key, Some(*through_seq))
-                        .await
-                        .map_err(|e| DeliveryError::retryable(e.to_string()))?;
-                    let request = StartRequest {
-                        delivery_id: &item.id,
-                        bot_id: &item.key.bot_id,
-                        session_id,
-                        handover,
-                        user: user.as_ref(),
-                        channel: channel.as_deref(),
-                        transcript: &transcript,
-                    };
-                    let conv = p.start(&request).await?;
-                    if conv.conversation_id != conv.handover_id {
+                ProviderOp::Start { handover, .. } => {
+                    let conversation_id = engine::start_conversation(ctx, bot, &item.key, provider, op).await?;
+                    if conversation_id != handover.id {
+                        let conv = ProviderConversation {
+                            handover_id: handover.id.clone(),
+                            conversation_id,
+                        };
                         record_conversation(ctx, bot, &item.key, conv).await;
                     }
                     Ok(())
@@ -276,28 +243,13 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
 }
 
 /// Remembers the id a provider gave the conversation, so its callbacks find the session.
-async fn record_conversation(
-    ctx: &AppContext,
-    bot: &Bot,
-    key: &SessionKey,
-    conv: ProviderConversation,
-) {
+async fn record_conversation(ctx: &AppContext, bot: &Bot, key: &SessionKey, conv: ProviderConversation) {
     let input = Input::new(Event::ConversationOpened {
         handover_id: conv.handover_id,
         conversation_id: conv.conversation_id,
     });
     let render = |_: &crate::domain::Reply| (200, serde_json::json!({}));
-    if let Err(e) = Box::pin(engine::apply(
-        ctx,
-        bot,
-        key,
-        &input,
-        None,
-        Create::Forbidden,
-        &render,
-    ))
-    .await
-    {
+    if let Err(e) = Box::pin(engine::apply(ctx, bot, key, &input, None, Create::Forbidden, &render)).await {
         tracing::error!(error = %e, "could not record the provider's conversation id");
     }
 }

@@ -11,9 +11,7 @@ use super::error::{ApiError, json_response};
 use super::request::{body_bytes, query_pairs, route_path};
 use super::routes::{self, Function};
 use crate::domain::{Event, Input};
-use crate::providers::{
-    Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind,
-};
+use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
 
 pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
     match callback(ctx, &req).await {
@@ -24,8 +22,8 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 
 async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = route_path(req);
-    let Some((_, params)) = routes::find(req.method().as_str(), &path)
-        .filter(|(r, _)| r.function == Function::ProviderCallback)
+    let Some((_, params)) =
+        routes::find(req.method().as_str(), &path).filter(|(r, _)| r.function == Function::ProviderCallback)
     else {
         return Err(not_routed(&path));
     };
@@ -40,9 +38,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
         query: &query,
         body,
     };
-    provider
-        .verify_callback(&cb, ctx.clock.now())
-        .map_err(callback_error)?;
+    provider.verify_callback(&cb, ctx.clock.now()).map_err(callback_error)?;
     let events = match provider.parse_callback(&cb).map_err(callback_error)? {
         Callback::Challenge {
             status,
@@ -80,16 +76,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             ..Input::new(to_event(event, link.handover_id))
         };
         let render = |_: &crate::domain::Reply| (200, json!({ "status": "ok" }));
-        engine::apply(
-            ctx,
-            &bot,
-            &link.key,
-            &input,
-            Some(&idem),
-            Create::Forbidden,
-            &render,
-        )
-        .await?;
+        engine::apply(ctx, &bot, &link.key, &input, Some(&idem), Create::Forbidden, &render).await?;
         applied += 1;
     }
     Ok(json_response(

@@ -27,9 +27,7 @@ impl UnavailableReason {
     /// as "disabled", anything about the agents' schedule or presence as "closed".
     pub fn dialog(self) -> DialogName {
         match self {
-            UnavailableReason::KillSwitch | UnavailableReason::ProviderUnavailable => {
-                DialogName::Disabled
-            }
+            UnavailableReason::KillSwitch | UnavailableReason::ProviderUnavailable => DialogName::Disabled,
             _ => DialogName::Closed,
         }
     }
@@ -106,13 +104,35 @@ pub fn scheduled(bot: &Bot, provider: &str, queue: &str, now: DateTime<Utc>) -> 
                     Some(ClosedReason::PublicHoliday) => UnavailableReason::PublicHoliday,
                     _ => UnavailableReason::OutsideHours,
                 };
-                Availability::closed(
-                    reason,
-                    schedule
-                        .next_opening(Some(queue), now)
-                        .or(state.next_change),
-                )
+                Availability::closed(reason, schedule.next_opening(Some(queue), now).or(state.next_change))
             }
         }
     }
+}
+
+/// Every queue a bot routes to or has hours for.
+pub fn queues(bot: &Bot) -> std::collections::BTreeMap<String, String> {
+    let c = &bot.config;
+    let mut out = std::collections::BTreeMap::new();
+    for r in &c.routing {
+        out.entry(r.queue.clone()).or_insert_with(|| r.provider.clone());
+    }
+    if let (Some(hours), Some(first)) = (&c.hours, c.routing.first()) {
+        for q in hours.queues.keys() {
+            out.entry(q.clone()).or_insert_with(|| first.provider.clone());
+        }
+    }
+    out
+}
+
+/// The schedule-and-kill-switch availability of every queue, with each queue's primary
+/// provider. What the evaluator stores every minute.
+pub fn snapshot(bot: &Bot, now: DateTime<Utc>) -> std::collections::BTreeMap<String, Availability> {
+    queues(bot)
+        .into_iter()
+        .map(|(q, p)| {
+            let a = scheduled(bot, &p, &q, now);
+            (q, a)
+        })
+        .collect()
 }

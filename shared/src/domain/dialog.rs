@@ -42,9 +42,7 @@ fn builtin(name: DialogName) -> &'static str {
         DialogName::Opened => "Please wait a couple of minutes while an agent joins this chat.",
         DialogName::StillWaiting => "Thanks for your patience, an agent will be with you shortly.",
         DialogName::AgentJoined => "{agentName} joined the chat.",
-        DialogName::ReturnedToBot => {
-            "The agent has left the chat. You are talking to our assistant again."
-        }
+        DialogName::ReturnedToBot => "The agent has left the chat. You are talking to our assistant again.",
         DialogName::NoAgent => "Sorry, no agent could join this chat. Please try again later.",
     }
 }
@@ -83,9 +81,7 @@ pub fn render(bot: &Bot, name: DialogName, language: &str, vars: &DialogVars) ->
     let mut text = template.to_owned();
     if text.contains("{nextOpening}") {
         let when = match (vars.next_opening, &bot.schedule) {
-            (Some(at), Some(schedule)) => {
-                describe_opening(at, vars.now.unwrap_or(at), schedule.time_zone(), lang)
-            }
+            (Some(at), Some(schedule)) => describe_opening(at, vars.now.unwrap_or(at), schedule.time_zone(), lang),
             (Some(at), None) => describe_opening(at, vars.now.unwrap_or(at), chrono_tz::UTC, lang),
             (None, _) => "later".to_owned(),
         };
@@ -95,16 +91,10 @@ pub fn render(bot: &Bot, name: DialogName, language: &str, vars: &DialogVars) ->
         text = text.replace("{reason}", vars.reason.as_deref().unwrap_or(""));
     }
     if text.contains("{agentName}") {
-        text = text.replace(
-            "{agentName}",
-            vars.agent_name.as_deref().unwrap_or("An agent"),
-        );
+        text = text.replace("{agentName}", vars.agent_name.as_deref().unwrap_or("An agent"));
     }
     if text.contains("{position}") {
-        let p = vars
-            .position
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "?".into());
+        let p = vars.position.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
         text = text.replace("{position}", &p);
     }
     Dialog { name, text }

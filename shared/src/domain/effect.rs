@@ -85,8 +85,5 @@ pub enum Effect {
         op: ProviderOp,
     },
     #[serde(rename_all = "camelCase")]
-    Bot {
-        handover_id: String,
-        event: BotEvent,
-    },
+    Bot { handover_id: String, event: BotEvent },
 }

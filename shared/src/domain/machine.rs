@@ -92,6 +92,32 @@ impl Decision {
     }
 }
 
+/// Where a handover request would go, and in which language. Pure; the shell calls it too, to
+/// learn which providers to check before deciding.
+pub fn route_for(session: &Session, req: &HandoverRequest, bot: &Bot) -> Result<(routing::Route, String), Rejection> {
+    if let Some(p) = &req.provider
+        && bot.config.provider(p).is_none()
+    {
+        return Err(Rejection::UnknownProvider(p.clone()));
+    }
+    let language = req
+        .language
+        .clone()
+        .unwrap_or_else(|| session.language(&bot.config.default_language).to_owned());
+    let route = routing::resolve(
+        &bot.config,
+        &RouteQuery {
+            trigger: req.trigger,
+            language: &language,
+            channel: session.channel.as_deref(),
+            provider: req.provider.as_deref(),
+            queue: req.queue.as_deref(),
+        },
+    )
+    .ok_or(Rejection::NoRoute)?;
+    Ok((route, language))
+}
+
 /// Decides what an event does to a session.
 ///
 /// `new_handover_id` is used only when a handover opens; the shell generates it so the core
@@ -146,9 +172,7 @@ pub fn decide(
         Event::AgentTyping { handover_id, agent } => {
             let applied = d.is_current(handover_id);
             if applied {
-                d.notify_bot(BotEvent::AgentTyping {
-                    agent: agent.clone(),
-                });
+                d.notify_bot(BotEvent::AgentTyping { agent: agent.clone() });
             }
             Reply::Accepted { applied }
         }
@@ -204,11 +228,7 @@ impl Step<'_> {
             .handover
             .as_ref()
             .map(|h| h.language.clone())
-            .unwrap_or_else(|| {
-                self.session
-                    .language(&self.bot.config.default_language)
-                    .to_owned()
-            })
+            .unwrap_or_else(|| self.session.language(&self.bot.config.default_language).to_owned())
     }
 
     fn dialog(&self, name: DialogName, vars: DialogVars) -> Dialog {
@@ -224,10 +244,7 @@ impl Step<'_> {
     }
 
     fn is_current(&self, handover_id: &str) -> bool {
-        self.session
-            .handover
-            .as_ref()
-            .is_some_and(|h| h.id == handover_id)
+        self.session.handover.as_ref().is_some_and(|h| h.id == handover_id)
     }
 
     fn append(
@@ -286,12 +303,7 @@ impl Step<'_> {
         }
     }
 
-    fn request(
-        &mut self,
-        req: &HandoverRequest,
-        conditions: &Conditions,
-        new_id: &str,
-    ) -> Result<Reply, Rejection> {
+    fn request(&mut self, req: &HandoverRequest, conditions: &Conditions, new_id: &str) -> Result<Reply, Rejection> {
         if let Some(h) = &self.session.handover {
             // Already handed over: answer as the first time, never start a second handover.
             return Ok(Reply::Handover {
@@ -303,23 +315,7 @@ impl Step<'_> {
                 reason: None,
             });
         }
-        if let Some(p) = &req.provider
-            && self.bot.config.provider(p).is_none()
-        {
-            return Err(Rejection::UnknownProvider(p.clone()));
-        }
-        let language = req.language.clone().unwrap_or_else(|| self.language());
-        let route = routing::resolve(
-            &self.bot.config,
-            &RouteQuery {
-                trigger: req.trigger,
-                language: &language,
-                channel: self.session.channel.as_deref(),
-                provider: req.provider.as_deref(),
-                queue: req.queue.as_deref(),
-            },
-        )
-        .ok_or(Rejection::NoRoute)?;
+        let (route, language) = route_for(&self.session, req, self.bot)?;
 
         // The first candidate that is scheduled open and healthy wins. If none is, the most
         // telling reason is reported: a schedule closure outranks provider trouble.
@@ -354,9 +350,7 @@ impl Step<'_> {
         }
 
         let Some(provider) = chosen else {
-            let a = first_closed.unwrap_or_else(|| {
-                Availability::closed(UnavailableReason::ProviderUnavailable, None)
-            });
+            let a = first_closed.unwrap_or_else(|| Availability::closed(UnavailableReason::ProviderUnavailable, None));
             let reason = a.reason.unwrap_or(UnavailableReason::ProviderUnavailable);
             let vars = DialogVars {
                 next_opening: a.next_change,
@@ -488,8 +482,7 @@ impl Step<'_> {
         }
         let agent = agent.or_else(|| self.session.handover.as_ref().and_then(|h| h.agent.clone()));
         self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
-        self.session.timers.agent_idle_at =
-            Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
+        self.session.timers.agent_idle_at = Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
         self.notify_bot(BotEvent::AgentMessage { agent, message });
     }
 
@@ -497,15 +490,12 @@ impl Step<'_> {
     fn timer(&mut self, timer: TimerKind) -> bool {
         let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
         match timer {
-            TimerKind::NoAgent
-                if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) =>
-            {
+            TimerKind::NoAgent if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) => {
                 self.end(EndReason::NoAgentTimeout, true);
                 true
             }
             TimerKind::StillWaiting
-                if self.session.state == State::Waiting
-                    && due(self.session.timers.still_waiting_at) =>
+                if self.session.state == State::Waiting && due(self.session.timers.still_waiting_at) =>
             {
                 let every = self.bot.config.timeouts.still_waiting_every_seconds;
                 self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
@@ -529,9 +519,7 @@ impl Step<'_> {
                 });
                 true
             }
-            TimerKind::AgentIdle
-                if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) =>
-            {
+            TimerKind::AgentIdle if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) => {
                 self.end(EndReason::AgentIdleTimeout, true);
                 true
             }

@@ -136,10 +136,7 @@ impl Message {
             parts.push(line);
         }
         if !self.quick_replies.is_empty() {
-            parts.push(format!(
-                "[Quick replies: {}]",
-                self.quick_replies.join(" | ")
-            ));
+            parts.push(format!("[Quick replies: {}]", self.quick_replies.join(" | ")));
         }
         for a in &self.attachments {
             let kind = capitalise(&a.kind);
@@ -156,11 +153,7 @@ impl Message {
 }
 
 fn titles(buttons: &[Button]) -> String {
-    buttons
-        .iter()
-        .map(|b| b.title.as_str())
-        .collect::<Vec<_>>()
-        .join(" | ")
+    buttons.iter().map(|b| b.title.as_str()).collect::<Vec<_>>().join(" | ")
 }
 
 fn capitalise(s: &str) -> String {
@@ -225,10 +218,7 @@ mod tests {
             }],
             ..Message::default()
         };
-        assert_eq!(
-            m.render_text(),
-            "[Quick replies: Yes | No]\n[Image: https://x/y.png]"
-        );
+        assert_eq!(m.render_text(), "[Quick replies: Yes | No]\n[Image: https://x/y.png]");
     }
 
     #[test]

@@ -25,9 +25,10 @@ pub struct RouteQuery<'a> {
 
 fn matches(rule: &RoutingRule, q: &RouteQuery<'_>) -> bool {
     let Some(when) = &rule.when else { return true };
-    when.language.as_deref().is_none_or(|l| {
-        l.eq_ignore_ascii_case(q.language) || l.eq_ignore_ascii_case(primary_language(q.language))
-    }) && when.trigger.is_none_or(|t| t == q.trigger)
+    when.language
+        .as_deref()
+        .is_none_or(|l| l.eq_ignore_ascii_case(q.language) || l.eq_ignore_ascii_case(primary_language(q.language)))
+        && when.trigger.is_none_or(|t| t == q.trigger)
         && when.channel.as_deref().is_none_or(|c| Some(c) == q.channel)
         && when.queue.as_deref().is_none_or(|c| Some(c) == q.queue)
 }

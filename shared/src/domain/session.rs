@@ -135,9 +135,6 @@ impl Session {
 
     /// The user's language if known, else the given default.
     pub fn language<'a>(&'a self, default: &'a str) -> &'a str {
-        self.user
-            .as_ref()
-            .and_then(|u| u.locale.as_deref())
-            .unwrap_or(default)
+        self.user.as_ref().and_then(|u| u.locale.as_deref()).unwrap_or(default)
     }
 }

@@ -15,9 +15,7 @@ fn bot(extra: &str) -> Bot {
 }
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
-        .unwrap()
-        .to_utc()
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc()
 }
 
 struct World {
@@ -67,11 +65,7 @@ impl World {
     }
 
     fn handover_id(&self) -> String {
-        self.session
-            .handover
-            .as_ref()
-            .map(|h| h.id.clone())
-            .unwrap_or_default()
+        self.session.handover.as_ref().map(|h| h.id.clone()).unwrap_or_default()
     }
 }
 
@@ -160,10 +154,7 @@ fn handover_opens_with_the_transcript_so_far() {
         [ProviderOp::Start { through_seq: 2, .. }]
     ));
     assert_eq!(w.session.handover.as_ref().unwrap().queue, "general");
-    assert_eq!(
-        w.session.timers.no_agent_at,
-        Some(t0() + Duration::seconds(600))
-    );
+    assert_eq!(w.session.timers.no_agent_at, Some(t0() + Duration::seconds(600)));
 }
 
 #[test]
@@ -227,9 +218,7 @@ fn agent_close_returns_control_to_the_bot() {
         agent: eva(),
     })
     .unwrap();
-    let d = w
-        .apply(Event::ConversationClosed { handover_id: id })
-        .unwrap();
+    let d = w.apply(Event::ConversationClosed { handover_id: id }).unwrap();
     assert!(matches!(
         bot_events(&d)[..],
         [BotEvent::Ended {
@@ -257,11 +246,7 @@ fn no_agent_timeout_ends_the_provider_conversation() {
             timer: TimerKind::NoAgent,
         })
         .unwrap();
-    assert_eq!(
-        early.reply,
-        Reply::Accepted { applied: false },
-        "not due yet"
-    );
+    assert_eq!(early.reply, Reply::Accepted { applied: false }, "not due yet");
     w.now += Duration::seconds(1);
     let d = w
         .apply(Event::TimerFired {
@@ -297,10 +282,7 @@ fn still_waiting_nudges_repeat() {
         })
         .unwrap();
     assert!(matches!(bot_events(&d)[..], [BotEvent::Waiting { .. }]));
-    assert_eq!(
-        w.session.timers.still_waiting_at,
-        Some(w.now + Duration::seconds(120))
-    );
+    assert_eq!(w.session.timers.still_waiting_at, Some(w.now + Duration::seconds(120)));
 }
 
 #[test]
@@ -332,9 +314,7 @@ fn second_request_does_not_start_a_second_handover() {
 
 #[test]
 fn disabled_by_kill_switch_keeps_the_bot_in_control() {
-    let mut w = World::new(bot(
-        "disabled: { reason: 'Incident', until: '2026-11-25T18:00:00Z' }",
-    ));
+    let mut w = World::new(bot("disabled: { reason: 'Incident', until: '2026-11-25T18:00:00Z' }"));
     let d = w.request();
     let Reply::Handover {
         outcome,
@@ -348,18 +328,12 @@ fn disabled_by_kill_switch_keeps_the_bot_in_control() {
     };
     assert_eq!(
         (*outcome, *state, *reason),
-        (
-            Outcome::Disabled,
-            State::Bot,
-            Some(UnavailableReason::KillSwitch)
-        )
+        (Outcome::Disabled, State::Bot, Some(UnavailableReason::KillSwitch))
     );
     assert_eq!(dialog.name, DialogName::Disabled);
     assert!(d.effects.is_empty());
     // The switch expires by itself.
-    w.now = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z")
-        .unwrap()
-        .to_utc();
+    w.now = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z").unwrap().to_utc();
     let Reply::Handover { outcome, .. } = w.request().reply else {
         panic!()
     };
@@ -370,9 +344,7 @@ fn disabled_by_kill_switch_keeps_the_bot_in_control() {
 fn closed_outside_opening_hours_states_the_next_opening() {
     let hours = "hours: { timeZone: Europe/Brussels, openingHours: 'Mo-Fr 08:30-17:30; PH off', publicHolidays: BE }\ndialogs: { en: { closed: 'We are back {nextOpening}.' } }";
     let mut w = World::new(bot(hours));
-    w.now = DateTime::parse_from_rfc3339("2026-11-27T17:00:00Z")
-        .unwrap()
-        .to_utc(); // Friday 18:00 in Brussels
+    w.now = DateTime::parse_from_rfc3339("2026-11-27T17:00:00Z").unwrap().to_utc(); // Friday 18:00 in Brussels
     let d = w.request();
     let Reply::Handover {
         outcome,
@@ -390,11 +362,7 @@ fn closed_outside_opening_hours_states_the_next_opening() {
     );
     assert_eq!(
         *next_opening,
-        Some(
-            DateTime::parse_from_rfc3339("2026-11-30T07:30:00Z")
-                .unwrap()
-                .to_utc()
-        )
+        Some(DateTime::parse_from_rfc3339("2026-11-30T07:30:00Z").unwrap().to_utc())
     );
     assert_eq!(dialog.text, "We are back on Monday at 08:30.");
 }
@@ -403,13 +371,8 @@ fn closed_outside_opening_hours_states_the_next_opening() {
 fn closed_on_public_holiday() {
     let hours = "hours: { timeZone: Europe/Brussels, openingHours: 'Mo-Fr 08:30-17:30; PH off', publicHolidays: BE }";
     let mut w = World::new(bot(hours));
-    w.now = DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z")
-        .unwrap()
-        .to_utc();
-    let Reply::Handover {
-        outcome, reason, ..
-    } = w.request().reply
-    else {
+    w.now = DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z").unwrap().to_utc();
+    let Reply::Handover { outcome, reason, .. } = w.request().reply else {
         panic!()
     };
     assert_eq!(
@@ -428,18 +391,12 @@ fn failover_to_the_next_provider_when_the_first_is_down() {
     w.conditions
         .unavailable_providers
         .extend(["desk".to_owned(), "backup".to_owned()]);
-    let Reply::Handover {
-        outcome, reason, ..
-    } = w.request().reply
-    else {
+    let Reply::Handover { outcome, reason, .. } = w.request().reply else {
         panic!()
     };
     assert_eq!(
         (outcome, reason),
-        (
-            Outcome::Disabled,
-            Some(UnavailableReason::ProviderUnavailable)
-        )
+        (Outcome::Disabled, Some(UnavailableReason::ProviderUnavailable))
     );
 }
 
@@ -457,8 +414,7 @@ fn language_routes_to_its_queue_and_dialog_falls_back_to_default_language() {
     let mut w = World::new(bot(""));
     let mut req = request();
     req.language = Some("fr".into());
-    let Reply::Handover { dialog, .. } = w.apply(Event::HandoverRequested(req)).unwrap().reply
-    else {
+    let Reply::Handover { dialog, .. } = w.apply(Event::HandoverRequested(req)).unwrap().reply else {
         panic!()
     };
     assert_eq!(
@@ -470,10 +426,7 @@ fn language_routes_to_its_queue_and_dialog_falls_back_to_default_language() {
 #[test]
 fn cancel_without_handover_is_rejected() {
     let mut w = World::new(bot(""));
-    assert_eq!(
-        w.apply(Event::UserCancelled),
-        Err(Rejection::NoActiveHandover)
-    );
+    assert_eq!(w.apply(Event::UserCancelled), Err(Rejection::NoActiveHandover));
 }
 
 // ---- properties over random event sequences ----

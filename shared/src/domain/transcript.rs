@@ -26,12 +26,7 @@ pub fn render_transcript(entries: &[TranscriptEntry]) -> String {
         .iter()
         .map(|e| {
             let who = match (&e.actor, &e.agent) {
-                (
-                    Actor::Agent,
-                    Some(Agent {
-                        name: Some(name), ..
-                    }),
-                ) => format!("Agent {name}"),
+                (Actor::Agent, Some(Agent { name: Some(name), .. })) => format!("Agent {name}"),
                 (actor, _) => actor.label().to_owned(),
             };
             format!("{who}: {}", e.message.render_text())

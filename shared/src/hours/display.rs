@@ -49,9 +49,7 @@ impl Language {
                 "zaterdag",
                 "zondag",
             ],
-            [
-                "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-            ],
+            ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
             [
                 "Montag",
                 "Dienstag",
@@ -172,11 +170,7 @@ mod tests {
 
     fn brussels(local: &str) -> DateTime<Utc> {
         let naive = NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M").unwrap();
-        Brussels
-            .from_local_datetime(&naive)
-            .single()
-            .unwrap()
-            .to_utc()
+        Brussels.from_local_datetime(&naive).single().unwrap().to_utc()
     }
 
     /// Tuesday.
@@ -247,14 +241,8 @@ mod tests {
         // next local day must read as tomorrow.
         let now = Utc.with_ymd_and_hms(2026, 12, 22, 22, 30, 0).unwrap();
         let at = Utc.with_ymd_and_hms(2026, 12, 22, 23, 30, 0).unwrap();
-        assert_eq!(
-            describe_opening(at, now, Brussels, "en"),
-            "tomorrow at 00:30"
-        );
-        assert_eq!(
-            describe_opening(at, now, chrono_tz::UTC, "en"),
-            "today at 23:30"
-        );
+        assert_eq!(describe_opening(at, now, Brussels, "en"), "tomorrow at 00:30");
+        assert_eq!(describe_opening(at, now, chrono_tz::UTC, "en"), "today at 23:30");
     }
 
     #[test]
@@ -262,9 +250,6 @@ mod tests {
         // Summer time: 06:30 UTC is 08:30 in Brussels.
         let now = brussels("2027-03-26 18:00");
         let at = Utc.with_ymd_and_hms(2027, 3, 30, 6, 30, 0).unwrap();
-        assert_eq!(
-            describe_opening(at, now, Brussels, "en"),
-            "on Tuesday at 08:30"
-        );
+        assert_eq!(describe_opening(at, now, Brussels, "en"), "on Tuesday at 08:30");
     }
 }

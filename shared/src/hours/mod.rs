@@ -58,10 +58,7 @@ pub enum HoursError {
         "invalid opening hours{}: {message}",
         .queue.as_ref().map(|q| format!(" for queue {q:?}")).unwrap_or_default()
     )]
-    InvalidExpression {
-        queue: Option<String>,
-        message: String,
-    },
+    InvalidExpression { queue: Option<String>, message: String },
 }
 
 /// Why users are told the queue is closed; a holiday deserves other wording
@@ -122,14 +119,11 @@ impl Schedule {
         };
         let ctx = Context::default().with_holidays(holidays.clone());
 
-        let default =
-            compile_expression(cfg.opening_hours.as_deref().unwrap_or("24/7"), None, &ctx)?;
+        let default = compile_expression(cfg.opening_hours.as_deref().unwrap_or("24/7"), None, &ctx)?;
         let queues = cfg
             .queues
             .iter()
-            .map(|(name, q)| {
-                compile_expression(&q.opening_hours, Some(name), &ctx).map(|oh| (name.clone(), oh))
-            })
+            .map(|(name, q)| compile_expression(&q.opening_hours, Some(name), &ctx).map(|oh| (name.clone(), oh)))
             .collect::<Result<_, _>>()?;
 
         Ok(Schedule {
@@ -154,9 +148,7 @@ impl Schedule {
         let open = hours.is_open(local);
         let closed_reason = match open {
             true => None,
-            false if self.holidays.get_public().contains(local.date()) => {
-                Some(ClosedReason::PublicHoliday)
-            }
+            false if self.holidays.get_public().contains(local.date()) => Some(ClosedReason::PublicHoliday),
             false => Some(ClosedReason::OutsideHours),
         };
         HoursState {
@@ -177,9 +169,7 @@ impl Schedule {
     }
 
     fn hours_for(&self, queue: Option<&str>) -> &OpeningHours {
-        queue
-            .and_then(|q| self.queues.get(q))
-            .unwrap_or(&self.default)
+        queue.and_then(|q| self.queues.get(q)).unwrap_or(&self.default)
     }
 
     fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
@@ -194,12 +184,7 @@ impl Schedule {
     /// DST transitions; so we take its next change, map it back to an
     /// instant, also stop where the clock is set back, and keep going until
     /// the state really flips.
-    fn next_flip(
-        &self,
-        hours: &OpeningHours,
-        now: DateTime<Utc>,
-        open_now: bool,
-    ) -> Option<DateTime<Utc>> {
+    fn next_flip(&self, hours: &OpeningHours, now: DateTime<Utc>, open_now: bool) -> Option<DateTime<Utc>> {
         let horizon = now + HORIZON;
         let horizon_local = self.local(horizon);
         let mut t = now;
@@ -228,11 +213,7 @@ impl Schedule {
     /// A local time in the DST gap never shows on the clock, so the change
     /// happens when the clock jumps past it; one in the repeated hour happens
     /// at whichever occurrence comes first after `after`.
-    fn first_instant_after(
-        &self,
-        local: NaiveDateTime,
-        after: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    fn first_instant_after(&self, local: NaiveDateTime, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self.tz.from_local_datetime(&local) {
             LocalResult::Single(dt) => Some(dt.to_utc()).filter(|i| *i > after),
             LocalResult::Ambiguous(earliest, latest) => [earliest, latest]
@@ -251,8 +232,7 @@ impl Schedule {
     /// back to local times the crate considers already past; the state may
     /// flip at that jump, which the crate cannot report.
     fn clock_set_back_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let LocalResult::Ambiguous(earliest, latest) = self.tz.from_local_datetime(&self.local(at))
-        else {
+        let LocalResult::Ambiguous(earliest, latest) = self.tz.from_local_datetime(&self.local(at)) else {
             return None;
         };
         if earliest.to_utc() != at {
@@ -274,11 +254,7 @@ impl Schedule {
     }
 }
 
-fn compile_expression(
-    expression: &str,
-    queue: Option<&String>,
-    ctx: &Context,
-) -> Result<OpeningHours, HoursError> {
+fn compile_expression(expression: &str, queue: Option<&String>, ctx: &Context) -> Result<OpeningHours, HoursError> {
     let invalid = |message: String| HoursError::InvalidExpression {
         queue: queue.cloned(),
         message,
@@ -484,11 +460,7 @@ mod tests {
             (
                 "Europe/Brussels",
                 "2026-03-28T12:00:00Z",
-                &[
-                    "Mo-Su 01:00-04:00",
-                    "Su 02:30-04:00",
-                    "Su 02:15-02:45,03:30-05:00",
-                ],
+                &["Mo-Su 01:00-04:00", "Su 02:30-04:00", "Su 02:15-02:45,03:30-05:00"],
             ),
             (
                 "Europe/Brussels",
@@ -500,11 +472,7 @@ mod tests {
                     "Mo-Su 22:00-02:30",
                 ],
             ),
-            (
-                "America/New_York",
-                "2026-03-07T12:00:00Z",
-                &["Su 01:30-04:00"],
-            ),
+            ("America/New_York", "2026-03-07T12:00:00Z", &["Su 01:30-04:00"]),
             (
                 "America/New_York",
                 "2026-10-31T12:00:00Z",
@@ -516,13 +484,10 @@ mod tests {
             .flat_map(|(tz, start, hours)| hours.iter().map(move |h| (tz, start, *h)));
         for (tz, start, hours) in windows {
             let sched = schedule(tz, Some(hours), None);
-            let minutes: Vec<_> = (0..36 * 60)
-                .map(|m| utc(start) + TimeDelta::minutes(m))
-                .collect();
+            let minutes: Vec<_> = (0..36 * 60).map(|m| utc(start) + TimeDelta::minutes(m)).collect();
             let states: Vec<_> = minutes.iter().map(|t| sched.evaluate(None, *t)).collect();
             for i in 0..minutes.len() {
-                let Some(j) = (i + 1..minutes.len()).find(|&j| states[j].open != states[i].open)
-                else {
+                let Some(j) = (i + 1..minutes.len()).find(|&j| states[j].open != states[i].open) else {
                     continue;
                 };
                 assert_eq!(
@@ -551,16 +516,10 @@ mod tests {
         ];
         for (now, open, next) in cases {
             let state = sched.evaluate(None, brussels(now));
-            assert_eq!(
-                (state.open, state.next_change),
-                (open, Some(brussels(next))),
-                "{now}"
-            );
+            assert_eq!((state.open, state.next_change), (open, Some(brussels(next))), "{now}");
         }
         assert_eq!(
-            sched
-                .evaluate(None, brussels("2026-12-22 12:00"))
-                .closed_reason,
+            sched.evaluate(None, brussels("2026-12-22 12:00")).closed_reason,
             Some(ClosedReason::OutsideHours)
         );
     }
@@ -629,11 +588,7 @@ mod tests {
         ];
         for (now, open, next) in cases {
             let state = sched.evaluate(None, brussels(now));
-            assert_eq!(
-                (state.open, state.next_change),
-                (open, Some(brussels(next))),
-                "{now}"
-            );
+            assert_eq!((state.open, state.next_change), (open, Some(brussels(next))), "{now}");
         }
     }
 
@@ -650,11 +605,7 @@ mod tests {
             // Open now: the opening is now.
             (OFFICE, "2026-12-22 10:00", Some("2026-12-22 10:00")),
             // Once a year is still found.
-            (
-                "Dec 24 09:00-12:00",
-                "2026-12-25 10:00",
-                Some("2027-12-24 09:00"),
-            ),
+            ("Dec 24 09:00-12:00", "2026-12-25 10:00", Some("2027-12-24 09:00")),
             ("off", "2026-12-25 10:00", None),
             ("2020 Jan 01 09:00-12:00", "2026-12-25 10:00", None),
         ];
@@ -691,18 +642,8 @@ mod tests {
         let sched = Schedule::compile(&cfg).unwrap();
         let cases = [
             (None, "2026-12-22 09:00", true, "2026-12-22 17:30"),
-            (
-                Some("billing"),
-                "2026-12-22 09:00",
-                false,
-                "2026-12-22 10:00",
-            ),
-            (
-                Some("billing"),
-                "2026-12-22 11:00",
-                true,
-                "2026-12-22 12:00",
-            ),
+            (Some("billing"), "2026-12-22 09:00", false, "2026-12-22 10:00"),
+            (Some("billing"), "2026-12-22 11:00", true, "2026-12-22 12:00"),
             (Some("sales"), "2026-12-22 09:00", true, "2026-12-22 17:30"),
             (Some("night"), "2026-12-22 09:00", false, "2026-12-22 22:00"),
             (Some("night"), "2026-12-22 23:00", true, "2026-12-23 06:00"),
@@ -774,11 +715,7 @@ mod tests {
                 closed_reason: (!open).then_some(ClosedReason::OutsideHours),
                 next_change: Some(brussels(next)),
             };
-            assert_eq!(
-                sched.evaluate(None, brussels(now)),
-                expected,
-                "{hours:?} at {now}"
-            );
+            assert_eq!(sched.evaluate(None, brussels(now)), expected, "{hours:?} at {now}");
         }
     }
 
@@ -869,10 +806,7 @@ mod tests {
 
     #[test]
     fn time_zone_is_exposed_for_rendering() {
-        assert_eq!(
-            schedule("America/New_York", None, None).time_zone(),
-            New_York
-        );
+        assert_eq!(schedule("America/New_York", None, None).time_zone(), New_York);
     }
 
     #[test]
@@ -886,8 +820,7 @@ mod tests {
         use serde::Deserialize;
         use serde::de::value::{Error, MapDeserializer};
         let fields = [("timeZone", "Europe/Brussels"), ("somethingNew", "ignored")];
-        let cfg =
-            HoursConfig::deserialize(MapDeserializer::<_, Error>::new(fields.into_iter())).unwrap();
+        let cfg = HoursConfig::deserialize(MapDeserializer::<_, Error>::new(fields.into_iter())).unwrap();
         assert_eq!(cfg, config("Europe/Brussels", None, None));
     }
 

@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 use super::BotPlatform;
 use crate::delivery::{self, DeliveryError};
-use crate::domain::{
-    BotEvent, Event, HandoverRequest, Input, Message, Reply, Session, Speaker, UserInfo,
-};
+use crate::domain::{BotEvent, Event, HandoverRequest, Input, Message, Reply, Session, Speaker, UserInfo};
 use crate::signing;
 use crate::store::SessionKey;
 
@@ -70,53 +68,43 @@ impl NativeEvent {
         if self.id.is_empty() || self.id.len() > MAX_ID_LEN {
             return Err(problem("id", format!("must be 1-{MAX_ID_LEN} characters")));
         }
-        if self.session_id.is_empty()
-            || self.session_id.len() > MAX_ID_LEN
-            || self.session_id.contains('#')
-        {
+        if self.session_id.is_empty() || self.session_id.len() > MAX_ID_LEN || self.session_id.contains('#') {
             return Err(problem(
                 "sessionId",
                 format!("must be 1-{MAX_ID_LEN} characters without '#'"),
             ));
         }
-        let event =
-            match self.kind.as_str() {
-                "message" => {
-                    let m = self
-                        .message
-                        .ok_or_else(|| problem("message", "is required for type \"message\""))?;
-                    if m.content
-                        .text
-                        .as_ref()
-                        .is_some_and(|t| t.len() > MAX_TEXT_LEN)
-                    {
-                        return Err(problem(
-                            "message.text",
-                            format!("longer than {MAX_TEXT_LEN} bytes"),
-                        ));
-                    }
-                    if m.content.is_empty() {
-                        return Err(problem("message", "has no content"));
-                    }
-                    Event::Message {
-                        speaker: m.actor,
-                        message: m.content,
-                    }
+        let event = match self.kind.as_str() {
+            "message" => {
+                let m = self
+                    .message
+                    .ok_or_else(|| problem("message", "is required for type \"message\""))?;
+                if m.content.text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_LEN) {
+                    return Err(problem("message.text", format!("longer than {MAX_TEXT_LEN} bytes")));
                 }
-                "handover.request" => Event::HandoverRequested(self.handover.ok_or_else(|| {
-                    problem("handover", "is required for type \"handover.request\"")
-                })?),
-                "handover.cancel" => Event::UserCancelled,
-                other => {
-                    return Err(problem(
-                        "type",
-                        format!(
-                            "unknown event type {other:?}; expected one of {}",
-                            EVENT_TYPES.join(", ")
-                        ),
-                    ));
+                if m.content.is_empty() {
+                    return Err(problem("message", "has no content"));
                 }
-            };
+                Event::Message {
+                    speaker: m.actor,
+                    message: m.content,
+                }
+            }
+            "handover.request" => Event::HandoverRequested(
+                self.handover
+                    .ok_or_else(|| problem("handover", "is required for type \"handover.request\""))?,
+            ),
+            "handover.cancel" => Event::UserCancelled,
+            other => {
+                return Err(problem(
+                    "type",
+                    format!(
+                        "unknown event type {other:?}; expected one of {}",
+                        EVENT_TYPES.join(", ")
+                    ),
+                ));
+            }
+        };
         let input = Input {
             event,
             event_id: Some(self.id.clone()),
@@ -208,9 +196,7 @@ pub fn outbound_body(
         "timestamp": at,
     });
     let extra: BTreeMap<&str, Value> = match event {
-        BotEvent::AgentJoined { agent, dialog } => {
-            BTreeMap::from([("agent", json!(agent)), ("dialog", json!(dialog))])
-        }
+        BotEvent::AgentJoined { agent, dialog } => BTreeMap::from([("agent", json!(agent)), ("dialog", json!(dialog))]),
         BotEvent::AgentMessage { agent, message } => {
             BTreeMap::from([("agent", json!(agent)), ("message", json!(message))])
         }
@@ -224,9 +210,7 @@ pub fn outbound_body(
             ("estimatedWaitSeconds", json!(estimated_wait_seconds)),
             ("dialog", json!(dialog)),
         ]),
-        BotEvent::Ended { reason, dialog } => {
-            BTreeMap::from([("reason", json!(reason)), ("dialog", json!(dialog))])
-        }
+        BotEvent::Ended { reason, dialog } => BTreeMap::from([("reason", json!(reason)), ("dialog", json!(dialog))]),
     };
     for (k, val) in extra {
         if !val.is_null() {
@@ -246,8 +230,8 @@ impl BotPlatform for NativePlatform {
         event: &BotEvent,
     ) -> Result<(), DeliveryError> {
         let now = Utc::now();
-        let body = serde_json::to_vec(&outbound_body(delivery_id, key, handover_id, event, now))
-            .expect("JSON serializes");
+        let body =
+            serde_json::to_vec(&outbound_body(delivery_id, key, handover_id, event, now)).expect("JSON serializes");
         let mut req = self
             .http
             .post(&self.outbound_url)

@@ -86,16 +86,9 @@ pub struct ProviderEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderEventKind {
-    AgentJoined {
-        agent: Agent,
-    },
-    AgentMessage {
-        agent: Option<Agent>,
-        message: Message,
-    },
-    AgentTyping {
-        agent: Option<Agent>,
-    },
+    AgentJoined { agent: Agent },
+    AgentMessage { agent: Option<Agent>, message: Message },
+    AgentTyping { agent: Option<Agent> },
     ConversationClosed,
 }
 
@@ -125,10 +118,7 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
     fn capabilities(&self) -> Capabilities;
     async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError>;
-    async fn start(
-        &self,
-        request: &StartRequest<'_>,
-    ) -> Result<ProviderConversation, DeliveryError>;
+    async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
     /// Adds a user or bot turn to the agent's conversation.
     async fn send_message(
         &self,
@@ -143,11 +133,7 @@ pub trait Provider: Send + Sync {
         reason: EndReason,
     ) -> Result<(), DeliveryError>;
     /// Checks the provider's signature or token on the raw request, before any parsing.
-    fn verify_callback(
-        &self,
-        request: &CallbackRequest<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<(), CallbackError>;
+    fn verify_callback(&self, request: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError>;
     fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
 }
 
@@ -166,9 +152,7 @@ pub fn build(
     http: reqwest::Client,
 ) -> Result<Arc<dyn Provider>, ProviderSetupError> {
     match config.kind {
-        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(
-            config, secret, http,
-        )?)),
+        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(config, secret, http)?)),
         other => Err(ProviderSetupError::Unsupported(other.as_str())),
     }
 }

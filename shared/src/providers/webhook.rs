@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider,
-    ProviderConversation, ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -26,14 +26,11 @@ pub struct WebhookProvider {
 }
 
 impl WebhookProvider {
-    pub fn new(
-        config: &ProviderConfig,
-        secret: &Secret,
-        http: reqwest::Client,
-    ) -> Result<Self, ProviderSetupError> {
-        let url = config.url.clone().ok_or_else(|| {
-            ProviderSetupError::Config(format!("provider {:?} has no url", config.id))
-        })?;
+    pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
+        let url = config
+            .url
+            .clone()
+            .ok_or_else(|| ProviderSetupError::Config(format!("provider {:?} has no url", config.id)))?;
         let signing_secret = secret
             .field("signingSecret")
             .map_err(|e| ProviderSetupError::Config(e.to_string()))?
@@ -50,10 +47,7 @@ impl WebhookProvider {
     async fn post(&self, envelope: Value) -> Result<reqwest::Response, DeliveryError> {
         let body = serde_json::to_vec(&envelope).expect("JSON values serialize");
         let now = Utc::now();
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json");
+        let mut req = self.http.post(&self.url).header("content-type", "application/json");
         for (name, value) in signing::headers(&self.signing_secret, now.timestamp(), &body) {
             req = req.header(name, value);
         }
@@ -142,10 +136,7 @@ impl Provider for WebhookProvider {
         if let Some(summary) = &h.summary {
             m.insert("summary".into(), json!(summary));
         }
-        m.insert(
-            "transcriptText".into(),
-            json!(render_transcript(r.transcript)),
-        );
+        m.insert("transcriptText".into(), json!(render_transcript(r.transcript)));
         m.insert("transcript".into(), json!(r.transcript));
         self.post(Value::Object(m)).await?;
         Ok(ProviderConversation {
@@ -168,22 +159,13 @@ impl Provider for WebhookProvider {
         self.post(Value::Object(m)).await.map(drop)
     }
 
-    async fn end(
-        &self,
-        delivery_id: &str,
-        c: &ProviderConversation,
-        reason: EndReason,
-    ) -> Result<(), DeliveryError> {
+    async fn end(&self, delivery_id: &str, c: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError> {
         let mut m = envelope(delivery_id, "conversation.ended", &c.conversation_id);
         m.insert("reason".into(), json!(reason));
         self.post(Value::Object(m)).await.map(drop)
     }
 
-    fn verify_callback(
-        &self,
-        r: &CallbackRequest<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<(), CallbackError> {
+    fn verify_callback(&self, r: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError> {
         signing::verify(
             &self.signing_secret,
             r.header(signing::TIMESTAMP_HEADER),

@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::schema::DUE_INDEX;
 use super::{
-    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, SessionKey, StoreError, StoreResult,
-    StoredAnswer, Versioned, shard_of,
+    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, ProviderHealth, SessionKey, StoreError, StoreResult,
+    StoredAnswer, StoredAvailability, Versioned, shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -76,6 +76,26 @@ fn conv_pk(bot_id: &str, provider_id: &str, conversation_id: &str) -> String {
     format!("CONV#{bot_id}#{provider_id}#{conversation_id}")
 }
 
+/// The partition listing every bot.
+const REGISTRY_PK: &str = "BOTS";
+
+fn health_sk(provider_id: &str) -> String {
+    format!("HEALTH#{provider_id}")
+}
+
+fn parse_health(provider_id: &str, item: &Item) -> ProviderHealth {
+    let failures = get_n(item, "failures")
+        .ok()
+        .and_then(|f| u32::try_from(f).ok())
+        .unwrap_or(0);
+    let open_until = get_n(item, "openUntil").ok().map(from_millis);
+    ProviderHealth {
+        provider_id: provider_id.to_owned(),
+        failures,
+        open_until,
+    }
+}
+
 fn due_pk(k: &SessionKey) -> String {
     format!("DUE#{}", shard_of(k))
 }
@@ -110,12 +130,7 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn put(
-    table: &str,
-    item: Item,
-    condition: Option<&str>,
-    values: Option<Item>,
-) -> TransactWriteItem {
+fn put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> TransactWriteItem {
     let p = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -274,11 +289,17 @@ impl super::Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        let version = out
-            .attributes()
-            .map(|a| get_n(a, "version"))
-            .transpose()?
-            .unwrap_or(1);
+        let version = out.attributes().map(|a| get_n(a, "version")).transpose()?.unwrap_or(1);
+        // The registry lets the evaluator list bots with a query instead of a scan.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(REGISTRY_PK))
+            .item("sk", s(bot_pk(&config.bot_id)))
+            .item("botId", s(&config.bot_id))
+            .send()
+            .await
+            .map_err(backend)?;
         Ok(u64::try_from(version).unwrap_or(1))
     }
 
@@ -328,12 +349,7 @@ impl super::Store for DynamoStore {
                 ("doc".into(), to_doc(&seen.answer.body)),
                 ("expiresAt".into(), n(expires)),
             ]);
-            items.push(put(
-                &self.table,
-                item,
-                Some("attribute_not_exists(pk)"),
-                None,
-            ));
+            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
         }
         for e in c.entries {
             let item: Item = HashMap::from([
@@ -342,12 +358,7 @@ impl super::Store for DynamoStore {
                 ("doc".into(), to_doc(e)),
                 ("expiresAt".into(), n(c.expires_at.timestamp())),
             ]);
-            items.push(put(
-                &self.table,
-                item,
-                Some("attribute_not_exists(pk)"),
-                None,
-            ));
+            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
         }
         for o in c.outbox {
             items.push(put(
@@ -421,11 +432,7 @@ impl super::Store for DynamoStore {
         }))
     }
 
-    async fn transcript(
-        &self,
-        key: &SessionKey,
-        through_seq: Option<u64>,
-    ) -> StoreResult<Vec<TranscriptEntry>> {
+    async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>> {
         let upto = format!("MSG#{:010}", through_seq.unwrap_or(9_999_999_999));
         self.query_all(session_pk(key), Some(upto))
             .await?
@@ -467,11 +474,7 @@ impl super::Store for DynamoStore {
             .collect()
     }
 
-    async fn claim_outbox(
-        &self,
-        item: &OutboxItem,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool> {
         let r = self
             .client
             .update_item()
@@ -511,12 +514,7 @@ impl super::Store for DynamoStore {
         Ok(())
     }
 
-    async fn outbox_retry(
-        &self,
-        item: &OutboxItem,
-        next_at: DateTime<Utc>,
-        error: &str,
-    ) -> StoreResult<()> {
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -591,6 +589,209 @@ impl super::Store for DynamoStore {
                 Some(k) if !k.is_empty() && found.len() < limit => start = Some(k.clone()),
                 _ => return Ok(found),
             }
+        }
+    }
+
+    async fn intake_state(
+        &self,
+        bot_id: &str,
+        providers: &[String],
+    ) -> StoreResult<(Vec<ProviderHealth>, Option<StoredAvailability>)> {
+        let mut keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
+        for sk in providers
+            .iter()
+            .map(|p| health_sk(p))
+            .chain(["AVAILABILITY".to_owned()])
+        {
+            keys = keys.keys(HashMap::from([
+                ("pk".to_owned(), s(bot_pk(bot_id))),
+                ("sk".to_owned(), s(sk)),
+            ]));
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys.build().map_err(backend)?)
+            .send()
+            .await
+            .map_err(backend)?;
+        let found = out
+            .responses()
+            .and_then(|r| r.get(&self.table))
+            .cloned()
+            .unwrap_or_default();
+        let health = providers
+            .iter()
+            .map(|p| {
+                found
+                    .iter()
+                    .find(|i| get_s(i, "sk").ok() == Some(health_sk(p).as_str()))
+                    .map(|i| parse_health(p, i))
+                    .unwrap_or_else(|| ProviderHealth {
+                        provider_id: p.clone(),
+                        ..ProviderHealth::default()
+                    })
+            })
+            .collect();
+        let availability = found
+            .iter()
+            .find(|i| get_s(i, "sk").ok() == Some("AVAILABILITY"))
+            .map(from_doc)
+            .transpose()?;
+        Ok((health, availability))
+    }
+
+    async fn list_bots(&self) -> StoreResult<Vec<String>> {
+        let items = self.query_all(REGISTRY_PK.to_owned(), None).await?;
+        items.iter().map(|i| get_s(i, "botId").map(str::to_owned)).collect()
+    }
+
+    async fn get_bots(&self, bot_ids: &[String]) -> StoreResult<Vec<(BotConfig, Option<StoredAvailability>)>> {
+        let mut configs: HashMap<String, BotConfig> = HashMap::new();
+        let mut stored: HashMap<String, StoredAvailability> = HashMap::new();
+        // 100 keys per request: the configuration and the availability of 50 bots.
+        for chunk in bot_ids.chunks(50) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .flat_map(|b| {
+                    ["CONFIG", "AVAILABILITY"]
+                        .map(|sk| HashMap::from([("pk".to_owned(), s(bot_pk(b))), ("sk".to_owned(), s(sk))]))
+                })
+                .collect();
+            while !pending.is_empty() {
+                let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .build()
+                    .map_err(backend)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let Some(bot) = get_s(item, "pk")?.strip_prefix("BOT#").map(str::to_owned) else {
+                        continue;
+                    };
+                    match get_s(item, "sk")? {
+                        "CONFIG" => {
+                            configs.insert(bot, from_doc(item)?);
+                        }
+                        _ => {
+                            stored.insert(bot, from_doc(item)?);
+                        }
+                    }
+                }
+                if let Some(u) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    pending = u.keys().to_vec();
+                }
+            }
+        }
+        Ok(bot_ids
+            .iter()
+            .filter_map(|b| configs.remove(b).map(|c| (c, stored.remove(b))))
+            .collect())
+    }
+
+    async fn put_availability(&self, items: &[(String, StoredAvailability)]) -> StoreResult<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(bot, a)| {
+                    let item: Item = HashMap::from([
+                        ("pk".to_owned(), s(bot_pk(bot))),
+                        ("sk".to_owned(), s("AVAILABILITY")),
+                        ("doc".to_owned(), to_doc(a)),
+                    ]);
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                if let Some(u) = out.unprocessed_items().and_then(|u| u.get(&self.table)) {
+                    requests = u.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        threshold: u32,
+        open_until: DateTime<Utc>,
+    ) -> StoreResult<ProviderHealth> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(bot_pk(bot_id)))
+            .key("sk", s(health_sk(provider_id)))
+            .update_expression("ADD #f :one")
+            .expression_attribute_names("#f", "failures")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut health = out
+            .attributes()
+            .map(|a| parse_health(provider_id, a))
+            .unwrap_or_default();
+        if health.failures >= threshold && health.open_until.is_none_or(|t| t < open_until) {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(bot_pk(bot_id)))
+                .key("sk", s(health_sk(provider_id)))
+                .update_expression("SET #o = :o")
+                .expression_attribute_names("#o", "openUntil")
+                .expression_attribute_values(":o", n(millis(open_until)))
+                .send()
+                .await
+                .map_err(backend)?;
+            health.open_until = Some(open_until);
+        }
+        Ok(health)
+    }
+
+    async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(bot_pk(bot_id)))
+            .key("sk", s(health_sk(provider_id)))
+            .update_expression("SET #f = :zero REMOVE #o")
+            .condition_expression("#f > :zero")
+            .expression_attribute_names("#f", "failures")
+            .expression_attribute_names("#o", "openUntil")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend(e)),
         }
     }
 

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::config::BotConfig;
-use crate::domain::{Effect, Session, TranscriptEntry};
+use crate::domain::{Availability, Effect, Session, TranscriptEntry};
 
 pub use dynamo::DynamoStore;
 
@@ -103,6 +105,42 @@ pub enum Due {
     Outbox(SessionKey),
 }
 
+/// Circuit-breaker state of one provider of one bot, shared by every function instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProviderHealth {
+    pub provider_id: String,
+    /// Consecutive failed deliveries.
+    pub failures: u32,
+    /// While in the future, the breaker is open: the provider is skipped.
+    pub open_until: Option<DateTime<Utc>>,
+}
+
+impl ProviderHealth {
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.open_until.is_some_and(|t| t > now)
+    }
+}
+
+/// A bot's availability as the evaluator last computed it (`BOT#{botId}` / `AVAILABILITY`):
+/// the schedule per queue, for operators and bots, and agent presence per `provider/queue`,
+/// so intake does not have to ask the provider on every request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredAvailability {
+    #[serde(default)]
+    pub queues: BTreeMap<String, Availability>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentPresence>,
+}
+
+/// Whether agents were online at `checked_at` (`None`: the provider could not tell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentPresence {
+    pub online: Option<bool>,
+    pub checked_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("the session changed since it was read")]
@@ -128,11 +166,7 @@ pub trait Store: Send + Sync {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<u64>;
     async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>>;
     /// Transcript entries in order, up to and including `through_seq` when given.
-    async fn transcript(
-        &self,
-        key: &SessionKey,
-        through_seq: Option<u64>,
-    ) -> StoreResult<Vec<TranscriptEntry>>;
+    async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>>;
     async fn find_conversation(
         &self,
         bot_id: &str,
@@ -142,21 +176,35 @@ pub trait Store: Send + Sync {
     /// The session's outbox in order, gave-up items included.
     async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>>;
     /// Takes a lease on an item if it is still as read; false when someone else took it.
-    async fn claim_outbox(
-        &self,
-        item: &OutboxItem,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
     async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
-    async fn outbox_retry(
-        &self,
-        item: &OutboxItem,
-        next_at: DateTime<Utc>,
-        error: &str,
-    ) -> StoreResult<()>;
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
     async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<()>;
     /// Due work in one shard of the sparse index, oldest first.
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Due>>;
+    /// Health of the given providers (missing ones are healthy) and the stored availability,
+    /// in one round trip.
+    async fn intake_state(
+        &self,
+        bot_id: &str,
+        providers: &[String],
+    ) -> StoreResult<(Vec<ProviderHealth>, Option<StoredAvailability>)>;
+    /// Every bot id, from the registry `put_bot` maintains.
+    async fn list_bots(&self) -> StoreResult<Vec<String>>;
+    /// Configurations and stored availability of many bots, batched.
+    async fn get_bots(&self, bot_ids: &[String]) -> StoreResult<Vec<(BotConfig, Option<StoredAvailability>)>>;
+    /// Writes availability documents, batched.
+    async fn put_availability(&self, items: &[(String, StoredAvailability)]) -> StoreResult<()>;
+    /// Counts a failed delivery; opens the breaker until `open_until` once `threshold` is reached.
+    async fn record_failure(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        threshold: u32,
+        open_until: DateTime<Utc>,
+    ) -> StoreResult<ProviderHealth>;
+    /// Closes the breaker after a successful delivery.
+    async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()>;
     /// Deletes every item of a session (on request, or by retention). Returns the count.
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
 }
@@ -168,12 +216,7 @@ pub const DUE_SHARDS: u32 = 4;
 /// Stable shard of a session (FNV-1a; must never change between releases).
 pub fn shard_of(key: &SessionKey) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in key
-        .bot_id
-        .bytes()
-        .chain([b'#'])
-        .chain(key.session_id.bytes())
-    {
+    for b in key.bot_id.bytes().chain([b'#']).chain(key.session_id.bytes()) {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }

@@ -2,8 +2,8 @@
 //! and the tests share one source of truth.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use serde::Deserialize;
 
@@ -98,13 +98,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         req = req.key_schema(key(k));
     }
     for i in &def.global_secondary_indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
-            .index_name(&i.index_name)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::from(i.projection.projection_type.as_str()))
-                    .build(),
-            );
+        let mut gsi = GlobalSecondaryIndex::builder().index_name(&i.index_name).projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(i.projection.projection_type.as_str()))
+                .build(),
+        );
         for k in &i.key_schema {
             gsi = gsi.key_schema(key(k));
         }

@@ -1,0 +1,149 @@
+//! Provider health: a circuit breaker per bot and provider, kept in the table so every
+//! function instance sees the same state, fed by every delivery to the provider; and agent
+//! presence, asked of providers that can tell and cached briefly.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use super::context::AppContext;
+use crate::config::Bot;
+use crate::domain::machine::route_for;
+use crate::domain::{Conditions, HandoverRequest, Session};
+use crate::providers::AgentAvailability;
+
+/// When the breaker opens and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open the breaker.
+    pub threshold: u32,
+    /// How long an open breaker skips the provider before it is tried again.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            threshold: 5,
+            open_for: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How long an agent-presence answer is reused.
+pub const AGENTS_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Bot, provider and queue.
+type PresenceKey = (String, String, String);
+
+/// In-process memory that spares writes and calls: which providers we last saw healthy, and
+/// recent agent-presence answers.
+#[derive(Default)]
+pub struct HealthCache {
+    healthy: Mutex<HashSet<(String, String)>>,
+    agents: Mutex<HashMap<PresenceKey, (Instant, AgentAvailability)>>,
+}
+
+/// Records the outcome of a delivery to a provider.
+pub async fn record(ctx: &AppContext, bot_id: &str, provider_id: &str, ok: bool, now: DateTime<Utc>) {
+    let key = (bot_id.to_owned(), provider_id.to_owned());
+    if ok {
+        // Only a provider that failed before needs its counter reset.
+        if ctx.health.healthy.lock().await.contains(&key) {
+            return;
+        }
+        if let Err(e) = ctx.store.record_success(bot_id, provider_id).await {
+            tracing::warn!(error = %e, "could not reset provider health");
+            return;
+        }
+        ctx.health.healthy.lock().await.insert(key);
+    } else {
+        ctx.health.healthy.lock().await.remove(&key);
+        let until = now + chrono::Duration::from_std(ctx.breaker.open_for).unwrap_or_default();
+        match ctx
+            .store
+            .record_failure(bot_id, provider_id, ctx.breaker.threshold, until)
+            .await
+        {
+            Ok(h) if h.is_open(now) => {
+                tracing::warn!(bot_id, provider_id, failures = h.failures, "provider circuit open");
+                crate::metrics::count("ProviderCircuitOpen", 1, bot_id);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not record provider failure"),
+        }
+    }
+}
+
+/// Stored agent presence older than this is asked again inline.
+pub const STORED_PRESENCE_MAX_AGE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What the core needs to know about the candidates of a handover request: open breakers
+/// and queues without agents. One batched read; a provider call only when the stored
+/// presence is older than two minutes.
+pub async fn conditions(
+    ctx: &AppContext,
+    bot: &Bot,
+    session: &Session,
+    req: &HandoverRequest,
+    now: DateTime<Utc>,
+) -> Conditions {
+    let mut c = Conditions::default();
+    let Ok((route, _)) = route_for(session, req, bot) else {
+        return c;
+    };
+    let stored = match ctx.store.intake_state(&bot.config.bot_id, &route.candidates).await {
+        Ok((health, stored)) => {
+            c.unavailable_providers
+                .extend(health.into_iter().filter(|h| h.is_open(now)).map(|h| h.provider_id));
+            stored.unwrap_or_default()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "provider health unreadable; assuming healthy");
+            Default::default()
+        }
+    };
+    for provider_id in &route.candidates {
+        if c.unavailable_providers.contains(provider_id) {
+            continue;
+        }
+        let key = Conditions::no_agents_key(provider_id, &route.queue);
+        let online = match stored.agents.get(&key) {
+            Some(p) if now - p.checked_at <= STORED_PRESENCE_MAX_AGE => p.online,
+            _ => match agents(ctx, bot, provider_id, &route.queue).await {
+                AgentAvailability::Online => Some(true),
+                AgentAvailability::NoneOnline => Some(false),
+                AgentAvailability::Unknown => None,
+            },
+        };
+        if online == Some(false) {
+            c.no_agents.insert(key);
+        }
+    }
+    c
+}
+
+/// Asks the provider (cached briefly in-process).
+pub async fn agents(ctx: &AppContext, bot: &Bot, provider_id: &str, queue: &str) -> AgentAvailability {
+    let key = (bot.config.bot_id.clone(), provider_id.to_owned(), queue.to_owned());
+    if let Some((at, a)) = ctx.health.agents.lock().await.get(&key)
+        && at.elapsed() < AGENTS_CACHE_TTL
+    {
+        return *a;
+    }
+    let Ok(provider) = ctx.provider(bot, provider_id).await else {
+        return AgentAvailability::Unknown;
+    };
+    if !provider.capabilities().agent_availability {
+        return AgentAvailability::Unknown;
+    }
+    // Presence is advice: if the provider cannot answer, the handover is still offered.
+    let a = provider.availability(queue).await.unwrap_or_else(|e| {
+        tracing::warn!(provider_id, error = %e, "agent availability unknown");
+        AgentAvailability::Unknown
+    });
+    ctx.health.agents.lock().await.insert(key, (Instant::now(), a));
+    a
+}
