@@ -68,6 +68,26 @@ pub struct PlatformConfig {
     pub api_base_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_at: Option<PauseAt>,
+    /// Chatlayer only: the body of the conversation-actions call that pauses the bot. Chatlayer
+    /// does not publish this request, so it is configuration, not code (docs/chatlayer.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_action: Option<serde_json::Value>,
+    /// Chatlayer only: the body of the conversation-actions call that resumes the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_action: Option<serde_json::Value>,
+}
+
+impl PlatformConfig {
+    /// When the bot is paused: at the agent's join once a pause call is configured (what the
+    /// seed asks: the bot stays active while the user waits), else at the offload, which is
+    /// Chatlayer's documented behaviour.
+    pub fn pause_at(&self) -> PauseAt {
+        self.pause_at.unwrap_or(if self.pause_action.is_some() {
+            PauseAt::AtAgentJoin
+        } else {
+            PauseAt::AtOffload
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -293,6 +313,23 @@ impl BotConfig {
             && let Err(m) = check_url(url)
         {
             err("platform.apiBaseUrl".into(), m);
+        }
+        if self.platform.pause_at == Some(PauseAt::AtAgentJoin) && self.platform.pause_action.is_none() {
+            err(
+                "platform.pauseAction".into(),
+                "is required when pauseAt is at_agent_join".into(),
+            );
+        }
+        for (field, value) in [
+            ("pauseAction", &self.platform.pause_action),
+            ("resumeAction", &self.platform.resume_action),
+        ] {
+            if value.as_ref().is_some_and(|v| !v.is_object()) {
+                err(
+                    format!("platform.{field}"),
+                    "must be a JSON object (the body of the actions call)".into(),
+                );
+            }
         }
 
         let mut ids = BTreeSet::new();

@@ -29,6 +29,7 @@ async fn route(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiErr
     let bot_id = &params["botId"];
     match route.path {
         "/v1/bots/{botId}/events" => events(ctx, req, bot_id).await,
+        "/v1/bots/{botId}/chatlayer" => super::chatlayer::handle(ctx, req, bot_id).await,
         _ => session(ctx, req, bot_id, &params["sessionId"]).await,
     }
 }

@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Bot, PlatformKind};
 use crate::delivery::{RetryPolicy, http_client};
 use crate::platform::BotPlatform;
+use crate::platform::chatlayer::ChatlayerPlatform;
 use crate::platform::native::NativePlatform;
 use crate::providers::{self, Provider};
 use crate::secrets::{CachedSecrets, SecretSource, SecretsManager};
@@ -159,9 +160,25 @@ impl AppContext {
                     http: self.http.clone(),
                 }))
             }
-            PlatformKind::Chatlayer => Err(ApiError::unavailable(
-                "the Chatlayer platform is not available in this build",
-            )),
+            PlatformKind::Chatlayer => {
+                let p = &bot.config.platform;
+                let secret = self.secret(&p.secret_ref).await?;
+                let api_token = secret.field("apiToken").map_err(|e| {
+                    tracing::error!(bot_id = %bot.config.bot_id, error = %e, "Chatlayer secret is unusable");
+                    ApiError::unavailable("the bot's Chatlayer API token is missing")
+                })?;
+                Ok(Arc::new(ChatlayerPlatform {
+                    base_url: p
+                        .api_base_url
+                        .clone()
+                        .unwrap_or_else(|| crate::platform::chatlayer::DEFAULT_API_BASE.to_owned()),
+                    api_token: api_token.to_owned(),
+                    pause_at: p.pause_at(),
+                    pause_action: p.pause_action.clone(),
+                    resume_action: p.resume_action.clone(),
+                    http: self.http.clone(),
+                }))
+            }
         }
     }
 }

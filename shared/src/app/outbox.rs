@@ -207,9 +207,13 @@ async fn conversation(
 async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), DeliveryError> {
     let setup = |e: super::ApiError| DeliveryError::retryable(e.message);
     match &item.effect {
-        Effect::Bot { handover_id, event } => {
+        Effect::Bot {
+            handover_id,
+            event,
+            context,
+        } => {
             let platform = ctx.platform(bot).await.map_err(setup)?;
-            platform.deliver(&item.id, &item.key, handover_id, event).await
+            platform.deliver(&item.id, &item.key, handover_id, event, context).await
         }
         Effect::Provider {
             provider,

@@ -39,6 +39,16 @@ pub const ROUTES: &[Route] = &[
         function: Function::BotWebhook,
     },
     Route {
+        method: "GET",
+        path: "/v1/bots/{botId}/chatlayer",
+        function: Function::BotWebhook,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/bots/{botId}/chatlayer",
+        function: Function::BotWebhook,
+    },
+    Route {
         method: "POST",
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
         function: Function::ProviderCallback,

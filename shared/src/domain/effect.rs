@@ -60,6 +60,10 @@ pub enum BotEvent {
         reason: EndReason,
         dialog: Dialog,
     },
+    /// A dialog outside any handover (closed or disabled, for platforms that need it pushed).
+    Dialog {
+        dialog: Dialog,
+    },
 }
 
 impl BotEvent {
@@ -71,6 +75,7 @@ impl BotEvent {
             BotEvent::AgentTyping { .. } => "agent.typing",
             BotEvent::Waiting { .. } => "handover.waiting",
             BotEvent::Ended { .. } => "handover.ended",
+            BotEvent::Dialog { .. } => "dialog",
         }
     }
 }
@@ -85,5 +90,11 @@ pub enum Effect {
         op: ProviderOp,
     },
     #[serde(rename_all = "camelCase")]
-    Bot { handover_id: String, event: BotEvent },
+    Bot {
+        handover_id: String,
+        event: BotEvent,
+        /// The session's platform context at the time (see `Session::platform_context`).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        context: std::collections::BTreeMap<String, String>,
+    },
 }

@@ -37,6 +37,18 @@ pub enum Speaker {
     Bot,
 }
 
+/// One turn of a batch (bot platforms such as Chatlayer report several at once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub message: Message,
+    /// The sender's id or fingerprint of the turn, kept on the transcript entry so a later
+    /// import of the same conversation can skip it.
+    pub event_id: Option<String>,
+    /// When it was said, if the platform tells.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// An inbound event. Provider events name the handover they belong to, so a late callback for
 /// a finished handover can never touch the next one.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +57,11 @@ pub enum Event {
         speaker: Speaker,
         message: Message,
     },
+    /// Several turns at once, in order (bot platforms such as Chatlayer report batches).
+    Messages(Vec<Turn>),
+    /// Show the user a dialog through the bot platform (platforms that cannot take it in the
+    /// answer, such as Chatlayer after a refused offload).
+    ShowDialog(super::dialog::Dialog),
     HandoverRequested(HandoverRequest),
     UserCancelled,
     AgentJoined {
@@ -86,6 +103,8 @@ pub struct Input {
     pub event_id: Option<String>,
     pub user: Option<UserInfo>,
     pub channel: Option<String>,
+    /// Platform-specific references to remember on the session (e.g. Chatlayer's bot id).
+    pub context: BTreeMap<String, String>,
 }
 
 impl Input {
@@ -95,6 +114,7 @@ impl Input {
             event_id: None,
             user: None,
             channel: None,
+            context: BTreeMap::new(),
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn decide(
     if let Some(channel) = &input.channel {
         s.channel = Some(channel.clone());
     }
+    s.platform_context.extend(input.context.clone());
     let mut d = Step {
         bot,
         now,
@@ -151,6 +152,28 @@ pub fn decide(
                 return Err(Rejection::EmptyMessage);
             }
             d.message(*speaker, message, input.event_id.as_deref())
+        }
+        Event::Messages(turns) => {
+            if turns.iter().any(|t| t.message.is_empty()) {
+                return Err(Rejection::EmptyMessage);
+            }
+            let mut reply = Reply::Message {
+                control: d.session.state.control(),
+                state: d.session.state,
+            };
+            for t in turns {
+                reply = d.turn(t.speaker, &t.message, t.event_id.as_deref(), t.at);
+            }
+            reply
+        }
+        Event::ShowDialog(dialog) => {
+            let context = d.session.platform_context.clone();
+            d.effects.push(Effect::Bot {
+                handover_id: String::new(),
+                event: BotEvent::Dialog { dialog: dialog.clone() },
+                context,
+            });
+            Reply::Accepted { applied: true }
         }
         Event::HandoverRequested(req) => d.request(req, conditions, new_handover_id)?,
         Event::UserCancelled => d.cancel()?,
@@ -279,19 +302,37 @@ impl Step<'_> {
 
     fn notify_bot(&mut self, event: BotEvent) {
         if let Some(h) = &self.session.handover {
+            let context = self.session.platform_context.clone();
             self.effects.push(Effect::Bot {
                 handover_id: h.id.clone(),
                 event,
+                context,
             });
         }
     }
 
     fn message(&mut self, speaker: Speaker, message: &Message, event_id: Option<&str>) -> Reply {
+        self.turn(speaker, message, event_id, None)
+    }
+
+    fn turn(
+        &mut self,
+        speaker: Speaker,
+        message: &Message,
+        event_id: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> Reply {
         let actor = match speaker {
             Speaker::User => Actor::User,
             Speaker::Bot => Actor::Bot,
         };
-        let entry = self.append(actor, message.clone(), None, event_id);
+        let mut entry = self.append(actor, message.clone(), None, event_id);
+        if let Some(at) = at {
+            entry.timestamp = at;
+            if let Some(last) = self.entries.last_mut() {
+                last.timestamp = at;
+            }
+        }
         // While waiting, every turn is mirrored so the agent sees everything; once an agent
         // has joined, user turns go to the agent only.
         if self.session.state != State::Bot {

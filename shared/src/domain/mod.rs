@@ -14,7 +14,7 @@ pub mod transcript;
 pub use availability::{Availability, Conditions, UnavailableReason};
 pub use dialog::{Dialog, DialogName};
 pub use effect::{BotEvent, Effect, ProviderOp};
-pub use event::{Event, HandoverRequest, Input, Speaker};
+pub use event::{Event, HandoverRequest, Input, Speaker, Turn};
 pub use handover::{EndReason, Handover, Trigger};
 pub use machine::{Decision, Outcome, Rejection, Reply, decide};
 pub use message::{Actor, Agent, Message};

@@ -104,6 +104,10 @@ pub struct Session {
     pub user: Option<UserInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// What the bot platform needs to address this conversation (e.g. Chatlayer's bot id and
+    /// version); copied onto every event for the platform.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub platform_context: std::collections::BTreeMap<String, String>,
     /// The last transcript sequence number used; entries are numbered 1, 2, 3, … without gaps.
     pub seq: u64,
     /// The last outbox sequence number used.
@@ -125,6 +129,7 @@ impl Session {
             last_handover: None,
             user: None,
             channel: None,
+            platform_context: Default::default(),
             seq: 0,
             outbox_seq: 0,
             timers: Timers::default(),

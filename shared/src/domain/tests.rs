@@ -517,7 +517,7 @@ proptest! {
             for e in &d.effects {
                 match e {
                     Effect::Provider { op: ProviderOp::Start { handover, .. }, .. } => started.push(handover.id.clone()),
-                    Effect::Bot { handover_id, event: BotEvent::Ended { reason, .. } } => ended.push((handover_id.clone(), *reason)),
+                    Effect::Bot { handover_id, event: BotEvent::Ended { reason, .. }, .. } => ended.push((handover_id.clone(), *reason)),
                     _ => {}
                 }
             }

@@ -1,6 +1,9 @@
 //! Bot-platform adapters: how events reach the bot platform, and how its requests are read.
 
+pub mod chatlayer;
 pub mod native;
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
@@ -17,5 +20,6 @@ pub trait BotPlatform: Send + Sync {
         key: &SessionKey,
         handover_id: &str,
         event: &BotEvent,
+        context: &BTreeMap<String, String>,
     ) -> Result<(), DeliveryError>;
 }

@@ -110,6 +110,7 @@ impl NativeEvent {
             event_id: Some(self.id.clone()),
             user: self.user,
             channel: self.channel,
+            context: Default::default(),
         };
         Ok((self.session_id, input))
     }
@@ -211,6 +212,7 @@ pub fn outbound_body(
             ("dialog", json!(dialog)),
         ]),
         BotEvent::Ended { reason, dialog } => BTreeMap::from([("reason", json!(reason)), ("dialog", json!(dialog))]),
+        BotEvent::Dialog { dialog } => BTreeMap::from([("dialog", json!(dialog))]),
     };
     for (k, val) in extra {
         if !val.is_null() {
@@ -228,6 +230,7 @@ impl BotPlatform for NativePlatform {
         key: &SessionKey,
         handover_id: &str,
         event: &BotEvent,
+        _context: &BTreeMap<String, String>,
     ) -> Result<(), DeliveryError> {
         let now = Utc::now();
         let body =

@@ -1,0 +1,189 @@
+//! `GET|POST /v1/bots/{botId}/chatlayer`: Chatlayer's Offloading Webhook contract.
+
+use std::collections::BTreeSet;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::context::AppContext;
+use super::engine::{self, Applied, Create, Idempotency};
+use super::error::{ApiError, json_response};
+use super::request::body_bytes;
+use crate::config::{Bot, PauseAt, PlatformKind};
+use crate::domain::{Event, Input, Outcome, Reply, Turn};
+use crate::platform::chatlayer::{
+    self, ChatlayerEvent, URL_TOKEN_PARAM, VERIFY_TOKEN_PARAM, body_id, handover_request, new_turns, user_info,
+};
+use crate::platform::native;
+use crate::store::SessionKey;
+
+/// Turns per transaction when a long transcript is imported (DynamoDB allows 100 items).
+const TURNS_PER_COMMIT: usize = 80;
+
+pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Response<Body>, ApiError> {
+    let body = body_bytes(req)?;
+    let bot = ctx.bot(bot_id).await?;
+    if bot.config.platform.kind != PlatformKind::Chatlayer {
+        return Err(ApiError::not_found(
+            "not_chatlayer",
+            format!("bot {bot_id:?} is not configured for Chatlayer"),
+        ));
+    }
+    verify(ctx, req, &bot).await?;
+    if req.method() == "GET" {
+        return Ok(json_response(200, &json!({ "status": "ok" })));
+    }
+    let event: ChatlayerEvent = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request("invalid_request", e.to_string())
+        } else {
+            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+        }
+    })?;
+    if event.session_id.is_empty() || event.session_id.len() > native::MAX_ID_LEN || event.session_id.contains('#') {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "sessionId: must be 1-128 characters without '#'",
+        ));
+    }
+    let key = SessionKey::new(bot_id, &event.session_id);
+    let id = body_id(body);
+    match event.event.as_str() {
+        "messages" => messages(ctx, &bot, &key, &event, &id).await,
+        "offload" => offload(ctx, &bot, &key, &event, &id).await,
+        other => Err(ApiError::bad_request(
+            "unknown_event",
+            format!("event: unknown event {other:?}; expected \"messages\" or \"offload\""),
+        )),
+    }
+}
+
+/// The verify token, from Chatlayer's documented query parameter or the `token` parameter the
+/// operator put in the configured URL, compared in constant time.
+async fn verify(ctx: &AppContext, req: &Request, bot: &Bot) -> Result<(), ApiError> {
+    let expected = ctx.platform_signing_secret(bot).await?;
+    let q = req.query_string_parameters();
+    let ok = [VERIFY_TOKEN_PARAM, URL_TOKEN_PARAM]
+        .iter()
+        .filter_map(|p| q.first(p))
+        .any(|given| bool::from(given.as_bytes().ct_eq(&expected)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("missing or wrong verify token"))
+    }
+}
+
+fn input(event: Event, ev: &ChatlayerEvent, items: &[chatlayer::Item]) -> Input {
+    Input {
+        user: user_info(items),
+        channel: ev.channel.clone(),
+        context: ev.context(),
+        ..Input::new(event)
+    }
+}
+
+async fn apply_turns(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    ev: &ChatlayerEvent,
+    items: &[chatlayer::Item],
+    turns: Vec<Turn>,
+    id: &str,
+) -> Result<Option<Applied>, ApiError> {
+    let mut last = None;
+    for (i, chunk) in turns.chunks(TURNS_PER_COMMIT).enumerate() {
+        let idem = Idempotency {
+            scope: format!("chatlayer:{}", key.bot_id),
+            event_id: format!("{id}-{i}"),
+        };
+        let render = |r: &Reply| (200, native::reply_body(r));
+        let input = input(Event::Messages(chunk.to_vec()), ev, items);
+        last = Some(engine::apply(ctx, bot, key, &input, Some(&idem), Create::Allowed, &render).await?);
+    }
+    Ok(last)
+}
+
+async fn messages(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    ev: &ChatlayerEvent,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let turns: Vec<Turn> = ev.messages.iter().filter_map(chatlayer::turn_of).collect();
+    match apply_turns(ctx, bot, key, ev, &ev.messages, turns, id).await? {
+        Some(applied) => Ok(json_response(applied.status, &applied.body)),
+        // Only content-free items (the widget's intro): acknowledged, nothing to store.
+        None => Ok(json_response(200, &json!({ "status": "ok" }))),
+    }
+}
+
+async fn offload(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    ev: &ChatlayerEvent,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let request = handover_request(ev.payload.as_ref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    // The transcript repeats what `messages` already brought: only the rest is added.
+    let stored: BTreeSet<String> = match ctx.store.load_session(key).await? {
+        Some(_) => ctx
+            .store
+            .transcript(key, None)
+            .await?
+            .into_iter()
+            .filter_map(|e| e.event_id)
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    let turns = new_turns(&ev.transcript, &stored);
+    apply_turns(ctx, bot, key, ev, &ev.transcript, turns, id).await?;
+
+    let pause_at = bot.config.platform.pause_at();
+    let render = move |r: &Reply| (200, offload_answer(r, pause_at));
+    let idem = Idempotency {
+        scope: format!("chatlayer:{}", key.bot_id),
+        event_id: id.to_owned(),
+    };
+    let input = input(Event::HandoverRequested(request), ev, &ev.transcript);
+    let applied = engine::apply(ctx, bot, key, &input, Some(&idem), Create::Allowed, &render).await?;
+    // Closed or disabled: Chatlayer is told it did not succeed, and the user gets our dialog
+    // through the API, so they always see the matching text.
+    if let Some(Reply::Handover {
+        outcome: Outcome::Closed | Outcome::Disabled,
+        dialog,
+        ..
+    }) = &applied.reply
+    {
+        let idem = Idempotency {
+            scope: format!("chatlayer:{}", key.bot_id),
+            event_id: format!("{id}-dialog"),
+        };
+        let show = Input {
+            context: ev.context(),
+            ..Input::new(Event::ShowDialog(dialog.clone()))
+        };
+        let ack = |_: &Reply| (200, json!({}));
+        engine::apply(ctx, bot, key, &show, Some(&idem), Create::Allowed, &ack).await?;
+    }
+    Ok(json_response(applied.status, &applied.body))
+}
+
+/// Chatlayer's answer to `offload`, with our details alongside (ignored by Chatlayer).
+pub fn offload_answer(reply: &Reply, pause_at: PauseAt) -> Value {
+    let mut body = native::reply_body(reply);
+    let opened = matches!(
+        reply,
+        Reply::Handover {
+            outcome: Outcome::Opened,
+            ..
+        }
+    );
+    body["offloadSuccess"] = json!(opened);
+    body["pauseBot"] = json!(opened && pause_at == PauseAt::AtOffload);
+    body
+}
