@@ -48,4 +48,6 @@ Try it, in another terminal (same directory):
   target/debug/handover session show demo s-1
 
 TXT
-exec $HANDOVER serve --addr 127.0.0.1:3000
+$HANDOVER serve --addr 127.0.0.1:3000 &
+pids+=($!)
+wait "${pids[-1]}"

@@ -107,7 +107,9 @@ pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
         "transcript": transcript,
         "outbox": outbox,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    // A closed pipe (`| head`) is not an error worth a panic.
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

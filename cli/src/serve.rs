@@ -13,6 +13,12 @@ use handover::app::routes::{self, Function};
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 
 pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
     let ctx = Arc::new(AppContext::from_env().await.with_bot_cache_ttl(Duration::from_secs(2)));
     let evaluator_ctx = ctx.clone();
     tokio::spawn(async move {

@@ -13,7 +13,7 @@ use crate::hours::{HoursConfig, Schedule};
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BotConfig {
     pub bot_id: String,
     #[serde(default = "default_language")]
@@ -159,6 +159,13 @@ pub struct RoutingRule {
     /// Providers tried in order when the first is unavailable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<String>,
+}
+
+impl RoutingRule {
+    /// A rule without conditions (no `when`, or an empty one) matches every request.
+    pub fn is_default(&self) -> bool {
+        self.when.as_ref().is_none_or(|w| *w == RouteWhen::default())
+    }
 }
 
 /// The kill switch. Empty `providers`/`queues` mean everything is disabled.
@@ -372,7 +379,7 @@ impl BotConfig {
 
         if self.routing.is_empty() {
             err("routing".into(), "at least one rule is required".into());
-        } else if !self.routing.iter().any(|r| r.when.is_none()) {
+        } else if !self.routing.iter().any(RoutingRule::is_default) {
             err("routing".into(), "no default rule (a rule without `when`)".into());
         }
         for (i, r) in self.routing.iter().enumerate() {
@@ -542,6 +549,22 @@ retentionDays: 30
         let text = EXAMPLE.replace("Europe/Brussels", "Europe/Brusels");
         let err = BotConfig::parse(&text).unwrap_err().to_string();
         assert!(err.contains("hours:") && err.contains("Europe/Brusels"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_top_level_field_is_an_error() {
+        let text = EXAMPLE.replace("retentionDays: 30", "retentionDay: 30");
+        let err = BotConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("retentionDay"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_when_is_a_default_rule() {
+        let text = EXAMPLE.replace(
+            "  - provider: desk\n    queue: general",
+            "  - when: {}\n    provider: desk\n    queue: general",
+        );
+        assert!(BotConfig::parse(&text).is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Outbound HTTP: one shared client, a classification of failures into "try again" and "give
-//! up", and the retry schedule (exponential backoff with full jitter, `Retry-After` honoured).
+//! up", and the retry schedule (exponential backoff with jitter, `Retry-After` honoured).
 
 use std::time::Duration as StdDuration;
 
@@ -8,13 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 /// Why an outbound call failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
-    #[error("retryable failure (status {status:?}): {message}")]
+    #[error("retryable failure: {message}")]
     Retryable {
         status: Option<u16>,
         retry_after: Option<StdDuration>,
         message: String,
     },
-    #[error("permanent failure (status {status:?}): {message}")]
+    #[error("permanent failure: {message}")]
     Permanent { status: Option<u16>, message: String },
 }
 
@@ -102,7 +102,8 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// About 2 s, 4 s, 8 s … capped at 15 min; 12 attempts span roughly an hour and a half.
+    /// Ceilings of 2 s, 4 s, 8 s … capped at 15 min; the 11 waits between 12 attempts add up to
+    /// 24–47 minutes (each wait is 50–100 % of its ceiling).
     fn default() -> Self {
         RetryPolicy {
             base: StdDuration::from_secs(2),
@@ -114,15 +115,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The next attempt after `attempts` failures: full jitter over an exponential ceiling,
-    /// but never earlier than the receiver's `Retry-After`.
+    /// The next attempt after `attempts` failures: "equal jitter" (50–100 % of an exponential
+    /// ceiling, so retries of many items spread out but never collapse to zero), never earlier
+    /// than the receiver's `Retry-After`, which is itself capped at `max_delay` so one absurd
+    /// value cannot hold a session's deliveries for days.
     pub fn next_attempt(&self, attempts: u32, now: DateTime<Utc>, retry_after: Option<StdDuration>) -> DateTime<Utc> {
         let ceiling = self
             .base
             .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(20)))
             .min(self.max_delay);
         let jittered = ceiling.mul_f64(0.5 + fastrand::f64() * 0.5);
-        let delay = retry_after.map_or(jittered, |ra| ra.max(jittered));
+        let delay = retry_after.map_or(jittered, |ra| ra.min(self.max_delay).max(jittered));
         now + Duration::from_std(delay).unwrap_or(Duration::MAX)
     }
 
@@ -151,6 +154,14 @@ mod tests {
         let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
         let at = p.next_attempt(1, now, Some(StdDuration::from_secs(120)));
         assert_eq!((at - now).num_seconds(), 120);
+    }
+
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        let p = RetryPolicy::default();
+        let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+        let at = p.next_attempt(1, now, Some(StdDuration::from_secs(30 * 86_400)));
+        assert_eq!((at - now).to_std().unwrap(), p.max_delay);
     }
 
     #[test]

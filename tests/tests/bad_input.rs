@@ -207,6 +207,24 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     )
     .await;
 
+    let body = serde_json::to_vec(
+        &json!({"id": "x", "type": "message", "sessionId": "s-1", "message": {"actor": "agent", "text": "x"}}),
+    )
+    .unwrap();
+    let r = env.call_bot(post(events, signed(&body), body)).await;
+    check(
+        &env,
+        Case {
+            name: "unknown actor",
+            status: 400,
+            code: "invalid_request",
+            mentions: "message.actor",
+        },
+        r,
+        &before,
+    )
+    .await;
+
     let body = serde_json::to_vec(&json!({"id": "x", "type": "handover.transfer", "sessionId": "s-1"})).unwrap();
     let r = env.call_bot(post(events, signed(&body), body)).await;
     check(

@@ -42,8 +42,15 @@ pub(crate) fn not_routed(path: &str) -> ApiError {
     }
 }
 
-/// Verifies the native signature on the raw body, before anything is parsed.
+/// Verifies the native signature on the raw body, before anything is parsed. Only bots on the
+/// native platform have this entry point (a Chatlayer bot's token is not a signing key).
 async fn verify(ctx: &AppContext, req: &Request, bot: &Bot, body: &[u8]) -> Result<(), ApiError> {
+    if bot.config.platform.kind != crate::config::PlatformKind::Native {
+        return Err(ApiError::not_found(
+            "not_native",
+            "this bot does not use the native contract",
+        ));
+    }
     let secret = ctx.platform_signing_secret(bot).await?;
     signing::verify(
         &secret,
@@ -59,18 +66,12 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
     verify(ctx, req, &bot, body).await?;
-    let event: NativeEvent = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_request("invalid_request", e.to_string())
-        } else {
-            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
-        }
-    })?;
+    let event: NativeEvent = super::request::parse_json(body)?;
     let (session_id, input) = event
         .into_input()
         .map_err(|p| ApiError::bad_request("invalid_request", p.to_string()))?;
     let idem = Idempotency {
-        scope: format!("bot:{bot_id}"),
+        scope: format!("bot:{bot_id}:{session_id}"),
         event_id: input.event_id.clone().unwrap_or_default(),
     };
     let key = SessionKey::new(bot_id, &session_id);

@@ -34,13 +34,7 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
     if req.method() == "GET" {
         return Ok(json_response(200, &json!({ "status": "ok" })));
     }
-    let event: ChatlayerEvent = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_request("invalid_request", e.to_string())
-        } else {
-            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
-        }
-    })?;
+    let event: ChatlayerEvent = super::request::parse_json(body)?;
     if event.session_id.is_empty() || event.session_id.len() > native::MAX_ID_LEN || event.session_id.contains('#') {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -96,7 +90,7 @@ async fn apply_turns(
     let mut last = None;
     for (i, chunk) in turns.chunks(TURNS_PER_COMMIT).enumerate() {
         let idem = Idempotency {
-            scope: format!("chatlayer:{}", key.bot_id),
+            scope: scope(key),
             event_id: format!("{id}-{i}"),
         };
         let render = |r: &Reply| (200, native::reply_body(r));
@@ -146,7 +140,7 @@ async fn offload(
     let pause_at = bot.config.platform.pause_at();
     let render = move |r: &Reply| (200, offload_answer(r, pause_at));
     let idem = Idempotency {
-        scope: format!("chatlayer:{}", key.bot_id),
+        scope: scope(key),
         event_id: id.to_owned(),
     };
     let input = input(Event::HandoverRequested(request), ev, &ev.transcript);
@@ -160,7 +154,7 @@ async fn offload(
     }) = &applied.reply
     {
         let idem = Idempotency {
-            scope: format!("chatlayer:{}", key.bot_id),
+            scope: scope(key),
             event_id: format!("{id}-dialog"),
         };
         let show = Input {
@@ -171,6 +165,11 @@ async fn offload(
         engine::apply(ctx, bot, key, &show, Some(&idem), Create::Allowed, &ack).await?;
     }
     Ok(json_response(applied.status, &applied.body))
+}
+
+/// Idempotency scope: per session, so equal bodies of different sessions never collide.
+fn scope(key: &SessionKey) -> String {
+    format!("chatlayer:{}:{}", key.bot_id, key.session_id)
 }
 
 /// Chatlayer's answer to `offload`, with our details alongside (ignored by Chatlayer).

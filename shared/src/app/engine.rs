@@ -310,10 +310,10 @@ fn take_start(decision: &mut Decision) -> Option<Started> {
 }
 
 fn set_conversation(decision: &mut Decision, conversation_id: &str) {
-    if let Some(h) = decision.session.handover.as_mut()
-        && h.id != conversation_id
-    {
-        h.provider_conversation_id = Some(conversation_id.to_owned());
+    // What the provider answered wins over what the request said: later deliveries and the
+    // callback index use the provider's own id.
+    if let Some(h) = decision.session.handover.as_mut() {
+        h.provider_conversation_id = (h.id != conversation_id).then(|| conversation_id.to_owned());
     }
 }
 

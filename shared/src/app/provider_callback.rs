@@ -13,6 +13,9 @@ use super::routes::{self, Function};
 use crate::domain::{Event, Input};
 use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
 
+/// Longest event or conversation id accepted from a provider.
+const MAX_ID_LEN: usize = 256;
+
 pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
     match callback(ctx, &req).await {
         Ok(resp) => resp,
@@ -55,6 +58,21 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     };
     let mut applied = 0;
     let mut ignored = 0;
+    // Ids end up in DynamoDB keys: refuse absurd ones before touching the table.
+    if let Some(e) = events.iter().find(|e| {
+        e.event_id.is_empty()
+            || e.event_id.len() > MAX_ID_LEN
+            || e.conversation_id.is_empty()
+            || e.conversation_id.len() > MAX_ID_LEN
+    }) {
+        return Err(ApiError::bad_request(
+            "invalid_callback",
+            format!(
+                "event id and conversation id must be 1-{MAX_ID_LEN} characters (got {:?})",
+                e.event_id.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
     for event in events {
         // Providers report conversations we never handed over (embedded providers see every
         // conversation): those are acknowledged and ignored, or the provider retries forever.

@@ -42,7 +42,7 @@ fn builtin(name: DialogName) -> &'static str {
         DialogName::Opened => "Please wait a couple of minutes while an agent joins this chat.",
         DialogName::StillWaiting => "Thanks for your patience, an agent will be with you shortly.",
         DialogName::AgentJoined => "{agentName} joined the chat.",
-        DialogName::ReturnedToBot => "The agent has left the chat. You are talking to our assistant again.",
+        DialogName::ReturnedToBot => "You are talking to our assistant again.",
         DialogName::NoAgent => "Sorry, no agent could join this chat. Please try again later.",
     }
 }

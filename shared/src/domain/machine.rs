@@ -131,7 +131,6 @@ pub fn decide(
     new_handover_id: &str,
 ) -> Result<Decision, Rejection> {
     let mut s = session.clone();
-    s.updated_at = now;
     if let Some(user) = &input.user {
         s.user = Some(user.clone());
     }
@@ -228,8 +227,14 @@ pub fn decide(
             Reply::Accepted { applied }
         }
     };
+    // Only a real change moves `updatedAt`, so an ignored event (a stale callback, a repeated
+    // join) costs no write.
+    let mut next = d.session;
+    if next != *session || !d.entries.is_empty() || !d.effects.is_empty() {
+        next.updated_at = now;
+    }
     Ok(Decision {
-        session: d.session,
+        session: next,
         entries: d.entries,
         effects: d.effects,
         reply,
@@ -395,7 +400,10 @@ impl Step<'_> {
             let reason = a.reason.unwrap_or(UnavailableReason::ProviderUnavailable);
             let vars = DialogVars {
                 next_opening: a.next_change,
-                reason: self.bot.config.disabled.as_ref().map(|k| k.reason.clone()),
+                // The operator's words only when the kill switch is what refused the handover.
+                reason: (reason == UnavailableReason::KillSwitch)
+                    .then(|| self.bot.config.disabled.as_ref().map(|k| k.reason.clone()))
+                    .flatten(),
                 ..DialogVars::default()
             };
             let outcome = match reason.dialog() {

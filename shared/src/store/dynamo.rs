@@ -797,6 +797,21 @@ impl super::Store for DynamoStore {
 
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
         let mut keys: Vec<(String, String)> = Vec::new();
+        // The provider-conversation links of its handovers go too, so later callbacks for them
+        // are acknowledged as unknown instead of pointing at nothing.
+        if let Some(session) = self.load_session(key).await? {
+            for h in [session.value.handover, session.value.last_handover]
+                .into_iter()
+                .flatten()
+            {
+                for conv in [Some(h.id.clone()), h.provider_conversation_id.clone()]
+                    .into_iter()
+                    .flatten()
+                {
+                    keys.push((conv_pk(&key.bot_id, &h.provider, &conv), "SESSION".to_owned()));
+                }
+            }
+        }
         for pk in [session_pk(key), outbox_pk(key)] {
             for item in self.query_all(pk.clone(), None).await? {
                 keys.push((pk.clone(), get_s(&item, "sk")?.to_owned()));
