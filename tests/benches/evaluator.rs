@@ -11,7 +11,7 @@ use chrono::Duration;
 use handover::app::evaluator;
 use handover::config::{Bot, BotConfig};
 use handover::domain::{Handover, Session, State, Trigger};
-use handover::store::{DUE_SHARDS, SessionKey, shard_of};
+use handover::store::{SessionKey, shard_of};
 use handover_tests::*;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -159,27 +159,28 @@ async fn main() {
         ("next minute (steady state)", 60),
     ] {
         env.clock.advance(Duration::seconds(advance));
+        let now = env.now();
+        let mut report = evaluator::Report::default();
+        println!("\n## {label}");
         counter.reset();
         let t = Instant::now();
-        let report = evaluator::run(&ctx, env.now()).await;
-        let wall = t.elapsed();
-        println!("\n## {label}\nwall time: {:.2} s", wall.as_secs_f64());
-        println!("report: {}", serde_json::to_string(&report).unwrap());
-        println!("DynamoDB requests: {} in total", counter.total());
-        for (op, c) in counter.counts() {
-            println!("  {op:<20} {c}");
-        }
+        evaluator::refresh_availability(&ctx, now, &mut report).await;
         println!(
-            "per bot: {:.3} requests; due-index queries: {} shards",
-            counter
-                .counts()
-                .iter()
-                .filter(|(op, _)| ["Query", "BatchGetItem", "BatchWriteItem"].contains(&op.as_str()))
-                .map(|(_, c)| *c)
-                .sum::<usize>() as f64
-                / bots as f64,
-            DUE_SHARDS
+            "availability refresh: {:.2} s, {} DynamoDB requests {:?}",
+            t.elapsed().as_secs_f64(),
+            counter.total(),
+            counter.counts()
         );
+        counter.reset();
+        let t = Instant::now();
+        evaluator::process_due(&ctx, now, &mut report).await;
+        println!(
+            "due timers and outbox: {:.2} s, {} DynamoDB requests {:?}",
+            t.elapsed().as_secs_f64(),
+            counter.total(),
+            counter.counts()
+        );
+        println!("report: {}", serde_json::to_string(&report).unwrap());
     }
 
     // The pure part: one availability evaluation (kill switch + opening hours of one queue).

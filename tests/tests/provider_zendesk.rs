@@ -58,9 +58,7 @@ async fn world(bot_integration: Option<&str>) -> World {
             .mount(&zd_srv)
             .await;
     }
-    let platform_ref = env
-        .secret("platform", &json!({ "signingSecret": "bot-secret" }))
-        .await;
+    let platform_ref = env.secret("platform", &json!({ "signingSecret": "bot-secret" })).await;
     let zd_ref = env
         .secret(
             "zendesk",
@@ -71,7 +69,7 @@ async fn world(bot_integration: Option<&str>) -> World {
         .map(|b| format!("    botIntegrationId: {b}\n"))
         .unwrap_or_default();
     let yaml = format!(
-        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {bot}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {zd}/sc\n    agentWorkspaceIntegrationId: zd-agentWorkspace\n{bot_line}    ticketFields:\n      summary: \"360001\"\n      transcript: \"360002\"\n      orderId: \"360003\"\nrouting:\n  - provider: zd\n    queue: general\n",
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {bot}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {zd}/sc\n{bot_line}    ticketFields:\n      summary: \"360001\"\n      transcript: \"360002\"\n      orderId: \"360003\"\nrouting:\n  - provider: zd\n    queue: general\n",
         bot = bot_srv.uri(),
         zd = zd_srv.uri(),
     );
@@ -103,7 +101,11 @@ impl World {
         let reqs = self.zd_srv.received_requests().await.unwrap_or_default();
         for r in &reqs {
             let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            assert_eq!(h("authorization").as_deref(), Some(BASIC_AUTH), "basic auth with key id and secret");
+            assert_eq!(
+                h("authorization").as_deref(),
+                Some(BASIC_AUTH),
+                "basic auth with key id and secret"
+            );
             assert!(
                 h("content-type").is_some_and(|c| c.starts_with("application/json")),
                 "JSON body"
@@ -210,7 +212,9 @@ async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
         (200, json!({"control": "bot", "state": "bot"}))
     );
     assert_eq!(
-        w.send(&bot_message("e2", "s-42", "Do you have a tracking number?")).await.0,
+        w.send(&bot_message("e2", "s-42", "Do you have a tracking number?"))
+            .await
+            .0,
         200
     );
     assert!(w.zd_calls().await.is_empty());
@@ -221,7 +225,10 @@ async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
     assert_eq!(calls.len(), 1);
     let (p, body) = &calls[0];
     assert_eq!(p, &pass_control_path());
-    assert_eq!(body["switchboardIntegration"], "zd-agentWorkspace");
+    assert_eq!(
+        body["switchboardIntegration"], "zd:agentWorkspace",
+        "the default target"
+    );
     let meta = &body["metadata"];
     assert_eq!(meta["handover_id"], handover_id.as_str());
     assert_eq!(meta["handover_trigger"], "explicit_request");
@@ -234,7 +241,10 @@ async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
         "User: Where is my parcel?\nBot: Do you have a tracking number?\n[Quick replies: Yes | No]"
     );
     assert!(
-        meta.as_object().unwrap().values().all(|v| !v.is_object() && !v.is_array()),
+        meta.as_object()
+            .unwrap()
+            .values()
+            .all(|v| !v.is_object() && !v.is_array()),
         "SunCo metadata is flat"
     );
 
@@ -399,7 +409,11 @@ async fn a_repeated_webhook_is_applied_once() {
     assert_eq!(first.0, 200);
     assert_eq!(first, second);
     let types = w.to_bot_types().await;
-    assert_eq!(types.iter().filter(|t| *t == "agent.message").count(), 1, "delivered once");
+    assert_eq!(
+        types.iter().filter(|t| *t == "agent.message").count(),
+        1,
+        "delivered once"
+    );
     assert_eq!(types.iter().filter(|t| *t == "agent.joined").count(), 1);
     let s = w.env.session("acme", "s-1").await.unwrap();
     assert_eq!(s.state, State::Agent);
@@ -415,7 +429,7 @@ async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
         .and(body_partial_json(&hand_back))
         .respond_with(
             ResponseTemplate::new(429)
-                .insert_header("retry-after", "120")
+                .insert_header("retry-after", "45")
                 .set_body_json(json!({"errors": [{"code": "too_many_requests", "title": "Too Many Requests"}]})),
         )
         .up_to_n_times(1)
@@ -443,21 +457,25 @@ async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     };
     assert_eq!(hand_backs().await.len(), 1, "refused once with 429");
 
-    let after = |minutes: i64| {
-        w.env.clock.advance(Duration::minutes(minutes));
+    // Retry-After stays below the test policy's 60 s cap on delays, so it is honoured as sent.
+    let after = |seconds: i64| {
+        w.env.clock.advance(Duration::seconds(seconds));
         evaluator::run(&w.env.ctx, w.env.now())
     };
-    after(1).await;
-    assert_eq!(hand_backs().await.len(), 1, "not before Retry-After (120 s)");
-    after(2).await;
+    after(30).await;
+    assert_eq!(hand_backs().await.len(), 1, "not before Retry-After (45 s)");
+    after(30).await;
     assert_eq!(hand_backs().await.len(), 2, "retried after Retry-After, then 503");
-    after(1).await;
+    after(60).await;
     let sent = hand_backs().await;
     assert_eq!(sent.len(), 3, "delivered on the third attempt");
     assert!(sent.iter().all(|b| *b == sent[0]), "the same request every time");
     let key = SessionKey::new("acme", "s-1");
-    assert!(w.env.store.outbox(&key).await.unwrap().is_empty(), "nothing left to deliver");
-    after(10).await;
+    assert!(
+        w.env.store.outbox(&key).await.unwrap().is_empty(),
+        "nothing left to deliver"
+    );
+    after(600).await;
     assert_eq!(hand_backs().await.len(), 3, "and never again");
 }
 
@@ -484,5 +502,8 @@ async fn a_request_without_the_sunco_conversation_id_opens_nothing() {
     let (status, answer) = w.send(&request).await;
     assert_eq!(status, 200, "{answer}");
     assert_ne!(answer["outcome"], "opened", "{answer}");
-    assert!(w.zd_calls().await.is_empty(), "no switchboard call without a conversation");
+    assert!(
+        w.zd_calls().await.is_empty(),
+        "no switchboard call without a conversation"
+    );
 }

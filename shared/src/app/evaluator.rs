@@ -41,6 +41,13 @@ pub async fn handle(ctx: &AppContext, _event: serde_json::Value) -> serde_json::
 pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
     let mut report = Report::default();
     refresh_availability(ctx, now, &mut report).await;
+    process_due(ctx, now, &mut report).await;
+    tracing::info!(?report, "evaluator run");
+    report
+}
+
+/// Fires due timers and redelivers due outbox items, found through the sparse due index.
+pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
     let mut work: BTreeSet<Due> = BTreeSet::new();
     for shard in 0..DUE_SHARDS {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
@@ -75,8 +82,6 @@ pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
             },
         }
     }
-    tracing::info!(?report, "evaluator run");
-    report
 }
 
 async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> Result<u32, super::ApiError> {
@@ -121,7 +126,7 @@ const BOT_BATCH: usize = 500;
 
 /// Recomputes every bot's `AVAILABILITY`: the schedule of each queue, and agent presence for
 /// providers that can tell. Reads and writes are batched; unchanged documents are not written.
-async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
+pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
     let bots = match ctx.store.list_bots().await {
         Ok(b) => b,
         Err(e) => {

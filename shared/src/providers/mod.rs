@@ -145,6 +145,15 @@ pub enum ProviderSetupError {
     Config(String),
 }
 
+/// What each provider kind can do at best (the row of the capability table in
+/// docs/providers.md); `None` for kinds without an adapter in this build.
+pub fn declared(kind: ProviderKind) -> Option<Capabilities> {
+    match kind {
+        ProviderKind::Webhook => Some(webhook::CAPABILITIES),
+        _ => None,
+    }
+}
+
 /// Builds the adapter for one configured provider.
 pub fn build(
     config: &ProviderConfig,

@@ -18,6 +18,16 @@ use crate::domain::{Agent, EndReason, Message, TranscriptEntry, render_transcrip
 use crate::secrets::Secret;
 use crate::signing;
 
+/// What the generic webhook can do (agent availability once `availabilityUrl` is set).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    rich_content: true,
+    attachments: true,
+    typing: true,
+    bot_history_visible: true,
+    history_written_back: true,
+    agent_availability: true,
+};
+
 pub struct WebhookProvider {
     url: String,
     availability_url: Option<String>,
@@ -87,12 +97,8 @@ impl Provider for WebhookProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            rich_content: true,
-            attachments: true,
-            typing: true,
-            bot_history_visible: true,
-            history_written_back: true,
             agent_availability: self.availability_url.is_some(),
+            ..CAPABILITIES
         }
     }
 

@@ -51,10 +51,10 @@ use crate::secrets::Secret;
 /// "Securing Sunshine Conversations Webhooks"). HTTP header names are case-insensitive.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The name of the Agent Workspace switchboard integration Zendesk creates in every account
-/// (its `integrationType` is `zd:agentWorkspace`). `passControl` accepts an id, a name or an
-/// integration type.
-pub const DEFAULT_AGENT_WORKSPACE: &str = "zd-agentWorkspace";
+/// The integration type of the Agent Workspace switchboard integration Zendesk creates in every
+/// account (Zendesk's own pass-control example targets it; its name is usually
+/// `zd-agentWorkspace`). `passControl` accepts an id, a name or an integration type.
+pub const DEFAULT_AGENT_WORKSPACE: &str = "zd:agentWorkspace";
 
 /// Metadata of switchboard actions is limited to 4 KB (spec, `passControlBody.metadata`); we
 /// stay a little below so key overhead and rounding never push a request over.

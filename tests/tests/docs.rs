@@ -1,0 +1,171 @@
+//! The documentation's examples and tables are checked against the code.
+
+use std::collections::BTreeSet;
+
+use handover::app::routes::ROUTES;
+use handover::config::{BotConfig, ProviderConfig, ProviderKind};
+use handover::platform::native::NativeEvent;
+use handover::providers::{self, Callback, CallbackRequest};
+use handover::secrets::Secret;
+use serde_yaml_ng::Value as Yaml;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn openapi() -> Yaml {
+    serde_yaml_ng::from_str(&read("docs/openapi.yaml")).expect("docs/openapi.yaml is YAML")
+}
+
+#[test]
+fn openapi_documents_exactly_the_http_routes() {
+    let doc = openapi();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, _) in item.as_mapping().unwrap() {
+            let m = method.as_str().unwrap();
+            if ["get", "post", "put", "patch", "delete"].contains(&m) {
+                documented.insert((m.to_uppercase(), path.as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    let served: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(documented, served);
+}
+
+/// Every example value of a request body at `path` / `method`.
+fn request_examples(doc: &Yaml, path: &str, method: &str) -> Vec<serde_json::Value> {
+    let examples = &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["examples"];
+    examples
+        .as_mapping()
+        .map(|m| m.values().map(|e| serde_json::to_value(&e["value"]).unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn openapi_request_examples_are_accepted_by_the_parsers() {
+    let doc = openapi();
+    let native = request_examples(&doc, "/v1/bots/{botId}/events", "post");
+    assert!(
+        native.len() >= 3,
+        "message, handover.request and handover.cancel examples"
+    );
+    for ex in native {
+        let event: NativeEvent = serde_json::from_value(ex.clone()).unwrap_or_else(|e| panic!("{ex}: {e}"));
+        event.into_input().unwrap_or_else(|e| panic!("{ex}: {e}"));
+    }
+
+    let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "id": "desk", "kind": "webhook", "url": "https://desk.example.com", "secretRef": "x"
+    }))
+    .unwrap();
+    let secret = Secret::from_json(r#"{"signingSecret":"s"}"#).unwrap();
+    let provider = providers::build(&config, &secret, reqwest::Client::new()).unwrap();
+    let callbacks = request_examples(&doc, "/v1/bots/{botId}/providers/{providerId}/callback", "post");
+    assert!(!callbacks.is_empty());
+    let headers = lambda_http::http::HeaderMap::new();
+    for ex in callbacks {
+        let body = serde_json::to_vec(&ex).unwrap();
+        let req = CallbackRequest {
+            method: "POST",
+            headers: &headers,
+            query: &[],
+            body: &body,
+        };
+        match provider.parse_callback(&req).unwrap_or_else(|e| panic!("{ex}: {e}")) {
+            Callback::Events(events) => assert!(events.len() <= 1),
+            Callback::Challenge { .. } => panic!("the generic webhook has no challenge"),
+        }
+    }
+
+    for ex in request_examples(&doc, "/v1/bots/{botId}/chatlayer", "post") {
+        let event: handover::platform::chatlayer::ChatlayerEvent =
+            serde_json::from_value(ex.clone()).unwrap_or_else(|e| panic!("{ex}: {e}"));
+        handover::platform::chatlayer::handover_request(event.payload.as_ref()).unwrap();
+    }
+}
+
+/// The YAML blocks of a Markdown file that look like a whole bot configuration.
+fn config_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```yaml")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .filter(|block| block.contains("botId:") && block.contains("routing:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn configuration_examples_in_the_docs_are_valid() {
+    let mut checked = 0;
+    for doc in [
+        "README.md",
+        "docs/configuration.md",
+        "docs/chatlayer.md",
+        "docs/deploy.md",
+    ] {
+        for block in config_blocks(&read(doc)) {
+            BotConfig::parse(&block).unwrap_or_else(|e| panic!("{doc}: {e}\n{block}"));
+            checked += 1;
+        }
+    }
+    BotConfig::parse(&read("examples/demo-bot.yaml")).unwrap();
+    assert!(checked >= 2, "found {checked} configuration examples");
+}
+
+#[test]
+fn capability_table_matches_the_adapters() {
+    let text = read("docs/providers.md");
+    let table = text
+        .split("<!-- capabilities:start -->")
+        .nth(1)
+        .and_then(|t| t.split("<!-- capabilities:end -->").next())
+        .unwrap();
+    let mut rows = std::collections::BTreeMap::new();
+    // Data rows: the header row names the `kind` column itself.
+    for line in table
+        .lines()
+        .filter(|l| l.starts_with("| `") && !l.starts_with("| `kind`"))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let kind: ProviderKind = serde_json::from_value(serde_json::json!(cells[0].trim_matches('`'))).unwrap();
+        let yes = |c: &str| match c {
+            "yes" => true,
+            "no" => false,
+            other => panic!("cell {other:?} must be yes or no"),
+        };
+        rows.insert(
+            kind.as_str(),
+            providers::Capabilities {
+                rich_content: yes(cells[1]),
+                attachments: yes(cells[2]),
+                typing: yes(cells[3]),
+                bot_history_visible: yes(cells[4]),
+                history_written_back: yes(cells[5]),
+                agent_availability: yes(cells[6]),
+            },
+        );
+    }
+    let all = [
+        ProviderKind::Webhook,
+        ProviderKind::Zendesk,
+        ProviderKind::Intercom,
+        ProviderKind::Genesys,
+        ProviderKind::Helpscout,
+        ProviderKind::Engage,
+        ProviderKind::Sparkcentral,
+        ProviderKind::Interact,
+    ];
+    for kind in all {
+        assert_eq!(
+            rows.get(kind.as_str()).copied(),
+            providers::declared(kind),
+            "row for {}",
+            kind.as_str()
+        );
+    }
+}
