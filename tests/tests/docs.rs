@@ -24,7 +24,7 @@ fn openapi_documents_exactly_the_http_routes() {
     for (path, item) in doc["paths"].as_mapping().unwrap() {
         for (method, _) in item.as_mapping().unwrap() {
             let m = method.as_str().unwrap();
-            if ["get", "post", "put", "patch", "delete"].contains(&m) {
+            if ["get", "head", "post", "put", "patch", "delete"].contains(&m) {
                 documented.insert((m.to_uppercase(), path.as_str().unwrap().to_owned()));
             }
         }

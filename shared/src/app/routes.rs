@@ -58,6 +58,12 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
         function: Function::ProviderCallback,
     },
+    // Intercom checks a webhook URL with HEAD when it is saved.
+    Route {
+        method: "HEAD",
+        path: "/v1/bots/{botId}/providers/{providerId}/callback",
+        function: Function::ProviderCallback,
+    },
 ];
 
 /// Finds the route for a method and path, with its path parameters.

@@ -1,7 +1,10 @@
 //! The provider port: every live-chat provider implements [`Provider`]; the rest of the
 //! service only ever sees normalized [`ProviderEvent`]s.
 
+pub mod genesys;
+pub mod intercom;
 pub mod webhook;
+pub mod zendesk;
 
 use std::sync::Arc;
 
@@ -150,6 +153,9 @@ pub enum ProviderSetupError {
 pub fn declared(kind: ProviderKind) -> Option<Capabilities> {
     match kind {
         ProviderKind::Webhook => Some(webhook::CAPABILITIES),
+        ProviderKind::Zendesk => Some(zendesk::CAPABILITIES),
+        ProviderKind::Intercom => Some(intercom::CAPABILITIES),
+        ProviderKind::Genesys => Some(genesys::CAPABILITIES),
         _ => None,
     }
 }
@@ -162,6 +168,9 @@ pub fn build(
 ) -> Result<Arc<dyn Provider>, ProviderSetupError> {
     match config.kind {
         ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(config, secret, http)?)),
+        ProviderKind::Zendesk => Ok(Arc::new(zendesk::ZendeskProvider::new(config, secret, http)?)),
+        ProviderKind::Intercom => Ok(Arc::new(intercom::IntercomProvider::new(config, secret, http)?)),
+        ProviderKind::Genesys => Ok(Arc::new(genesys::GenesysProvider::new(config, secret, http)?)),
         other => Err(ProviderSetupError::Unsupported(other.as_str())),
     }
 }

@@ -1,0 +1,512 @@
+//! Genesys Cloud Open Messaging end to end: the real handlers, the emulator, a mock bot
+//! platform and a mock Genesys (OAuth token, inbound Open Messages, conversation disconnect).
+//! Agent messages and typing events arrive as signed Outbound Open NormalizedMessages.
+
+use chrono::Duration;
+use handover::app::evaluator;
+use handover::providers::genesys;
+use handover::store::{SessionKey, Store};
+use handover_tests::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const INTEGRATION: &str = "int-1";
+const GENESYS_CONVERSATION: &str = "gconv-1";
+const WEBHOOK_SECRET: &[u8] = b"whsec-test";
+const TOKEN_PATH: &str = "/oauth/token";
+const INBOUND_PATH: &str = "/api/v2/conversations/messages/int-1/inbound/open/message";
+const DISCONNECT_PATH: &str = "/api/v2/conversations/messages/gconv-1";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/genesys/callback";
+/// base64("cid:csecret")
+const BASIC_AUTH: &str = "Basic Y2lkOmNzZWNyZXQ=";
+const PLATFORM_SECRET: &[u8] = b"bot-secret";
+
+/// The bot platform, and Genesys answering like its API: a token, inbound messages answered
+/// with the conversation id (we ask for it with `prefetchConversationId=true`), disconnects.
+async fn servers() -> (MockServer, MockServer) {
+    let bot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot)
+        .await;
+    // A fresh server (not one recycled from wiremock's pool), so no token cached by an earlier
+    // test for the same address is reused.
+    let genesys = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "tok-1", "token_type": "bearer", "expires_in": 86400
+        })))
+        .mount(&genesys)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(INBOUND_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "gm-1",
+            "channel": {"from": {"id": "x", "idType": "Opaque"}, "time": "2026-11-25T09:00:00.000Z"},
+            "type": "Text", "text": "echo",
+            "conversationId": GENESYS_CONVERSATION
+        })))
+        .mount(&genesys)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": GENESYS_CONVERSATION})))
+        .mount(&genesys)
+        .await;
+    (bot, genesys)
+}
+
+/// A native bot whose only provider is Genesys, with the API and login hosts on the mock.
+async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let genesys_ref = env
+        .secret(
+            "genesys",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-test"}),
+        )
+        .await;
+    let yaml = format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 60 }}\n",
+        bot.uri(),
+        genesys.uri(),
+        genesys.uri()
+    );
+    env.put_bot(&yaml).await;
+}
+
+async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
+    env.send_event("acme", PLATFORM_SECRET, &body).await
+}
+
+/// POSTs an outbound-webhook body signed as Genesys signs it.
+async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let headers = [("x-hub-signature-256", genesys::signature(WEBHOOK_SECRET, &bytes))];
+    let req = env.request("POST", CALLBACK_PATH, &headers, &bytes);
+    env.call_provider(req).await
+}
+
+/// An agent's text message as Genesys posts it to the outbound webhook.
+fn agent_text(id: &str, to: &str, text: &str) -> Value {
+    json!({
+        "id": id,
+        "channel": {
+            "id": INTEGRATION, "platform": "Open", "type": "Private",
+            "to": {"id": to},
+            "from": {"nickname": "Eva", "id": INTEGRATION, "idType": "Opaque"},
+            "time": "2026-11-25T09:01:00.000Z", "messageId": id
+        },
+        "type": "Text", "text": text, "direction": "Outbound", "originatingEntity": "Human"
+    })
+}
+
+/// The agent-typing event, shaped as Genesys documents it.
+fn agent_typing(id: &str, to: &str) -> Value {
+    json!({
+        "id": id,
+        "channel": {
+            "id": INTEGRATION, "platform": "Open", "type": "Private",
+            "to": {"id": to},
+            "from": {"nickname": "Acme Open Messaging", "id": INTEGRATION, "idType": "Opaque"},
+            "time": "2026-11-25T09:00:30.000Z", "messageId": id
+        },
+        "type": "Event",
+        "events": [{"eventType": "Typing", "typing": {"type": "On", "duration": 5000}}],
+        "direction": "Outbound"
+    })
+}
+
+async fn requests_to(srv: &MockServer, verb: &str, p: &str) -> Vec<Request> {
+    srv.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path() == p)
+        .collect()
+}
+
+fn json_of(r: &Request) -> Value {
+    serde_json::from_slice(&r.body).expect("a JSON body")
+}
+
+fn header_of(r: &Request, name: &str) -> Option<String> {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The inbound-message bodies Genesys received with this text, in order.
+async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
+    requests_to(srv, "POST", INBOUND_PATH)
+        .await
+        .iter()
+        .map(json_of)
+        .filter(|b| b["text"] == text)
+        .collect()
+}
+
+async fn tick(env: &TestEnv, minutes: i64) -> evaluator::Report {
+    env.clock.advance(Duration::minutes(minutes));
+    evaluator::run(&env.ctx, env.now()).await
+}
+
+fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
+    bodies.iter().filter(|b| b["type"] == t).collect()
+}
+
+async fn open(env: &TestEnv, session: &str) -> String {
+    let (status, answer) = send(env, handover_request("e-open", session)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "opened", "{answer}");
+    answer["handoverId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+
+    // The bot is in control: nothing reaches Genesys.
+    send(&env, user_message("e1", "s-42", "Where is my parcel?")).await;
+    send(&env, bot_message("e2", "s-42", "Do you have a tracking number?")).await;
+    assert!(genesys_srv.received_requests().await.unwrap().is_empty());
+
+    // Handover: a client-credentials token, then one inbound message that creates the
+    // conversation and carries the transcript and the routing context.
+    let (status, answer) = send(&env, handover_request("e3", "s-42")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "opened");
+    assert_eq!(answer["state"], "waiting");
+    let handover_id = answer["handoverId"].as_str().unwrap().to_owned();
+
+    let tokens = requests_to(&genesys_srv, "POST", TOKEN_PATH).await;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(header_of(&tokens[0], "authorization").as_deref(), Some(BASIC_AUTH));
+    assert_eq!(
+        header_of(&tokens[0], "content-type").as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(tokens[0].body, b"grant_type=client_credentials".to_vec());
+
+    let inbound = requests_to(&genesys_srv, "POST", INBOUND_PATH).await;
+    assert_eq!(inbound.len(), 1);
+    let first = &inbound[0];
+    assert_eq!(first.url.query(), Some("prefetchConversationId=true"));
+    assert_eq!(header_of(first, "authorization").as_deref(), Some("Bearer tok-1"));
+    assert!(
+        header_of(first, "content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body = json_of(first);
+    let from = &body["channel"]["from"];
+    assert_eq!(from["id"], handover_id.as_str(), "the sender id is the handover id");
+    assert_eq!(from["idType"], "Opaque");
+    assert_eq!(from["nickname"], "Ann");
+    assert_eq!(body["channel"]["messageId"], format!("{handover_id}-start"));
+    assert!(body["channel"]["time"].as_str().unwrap().ends_with('Z'));
+    let attrs = &body["channel"]["metadata"]["customAttributes"];
+    assert_eq!(attrs["queue"], "Support_NL");
+    assert_eq!(attrs["orderId"], "A-1");
+    assert_eq!(attrs["tags"], "vip");
+    assert_eq!(attrs["trigger"], "explicit_request");
+    assert_eq!(attrs["handoverId"], handover_id.as_str());
+    assert_eq!(attrs["sessionId"], "s-42");
+    assert_eq!(attrs["botId"], "acme");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("queue: Support_NL"), "{text}");
+    assert!(
+        text.ends_with("User: Where is my parcel?\nBot: Do you have a tracking number?\n[Quick replies: Yes | No]"),
+        "{text}"
+    );
+    let s = env.session("acme", "s-42").await.unwrap();
+    assert_eq!(
+        s.handover.as_ref().unwrap().provider_conversation_id.as_deref(),
+        Some(GENESYS_CONVERSATION),
+        "Genesys' conversation id is recorded for the disconnect"
+    );
+
+    // While waiting, the user's and the bot's turns follow as inbound messages.
+    assert_eq!(
+        send(&env, user_message("e4", "s-42", "Are you still there?")).await,
+        (200, json!({"control": "bot", "state": "waiting"}))
+    );
+    send(&env, bot_message("e5", "s-42", "An agent is on the way.")).await;
+    let inbound = requests_to(&genesys_srv, "POST", INBOUND_PATH).await;
+    assert_eq!(inbound.len(), 3);
+    let user_turn = json_of(&inbound[1]);
+    assert_eq!(user_turn["text"], "Are you still there?");
+    assert_eq!(user_turn["channel"]["from"]["id"], handover_id.as_str());
+    assert!(user_turn["channel"]["metadata"].is_null(), "context is sent once");
+    assert_eq!(inbound[1].url.query(), None);
+    assert_eq!(header_of(&inbound[1], "authorization").as_deref(), Some("Bearer tok-1"));
+    assert_eq!(
+        json_of(&inbound[2])["text"],
+        "Bot: An agent is on the way.\n[Quick replies: Yes | No]"
+    );
+
+    // The agent types, then writes: the first message is the join.
+    assert_eq!(callback(&env, &agent_typing("t-1", &handover_id)).await.0, 200);
+    let (status, answer) = callback(&env, &agent_text("m-1", &handover_id, "Hi Ann, I'm Eva.")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let to_bot = received(&bot_srv).await;
+    let types: Vec<&str> = to_bot.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["agent.typing", "agent.joined", "agent.message"]);
+    assert_eq!(to_bot[2]["message"]["text"], "Hi Ann, I'm Eva.");
+    assert_eq!(to_bot[2]["handoverId"], handover_id.as_str());
+    let s = env.session("acme", "s-42").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Agent);
+    assert_eq!(s.handover.unwrap().agent.unwrap().name.as_deref(), Some("Eva"));
+
+    // Now the user talks to the agent only, still through inbound messages.
+    assert_eq!(
+        send(&env, user_message("e6", "s-42", "My parcel is late")).await,
+        (200, json!({"control": "agent", "state": "agent"}))
+    );
+    let inbound = requests_to(&genesys_srv, "POST", INBOUND_PATH).await;
+    assert_eq!(json_of(inbound.last().unwrap())["text"], "My parcel is late");
+
+    // An agent attachment reaches the bot as an attachment.
+    let mut label = agent_text("m-2", &handover_id, "Here is your label.");
+    label["content"] = json!([{
+        "contentType": "Attachment",
+        "attachment": {"mediaType": "Image", "url": "https://files.example/label.png", "mime": "image/png", "filename": "label.png"}
+    }]);
+    assert_eq!(callback(&env, &label).await.0, 200);
+    let to_bot = received(&bot_srv).await;
+    let last = to_bot.last().unwrap();
+    assert_eq!(last["type"], "agent.message");
+    assert_eq!(
+        last["message"]["attachments"][0]["url"],
+        "https://files.example/label.png"
+    );
+    assert_eq!(last["message"]["attachments"][0]["type"], "image");
+
+    // The agent leaves without a word: Genesys does not tell the webhook, so the idle timeout
+    // hands back to the bot and disconnects the Genesys conversation.
+    tick(&env, 2).await;
+    let to_bot = received(&bot_srv).await;
+    let ended = of_type(&to_bot, "handover.ended");
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "agent_idle_timeout");
+    let patches = requests_to(&genesys_srv, "PATCH", DISCONNECT_PATH).await;
+    assert_eq!(patches.len(), 1);
+    assert_eq!(json_of(&patches[0]), json!({"state": "disconnected"}));
+    assert_eq!(header_of(&patches[0], "authorization").as_deref(), Some("Bearer tok-1"));
+    assert_eq!(
+        send(&env, user_message("e7", "s-42", "Thanks!")).await.1,
+        json!({"control": "bot", "state": "bot"})
+    );
+    assert_eq!(
+        requests_to(&genesys_srv, "POST", INBOUND_PATH).await.len(),
+        4,
+        "nothing more is relayed after the end"
+    );
+
+    // One token served every call; the agent's turns are in the bot's history.
+    assert_eq!(requests_to(&genesys_srv, "POST", TOKEN_PATH).await.len(), 1);
+    let transcript = env
+        .store
+        .transcript(&SessionKey::new("acme", "s-42"), None)
+        .await
+        .unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|e| e.message.text.as_deref() == Some("Hi Ann, I'm Eva."))
+    );
+}
+
+#[tokio::test]
+async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversation() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    send(&env, user_message("e1", "s-1", "Agent please")).await;
+    let handover_id = open(&env, "s-1").await;
+
+    let cancel = json!({"id": "e3", "type": "handover.cancel", "sessionId": "s-1"});
+    let (status, answer) = send(&env, cancel).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"state": "bot", "handoverId": handover_id, "reason": "user_cancelled"})
+    );
+
+    let patches = requests_to(&genesys_srv, "PATCH", DISCONNECT_PATH).await;
+    assert_eq!(patches.len(), 1);
+    assert_eq!(json_of(&patches[0]), json!({"state": "disconnected"}));
+    assert_eq!(header_of(&patches[0], "authorization").as_deref(), Some("Bearer tok-1"));
+    let to_bot = received(&bot_srv).await;
+    assert_eq!(to_bot.last().unwrap()["type"], "handover.ended");
+    assert_eq!(to_bot.last().unwrap()["reason"], "user_cancelled");
+
+    // A late agent message for the ended handover changes nothing.
+    let before = env.dump().await;
+    assert_eq!(
+        callback(&env, &agent_text("m-late", &handover_id, "Hello?")).await.0,
+        200
+    );
+    assert_eq!(env.dump().await, before, "a stale callback writes nothing");
+}
+
+#[tokio::test]
+async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    // The first inbound message is answered without `conversationId`.
+    Mock::given(method("POST"))
+        .and(path(INBOUND_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "gm-0", "type": "Text", "text": "x"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-1").await;
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.handover.unwrap().provider_conversation_id, None);
+
+    send(&env, json!({"id": "e3", "type": "handover.cancel", "sessionId": "s-1"})).await;
+    let inbound = requests_to(&genesys_srv, "POST", INBOUND_PATH).await;
+    assert_eq!(inbound.len(), 2);
+    let notice = &inbound[1];
+    assert_eq!(notice.url.query(), Some("prefetchConversationId=true"));
+    let body = json_of(notice);
+    assert_eq!(body["channel"]["from"]["id"], handover_id.as_str());
+    assert!(body["text"].as_str().unwrap().contains("user_cancelled"), "{body}");
+    let patches = requests_to(&genesys_srv, "PATCH", DISCONNECT_PATH).await;
+    assert_eq!(patches.len(), 1, "the conversation is disconnected all the same");
+    assert_eq!(json_of(&patches[0]), json!({"state": "disconnected"}));
+}
+
+#[tokio::test]
+async fn a_repeated_webhook_is_applied_once() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-1").await;
+
+    let msg = agent_text("m-dup", &handover_id, "Hello");
+    let first = callback(&env, &msg).await;
+    let second = callback(&env, &msg).await;
+    assert_eq!(first.0, 200, "{first:?}");
+    assert_eq!(first, second);
+    let to_bot = received(&bot_srv).await;
+    assert_eq!(of_type(&to_bot, "agent.message").len(), 1, "delivered once");
+    assert_eq!(
+        of_type(&to_bot, "agent.joined").len(),
+        1,
+        "the first agent message is the join"
+    );
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.seq, 1, "one agent turn in the transcript");
+}
+
+#[tokio::test]
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let _handover_id = open(&env, "s-1").await;
+
+    // Genesys refuses the next user message with 429 (Retry-After: 120), then with 503.
+    Mock::given(method("POST"))
+        .and(path(INBOUND_PATH))
+        .and(body_partial_json(json!({"text": "anyone?"})))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "45"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(INBOUND_PATH))
+        .and(body_partial_json(json!({"text": "anyone?"})))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&genesys_srv)
+        .await;
+
+    let (status, _) = send(&env, user_message("e2", "s-1", "anyone?")).await;
+    assert_eq!(status, 200, "accepted even though Genesys refused it");
+    assert_eq!(relayed(&genesys_srv, "anyone?").await.len(), 1, "refused once with 429");
+
+    env.clock.advance(Duration::seconds(40));
+    evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(
+        relayed(&genesys_srv, "anyone?").await.len(),
+        1,
+        "no second attempt before Retry-After (45 s)"
+    );
+    tick(&env, 2).await;
+    assert_eq!(
+        relayed(&genesys_srv, "anyone?").await.len(),
+        2,
+        "second attempt, refused with 503"
+    );
+    tick(&env, 1).await;
+    assert_eq!(
+        relayed(&genesys_srv, "anyone?").await.len(),
+        3,
+        "third attempt, accepted"
+    );
+    tick(&env, 5).await;
+    let sent = relayed(&genesys_srv, "anyone?").await;
+    assert_eq!(sent.len(), 3, "nothing more once delivered");
+    assert!(
+        sent.iter()
+            .all(|b| b["channel"]["messageId"] == sent[0]["channel"]["messageId"]),
+        "every attempt carries the same message id"
+    );
+    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Waiting, "the handover goes on");
+}
+
+#[tokio::test]
+async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-1").await;
+    let bytes = serde_json::to_vec(&agent_text("m-1", &handover_id, "Hello")).unwrap();
+
+    let unsigned = env.request("POST", CALLBACK_PATH, &[], &bytes);
+    assert_eq!(env.call_provider(unsigned).await.0, 401);
+    let wrong = [("x-hub-signature-256", genesys::signature(b"another-secret", &bytes))];
+    assert_eq!(
+        env.call_provider(env.request("POST", CALLBACK_PATH, &wrong, &bytes))
+            .await
+            .0,
+        401
+    );
+    let hex_style = [(
+        "x-hub-signature-256",
+        "sha256=0000000000000000000000000000000000000000000000000000000000000000".to_owned(),
+    )];
+    assert_eq!(
+        env.call_provider(env.request("POST", CALLBACK_PATH, &hex_style, &bytes))
+            .await
+            .0,
+        401
+    );
+    assert!(of_type(&received(&bot_srv).await, "agent.message").is_empty());
+
+    // A delivery receipt is acknowledged and ignored; so is a message for an unknown user.
+    let receipt = json!({
+        "id": "m-9",
+        "channel": {"id": INTEGRATION, "to": {"id": handover_id}, "time": "2026-11-25T09:02:00.000Z"},
+        "type": "Receipt", "status": "Delivered", "isFinalReceipt": true, "direction": "Outbound"
+    });
+    let (status, answer) = callback(&env, &receipt).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)));
+    let (status, answer) = callback(&env, &agent_text("m-10", "someone-else", "Hi")).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["ignored"], 1);
+    assert!(received(&bot_srv).await.is_empty());
+}

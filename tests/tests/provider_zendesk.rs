@@ -1,0 +1,509 @@
+//! Zendesk messaging (Sunshine Conversations switchboard, the embedded shape) end to end: the
+//! real handlers and the emulator, a native bot platform on a mock server, and a mock answering
+//! like the SunCo API. Webhooks are shaped like the OpenAPI spec's examples and carry the webhook
+//! secret in `X-API-Key`, as SunCo sends them.
+//!
+//! In this shape user and bot turns are already SunCo messages, so nothing is relayed to the
+//! provider; the calls that can fail and be retried are the switchboard actions (the retry test
+//! uses the hand-back at the end).
+
+use chrono::Duration;
+use handover::app::evaluator;
+use handover::domain::{Actor, State};
+use handover::store::{SessionKey, Store};
+use handover_tests::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const APP: &str = "5ebee0975ac5304b664a12fa";
+const CONV: &str = "f52b01137aa6c250bc7251fa";
+const WEBHOOK_SECRET: &str = "8564b3e6a8b20a4bdb68b05ce9bc5936";
+/// `Basic base64("app_key_1:s3cr3t")`, the key id and secret stored below.
+const BASIC_AUTH: &str = "Basic YXBwX2tleV8xOnMzY3IzdA==";
+
+fn pass_control_path() -> String {
+    format!("/sc/v2/apps/{APP}/conversations/{CONV}/passControl")
+}
+
+fn release_control_path() -> String {
+    format!("/sc/v2/apps/{APP}/conversations/{CONV}/releaseControl")
+}
+
+struct World {
+    env: TestEnv,
+    bot_srv: MockServer,
+    zd_srv: MockServer,
+}
+
+const BOT_SECRET: &[u8] = b"bot-secret";
+
+/// A bot routed to one Zendesk provider `zd`; `bot_integration` is the switchboard integration
+/// control goes back to (none: control is released). Zendesk's API answers 200 `{}` unless a
+/// test mounts something more specific first.
+async fn world(bot_integration: Option<&str>) -> World {
+    let env = TestEnv::new().await;
+    let bot_srv = MockServer::start().await;
+    let zd_srv = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot_srv)
+        .await;
+    for p in [pass_control_path(), release_control_path()] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .with_priority(10)
+            .mount(&zd_srv)
+            .await;
+    }
+    let platform_ref = env.secret("platform", &json!({ "signingSecret": "bot-secret" })).await;
+    let zd_ref = env
+        .secret(
+            "zendesk",
+            &json!({ "keyId": "app_key_1", "keySecret": "s3cr3t", "webhookSecret": WEBHOOK_SECRET }),
+        )
+        .await;
+    let bot_line = bot_integration
+        .map(|b| format!("    botIntegrationId: {b}\n"))
+        .unwrap_or_default();
+    let yaml = format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {bot}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {zd}/sc\n{bot_line}    ticketFields:\n      summary: \"360001\"\n      transcript: \"360002\"\n      orderId: \"360003\"\nrouting:\n  - provider: zd\n    queue: general\n",
+        bot = bot_srv.uri(),
+        zd = zd_srv.uri(),
+    );
+    env.put_bot(&yaml).await;
+    World { env, bot_srv, zd_srv }
+}
+
+impl World {
+    async fn send(&self, body: &Value) -> (u16, Value) {
+        self.env.send_event("acme", BOT_SECRET, body).await
+    }
+
+    /// Posts a SunCo webhook to the provider's callback URL with `key` in `X-API-Key`.
+    async fn webhook_with_key(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let headers: Vec<(&str, String)> = key.map(|k| ("x-api-key", k.to_owned())).into_iter().collect();
+        let req = self
+            .env
+            .request("POST", "/v1/bots/acme/providers/zd/callback", &headers, &bytes);
+        self.env.call_provider(req).await
+    }
+
+    async fn webhook(&self, body: &Value) -> (u16, Value) {
+        self.webhook_with_key(Some(WEBHOOK_SECRET), body).await
+    }
+
+    /// The Zendesk API calls so far: (path, JSON body), each checked for Basic auth and JSON.
+    async fn zd_calls(&self) -> Vec<(String, Value)> {
+        let reqs = self.zd_srv.received_requests().await.unwrap_or_default();
+        for r in &reqs {
+            let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            assert_eq!(
+                h("authorization").as_deref(),
+                Some(BASIC_AUTH),
+                "basic auth with key id and secret"
+            );
+            assert!(
+                h("content-type").is_some_and(|c| c.starts_with("application/json")),
+                "JSON body"
+            );
+        }
+        reqs.iter()
+            .map(|r| {
+                (
+                    r.url.path().to_owned(),
+                    serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+
+    async fn to_bot_types(&self) -> Vec<String> {
+        received(&self.bot_srv)
+            .await
+            .iter()
+            .map(|b| b["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    async fn opened(&self, event_id: &str, session: &str) -> String {
+        let (status, answer) = self.send(&zendesk_handover(event_id, session)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["outcome"], "opened", "{answer}");
+        answer["handoverId"].as_str().unwrap().to_owned()
+    }
+}
+
+fn zendesk_handover(id: &str, session: &str) -> Value {
+    json!({
+        "id": id, "type": "handover.request", "sessionId": session,
+        "handover": {
+            "trigger": "explicit_request", "providerConversationId": CONV,
+            "variables": { "orderId": "A-1" }, "tags": ["vip"], "summary": "Parcel A-1 is late"
+        }
+    })
+}
+
+fn envelope(events: Vec<Value>) -> Value {
+    json!({ "app": { "id": APP }, "webhook": { "id": "5f4eaef81e3dcc117c7ba48a", "version": "v2" }, "events": events })
+}
+
+fn agent_workspace() -> Value {
+    json!({ "id": "69b431db701f816b35d0929e", "name": "zd-agentWorkspace",
+            "integrationId": "69b431da02e3021a49370df2", "integrationType": "zd:agentWorkspace" })
+}
+
+fn chatbot() -> Value {
+    json!({ "id": "5eecde2dcdbffb08f5c3ed37", "name": "chatbot",
+            "integrationId": "5f11a650e4e987667c2051d1", "integrationType": "custom" })
+}
+
+/// A `conversation:message` written by the business side: an agent when `source` is the Agent
+/// Workspace, the bot when it is the API.
+fn business_message(event_id: &str, source: &str, name: &str, text: &str) -> Value {
+    json!({
+        "id": event_id, "createdAt": "2026-11-25T09:05:00.000Z", "type": "conversation:message",
+        "payload": {
+            "conversation": { "id": CONV, "type": "personal", "activeSwitchboardIntegration": agent_workspace() },
+            "message": {
+                "id": format!("msg-{event_id}"), "received": "2026-11-25T09:05:00.000Z",
+                "author": { "type": "business", "displayName": name, "avatarUrl": "https://example.com/a.png" },
+                "content": { "type": "text", "text": text },
+                "source": { "type": source }
+            }
+        }
+    })
+}
+
+fn agent_typing(event_id: &str) -> Value {
+    json!({
+        "id": event_id, "createdAt": "2026-11-25T09:04:00.000Z", "type": "conversation:typing",
+        "payload": {
+            "conversation": { "id": CONV, "type": "personal", "activeSwitchboardIntegration": agent_workspace() },
+            "activity": { "type": "typing:start", "author": { "type": "business", "displayName": "Eva" },
+                          "source": { "type": "zd:agentWorkspace" } }
+        }
+    })
+}
+
+fn switchboard(event_id: &str, kind: &str, active: Option<Value>, extra: Value) -> Value {
+    let mut conversation = json!({ "id": CONV, "type": "personal" });
+    if let Some(a) = active {
+        conversation["activeSwitchboardIntegration"] = a;
+    }
+    let mut payload = json!({ "conversation": conversation });
+    payload
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    json!({ "id": event_id, "createdAt": "2026-11-25T09:10:00.000Z", "type": kind, "payload": payload })
+}
+
+#[tokio::test]
+async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
+    let w = world(Some("chatbot")).await;
+
+    // The bot is in control; nothing reaches Zendesk's API.
+    assert_eq!(
+        w.send(&user_message("e1", "s-42", "Where is my parcel?")).await,
+        (200, json!({"control": "bot", "state": "bot"}))
+    );
+    assert_eq!(
+        w.send(&bot_message("e2", "s-42", "Do you have a tracking number?"))
+            .await
+            .0,
+        200
+    );
+    assert!(w.zd_calls().await.is_empty());
+
+    // The handover passes switchboard control to the Agent Workspace, with context in metadata.
+    let handover_id = w.opened("e3", "s-42").await;
+    let calls = w.zd_calls().await;
+    assert_eq!(calls.len(), 1);
+    let (p, body) = &calls[0];
+    assert_eq!(p, &pass_control_path());
+    assert_eq!(
+        body["switchboardIntegration"], "zd:agentWorkspace",
+        "the default target"
+    );
+    let meta = &body["metadata"];
+    assert_eq!(meta["handover_id"], handover_id.as_str());
+    assert_eq!(meta["handover_trigger"], "explicit_request");
+    assert_eq!(meta["handover_queue"], "general");
+    assert_eq!(meta["dataCapture.systemField.tags"], "vip");
+    assert_eq!(meta["dataCapture.ticketField.360001"], "Parcel A-1 is late");
+    assert_eq!(meta["dataCapture.ticketField.360003"], "A-1");
+    assert_eq!(
+        meta["dataCapture.ticketField.360002"],
+        "User: Where is my parcel?\nBot: Do you have a tracking number?\n[Quick replies: Yes | No]"
+    );
+    assert!(
+        meta.as_object()
+            .unwrap()
+            .values()
+            .all(|v| !v.is_object() && !v.is_array()),
+        "SunCo metadata is flat"
+    );
+
+    // SunCo echoes our pass to the Agent Workspace: acknowledged, nothing happens.
+    let echo = switchboard(
+        "sw-echo",
+        "switchboard:passControl",
+        Some(agent_workspace()),
+        json!({ "metadata": meta.clone() }),
+    );
+    let (status, answer) = w.webhook(&envelope(vec![echo])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 0);
+    assert_eq!(w.env.session("acme", "s-42").await.unwrap().state, State::Waiting);
+
+    // While waiting, the user's and the bot's turns are already in the SunCo conversation:
+    // nothing is posted, and the bot answering in SunCo is not taken for the agent.
+    assert_eq!(
+        w.send(&user_message("e4", "s-42", "Are you still there?")).await,
+        (200, json!({"control": "bot", "state": "waiting"}))
+    );
+    let (status, _) = w
+        .webhook(&envelope(vec![business_message(
+            "ev-bot",
+            "api:conversations",
+            "Acme bot",
+            "An agent is on the way.",
+        )]))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(w.zd_calls().await.len(), 1, "no message relayed in the embedded shape");
+    assert!(w.to_bot_types().await.is_empty());
+
+    // The agent's first message is the join.
+    let (status, answer) = w
+        .webhook(&envelope(vec![business_message(
+            "ev-1",
+            "zd:agentWorkspace",
+            "Eva",
+            "Hi Ann, let me check.",
+        )]))
+        .await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)));
+    w.webhook(&envelope(vec![agent_typing("ev-2")])).await;
+    let to_bot = received(&w.bot_srv).await;
+    let types: Vec<&str> = to_bot.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["agent.joined", "agent.message", "agent.typing"]);
+    assert_eq!(to_bot[0]["agent"]["name"], "Eva");
+    assert_eq!(to_bot[1]["message"]["text"], "Hi Ann, let me check.");
+    assert_eq!(to_bot[1]["handoverId"], handover_id.as_str());
+    for r in w.bot_srv.received_requests().await.unwrap() {
+        assert_signed(&r, BOT_SECRET);
+    }
+    assert_eq!(
+        w.send(&user_message("e5", "s-42", "Hi Eva, it is order A-1")).await,
+        (200, json!({"control": "agent", "state": "agent"}))
+    );
+    assert_eq!(w.zd_calls().await.len(), 1, "the user's message is already in SunCo");
+
+    // The agent closes the ticket: Zendesk passes control on to the bot's integration.
+    let closed = switchboard(
+        "sw-closed",
+        "switchboard:passControl",
+        Some(chatbot()),
+        json!({ "reason": "ticketClosed" }),
+    );
+    let (status, answer) = w.webhook(&envelope(vec![closed])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)));
+    let to_bot = received(&w.bot_srv).await;
+    let ended = to_bot.last().unwrap();
+    assert_eq!(ended["type"], "handover.ended");
+    assert_eq!(ended["reason"], "agent_closed");
+    assert_eq!(
+        w.zd_calls().await.len(),
+        1,
+        "control already left the Agent Workspace: nothing to hand back"
+    );
+    assert_eq!(
+        w.send(&user_message("e6", "s-42", "Thanks!")).await.1,
+        json!({"control": "bot", "state": "bot"})
+    );
+
+    // The agent's turn is in the bot's history.
+    let transcript = w
+        .env
+        .store
+        .transcript(&SessionKey::new("acme", "s-42"), None)
+        .await
+        .unwrap();
+    let agent_turns: Vec<_> = transcript.iter().filter(|e| e.actor == Actor::Agent).collect();
+    assert_eq!(agent_turns.len(), 1);
+    assert_eq!(agent_turns[0].message.text.as_deref(), Some("Hi Ann, let me check."));
+    assert_eq!(
+        agent_turns[0].agent.as_ref().and_then(|a| a.name.as_deref()),
+        Some("Eva")
+    );
+    let s = w.env.session("acme", "s-42").await.unwrap();
+    assert_eq!(
+        s.last_handover.unwrap().end_reason,
+        Some(handover::domain::EndReason::AgentClosed)
+    );
+}
+
+#[tokio::test]
+async fn user_cancel_while_waiting_passes_control_back_to_the_bot() {
+    let w = world(Some("chatbot")).await;
+    let handover_id = w.opened("e1", "s-1").await;
+    let cancel = json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"});
+    let (status, answer) = w.send(&cancel).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"state": "bot", "handoverId": handover_id, "reason": "user_cancelled"})
+    );
+    let calls = w.zd_calls().await;
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].0, pass_control_path());
+    assert_eq!(
+        calls[1].1,
+        json!({
+            "switchboardIntegration": "chatbot",
+            "metadata": { "handover_id": handover_id, "handover_end_reason": "user_cancelled" }
+        })
+    );
+    assert_eq!(received(&w.bot_srv).await.last().unwrap()["reason"], "user_cancelled");
+
+    // SunCo echoes the hand-back; for an ended handover it changes nothing.
+    let before = w.env.dump().await;
+    let echo = switchboard(
+        "sw-back",
+        "switchboard:passControl",
+        Some(chatbot()),
+        json!({ "metadata": { "handover_id": handover_id, "handover_end_reason": "user_cancelled" } }),
+    );
+    assert_eq!(w.webhook(&envelope(vec![echo])).await.0, 200);
+    assert_eq!(w.env.session("acme", "s-1").await.unwrap().state, State::Bot);
+    assert_eq!(w.env.dump().await, before, "a stale callback writes nothing");
+}
+
+#[tokio::test]
+async fn without_a_bot_integration_control_is_released() {
+    let w = world(None).await;
+    let handover_id = w.opened("e1", "s-1").await;
+    w.send(&json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"}))
+        .await;
+    let calls = w.zd_calls().await;
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].0, release_control_path());
+    assert_eq!(
+        calls[1].1,
+        json!({ "metadata": { "handover_id": handover_id, "handover_end_reason": "user_cancelled" } })
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_webhook_is_applied_once() {
+    let w = world(Some("chatbot")).await;
+    w.opened("e1", "s-1").await;
+    let msg = envelope(vec![business_message("ev-7", "zd:agentWorkspace", "Eva", "Hello")]);
+    let first = w.webhook(&msg).await;
+    let second = w.webhook(&msg).await;
+    assert_eq!(first.0, 200);
+    assert_eq!(first, second);
+    let types = w.to_bot_types().await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "agent.message").count(),
+        1,
+        "delivered once"
+    );
+    assert_eq!(types.iter().filter(|t| *t == "agent.joined").count(), 1);
+    let s = w.env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.state, State::Agent);
+    assert_eq!(s.seq, 1, "one transcript entry");
+}
+
+#[tokio::test]
+async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
+    let w = world(Some("chatbot")).await;
+    let hand_back = json!({ "switchboardIntegration": "chatbot" });
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .and(body_partial_json(&hand_back))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "45")
+                .set_body_json(json!({"errors": [{"code": "too_many_requests", "title": "Too Many Requests"}]})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&w.zd_srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .and(body_partial_json(&hand_back))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&w.zd_srv)
+        .await;
+    w.opened("e1", "s-1").await;
+    w.send(&json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"}))
+        .await;
+    let hand_backs = || async {
+        w.zd_calls()
+            .await
+            .into_iter()
+            .filter(|(_, b)| b["switchboardIntegration"] == "chatbot")
+            .map(|(_, b)| b)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hand_backs().await.len(), 1, "refused once with 429");
+
+    // Retry-After stays below the test policy's 60 s cap on delays, so it is honoured as sent.
+    let after = |seconds: i64| {
+        w.env.clock.advance(Duration::seconds(seconds));
+        evaluator::run(&w.env.ctx, w.env.now())
+    };
+    after(30).await;
+    assert_eq!(hand_backs().await.len(), 1, "not before Retry-After (45 s)");
+    after(30).await;
+    assert_eq!(hand_backs().await.len(), 2, "retried after Retry-After, then 503");
+    after(60).await;
+    let sent = hand_backs().await;
+    assert_eq!(sent.len(), 3, "delivered on the third attempt");
+    assert!(sent.iter().all(|b| *b == sent[0]), "the same request every time");
+    let key = SessionKey::new("acme", "s-1");
+    assert!(
+        w.env.store.outbox(&key).await.unwrap().is_empty(),
+        "nothing left to deliver"
+    );
+    after(600).await;
+    assert_eq!(hand_backs().await.len(), 3, "and never again");
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_api_key_is_refused_and_changes_nothing() {
+    let w = world(Some("chatbot")).await;
+    w.opened("e1", "s-1").await;
+    let before = w.env.dump().await;
+    let msg = envelope(vec![business_message("ev-1", "zd:agentWorkspace", "Eva", "Hello")]);
+    assert_eq!(w.webhook_with_key(Some("not-the-secret"), &msg).await.0, 401);
+    assert_eq!(w.webhook_with_key(None, &msg).await.0, 401);
+    assert_eq!(w.env.dump().await, before);
+    assert!(w.to_bot_types().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_without_the_sunco_conversation_id_opens_nothing() {
+    let w = world(Some("chatbot")).await;
+    let mut request = zendesk_handover("e1", "s-1");
+    request["handover"]
+        .as_object_mut()
+        .unwrap()
+        .remove("providerConversationId");
+    let (status, answer) = w.send(&request).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    assert!(
+        w.zd_calls().await.is_empty(),
+        "no switchboard call without a conversation"
+    );
+}
