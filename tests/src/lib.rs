@@ -100,6 +100,16 @@ fn probe(port: u16) -> bool {
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") && &buf[9..12] == b"200"
 }
 
+/// SDK configuration for the emulator: fixed region, dummy credentials.
+pub async fn emulator_sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .endpoint_url(emulator_endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .load()
+        .await
+}
+
 /// Counts DynamoDB requests put on the wire.
 #[derive(Debug, Default, Clone)]
 pub struct RequestCounter(Arc<AtomicUsize>);
@@ -159,13 +169,7 @@ pub fn test_retry() -> RetryPolicy {
 
 impl TestEnv {
     pub async fn new() -> TestEnv {
-        let endpoint = emulator_endpoint();
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let sdk = emulator_sdk().await;
         let counter = RequestCounter::default();
         let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(counter.clone())
@@ -443,15 +447,21 @@ impl Intercept for ActionRecorder {
 }
 
 impl TestEnv {
+    /// A context (another function instance) on this test's table, secrets and clock.
+    pub fn context_on(
+        &self,
+        dynamo: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Arc<AppContext> {
+        let store = DynamoStore::new(dynamo, self.table.clone());
+        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
+        Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
+    }
+
     /// Another process on the same table, secrets and clock (as another Lambda function would
     /// be), whose AWS clients report to `recorder`.
     pub async fn other_function(&self, recorder: &ActionRecorder) -> Arc<AppContext> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(emulator_endpoint())
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let sdk = emulator_sdk().await;
         let dynamo = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(recorder.clone())
@@ -462,9 +472,7 @@ impl TestEnv {
                 .interceptor(recorder.clone())
                 .build(),
         );
-        let store = DynamoStore::new(dynamo, self.table.clone());
-        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
-        Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
+        self.context_on(dynamo, secrets)
     }
 }
 
@@ -507,20 +515,13 @@ impl Intercept for OpCounter {
 impl TestEnv {
     /// A context on this test's table whose DynamoDB client counts requests per operation.
     pub async fn counted_function(&self, counter: &OpCounter) -> Arc<AppContext> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(emulator_endpoint())
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let sdk = emulator_sdk().await;
         let dynamo = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(counter.clone())
                 .build(),
         );
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        let store = DynamoStore::new(dynamo, self.table.clone());
-        let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
-        Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
+        self.context_on(dynamo, secrets)
     }
 }

@@ -248,27 +248,43 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl super::Store for DynamoStore {
-    async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>> {
+impl DynamoStore {
+    /// One strongly consistent item read.
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(bot_pk(bot_id)))
-            .key("sk", s("CONFIG"))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        let Some(item) = out.item() else {
+        Ok(out.item)
+    }
+
+    /// A JSON document stored with its `version`.
+    async fn get_versioned<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> StoreResult<Option<Versioned<T>>> {
+        let Some(item) = self.get(pk, sk).await? else {
             return Ok(None);
         };
-        let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
+        let version = u64::try_from(get_n(&item, "version")?).unwrap_or(0);
         Ok(Some(Versioned {
-            value: from_doc(item)?,
+            value: from_doc(&item)?,
             version,
         }))
+    }
+}
+
+#[async_trait]
+impl super::Store for DynamoStore {
+    async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>> {
+        self.get_versioned(bot_pk(bot_id), "CONFIG").await
     }
 
     async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64> {
@@ -304,24 +320,7 @@ impl super::Store for DynamoStore {
     }
 
     async fn load_session(&self, key: &SessionKey) -> StoreResult<Option<Versioned<Session>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(key)))
-            .key("sk", s("STATE"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = out.item() else {
-            return Ok(None);
-        };
-        let version = u64::try_from(get_n(item, "version")?).unwrap_or(0);
-        Ok(Some(Versioned {
-            value: from_doc(item)?,
-            version,
-        }))
+        self.get_versioned(session_pk(key), "STATE").await
     }
 
     async fn commit(&self, c: Commit<'_>) -> StoreResult<u64> {
@@ -413,19 +412,10 @@ impl super::Store for DynamoStore {
     }
 
     async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(seen_pk(scope, event_id)))
-            .key("sk", s("SEEN"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.get(seen_pk(scope, event_id), "SEEN").await? else {
             return Ok(None);
         };
+        let item = &item;
         Ok(Some(StoredAnswer {
             status: u16::try_from(get_n(item, "status")?).unwrap_or(200),
             body: from_doc(item)?,
@@ -447,19 +437,13 @@ impl super::Store for DynamoStore {
         provider_id: &str,
         conversation_id: &str,
     ) -> StoreResult<Option<ConversationLink>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(conv_pk(bot_id, provider_id, conversation_id)))
-            .key("sk", s("SESSION"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = out.item() else {
+        let Some(item) = self
+            .get(conv_pk(bot_id, provider_id, conversation_id), "SESSION")
+            .await?
+        else {
             return Ok(None);
         };
+        let item = &item;
         Ok(Some(ConversationLink {
             key: SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?),
             handover_id: get_s(item, "handoverId")?.to_owned(),
