@@ -26,7 +26,9 @@ pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
         loop {
             tick.tick().await;
             let report = evaluator::run(&evaluator_ctx, evaluator_ctx.clock.now()).await;
-            if report != evaluator::Report::default() {
+            // Quiet unless something happened (every run refreshes availability).
+            let busy = report.sessions + report.availability_written + report.errors > 0;
+            if busy {
                 eprintln!("evaluator: {}", serde_json::to_string(&report).unwrap_or_default());
             }
         }
