@@ -320,3 +320,32 @@ async fn kill_switch_and_opening_hours_decide_the_dialog() {
         .await;
     assert_eq!(a["outcome"], "opened");
 }
+
+#[tokio::test]
+async fn still_waiting_estimate_comes_from_recent_times_to_join() {
+    let env = TestEnv::new().await;
+    let srv = ok_server().await;
+    let timeouts = "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 120 }";
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), timeouts)
+        .await;
+    // An earlier user waited 300 s for an agent.
+    let (_, first) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    env.clock.advance(Duration::seconds(300));
+    let joined =
+        json!({"id": "c1", "type": "agent.joined", "conversationId": first["handoverId"], "agent": {"id": "a"}});
+    env.send_callback("acme", "desk", &bot.desk_secret, &joined).await;
+    // A new user starts waiting; the nudge at 120 s estimates the remaining 180 s.
+    env.send_event("acme", &bot.platform_secret, &handover_request("e2", "s-2"))
+        .await;
+    tick(&env, 120).await;
+    let nudges: Vec<_> = received(&srv)
+        .await
+        .into_iter()
+        .filter(|b| b["type"] == "handover.waiting" && b["sessionId"] == "s-2")
+        .collect();
+    assert_eq!(nudges.len(), 1);
+    assert_eq!(nudges[0]["estimatedWaitSeconds"], 180);
+}

@@ -57,8 +57,23 @@ pub async fn apply(
     create: Create,
     render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
 ) -> Result<Applied, ApiError> {
+    apply_with(ctx, bot, key, input, idem, create, render, None).await
+}
+
+/// [`apply`] with facts the caller already gathered (the evaluator's wait statistics).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_with(
+    ctx: &AppContext,
+    bot: &Bot,
+    key: &SessionKey,
+    input: &Input,
+    idem: Option<&Idempotency>,
+    create: Create,
+    render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
+    given: Option<Conditions>,
+) -> Result<Applied, ApiError> {
     let handover_id = ctx.new_handover_id();
-    let mut conditions: Option<Conditions> = None;
+    let mut conditions: Option<Conditions> = given;
     let mut started: Option<Started> = None;
     for attempt in 0..MAX_ATTEMPTS {
         let loaded = ctx.store.load_session(key).await?;
@@ -161,6 +176,7 @@ pub async fn apply(
         };
         match ctx.store.commit(commit).await {
             Ok(_) => {
+                record_join(ctx, key, &before, &decision.session).await;
                 if !outbox.is_empty() {
                     outbox::deliver_new(ctx, bot, key, &outbox).await;
                 }
@@ -419,5 +435,24 @@ async fn abandon(ctx: &AppContext, bot: &Bot, started: Option<Started>) {
         .await
     {
         tracing::error!(handover_id = %s.handover_id, error = %e, "could not end an abandoned provider conversation");
+    }
+}
+
+/// Feeds our own time-to-join statistics when an agent has just joined (best effort: the
+/// statistics only shape the "still waiting" estimate).
+async fn record_join(ctx: &AppContext, key: &crate::store::SessionKey, before: &Session, after: &Session) {
+    let Some(h) = after
+        .handover
+        .as_ref()
+        .filter(|_| before.state == crate::domain::State::Waiting)
+    else {
+        return;
+    };
+    let Some(joined) = h.joined_at.filter(|_| after.state == crate::domain::State::Agent) else {
+        return;
+    };
+    let waited = u64::try_from((joined - h.requested_at).num_seconds()).unwrap_or(0);
+    if let Err(e) = ctx.store.record_wait(&key.bot_id, &h.queue, joined, waited).await {
+        tracing::warn!(error = %e, "time-to-join statistics not recorded");
     }
 }

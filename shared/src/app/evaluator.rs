@@ -109,7 +109,24 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
             timer,
         });
         let render = |_: &Reply| (200, serde_json::json!({}));
-        let applied = engine::apply(ctx, &bot, key, &input, None, Create::Forbidden, &render).await?;
+        // A nudge carries an estimate from our own time-to-join statistics.
+        let conditions = if timer == TimerKind::StillWaiting {
+            let typical = ctx
+                .store
+                .typical_wait(&key.bot_id, &handover.queue, now)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "time-to-join statistics unreadable");
+                    None
+                });
+            Some(crate::domain::Conditions {
+                typical_wait_seconds: typical,
+                ..Default::default()
+            })
+        } else {
+            None
+        };
+        let applied = engine::apply_with(ctx, &bot, key, &input, None, Create::Forbidden, &render, conditions).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.

@@ -78,6 +78,10 @@ pub struct Conditions {
     pub unavailable_providers: BTreeSet<String>,
     /// `provider/queue` pairs the provider reported as having no agent online.
     pub no_agents: BTreeSet<String>,
+    /// How long users of this queue waited for an agent lately (mean, seconds), from our own
+    /// time-to-join statistics; used for the "still waiting" estimate when the provider tells
+    /// nothing.
+    pub typical_wait_seconds: Option<u64>,
 }
 
 impl Conditions {

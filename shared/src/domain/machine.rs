@@ -206,7 +206,7 @@ pub fn decide(
             Reply::Accepted { applied }
         }
         Event::TimerFired { handover_id, timer } => {
-            let applied = d.is_current(handover_id) && d.timer(*timer);
+            let applied = d.is_current(handover_id) && d.timer(*timer, conditions);
             Reply::Accepted { applied }
         }
         Event::ConversationOpened {
@@ -536,7 +536,7 @@ impl Step<'_> {
     }
 
     /// Returns whether the timer was due and acted on.
-    fn timer(&mut self, timer: TimerKind) -> bool {
+    fn timer(&mut self, timer: TimerKind, conditions: &Conditions) -> bool {
         let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
         match timer {
             TimerKind::NoAgent if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) => {
@@ -548,12 +548,24 @@ impl Step<'_> {
             {
                 let every = self.bot.config.timeouts.still_waiting_every_seconds;
                 self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
-                let (position, estimated_wait_seconds) = self
+                let (position, told, waited) = self
                     .session
                     .handover
                     .as_ref()
-                    .map(|h| (h.position, h.estimated_wait_seconds))
+                    .map(|h| {
+                        (
+                            h.position,
+                            h.estimated_wait_seconds,
+                            (self.now - h.requested_at).num_seconds(),
+                        )
+                    })
                     .unwrap_or_default();
+                // The provider's estimate first; else what users of this queue waited lately,
+                // minus what this user already waited (nothing once that is exceeded).
+                let estimated_wait_seconds = told.or_else(|| {
+                    let typical = i64::try_from(conditions.typical_wait_seconds?).ok()?;
+                    u64::try_from(typical - waited).ok().filter(|s| *s > 0)
+                });
                 let dialog = self.dialog(
                     DialogName::StillWaiting,
                     DialogVars {

@@ -205,6 +205,10 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<ProviderHealth>;
     /// Closes the breaker after a successful delivery.
     async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()>;
+    /// Adds one agent join to the day's time-to-join statistics of a queue.
+    async fn record_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>, waited_seconds: u64) -> StoreResult<()>;
+    /// Mean time to join of a queue over the day of `at` and the day before.
+    async fn typical_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>) -> StoreResult<Option<u64>>;
     /// Deletes every item of a session (on request, or by retention). Returns the count.
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
 }
