@@ -163,7 +163,7 @@ fn capability_table_matches_the_adapters() {
     for kind in all {
         assert_eq!(
             rows.get(kind.as_str()).copied(),
-            providers::declared(kind),
+            Some(providers::declared(kind)),
             "row for {}",
             kind.as_str()
         );

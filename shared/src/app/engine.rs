@@ -109,6 +109,7 @@ pub async fn apply_with(
                 Some(s) if s.provider == start.provider && s.handover_id == start.handover_id => {
                     catch_up(ctx, key, s, &start, &mut decision).await?;
                     set_conversation(&mut decision, &s.conversation_id);
+                    schedule_polling(ctx, bot, &start.provider, &mut decision, now).await;
                 }
                 _ => {
                     abandon(ctx, bot, started.take()).await;
@@ -128,6 +129,7 @@ pub async fn apply_with(
                         Ok(conversation_id) => {
                             health::record(ctx, &key.bot_id, &start.provider, true, now).await;
                             set_conversation(&mut decision, &conversation_id);
+                            schedule_polling(ctx, bot, &start.provider, &mut decision, now).await;
                             started = Some(Started {
                                 conversation_id,
                                 ..start
@@ -179,6 +181,9 @@ pub async fn apply_with(
                 record_join(ctx, key, &before, &decision.session).await;
                 if !outbox.is_empty() {
                     outbox::deliver_new(ctx, bot, key, &outbox).await;
+                }
+                if let Some(s) = &started {
+                    join_at_start(ctx, bot, key, s).await;
                 }
                 return Ok(Applied {
                     status,
@@ -454,5 +459,44 @@ async fn record_join(ctx: &AppContext, key: &crate::store::SessionKey, before: &
     let waited = u64::try_from((joined - h.requested_at).num_seconds()).unwrap_or(0);
     if let Err(e) = ctx.store.record_wait(&key.bot_id, &h.queue, joined, waited).await {
         tracing::warn!(error = %e, "time-to-join statistics not recorded");
+    }
+}
+
+/// Providers that do not push joins and closes are asked by the evaluator on a timer.
+async fn schedule_polling(
+    ctx: &AppContext,
+    bot: &Bot,
+    provider_id: &str,
+    decision: &mut Decision,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let Ok(provider) = ctx.provider(bot, provider_id).await else {
+        return;
+    };
+    if let Some(every) = provider.poll_every() {
+        decision.session.timers.poll_at = Some(now + ChronoDuration::from_std(every).unwrap_or_default());
+    }
+}
+
+/// Providers that never report an agent's join (the handover itself puts an agent in charge)
+/// count the start as the join, so the bot is told to stay silent and the no-agent timer stops.
+async fn join_at_start(ctx: &AppContext, bot: &Bot, key: &crate::store::SessionKey, started: &Started) {
+    let Ok(provider) = ctx.provider(bot, &started.provider).await else {
+        return;
+    };
+    if !provider.agent_joins_at_start() {
+        return;
+    }
+    let agent = crate::domain::Agent {
+        id: started.provider.clone(),
+        name: None,
+    };
+    let input = Input::new(Event::AgentJoined {
+        handover_id: started.handover_id.clone(),
+        agent,
+    });
+    let render = |_: &Reply| (200, serde_json::json!({}));
+    if let Err(e) = Box::pin(apply(ctx, bot, key, &input, None, Create::Forbidden, &render)).await {
+        tracing::warn!(error = %e, "could not record the join at start");
     }
 }

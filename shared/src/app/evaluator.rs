@@ -100,6 +100,7 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         (TimerKind::NoAgent, t.no_agent_at),
         (TimerKind::AgentIdle, t.agent_idle_at),
         (TimerKind::StillWaiting, t.still_waiting_at),
+        (TimerKind::Poll, t.poll_at),
     ] {
         if !due(at) {
             continue;
@@ -110,7 +111,9 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         });
         let render = |_: &Reply| (200, serde_json::json!({}));
         // A nudge carries an estimate from our own time-to-join statistics.
-        let conditions = if timer == TimerKind::StillWaiting {
+        let conditions = if timer == TimerKind::Poll {
+            Some(poll(ctx, &bot, key, handover).await)
+        } else if timer == TimerKind::StillWaiting {
             let typical = ctx
                 .store
                 .typical_wait(&key.bot_id, &handover.queue, now)
@@ -130,7 +133,7 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.
-            if timer != TimerKind::StillWaiting {
+            if matches!(timer, TimerKind::NoAgent | TimerKind::AgentIdle) {
                 break;
             }
         }
@@ -222,5 +225,53 @@ async fn refresh_presence(
                 checked_at: now,
             },
         );
+    }
+}
+
+/// Asks a provider that does not push joins and closes what happened, applies what it reports
+/// like a callback (idempotent on the event ids), and returns when to ask again.
+async fn poll(
+    ctx: &AppContext,
+    bot: &crate::config::Bot,
+    key: &SessionKey,
+    handover: &crate::domain::Handover,
+) -> crate::domain::Conditions {
+    let provider = match ctx.provider(bot, &handover.provider).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "provider unavailable for polling");
+            return crate::domain::Conditions::default();
+        }
+    };
+    let every = provider.poll_every().map(|d| d.as_secs());
+    let conversation = crate::providers::ProviderConversation {
+        handover_id: handover.id.clone(),
+        conversation_id: handover
+            .provider_conversation_id
+            .clone()
+            .unwrap_or_else(|| handover.id.clone()),
+    };
+    match provider.poll(&conversation).await {
+        Ok(events) => {
+            for event in events {
+                let idem = engine::Idempotency {
+                    scope: format!("provider:{}:{}", key.bot_id, handover.provider),
+                    event_id: event.event_id.clone(),
+                };
+                let input = Input {
+                    event_id: Some(event.event_id.clone()),
+                    ..Input::new(super::provider_callback::to_event(event, handover.id.clone()))
+                };
+                let render = |_: &Reply| (200, serde_json::json!({ "status": "ok" }));
+                if let Err(e) = engine::apply(ctx, bot, key, &input, Some(&idem), Create::Forbidden, &render).await {
+                    tracing::warn!(error = %e, "polled event not applied");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(provider = %handover.provider, error = %e, "provider poll failed; asking again later"),
+    }
+    crate::domain::Conditions {
+        poll_every_seconds: every,
+        ..Default::default()
     }
 }

@@ -94,7 +94,21 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             ..Input::new(to_event(event, link.handover_id))
         };
         let render = |_: &crate::domain::Reply| (200, json!({ "status": "ok" }));
-        engine::apply(ctx, &bot, &link.key, &input, Some(&idem), Create::Forbidden, &render).await?;
+        let conditions = crate::domain::Conditions {
+            hand_back_after_agent_close: provider.hand_back_after_agent_close(),
+            ..Default::default()
+        };
+        engine::apply_with(
+            ctx,
+            &bot,
+            &link.key,
+            &input,
+            Some(&idem),
+            Create::Forbidden,
+            &render,
+            Some(conditions),
+        )
+        .await?;
         applied += 1;
     }
     Ok(json_response(
@@ -110,7 +124,7 @@ fn callback_error(e: CallbackError) -> ApiError {
     }
 }
 
-fn to_event(e: ProviderEvent, handover_id: String) -> Event {
+pub(crate) fn to_event(e: ProviderEvent, handover_id: String) -> Event {
     match e.kind {
         ProviderEventKind::AgentJoined { agent } => Event::AgentJoined { handover_id, agent },
         ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage {

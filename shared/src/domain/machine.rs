@@ -201,7 +201,7 @@ pub fn decide(
         Event::ConversationClosed { handover_id } => {
             let applied = d.is_current(handover_id);
             if applied {
-                d.end(EndReason::AgentClosed, false);
+                d.end(EndReason::AgentClosed, conditions.hand_back_after_agent_close);
             }
             Reply::Accepted { applied }
         }
@@ -461,6 +461,8 @@ impl Step<'_> {
             still_waiting_at: (t.still_waiting_every_seconds > 0)
                 .then(|| self.now + secs(t.still_waiting_every_seconds)),
             agent_idle_at: None,
+            // Set by the shell once the provider is known to need polling.
+            poll_at: None,
         };
         let op = ProviderOp::Start {
             handover: Box::new(handover.clone()),
@@ -507,6 +509,7 @@ impl Step<'_> {
         self.session.state = State::Agent;
         self.session.timers = Timers {
             agent_idle_at: Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds)),
+            poll_at: self.session.timers.poll_at,
             ..Timers::default()
         };
         let dialog = self.dialog(
@@ -582,6 +585,11 @@ impl Step<'_> {
             }
             TimerKind::AgentIdle if self.session.state == State::Agent && due(self.session.timers.agent_idle_at) => {
                 self.end(EndReason::AgentIdleTimeout, true);
+                true
+            }
+            // The shell asked the provider; the core only plans the next time.
+            TimerKind::Poll if self.session.state != State::Bot && due(self.session.timers.poll_at) => {
+                self.session.timers.poll_at = conditions.poll_every_seconds.map(|s| self.now + secs(s));
                 true
             }
             _ => false,

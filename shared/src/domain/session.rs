@@ -67,14 +67,22 @@ pub struct Timers {
     pub still_waiting_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_idle_at: Option<DateTime<Utc>>,
+    /// Next time to ask the provider about the conversation (providers that do not push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_at: Option<DateTime<Utc>>,
 }
 
 impl Timers {
     pub fn earliest(&self) -> Option<DateTime<Utc>> {
-        [self.no_agent_at, self.still_waiting_at, self.agent_idle_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.no_agent_at,
+            self.still_waiting_at,
+            self.agent_idle_at,
+            self.poll_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -85,6 +93,8 @@ pub enum TimerKind {
     NoAgent,
     StillWaiting,
     AgentIdle,
+    /// Time to ask the provider again (see `Provider::poll`).
+    Poll,
 }
 
 /// One end user's conversation with one bot.

@@ -286,6 +286,36 @@ fn still_waiting_nudges_repeat() {
 }
 
 #[test]
+fn polling_is_rescheduled_survives_the_join_and_stops_at_the_end() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    w.session.timers.poll_at = Some(w.now + Duration::seconds(60));
+    w.now += Duration::seconds(60);
+    w.conditions.poll_every_seconds = Some(60);
+    let d = w
+        .apply(Event::TimerFired {
+            handover_id: id.clone(),
+            timer: TimerKind::Poll,
+        })
+        .unwrap();
+    assert_eq!(d.reply, Reply::Accepted { applied: true });
+    assert!(d.effects.is_empty(), "the core only plans the next poll");
+    assert_eq!(w.session.timers.poll_at, Some(w.now + Duration::seconds(60)));
+    w.apply(Event::AgentJoined {
+        handover_id: id.clone(),
+        agent: eva(),
+    })
+    .unwrap();
+    assert!(
+        w.session.timers.poll_at.is_some(),
+        "still polled while the agent is there"
+    );
+    w.apply(Event::ConversationClosed { handover_id: id }).unwrap();
+    assert_eq!(w.session.timers.poll_at, None);
+}
+
+#[test]
 fn stale_callback_for_an_old_handover_is_ignored() {
     let mut w = World::new(bot(""));
     w.request();

@@ -18,9 +18,10 @@
 //!   so the handover ends through our own timeouts or the user.
 //! - **End**: `PATCH /api/v2/conversations/messages/{conversationId}` with
 //!   `{"state":"disconnected"}` disconnects every participant, so nothing is left in a queue.
-//! - **Auth**: OAuth client credentials at `https://login.{region}/oauth/token`; the token is
-//!   cached per login host and client for the whole process (adapters are rebuilt per call)
-//!   and renewed shortly before it expires, or at once after a 401.
+//! - **Auth**: OAuth client credentials at `https://login.{region}/oauth/token` (HTTP Basic
+//!   client authentication); the token is cached per login host and client for the whole
+//!   process by [`super::oauth`] (adapters are rebuilt per call) and renewed shortly before it
+//!   expires, or at once after a 401.
 //!
 //! Settings (the provider entry): `region` (a Genesys domain such as `mypurecloud.ie`, or an
 //! AWS-style region such as `eu-west-1`), `integrationId`, and optional `apiBaseUrl` /
@@ -30,10 +31,6 @@
 //! Secret (JSON): `{"clientId": "…", "clientSecret": "…", "webhookSecret": "…"}`, where
 //! `webhookSecret` is the integration's "Outbound Notification Webhook Signature Secret Token".
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
-use std::time::{Duration as StdDuration, Instant};
-
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -41,8 +38,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
+use super::oauth::{self, ClientAuth};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
@@ -71,13 +69,6 @@ const BOT_PREFIX: &str = "Bot: ";
 const MAX_TEXT_CHARS: usize = 4000;
 /// ASSUMPTION (not published by Genesys): the longest value we put in one custom attribute.
 const MAX_ATTRIBUTE_CHARS: usize = 1000;
-
-/// A token is renewed this long before Genesys says it expires.
-const TOKEN_REFRESH_MARGIN: StdDuration = StdDuration::from_secs(300);
-/// Used when the token response has no `expires_in` (it always has in practice).
-const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
-/// The client-credentials request body, already form-encoded.
-const TOKEN_REQUEST_BODY: &str = "grant_type=client_credentials";
 
 /// Genesys Cloud regions, as the official SDKs name them, and their domains.
 const REGION_DOMAINS: &[(&str, &str)] = &[
@@ -117,24 +108,6 @@ struct GenesysSettings {
     agent_name: Option<String>,
 }
 
-/// A cached access token and when to stop using it.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<(String, Instant)>>>;
-
-/// The process-wide token cache: the shell builds an adapter per call, and Genesys limits token
-/// requests per client, so tokens outlive adapters. Keyed by login host, client id and a hash of
-/// the client secret, so a configuration naming someone else's client id without its secret
-/// never gets that client's token.
-fn token_slot(login_base: &str, client_id: &str, client_secret: &str) -> TokenSlot {
-    static SLOTS: OnceLock<StdMutex<HashMap<String, TokenSlot>>> = OnceLock::new();
-    let secret_hash = hex::encode(Sha256::digest(client_secret.as_bytes()));
-    let key = format!("{login_base}|{client_id}|{secret_hash}");
-    let mut slots = SLOTS
-        .get_or_init(|| StdMutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    slots.entry(key).or_default().clone()
-}
-
 /// What Genesys Cloud Open Messaging can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
     // The public APIs send text only; buttons and carousels become text.
@@ -157,7 +130,6 @@ pub struct GenesysProvider {
     client_secret: String,
     webhook_secret: Vec<u8>,
     agent_name: Option<String>,
-    token: TokenSlot,
     http: reqwest::Client,
 }
 
@@ -192,7 +164,6 @@ impl GenesysProvider {
         let client_id = field("clientId")?;
         let client_secret = field("clientSecret")?;
         let webhook_secret = field("webhookSecret")?.into_bytes();
-        let token = token_slot(&login_base, &client_id, &client_secret);
         Ok(GenesysProvider {
             integration_id,
             api_base,
@@ -201,50 +172,31 @@ impl GenesysProvider {
             client_secret,
             webhook_secret,
             agent_name: non_empty(settings.agent_name),
-            token,
             http,
         })
     }
 
-    /// A bearer token: the cached one while it is fresh, else a new one.
+    /// The client-credentials token endpoint of the login host.
+    fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.login_base)
+    }
+
+    /// A bearer token: the process-wide cached one while it is fresh, else a new one. Genesys
+    /// authenticates the client with HTTP Basic and a `grant_type=client_credentials` body.
     async fn access_token(&self) -> Result<String, DeliveryError> {
-        let mut slot = self.token.lock().await;
-        if let Some((token, until)) = slot.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(token.clone());
-        }
-        let now = Utc::now();
-        let resp = self
-            .http
-            .post(format!("{}/oauth/token", self.login_base))
-            .basic_auth(&self.client_id, Some(&self.client_secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(TOKEN_REQUEST_BODY)
-            .send()
-            .await
-            .map_err(delivery::transport)?;
-        let resp = delivery::check(resp, now).await?;
-        let body: TokenResponse = resp
-            .json()
-            .await
-            .map_err(|e| DeliveryError::retryable(format!("Genesys token response: {e}")))?;
-        let lifetime = StdDuration::from_secs(body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS));
-        let use_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 {
-            lifetime - TOKEN_REFRESH_MARGIN
-        } else {
-            lifetime / 2
-        };
-        *slot = Some((body.access_token.clone(), Instant::now() + use_for));
-        Ok(body.access_token)
+        oauth::client_credentials(
+            &self.http,
+            &self.token_url(),
+            &self.client_id,
+            &self.client_secret,
+            ClientAuth::Basic,
+        )
+        .await
     }
 
     /// Drops a token Genesys refused, unless another call already replaced it.
     async fn forget_token(&self, refused: &str) {
-        let mut slot = self.token.lock().await;
-        if slot.as_ref().is_some_and(|(token, _)| token == refused) {
-            *slot = None;
-        }
+        oauth::invalidate(&self.token_url(), &self.client_id, &self.client_secret, refused).await;
     }
 
     /// One API call with the bearer token; a 401 (revoked or expired token) is retried once
@@ -303,13 +255,6 @@ impl GenesysProvider {
             .or_else(|| from.and_then(Recipient::display_name));
         Agent { id, name }
     }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {

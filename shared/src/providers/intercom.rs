@@ -38,14 +38,12 @@ use std::sync::{Mutex, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha1::Sha1;
 
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, sig,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -721,9 +719,7 @@ impl Provider for IntercomProvider {
 /// `sha1=<hex HMAC-SHA1(client secret, raw body)>`, the value Intercom sends in
 /// `X-Hub-Signature` (also used by tests to sign callbacks).
 pub fn signature(client_secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(client_secret).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha1={}", hex::encode(sig::hmac_sha1(client_secret, body)))
 }
 
 /// Checks the header against the body in constant time.
@@ -734,11 +730,11 @@ fn verify_signature(client_secret: &[u8], header: &str, body: &[u8]) -> Result<(
         .filter(|p| p.eq_ignore_ascii_case("sha1="))
         .map(|_| &header[5..])
         .ok_or_else(|| "X-Hub-Signature is not of the form sha1=<hex>".to_owned())?;
-    let bytes = hex::decode(hexsig).map_err(|_| "X-Hub-Signature is not hexadecimal".to_owned())?;
-    let mut mac = Hmac::<Sha1>::new_from_slice(client_secret).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    mac.verify_slice(&bytes)
-        .map_err(|_| "X-Hub-Signature does not match the body".to_owned())
+    if sig::matches_hex(&sig::hmac_sha1(client_secret, body), hexsig) {
+        Ok(())
+    } else {
+        Err("X-Hub-Signature does not match the body".to_owned())
+    }
 }
 
 fn is_probe(r: &CallbackRequest<'_>) -> bool {

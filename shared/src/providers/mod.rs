@@ -1,8 +1,14 @@
 //! The provider port: every live-chat provider implements [`Provider`]; the rest of the
 //! service only ever sees normalized [`ProviderEvent`]s.
 
+pub mod engage;
 pub mod genesys;
+pub mod helpscout;
+pub mod interact;
 pub mod intercom;
+pub mod oauth;
+pub mod sig;
+pub mod sparkcentral;
 pub mod webhook;
 pub mod zendesk;
 
@@ -28,8 +34,9 @@ pub struct Capabilities {
     pub typing: bool,
     /// The bot's history is visible to the agent when the conversation opens.
     pub bot_history_visible: bool,
-    /// The agent conversation is written back to the bot's history (always true: we record
-    /// every agent turn in the session transcript).
+    /// The agent conversation is written back to the bot's history: every agent turn the
+    /// provider reports is recorded in the session transcript (false where the provider reports
+    /// none, as Sparkcentral's virtual-agent API).
     pub history_written_back: bool,
     /// Agent presence can be queried before offering a handover.
     pub agent_availability: bool,
@@ -135,6 +142,27 @@ pub trait Provider: Send + Sync {
         conversation: &ProviderConversation,
         reason: EndReason,
     ) -> Result<(), DeliveryError>;
+    /// Whether the handover itself puts an agent in charge because the provider never reports a
+    /// join (the shell then records the join right after the start).
+    fn agent_joins_at_start(&self) -> bool {
+        false
+    }
+    /// Whether the provider side must still be handed back (`end` with `agent_closed`) after the
+    /// agent closed the conversation: true where closing at the provider leaves the
+    /// conversation routed to agents (Engage Digital's categories).
+    fn hand_back_after_agent_close(&self) -> bool {
+        false
+    }
+    /// How often the evaluator should ask the provider about an open conversation, for providers
+    /// whose webhooks do not report every join or close; `None` for providers that tell.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Asks the provider what happened to a conversation (an agent joined, it was closed). The
+    /// events are applied like callbacks, idempotent on their ids.
+    async fn poll(&self, _conversation: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        Ok(Vec::new())
+    }
     /// Checks the provider's signature or token on the raw request, before any parsing.
     fn verify_callback(&self, request: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError>;
     fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
@@ -142,21 +170,22 @@ pub trait Provider: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderSetupError {
-    #[error("provider kind {0:?} is not available in this build")]
-    Unsupported(&'static str),
     #[error("provider configuration: {0}")]
     Config(String),
 }
 
-/// What each provider kind can do at best (the row of the capability table in
-/// docs/providers.md); `None` for kinds without an adapter in this build.
-pub fn declared(kind: ProviderKind) -> Option<Capabilities> {
+/// What each provider kind can do at best (its row of the capability table in
+/// docs/providers.md).
+pub fn declared(kind: ProviderKind) -> Capabilities {
     match kind {
-        ProviderKind::Webhook => Some(webhook::CAPABILITIES),
-        ProviderKind::Zendesk => Some(zendesk::CAPABILITIES),
-        ProviderKind::Intercom => Some(intercom::CAPABILITIES),
-        ProviderKind::Genesys => Some(genesys::CAPABILITIES),
-        _ => None,
+        ProviderKind::Webhook => webhook::CAPABILITIES,
+        ProviderKind::Zendesk => zendesk::CAPABILITIES,
+        ProviderKind::Intercom => intercom::CAPABILITIES,
+        ProviderKind::Genesys => genesys::CAPABILITIES,
+        ProviderKind::Interact => interact::CAPABILITIES,
+        ProviderKind::Engage => engage::CAPABILITIES,
+        ProviderKind::Helpscout => helpscout::CAPABILITIES,
+        ProviderKind::Sparkcentral => sparkcentral::CAPABILITIES,
     }
 }
 
@@ -171,6 +200,9 @@ pub fn build(
         ProviderKind::Zendesk => Ok(Arc::new(zendesk::ZendeskProvider::new(config, secret, http)?)),
         ProviderKind::Intercom => Ok(Arc::new(intercom::IntercomProvider::new(config, secret, http)?)),
         ProviderKind::Genesys => Ok(Arc::new(genesys::GenesysProvider::new(config, secret, http)?)),
-        other => Err(ProviderSetupError::Unsupported(other.as_str())),
+        ProviderKind::Interact => Ok(Arc::new(interact::InteractProvider::new(config, secret, http)?)),
+        ProviderKind::Engage => Ok(Arc::new(engage::EngageProvider::new(config, secret, http)?)),
+        ProviderKind::Helpscout => Ok(Arc::new(helpscout::HelpScoutProvider::new(config, secret, http)?)),
+        ProviderKind::Sparkcentral => Ok(Arc::new(sparkcentral::SparkcentralProvider::new(config, secret, http)?)),
     }
 }

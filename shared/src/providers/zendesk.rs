@@ -987,7 +987,6 @@ mod tests {
         let err = |v: Value| match provider_with(v) {
             Err(ProviderSetupError::Config(m)) => m,
             Ok(_) => panic!("accepted"),
-            Err(e) => panic!("{e}"),
         };
         assert!(err(json!({"subdomain": "acme"})).contains("providers.appId"));
         assert!(err(json!({"appId": APP})).contains("providers.subdomain"));

@@ -1,0 +1,227 @@
+//! OAuth 2.0 client-credentials tokens, cached for the whole process.
+//!
+//! The shell builds a provider adapter per call, while a token lives for hours or days and
+//! providers limit how often one may be requested: tokens therefore outlive adapters. Each
+//! token sits in a slot keyed by token URL, client id and a hash of the client secret, so a
+//! configuration naming someone else's client id without its secret never gets that client's
+//! token. A token is renewed shortly before it expires, and dropped when the provider answers
+//! 401 to it ([`invalidate`]); the next call then fetches a new one.
+//!
+//! Providers differ in how the client authenticates to the token endpoint ([`ClientAuth`]):
+//! Genesys Cloud takes HTTP Basic with `grant_type=client_credentials` as the form body, Help
+//! Scout takes `client_id` and `client_secret` as form fields.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Utc;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::delivery::{self, DeliveryError};
+
+/// A token is renewed this long before the provider says it expires (or halfway through its
+/// life when that is shorter than twice this margin).
+pub const REFRESH_MARGIN: StdDuration = StdDuration::from_secs(300);
+/// Used when a token response has no `expires_in`.
+pub const DEFAULT_LIFETIME: StdDuration = StdDuration::from_secs(3600);
+
+/// How the client proves itself to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(client_id:client_secret)`, body
+    /// `grant_type=client_credentials` (RFC 6749 §2.3.1, the preferred form).
+    Basic,
+    /// No Authorization header; body
+    /// `grant_type=client_credentials&client_id=…&client_secret=…`.
+    Form,
+}
+
+/// A cached access token and the instant to stop using it.
+type Slot = Arc<tokio::sync::Mutex<Option<(String, Instant)>>>;
+
+/// The slot of one (token URL, client, secret) triple, created on first use.
+fn slot(token_url: &str, client_id: &str, client_secret: &str) -> Slot {
+    static SLOTS: OnceLock<StdMutex<HashMap<String, Slot>>> = OnceLock::new();
+    let mut slots = SLOTS
+        .get_or_init(|| StdMutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    slots
+        .entry(slot_key(token_url, client_id, client_secret))
+        .or_default()
+        .clone()
+}
+
+fn slot_key(token_url: &str, client_id: &str, client_secret: &str) -> String {
+    let secret_hash = hex::encode(Sha256::digest(client_secret.as_bytes()));
+    format!("{}|{client_id}|{secret_hash}", token_url.trim_end_matches('/'))
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// A bearer token for the client: the cached one while it is fresh, otherwise a new one from
+/// `token_url`. Concurrent callers for the same client wait for one request instead of each
+/// making their own.
+///
+/// Failures are classified like every outbound call: a refused client (400/401/403) is
+/// permanent, a rate limit or server error is worth retrying.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    auth: ClientAuth,
+) -> Result<String, DeliveryError> {
+    let slot = slot(token_url, client_id, client_secret);
+    let mut cached = slot.lock().await;
+    if let Some((token, until)) = cached.as_ref()
+        && Instant::now() < *until
+    {
+        return Ok(token.clone());
+    }
+    let body = match auth {
+        ClientAuth::Basic => form(&[("grant_type", "client_credentials")]),
+        ClientAuth::Form => form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ]),
+    };
+    let mut req = http
+        .post(token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if auth == ClientAuth::Basic {
+        req = req.basic_auth(client_id, Some(client_secret));
+    }
+    let now = Utc::now();
+    let resp = req.send().await.map_err(delivery::transport)?;
+    let resp = delivery::check(resp, now).await?;
+    let token: TokenResponse = resp
+        .json()
+        .await
+        .map_err(|e| DeliveryError::retryable(format!("token response from {token_url}: {e}")))?;
+    if token.access_token.is_empty() {
+        return Err(DeliveryError::retryable(format!(
+            "token response from {token_url}: empty access_token"
+        )));
+    }
+    let lifetime = token.expires_in.map(StdDuration::from_secs).unwrap_or(DEFAULT_LIFETIME);
+    *cached = Some((token.access_token.clone(), Instant::now() + use_for(lifetime)));
+    Ok(token.access_token)
+}
+
+/// Drops a token the provider refused (a 401 on an API call), unless another call already
+/// replaced it with a newer one.
+pub async fn invalidate(token_url: &str, client_id: &str, client_secret: &str, refused: &str) {
+    let slot = slot(token_url, client_id, client_secret);
+    let mut cached = slot.lock().await;
+    if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+        *cached = None;
+    }
+}
+
+/// How long a token with this lifetime is used before it is renewed.
+fn use_for(lifetime: StdDuration) -> StdDuration {
+    if lifetime > REFRESH_MARGIN * 2 {
+        lifetime - REFRESH_MARGIN
+    } else {
+        lifetime / 2
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body (reqwest's `form` feature is not enabled).
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes one form key or value: unreserved characters stay, a space becomes `+`,
+/// every other byte of the UTF-8 text becomes `%XX`.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_are_encoded() {
+        assert_eq!(
+            form(&[("grant_type", "client_credentials")]),
+            "grant_type=client_credentials"
+        );
+        assert_eq!(
+            form(&[("client_id", "a b"), ("client_secret", "x&y=z/é+")]),
+            "client_id=a+b&client_secret=x%26y%3Dz%2F%C3%A9%2B"
+        );
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        assert_eq!(
+            use_for(StdDuration::from_secs(172_800)),
+            StdDuration::from_secs(172_500)
+        );
+        assert_eq!(use_for(StdDuration::from_secs(600)), StdDuration::from_secs(300));
+        assert_eq!(use_for(StdDuration::from_secs(60)), StdDuration::from_secs(30));
+    }
+
+    #[test]
+    fn slots_are_per_url_client_and_secret() {
+        let a = slot_key("https://login.example/oauth/token", "cid", "s1");
+        assert_eq!(a, slot_key("https://login.example/oauth/token/", "cid", "s1"));
+        assert_ne!(a, slot_key("https://login.example/oauth/token", "cid", "s2"));
+        assert_ne!(a, slot_key("https://login.example/oauth/token", "other", "s1"));
+        assert_ne!(a, slot_key("https://other.example/oauth/token", "cid", "s1"));
+        assert!(!a.contains("s1"), "the secret itself is never part of the key");
+        let (x, y) = (
+            slot("https://t.example/token", "c", "s"),
+            slot("https://t.example/token", "c", "s"),
+        );
+        assert!(Arc::ptr_eq(&x, &y));
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_dropped_unless_already_replaced() {
+        let url = "https://invalidate.example/token";
+        let s = slot(url, "cid", "sec");
+        let later = Instant::now() + StdDuration::from_secs(3600);
+        *s.lock().await = Some(("new".into(), later));
+        invalidate(url, "cid", "sec", "old").await;
+        assert_eq!(s.lock().await.as_ref().map(|(t, _)| t.clone()).as_deref(), Some("new"));
+        invalidate(url, "cid", "sec", "new").await;
+        assert!(s.lock().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_cached_token_is_served_without_a_request() {
+        // The URL is never contacted: a request would fail (nothing listens on port 9).
+        let url = "http://127.0.0.1:9/cached-token";
+        let s = slot(url, "cid", "sec");
+        *s.lock().await = Some(("tok".into(), Instant::now() + StdDuration::from_secs(3600)));
+        let token = client_credentials(&reqwest::Client::new(), url, "cid", "sec", ClientAuth::Form)
+            .await
+            .unwrap();
+        assert_eq!(token, "tok");
+    }
+}

@@ -1,0 +1,589 @@
+//! Help Scout end to end: the real handlers, the emulator, a mock bot platform and a mock Help
+//! Scout answering like its Inbox API 2.0 (OAuth token, create conversation with `Resource-ID`,
+//! get conversation, customer threads, notes). Agent replies, assignments and status changes
+//! arrive as webhooks signed `X-HelpScout-Signature: base64(HMAC-SHA1(secret, body))`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Duration;
+use handover::app::evaluator;
+use handover::providers::helpscout;
+use handover::store::{SessionKey, Store};
+use handover_tests::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const WEBHOOK_SECRET: &[u8] = b"whsec-hs-test";
+const TOKEN_PATH: &str = "/v2/oauth2/token";
+const CONVERSATIONS_PATH: &str = "/v2/conversations";
+const CONVERSATION_PATH: &str = "/v2/conversations/4321";
+const CUSTOMER_PATH: &str = "/v2/conversations/4321/customer";
+const NOTES_PATH: &str = "/v2/conversations/4321/notes";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/helpscout/callback";
+const PLATFORM_SECRET: &[u8] = b"bot-secret";
+/// The placeholder address of user `u-7` of bot `acme` (the test user has no email).
+const CUSTOMER_EMAIL: &str = "acme.u-7@handover.invalid";
+const CUSTOMER_ID: u64 = 777;
+
+/// The bot platform, and Help Scout answering like its API. New conversations get the ids
+/// 4321, 4322, … in the `Resource-ID` header (201 without a body, as Help Scout answers).
+async fn servers() -> (MockServer, MockServer) {
+    let bot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot)
+        .await;
+    // A fresh server (not one recycled from wiremock's pool), so no token cached by an earlier
+    // test for the same address is reused.
+    let hs = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "bearer", "access_token": "tok-1", "expires_in": 172800
+        })))
+        .mount(&hs)
+        .await;
+    let next_id = Arc::new(AtomicU64::new(4321));
+    let base = hs.uri();
+    Mock::given(method("POST"))
+        .and(path(CONVERSATIONS_PATH))
+        .respond_with(move |_: &Request| {
+            let id = next_id.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(201)
+                .insert_header("resource-id", id.to_string())
+                .insert_header("location", format!("{base}/v2/conversations/{id}"))
+        })
+        .mount(&hs)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v2/conversations/\d+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4321, "number": 12, "threads": 3, "type": "chat", "folderId": 11,
+            "status": "active", "state": "published", "subject": "Chat handed over by the bot",
+            "mailboxId": 85,
+            "createdBy": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
+            "primaryCustomer": {"id": CUSTOMER_ID, "type": "customer", "first": "Ann", "email": CUSTOMER_EMAIL},
+            "_links": {"self": {"href": "…"}}
+        })))
+        .mount(&hs)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v2/conversations/\d+/(customer|notes)$"))
+        .respond_with(ResponseTemplate::new(201).insert_header("resource-id", "9100"))
+        .mount(&hs)
+        .await;
+    (bot, hs)
+}
+
+/// A native bot whose only provider is Help Scout, with the API (and token endpoint) on the mock.
+async fn helpscout_bot(env: &TestEnv, bot: &MockServer, hs: &MockServer) {
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let hs_ref = env
+        .secret(
+            "helpscout",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-hs-test"}),
+        )
+        .await;
+    let yaml = format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: helpscout\n    kind: helpscout\n    mailboxes:\n      Support_NL: 85\n    apiBaseUrl: '{}'\n    secretRef: {hs_ref}\nrouting:\n  - provider: helpscout\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 3600 }}\n",
+        bot.uri(),
+        hs.uri()
+    );
+    env.put_bot(&yaml).await;
+}
+
+async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
+    env.send_event("acme", PLATFORM_SECRET, &body).await
+}
+
+/// POSTs a webhook body signed as Help Scout signs it, with its event header.
+async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let headers = [
+        ("x-helpscout-event", event.to_owned()),
+        ("x-helpscout-signature", helpscout::signature(WEBHOOK_SECRET, &bytes)),
+    ];
+    env.call_provider(env.request("POST", CALLBACK_PATH, &headers, &bytes))
+        .await
+}
+
+/// A 2.0 conversation object as Help Scout's webhooks carry it, threads embedded (newest first).
+fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value {
+    json!({
+        "id": id, "number": 12, "threads": threads.len(), "type": "chat", "folderId": 11,
+        "status": status, "state": "published", "subject": "Chat handed over by the bot",
+        "preview": "…", "mailboxId": 85,
+        "assignee": {"id": 99, "type": "user", "first": "Eva", "last": "", "email": "eva@acme.example"},
+        "createdBy": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
+        "createdAt": "2026-11-25T08:59:58Z",
+        "primaryCustomer": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
+        "_embedded": {"threads": threads},
+        "_links": {"self": {"href": "…"}}
+    })
+}
+
+/// An agent's reply thread (type `message`, written by a user), its body HTML.
+fn agent_reply(thread_id: u64, html: &str, at: &str) -> Value {
+    json!({
+        "id": thread_id, "type": "message", "status": "active", "state": "published",
+        "body": html, "source": {"type": "web", "via": "user"},
+        "createdBy": {"id": 99, "type": "user", "first": "Eva", "last": "", "email": "eva@acme.example"},
+        "createdAt": at
+    })
+}
+
+fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
+    json!({
+        "id": thread_id, "type": "customer", "status": "active", "state": "published",
+        "body": text, "source": {"type": "api", "via": "customer"},
+        "createdBy": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
+        "customer": {"id": CUSTOMER_ID, "email": CUSTOMER_EMAIL},
+        "createdAt": at
+    })
+}
+
+async fn requests_to(srv: &MockServer, verb: &str, p: &str) -> Vec<Request> {
+    srv.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path() == p)
+        .collect()
+}
+
+fn json_of(r: &Request) -> Value {
+    serde_json::from_slice(&r.body).expect("a JSON body")
+}
+
+fn header_of(r: &Request, name: &str) -> Option<String> {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The customer-thread bodies Help Scout received with this text.
+async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
+    requests_to(srv, "POST", CUSTOMER_PATH)
+        .await
+        .iter()
+        .map(json_of)
+        .filter(|b| b["text"] == text)
+        .collect()
+}
+
+async fn tick(env: &TestEnv, minutes: i64) -> evaluator::Report {
+    env.clock.advance(Duration::minutes(minutes));
+    evaluator::run(&env.ctx, env.now()).await
+}
+
+fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
+    bodies.iter().filter(|b| b["type"] == t).collect()
+}
+
+async fn open(env: &TestEnv, session: &str) -> String {
+    let (status, answer) = send(env, handover_request("e-open", session)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "opened", "{answer}");
+    answer["handoverId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+
+    // The bot is in control: nothing reaches Help Scout.
+    send(&env, user_message("e1", "s-42", "Where is my parcel?")).await;
+    send(&env, bot_message("e2", "s-42", "Do you have a tracking number?")).await;
+    assert!(hs.received_requests().await.unwrap().is_empty());
+
+    // Handover: a client-credentials token (form fields), then one create call carrying the
+    // customer, the transcript as imported threads and the context note.
+    let (status, answer) = send(&env, handover_request("e3", "s-42")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "opened");
+    assert_eq!(answer["state"], "waiting");
+    let handover_id = answer["handoverId"].as_str().unwrap().to_owned();
+
+    let tokens = requests_to(&hs, "POST", TOKEN_PATH).await;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        header_of(&tokens[0], "content-type").as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        header_of(&tokens[0], "authorization"),
+        None,
+        "credentials travel as form fields"
+    );
+    assert_eq!(
+        String::from_utf8(tokens[0].body.clone()).unwrap(),
+        "grant_type=client_credentials&client_id=cid&client_secret=csecret"
+    );
+
+    let created = requests_to(&hs, "POST", CONVERSATIONS_PATH).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(header_of(&created[0], "authorization").as_deref(), Some("Bearer tok-1"));
+    assert!(
+        header_of(&created[0], "content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body = json_of(&created[0]);
+    assert_eq!(body["mailboxId"], 85, "the mailbox routed for the queue");
+    assert_eq!(body["type"], "chat");
+    assert_eq!(body["status"], "active");
+    assert_eq!(
+        body["imported"], true,
+        "the history is imported: nobody is emailed about it"
+    );
+    assert_eq!(body["subject"], "Chat handed over by the bot");
+    assert_eq!(body["tags"], json!(["vip"]));
+    assert_eq!(body["customer"], json!({"email": CUSTOMER_EMAIL, "firstName": "Ann"}));
+    let threads = body["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 3, "{threads:?}");
+    assert_eq!(threads[0]["type"], "customer");
+    assert_eq!(threads[0]["customer"], json!({"email": CUSTOMER_EMAIL}));
+    assert_eq!(threads[0]["text"], "Where is my parcel?");
+    assert_eq!(threads[1]["type"], "note");
+    assert_eq!(
+        threads[1]["text"],
+        "Bot: Do you have a tracking number?<br>[Quick replies: Yes | No]"
+    );
+    assert_eq!(threads[2]["type"], "note");
+    let note = threads[2]["text"].as_str().unwrap();
+    assert!(
+        note.starts_with("Handed over by the bot (queue: Support_NL, reason: explicit_request"),
+        "{note}"
+    );
+    assert!(note.contains("orderId: A-1"), "{note}");
+    assert!(note.contains(&handover_id), "{note}");
+    let times: Vec<&str> = threads.iter().map(|t| t["createdAt"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "threads keep their order: {times:?}"
+    );
+    assert_eq!(body["createdAt"], times[0]);
+    let s = env.session("acme", "s-42").await.unwrap();
+    assert_eq!(
+        s.handover.as_ref().unwrap().provider_conversation_id.as_deref(),
+        Some("4321"),
+        "the Resource-ID is the conversation id"
+    );
+
+    // While waiting, user turns become customer threads (the customer id is read once from
+    // the conversation) and bot turns notes.
+    assert_eq!(
+        send(&env, user_message("e4", "s-42", "Are you still there?")).await,
+        (200, json!({"control": "bot", "state": "waiting"}))
+    );
+    send(&env, bot_message("e5", "s-42", "An agent is on the way.")).await;
+    assert_eq!(requests_to(&hs, "GET", CONVERSATION_PATH).await.len(), 1);
+    let customer = requests_to(&hs, "POST", CUSTOMER_PATH).await;
+    assert_eq!(customer.len(), 1);
+    assert_eq!(
+        json_of(&customer[0]),
+        json!({"customer": {"id": CUSTOMER_ID}, "text": "Are you still there?"})
+    );
+    assert_eq!(
+        header_of(&customer[0], "authorization").as_deref(),
+        Some("Bearer tok-1")
+    );
+    let notes = requests_to(&hs, "POST", NOTES_PATH).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        json_of(&notes[0]),
+        json!({"text": "Bot: An agent is on the way.<br>[Quick replies: Yes | No]"})
+    );
+
+    // An agent takes the conversation, then replies.
+    let (status, answer) = callback(&env, "convo.assigned", &conversation(4321, "active", vec![])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let reply = conversation(
+        4321,
+        "active",
+        vec![
+            agent_reply(9003, "<div>Hi Ann, I&#39;m Eva.</div>", "2026-11-25T09:01:00Z"),
+            customer_thread(9002, "Are you still there?", "2026-11-25T09:00:30Z"),
+        ],
+    );
+    let (status, answer) = callback(&env, "convo.agent.reply.created", &reply).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let to_bot = received(&bot_srv).await;
+    let types: Vec<&str> = to_bot.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["agent.joined", "agent.message"]);
+    assert_eq!(to_bot[1]["message"]["text"], "Hi Ann, I'm Eva.");
+    assert_eq!(to_bot[1]["handoverId"], handover_id.as_str());
+    let s = env.session("acme", "s-42").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Agent);
+    assert_eq!(s.handover.unwrap().agent.unwrap().name.as_deref(), Some("Eva"));
+
+    // Now the user talks to the agent only; the customer id is remembered.
+    assert_eq!(
+        send(&env, user_message("e6", "s-42", "My parcel is late")).await,
+        (200, json!({"control": "agent", "state": "agent"}))
+    );
+    assert_eq!(relayed(&hs, "My parcel is late").await.len(), 1);
+    assert_eq!(requests_to(&hs, "GET", CONVERSATION_PATH).await.len(), 1);
+
+    // Our own customer thread comes back as a customer-reply webhook: ignored.
+    let echo = conversation(
+        4321,
+        "active",
+        vec![customer_thread(9004, "My parcel is late", "2026-11-25T09:01:30Z")],
+    );
+    let (status, answer) = callback(&env, "convo.customer.reply.created", &echo).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)));
+
+    // The agent closes the conversation: back to the bot, and nothing is posted to Help Scout.
+    let (status, answer) = callback(&env, "convo.status", &conversation(4321, "closed", vec![])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let to_bot = received(&bot_srv).await;
+    let ended = of_type(&to_bot, "handover.ended");
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "agent_closed");
+    assert_eq!(requests_to(&hs, "POST", NOTES_PATH).await.len(), 1, "no closing note");
+    assert_eq!(
+        send(&env, user_message("e7", "s-42", "Thanks!")).await.1,
+        json!({"control": "bot", "state": "bot"})
+    );
+    assert!(
+        relayed(&hs, "Thanks!").await.is_empty(),
+        "nothing is relayed after the end"
+    );
+
+    // The next handover opens a new conversation, whose history includes the agent's turn.
+    let (status, answer) = send(&env, handover_request("e8", "s-42")).await;
+    assert_eq!((status, answer["outcome"].clone()), (200, json!("opened")), "{answer}");
+    let created = requests_to(&hs, "POST", CONVERSATIONS_PATH).await;
+    assert_eq!(created.len(), 2);
+    let second = json_of(&created[1]);
+    assert!(
+        second["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "note" && t["text"] == "Agent Eva: Hi Ann, I'm Eva."),
+        "{second}"
+    );
+    let s = env.session("acme", "s-42").await.unwrap();
+    assert_eq!(
+        s.handover.as_ref().unwrap().provider_conversation_id.as_deref(),
+        Some("4322")
+    );
+
+    // One token served every call; the agent's turn is in the bot's history.
+    assert_eq!(requests_to(&hs, "POST", TOKEN_PATH).await.len(), 1);
+    let transcript = env
+        .store
+        .transcript(&SessionKey::new("acme", "s-42"), None)
+        .await
+        .unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|e| e.message.text.as_deref() == Some("Hi Ann, I'm Eva."))
+    );
+}
+
+#[tokio::test]
+async fn a_user_cancel_while_waiting_closes_the_help_scout_conversation() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    send(&env, user_message("e1", "s-1", "Agent please")).await;
+    let handover_id = open(&env, "s-1").await;
+
+    let cancel = json!({"id": "e3", "type": "handover.cancel", "sessionId": "s-1"});
+    let (status, answer) = send(&env, cancel).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"state": "bot", "handoverId": handover_id, "reason": "user_cancelled"})
+    );
+
+    // One note that says why, posted with `status: closed`.
+    let notes = requests_to(&hs, "POST", NOTES_PATH).await;
+    assert_eq!(notes.len(), 1);
+    let note = json_of(&notes[0]);
+    assert_eq!(note["status"], "closed");
+    assert!(note["text"].as_str().unwrap().contains("user_cancelled"), "{note}");
+    assert_eq!(header_of(&notes[0], "authorization").as_deref(), Some("Bearer tok-1"));
+    let to_bot = received(&bot_srv).await;
+    assert_eq!(to_bot.last().unwrap()["type"], "handover.ended");
+    assert_eq!(to_bot.last().unwrap()["reason"], "user_cancelled");
+
+    // A late agent reply for the ended handover changes nothing.
+    let before = env.dump().await;
+    let late = conversation(
+        4321,
+        "closed",
+        vec![agent_reply(9010, "<p>Hello?</p>", "2026-11-25T09:05:00Z")],
+    );
+    assert_eq!(callback(&env, "convo.agent.reply.created", &late).await.0, 200);
+    assert_eq!(env.dump().await, before, "a stale callback writes nothing");
+}
+
+#[tokio::test]
+async fn a_repeated_webhook_is_applied_once() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    let _handover_id = open(&env, "s-1").await;
+
+    let reply = conversation(
+        4321,
+        "active",
+        vec![agent_reply(9020, "<p>Hello</p>", "2026-11-25T09:01:00Z")],
+    );
+    let first = callback(&env, "convo.agent.reply.created", &reply).await;
+    let second = callback(&env, "convo.agent.reply.created", &reply).await;
+    assert_eq!(first.0, 200, "{first:?}");
+    assert_eq!(first, second);
+    let to_bot = received(&bot_srv).await;
+    assert_eq!(of_type(&to_bot, "agent.message").len(), 1, "delivered once");
+    assert_eq!(
+        of_type(&to_bot, "agent.joined").len(),
+        1,
+        "the first agent message is the join"
+    );
+    // A later webhook still lists the first reply: only the new one is applied.
+    let later = conversation(
+        4321,
+        "active",
+        vec![
+            agent_reply(9021, "<p>Anything else?</p>", "2026-11-25T09:02:00Z"),
+            agent_reply(9020, "<p>Hello</p>", "2026-11-25T09:01:00Z"),
+        ],
+    );
+    assert_eq!(callback(&env, "convo.agent.reply.created", &later).await.0, 200);
+    let messages: Vec<Value> = of_type(&received(&bot_srv).await, "agent.message")
+        .into_iter()
+        .map(|m| m["message"]["text"].clone())
+        .collect();
+    assert_eq!(messages, [json!("Hello"), json!("Anything else?")]);
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.seq, 2, "two agent turns in the transcript");
+}
+
+#[tokio::test]
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    let _handover_id = open(&env, "s-1").await;
+
+    // Help Scout refuses the next user message with 429 (its own X-RateLimit-Retry-After: 45),
+    // then with 503.
+    Mock::given(method("POST"))
+        .and(path(CUSTOMER_PATH))
+        .and(body_partial_json(json!({"text": "anyone?"})))
+        .respond_with(ResponseTemplate::new(429).insert_header("x-ratelimit-retry-after", "45"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&hs)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CUSTOMER_PATH))
+        .and(body_partial_json(json!({"text": "anyone?"})))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&hs)
+        .await;
+
+    let (status, _) = send(&env, user_message("e2", "s-1", "anyone?")).await;
+    assert_eq!(status, 200, "accepted even though Help Scout refused it");
+    assert_eq!(relayed(&hs, "anyone?").await.len(), 1, "refused once with 429");
+
+    env.clock.advance(Duration::seconds(40));
+    evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(
+        relayed(&hs, "anyone?").await.len(),
+        1,
+        "no second attempt before X-RateLimit-Retry-After (45 s)"
+    );
+    tick(&env, 2).await;
+    assert_eq!(
+        relayed(&hs, "anyone?").await.len(),
+        2,
+        "second attempt, refused with 503"
+    );
+    tick(&env, 1).await;
+    assert_eq!(relayed(&hs, "anyone?").await.len(), 3, "third attempt, accepted");
+    tick(&env, 5).await;
+    let sent = relayed(&hs, "anyone?").await;
+    assert_eq!(sent.len(), 3, "nothing more once delivered");
+    assert!(sent.iter().all(|b| b["customer"]["id"] == CUSTOMER_ID));
+    assert_eq!(
+        requests_to(&hs, "GET", CONVERSATION_PATH).await.len(),
+        1,
+        "the customer id is read once"
+    );
+    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Waiting, "the handover goes on");
+}
+
+#[tokio::test]
+async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    let _handover_id = open(&env, "s-1").await;
+    let reply = conversation(
+        4321,
+        "active",
+        vec![agent_reply(9030, "<p>Hello</p>", "2026-11-25T09:01:00Z")],
+    );
+    let bytes = serde_json::to_vec(&reply).unwrap();
+    let event = ("x-helpscout-event", "convo.agent.reply.created".to_owned());
+
+    let unsigned = env.request("POST", CALLBACK_PATH, std::slice::from_ref(&event), &bytes);
+    assert_eq!(env.call_provider(unsigned).await.0, 401);
+    let wrong = [
+        event.clone(),
+        ("x-helpscout-signature", helpscout::signature(b"another-secret", &bytes)),
+    ];
+    assert_eq!(
+        env.call_provider(env.request("POST", CALLBACK_PATH, &wrong, &bytes))
+            .await
+            .0,
+        401
+    );
+    let hex_style = [
+        event.clone(),
+        (
+            "x-helpscout-signature",
+            "0000000000000000000000000000000000000000".to_owned(),
+        ),
+    ];
+    assert_eq!(
+        env.call_provider(env.request("POST", CALLBACK_PATH, &hex_style, &bytes))
+            .await
+            .0,
+        401
+    );
+
+    // The settings page's test delivery, and events not acted on, are acknowledged.
+    let (status, answer) = callback(&env, "helpscout.test", &json!({"id": 123})).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)));
+    let (status, answer) = callback(&env, "convo.note.created", &reply).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)));
+    // A reply in a conversation that is not ours is ignored.
+    let other = conversation(
+        9999,
+        "active",
+        vec![agent_reply(9031, "<p>Hi</p>", "2026-11-25T09:01:00Z")],
+    );
+    let (status, answer) = callback(&env, "convo.agent.reply.created", &other).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["ignored"], 1);
+    assert!(received(&bot_srv).await.is_empty());
+}
