@@ -56,7 +56,29 @@ async fn servers() -> (MockServer, MockServer) {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": GENESYS_CONVERSATION})))
         .mount(&genesys)
         .await;
+    // Polled by the evaluator: by default the customer waits in the queue.
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(polled(&[("customer", "connected"), ("acd", "connected")])),
+        )
+        .with_priority(5)
+        .mount(&genesys)
+        .await;
     (bot, genesys)
+}
+
+/// A `MessageConversation` with participants of the given purpose and state.
+fn polled(participants: &[(&str, &str)]) -> Value {
+    let list: Vec<Value> = participants
+        .iter()
+        .enumerate()
+        .map(|(i, (purpose, state))| {
+            json!({"id": format!("p-{i}"), "name": if *purpose == "agent" { "Eva Peeters" } else { "Ann" },
+                   "purpose": purpose, "state": state, "user": {"id": format!("u-{i}")}})
+        })
+        .collect();
+    json!({"id": GENESYS_CONVERSATION, "participants": list})
 }
 
 /// A native bot whose only provider is Genesys, with the API and login hosts on the mock.
@@ -509,4 +531,75 @@ async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
     assert_eq!(status, 200);
     assert_eq!(answer["ignored"], 1);
     assert!(received(&bot_srv).await.is_empty());
+}
+
+#[tokio::test]
+async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-1").await;
+    assert_eq!(
+        env.session("acme", "s-1").await.unwrap().state,
+        handover::domain::State::Waiting
+    );
+
+    // A minute later Genesys shows an agent connected: the bot is told to stay silent.
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(polled(&[
+            ("customer", "connected"),
+            ("acd", "disconnected"),
+            ("agent", "connected"),
+        ])))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    tick(&env, 1).await;
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Agent);
+    let joined = of_type(&received(&bot_srv).await, "agent.joined")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0]["agent"]["name"], "Eva Peeters");
+    assert_eq!(joined[0]["handoverId"], handover_id.as_str());
+    let gets = requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await;
+    assert_eq!(header_of(&gets[0], "authorization").as_deref(), Some("Bearer tok-1"));
+
+    // The agent disconnects and nobody else is offered the conversation: back to the bot.
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(polled(&[
+            ("customer", "connected"),
+            ("acd", "disconnected"),
+            ("agent", "disconnected"),
+        ])))
+        .with_priority(2)
+        .mount(&genesys_srv)
+        .await;
+    tick(&env, 1).await;
+    let ended = of_type(&received(&bot_srv).await, "handover.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "agent_closed");
+    let s = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Bot);
+    assert!(s.timers.poll_at.is_none(), "no more polling once it ended");
+    let polls = requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.len();
+    tick(&env, 5).await;
+    assert_eq!(requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.len(), polls);
+    assert_eq!(
+        of_type(&received(&bot_srv).await, "handover.ended").len(),
+        1,
+        "ended once"
+    );
+    assert!(
+        requests_to(&genesys_srv, "PATCH", DISCONNECT_PATH).await.is_empty(),
+        "Genesys ended it itself"
+    );
 }

@@ -96,11 +96,12 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
     let t = &session.timers;
     let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= now);
     let mut fired = 0;
+    // What the provider says (polling) goes before our own timeouts.
     for (timer, at) in [
+        (TimerKind::Poll, t.poll_at),
         (TimerKind::NoAgent, t.no_agent_at),
         (TimerKind::AgentIdle, t.agent_idle_at),
         (TimerKind::StillWaiting, t.still_waiting_at),
-        (TimerKind::Poll, t.poll_at),
     ] {
         if !due(at) {
             continue;

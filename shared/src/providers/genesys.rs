@@ -206,11 +206,14 @@ impl GenesysProvider {
         method: reqwest::Method,
         path: &str,
         query: &[(&str, &str)],
-        body: &Value,
+        body: Option<&Value>,
     ) -> Result<reqwest::Response, DeliveryError> {
         let url = format!("{}{path}", self.api_base);
         let send = |token: String| {
-            let mut req = self.http.request(method.clone(), &url).bearer_auth(token).json(body);
+            let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
             if !query.is_empty() {
                 req = req.query(query);
             }
@@ -241,7 +244,7 @@ impl GenesysProvider {
         } else {
             &[]
         };
-        self.call(reqwest::Method::POST, &path, query, body).await
+        self.call(reqwest::Method::POST, &path, query, Some(body)).await
     }
 
     fn agent(&self, from: Option<&Recipient>) -> Agent {
@@ -255,6 +258,92 @@ impl GenesysProvider {
             .or_else(|| from.and_then(Recipient::display_name));
         Agent { id, name }
     }
+}
+
+/// How often an open Genesys conversation is checked for a connected or departed agent (the
+/// evaluator runs every minute, so this is effectively once a run).
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The parts of `GET /api/v2/conversations/messages/{id}` (a `MessageConversation`) we read.
+#[derive(Debug, Deserialize)]
+struct PolledConversation {
+    #[serde(default)]
+    participants: Vec<PolledParticipant>,
+}
+
+/// A `MessageMediaParticipant`: `purpose` is agent, customer, acd, …; `state` is alerting,
+/// connected, disconnected, terminated, ….
+#[derive(Debug, Deserialize)]
+struct PolledParticipant {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    user: Option<PolledUser>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PolledUser {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// Joins and closes read off the participants. An agent participant that is connected means
+/// an agent took the conversation; the conversation counts as closed when the customer left,
+/// or when agents were there and none is connected or being offered it any more (a transfer
+/// shows a new agent or queue participant alerting, so it does not count). Event ids are stable
+/// per participant, so repeated polls are applied once.
+fn polled_events(c: &ProviderConversation, conv: &PolledConversation, agent_name: Option<&str>) -> Vec<ProviderEvent> {
+    fn is(p: &PolledParticipant, purpose: &str) -> bool {
+        p.purpose.as_deref() == Some(purpose)
+    }
+    fn state(p: &PolledParticipant) -> &str {
+        p.state.as_deref().unwrap_or("")
+    }
+    fn gone(p: &PolledParticipant) -> bool {
+        matches!(state(p), "disconnected" | "terminated")
+    }
+    let mut events = Vec::new();
+    if let Some(p) = conv
+        .participants
+        .iter()
+        .find(|p| is(p, "agent") && state(p) == "connected")
+    {
+        let id = p
+            .user
+            .as_ref()
+            .and_then(|u| u.id.clone())
+            .or_else(|| p.id.clone())
+            .unwrap_or_else(|| "genesys".into());
+        events.push(ProviderEvent {
+            event_id: format!("poll-joined-{}", p.id.as_deref().unwrap_or(&id)),
+            conversation_id: c.handover_id.clone(),
+            kind: ProviderEventKind::AgentJoined {
+                agent: Agent {
+                    id,
+                    name: agent_name.map(str::to_owned).or_else(|| p.name.clone()),
+                },
+            },
+        });
+    }
+    let customer_left = conv.participants.iter().any(|p| is(p, "customer") && gone(p));
+    let agents: Vec<&PolledParticipant> = conv.participants.iter().filter(|p| is(p, "agent")).collect();
+    let someone_pending = conv.participants.iter().any(|p| {
+        (is(p, "agent") || is(p, "acd")) && matches!(state(p), "alerting" | "connected" | "offering" | "contacting")
+    });
+    if customer_left || (!agents.is_empty() && agents.iter().all(|p| gone(p)) && !someone_pending) {
+        events.push(ProviderEvent {
+            event_id: format!("poll-closed-{}", c.conversation_id),
+            conversation_id: c.handover_id.clone(),
+            kind: ProviderEventKind::ConversationClosed,
+        });
+    }
+    events
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -767,9 +856,37 @@ impl Provider for GenesysProvider {
             })?
         };
         let path = format!("/api/v2/conversations/messages/{}", path_segment(&conversation_id));
-        self.call(reqwest::Method::PATCH, &path, &[], &json!({ "state": "disconnected" }))
+        self.call(
+            reqwest::Method::PATCH,
+            &path,
+            &[],
+            Some(&json!({ "state": "disconnected" })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Open Messaging webhooks never say that an agent was connected or that the conversation
+    /// ended (only messages, receipts and typing), so the evaluator asks: the conversation's
+    /// participants tell both. Genesys also offers notification topics and an EventBridge
+    /// integration for this, but each needs a long-lived subscription or extra AWS wiring per
+    /// organisation; a GET per open handover and minute fits the scheduled evaluator we have.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        Some(POLL_EVERY)
+    }
+
+    async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        // Without Genesys' own conversation id there is nothing to ask about yet.
+        if c.conversation_id == c.handover_id {
+            return Ok(Vec::new());
+        }
+        let path = format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id));
+        let resp = self.call(reqwest::Method::GET, &path, &[], None).await?;
+        let conversation: PolledConversation = resp
+            .json()
             .await
-            .map(drop)
+            .map_err(|e| DeliveryError::retryable(format!("conversation body: {e}")))?;
+        Ok(polled_events(c, &conversation, self.agent_name.as_deref()))
     }
 
     /// Genesys signs the body only (no timestamp, so no replay window): a replayed message is
@@ -861,6 +978,71 @@ impl Provider for GenesysProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
+        PolledConversation {
+            participants: participants
+                .iter()
+                .enumerate()
+                .map(|(i, (purpose, state))| PolledParticipant {
+                    id: Some(format!("p-{i}")),
+                    name: Some(format!("n-{i}")),
+                    purpose: Some((*purpose).to_owned()),
+                    state: Some((*state).to_owned()),
+                    user: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn kinds(participants: &[(&str, &str)]) -> Vec<ProviderEventKind> {
+        let c = ProviderConversation {
+            handover_id: "h-1".into(),
+            conversation_id: "g-1".into(),
+        };
+        polled_events(&c, &polled_with(participants), None)
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    #[test]
+    fn polling_reads_joins_closes_and_transfers_from_participants() {
+        assert!(
+            kinds(&[("customer", "connected"), ("acd", "connected")]).is_empty(),
+            "still queued"
+        );
+        assert!(matches!(
+            kinds(&[("customer", "connected"), ("agent", "connected")])[..],
+            [ProviderEventKind::AgentJoined { .. }]
+        ));
+        assert_eq!(
+            kinds(&[("customer", "connected"), ("agent", "disconnected")]),
+            vec![ProviderEventKind::ConversationClosed]
+        );
+        assert!(
+            kinds(&[
+                ("customer", "connected"),
+                ("agent", "disconnected"),
+                ("agent", "alerting")
+            ])
+            .is_empty(),
+            "a transfer to another agent is not a close"
+        );
+        assert!(
+            kinds(&[
+                ("customer", "connected"),
+                ("agent", "disconnected"),
+                ("acd", "connected")
+            ])
+            .is_empty(),
+            "back in the queue is not a close"
+        );
+        assert_eq!(
+            kinds(&[("customer", "disconnected"), ("acd", "disconnected")]),
+            vec![ProviderEventKind::ConversationClosed]
+        );
+    }
     use crate::domain::{Handover, Trigger};
     use lambda_http::http::{HeaderMap, HeaderValue};
 
