@@ -525,3 +525,23 @@ impl TestEnv {
         self.context_on(dynamo, secrets)
     }
 }
+
+/// The requests a mock server received with this method and path, in order.
+pub async fn requests_to(srv: &wiremock::MockServer, verb: &str, path: &str) -> Vec<wiremock::Request> {
+    srv.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path() == path)
+        .collect()
+}
+
+/// A received request's JSON body.
+pub fn json_of(r: &wiremock::Request) -> Value {
+    serde_json::from_slice(&r.body).expect("a JSON body")
+}
+
+/// A received request's header, as text.
+pub fn header_of(r: &wiremock::Request, name: &str) -> Option<String> {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}

@@ -9,7 +9,7 @@ use handover::store::{SessionKey, Store};
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const INTEGRATION: &str = "int-1";
 const GENESYS_CONVERSATION: &str = "gconv-1";
@@ -139,23 +139,6 @@ fn agent_typing(id: &str, to: &str) -> Value {
         "events": [{"eventType": "Typing", "typing": {"type": "On", "duration": 5000}}],
         "direction": "Outbound"
     })
-}
-
-async fn requests_to(srv: &MockServer, verb: &str, p: &str) -> Vec<Request> {
-    srv.received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path() == p)
-        .collect()
-}
-
-fn json_of(r: &Request) -> Value {
-    serde_json::from_slice(&r.body).expect("a JSON body")
-}
-
-fn header_of(r: &Request, name: &str) -> Option<String> {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// The inbound-message bodies Genesys received with this text, in order.

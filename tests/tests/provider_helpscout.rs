@@ -145,23 +145,6 @@ fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
     })
 }
 
-async fn requests_to(srv: &MockServer, verb: &str, p: &str) -> Vec<Request> {
-    srv.received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path() == p)
-        .collect()
-}
-
-fn json_of(r: &Request) -> Value {
-    serde_json::from_slice(&r.body).expect("a JSON body")
-}
-
-fn header_of(r: &Request, name: &str) -> Option<String> {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
 /// The customer-thread bodies Help Scout received with this text.
 async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
     requests_to(srv, "POST", CUSTOMER_PATH)

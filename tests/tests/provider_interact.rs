@@ -97,26 +97,14 @@ fn closed(id: &str, conversation: &str) -> Value {
     json!({"type": "conversation.closed", "id": id, "conversationId": conversation})
 }
 
-async fn requests_to(srv: &MockServer, p: &str) -> Vec<Request> {
-    srv.received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST" && r.url.path() == p)
-        .collect()
-}
-
-fn json_of(r: &Request) -> Value {
-    serde_json::from_slice(&r.body).expect("a JSON body")
-}
-
-fn header_of(r: &Request, name: &str) -> Option<String> {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// POST requests to a path.
+async fn posts_to(srv: &MockServer, p: &str) -> Vec<Request> {
+    requests_to(srv, "POST", p).await
 }
 
 /// The message bodies #Interact received with this text, in order.
 async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
-    requests_to(srv, MESSAGE_PATH)
+    posts_to(srv, MESSAGE_PATH)
         .await
         .iter()
         .map(json_of)
@@ -158,7 +146,7 @@ async fn handover_to_an_interact_agent_and_back_to_the_bot() {
     assert_eq!(answer["state"], "waiting");
     let handover_id = answer["handoverId"].as_str().unwrap().to_owned();
 
-    let starts = requests_to(&interact_srv, START_PATH).await;
+    let starts = posts_to(&interact_srv, START_PATH).await;
     assert_eq!(starts.len(), 1);
     assert_eq!(header_of(&starts[0], "authorization").as_deref(), Some("Bearer itok-1"));
     assert!(
@@ -196,7 +184,7 @@ async fn handover_to_an_interact_agent_and_back_to_the_bot() {
         (200, json!({"control": "bot", "state": "waiting"}))
     );
     send(&env, bot_message("e5", "s-42", "An agent is on the way.")).await;
-    let messages = requests_to(&interact_srv, MESSAGE_PATH).await;
+    let messages = posts_to(&interact_srv, MESSAGE_PATH).await;
     assert_eq!(messages.len(), 2);
     assert_eq!(
         header_of(&messages[0], "authorization").as_deref(),
@@ -245,13 +233,13 @@ async fn handover_to_an_interact_agent_and_back_to_the_bot() {
     let ended = of_type(&to_bot, "handover.ended");
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0]["reason"], "agent_closed");
-    assert!(requests_to(&interact_srv, CLOSE_PATH).await.is_empty());
+    assert!(posts_to(&interact_srv, CLOSE_PATH).await.is_empty());
     assert_eq!(
         send(&env, user_message("e7", "s-42", "Thanks!")).await.1,
         json!({"control": "bot", "state": "bot"})
     );
     assert_eq!(
-        requests_to(&interact_srv, MESSAGE_PATH).await.len(),
+        posts_to(&interact_srv, MESSAGE_PATH).await.len(),
         3,
         "nothing more is relayed after the close"
     );
@@ -285,7 +273,7 @@ async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
         json!({"state": "bot", "handoverId": handover_id, "reason": "user_cancelled"})
     );
 
-    let closes = requests_to(&interact_srv, CLOSE_PATH).await;
+    let closes = posts_to(&interact_srv, CLOSE_PATH).await;
     assert_eq!(closes.len(), 1);
     assert_eq!(header_of(&closes[0], "authorization").as_deref(), Some("Bearer itok-1"));
     let body = json_of(&closes[0]);
@@ -453,7 +441,7 @@ async fn paths_headers_and_relaying_follow_the_settings() {
     let (status, answer) = send(&env, request).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "opened", "{answer}");
-    let starts = requests_to(&interact_srv, "/interact-api/v2/chats/ic-77/handover").await;
+    let starts = posts_to(&interact_srv, "/interact-api/v2/chats/ic-77/handover").await;
     assert_eq!(starts.len(), 1);
     assert_eq!(header_of(&starts[0], "x-api-key").as_deref(), Some(API_TOKEN));
     assert_eq!(header_of(&starts[0], "authorization"), None);
