@@ -210,6 +210,8 @@ pub struct DialogTexts {
     pub returned_to_bot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_agent_ticket: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +226,21 @@ pub struct Timeouts {
     /// End the handover when the agent has been silent this long.
     #[serde(default = "default_agent_idle")]
     pub agent_idle_seconds: u64,
+    /// What happens when nobody picked up in time.
+    #[serde(default)]
+    pub no_agent_fallback: NoAgentFallback,
+}
+
+/// The no-agent timeout's fallback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoAgentFallback {
+    /// End the provider conversation and give the user back to the bot.
+    #[default]
+    ReturnToBot,
+    /// Leave the conversation at the provider as a ticket an agent answers later, tell the user
+    /// so (dialog `noAgentTicket`), and give the user back to the bot.
+    Ticket,
 }
 
 fn default_no_agent() -> u64 {
@@ -242,6 +259,7 @@ impl Default for Timeouts {
             no_agent_seconds: default_no_agent(),
             still_waiting_every_seconds: default_still_waiting(),
             agent_idle_seconds: default_agent_idle(),
+            no_agent_fallback: NoAgentFallback::default(),
         }
     }
 }

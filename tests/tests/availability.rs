@@ -349,3 +349,33 @@ async fn still_waiting_estimate_comes_from_recent_times_to_join() {
     assert_eq!(nudges.len(), 1);
     assert_eq!(nudges[0]["estimatedWaitSeconds"], 180);
 }
+
+#[tokio::test]
+async fn with_the_ticket_fallback_the_contact_center_keeps_the_conversation() {
+    let env = TestEnv::new().await;
+    let srv = ok_server().await;
+    let timeouts = "timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0, noAgentFallback: ticket }";
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), timeouts)
+        .await;
+    let (_, opened) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    tick(&env, 300).await;
+    let bodies = received(&srv).await;
+    let ended = bodies
+        .iter()
+        .find(|b| b["type"] == "conversation.ended")
+        .expect("provider told");
+    assert_eq!(ended["conversationId"], opened["handoverId"]);
+    assert_eq!(
+        (ended["reason"].as_str(), ended["ticket"].as_bool()),
+        (Some("no_agent_timeout"), Some(true))
+    );
+    let to_bot = bodies.iter().find(|b| b["type"] == "handover.ended").expect("bot told");
+    assert_eq!(to_bot["dialog"]["name"], "no_agent_ticket");
+    assert_eq!(
+        env.session("acme", "s-1").await.unwrap().state,
+        handover::domain::State::Bot
+    );
+}

@@ -237,9 +237,13 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
                     let conv = conversation(ctx, &item.key, handover_id).await?;
                     p.send_message(&item.id, &conv, entry).await
                 }
-                ProviderOp::End { reason } => {
+                ProviderOp::End { reason, keep_as_ticket } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;
-                    p.end(&item.id, &conv, *reason).await
+                    if *keep_as_ticket {
+                        p.keep_as_ticket(&item.id, &conv, *reason).await
+                    } else {
+                        p.end(&item.id, &conv, *reason).await
+                    }
                 }
             }
         }

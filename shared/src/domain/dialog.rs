@@ -16,6 +16,7 @@ pub enum DialogName {
     AgentJoined,
     ReturnedToBot,
     NoAgent,
+    NoAgentTicket,
 }
 
 /// A rendered dialog: the name lets the bot platform pick its own text instead.
@@ -44,6 +45,9 @@ fn builtin(name: DialogName) -> &'static str {
         DialogName::AgentJoined => "{agentName} joined the chat.",
         DialogName::ReturnedToBot => "You are talking to our assistant again.",
         DialogName::NoAgent => "Sorry, no agent could join this chat. Please try again later.",
+        DialogName::NoAgentTicket => {
+            "No agent is free right now. We have passed your question on and will get back to you."
+        }
     }
 }
 
@@ -56,6 +60,7 @@ fn pick(texts: &DialogTexts, name: DialogName) -> Option<&str> {
         DialogName::AgentJoined => texts.agent_joined.as_deref(),
         DialogName::ReturnedToBot => texts.returned_to_bot.as_deref(),
         DialogName::NoAgent => texts.no_agent.as_deref(),
+        DialogName::NoAgentTicket => texts.no_agent_ticket.as_deref(),
     }
 }
 

@@ -27,8 +27,14 @@ pub enum ProviderOp {
     },
     /// Add a user or bot turn to the agent's conversation.
     Mirror { entry: TranscriptEntry },
-    /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned.
-    End { reason: EndReason },
+    /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned, or,
+    /// with `keep_as_ticket`, leave it open for an agent to answer later.
+    #[serde(rename_all = "camelCase")]
+    End {
+        reason: EndReason,
+        #[serde(default)]
+        keep_as_ticket: bool,
+    },
 }
 
 /// An event for the bot platform.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Bot;
+use crate::config::{Bot, NoAgentFallback};
 
 use super::availability::{self, Availability, Conditions, UnavailableReason};
 use super::dialog::{self, Dialog, DialogName, DialogVars};
@@ -543,7 +543,10 @@ impl Step<'_> {
         let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
         match timer {
             TimerKind::NoAgent if self.session.state == State::Waiting && due(self.session.timers.no_agent_at) => {
-                self.end(EndReason::NoAgentTimeout, true);
+                match self.bot.config.timeouts.no_agent_fallback {
+                    NoAgentFallback::ReturnToBot => self.end(EndReason::NoAgentTimeout, true),
+                    NoAgentFallback::Ticket => self.end_as_ticket(),
+                }
                 true
             }
             TimerKind::StillWaiting
@@ -600,12 +603,30 @@ impl Step<'_> {
     /// `close_provider` is false when the provider itself ended the conversation.
     fn end(&mut self, reason: EndReason, close_provider: bool) {
         if close_provider {
-            self.send_provider(ProviderOp::End { reason });
+            self.send_provider(ProviderOp::End {
+                reason,
+                keep_as_ticket: false,
+            });
         }
         let name = match reason {
             EndReason::NoAgentTimeout | EndReason::ProviderError => DialogName::NoAgent,
             _ => DialogName::ReturnedToBot,
         };
+        self.finish(reason, name);
+    }
+
+    /// Nobody picked up and the bot is configured to leave a ticket: the provider keeps the
+    /// conversation for an agent to answer later, the user is told so, the bot takes over.
+    fn end_as_ticket(&mut self) {
+        let reason = EndReason::NoAgentTimeout;
+        self.send_provider(ProviderOp::End {
+            reason,
+            keep_as_ticket: true,
+        });
+        self.finish(reason, DialogName::NoAgentTicket);
+    }
+
+    fn finish(&mut self, reason: EndReason, name: DialogName) {
         let dialog = self.dialog(name, DialogVars::default());
         self.notify_bot(BotEvent::Ended { reason, dialog });
         if let Some(mut h) = self.session.handover.take() {

@@ -257,7 +257,8 @@ fn no_agent_timeout_ends_the_provider_conversation() {
     assert!(matches!(
         provider_ops(&d)[..],
         [ProviderOp::End {
-            reason: EndReason::NoAgentTimeout
+            reason: EndReason::NoAgentTimeout,
+            keep_as_ticket: false
         }]
     ));
     assert!(matches!(
@@ -267,6 +268,35 @@ fn no_agent_timeout_ends_the_provider_conversation() {
             ..
         }]
     ));
+}
+
+#[test]
+fn no_agent_fallback_ticket_leaves_the_conversation_at_the_provider() {
+    let mut w = World::new(bot("timeouts: { noAgentSeconds: 60, noAgentFallback: ticket }"));
+    w.request();
+    let id = w.handover_id();
+    w.now += Duration::seconds(60);
+    let d = w
+        .apply(Event::TimerFired {
+            handover_id: id,
+            timer: TimerKind::NoAgent,
+        })
+        .unwrap();
+    assert!(matches!(
+        provider_ops(&d)[..],
+        [ProviderOp::End {
+            reason: EndReason::NoAgentTimeout,
+            keep_as_ticket: true
+        }]
+    ));
+    let [BotEvent::Ended { reason, dialog }] = bot_events(&d)[..] else {
+        panic!("{:?}", d.effects)
+    };
+    assert_eq!(
+        (*reason, dialog.name),
+        (EndReason::NoAgentTimeout, DialogName::NoAgentTicket)
+    );
+    assert_eq!(w.session.state, State::Bot);
 }
 
 #[test]

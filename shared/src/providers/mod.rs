@@ -142,6 +142,17 @@ pub trait Provider: Send + Sync {
         conversation: &ProviderConversation,
         reason: EndReason,
     ) -> Result<(), DeliveryError>;
+    /// Leaves the conversation open at the provider as a ticket an agent answers later (the
+    /// no-agent fallback `ticket`). By default nothing is sent: the conversation simply stays
+    /// where it is in the provider's queue; adapters that can mark it say so.
+    async fn keep_as_ticket(
+        &self,
+        _delivery_id: &str,
+        _conversation: &ProviderConversation,
+        _reason: EndReason,
+    ) -> Result<(), DeliveryError> {
+        Ok(())
+    }
     /// Whether the handover itself puts an agent in charge because the provider never reports a
     /// join (the shell then records the join right after the start).
     fn agent_joins_at_start(&self) -> bool {

@@ -165,6 +165,20 @@ impl Provider for WebhookProvider {
         self.post(Value::Object(m)).await.map(drop)
     }
 
+    /// `conversation.ended` with `"ticket": true`: the contact center keeps the conversation and
+    /// answers the user outside the chat.
+    async fn keep_as_ticket(
+        &self,
+        delivery_id: &str,
+        c: &ProviderConversation,
+        reason: EndReason,
+    ) -> Result<(), DeliveryError> {
+        let mut m = envelope(delivery_id, "conversation.ended", &c.conversation_id);
+        m.insert("reason".into(), json!(reason));
+        m.insert("ticket".into(), json!(true));
+        self.post(Value::Object(m)).await.map(drop)
+    }
+
     async fn end(&self, delivery_id: &str, c: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError> {
         let mut m = envelope(delivery_id, "conversation.ended", &c.conversation_id);
         m.insert("reason".into(), json!(reason));
