@@ -383,7 +383,7 @@ async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_head
 }
 
 #[tokio::test]
-async fn a_user_cancel_while_waiting_ends_the_handover_and_leaves_sparkcentral_alone() {
+async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
     let w = world(INBOX, "").await;
     let handover_id = w.opened("e1", "s-1").await;
     let (status, answer) = w
