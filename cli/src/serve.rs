@@ -58,6 +58,10 @@ async fn dispatch(ctx: &AppContext, method: Method, uri: Uri, headers: HeaderMap
         Ok(req) => match routes::find(method.as_str(), uri.path()).map(|(r, _)| r.function) {
             Some(Function::BotWebhook) => bot_webhook::handle(ctx, req).await,
             Some(Function::ProviderCallback) => provider_callback::handle(ctx, req).await,
+            None if routes::path_exists(uri.path()) => {
+                handover::app::ApiError::new(405, "method_not_allowed", "method not allowed on this route")
+                    .into_response()
+            }
             None => handover::app::ApiError::not_found("unknown_route", format!("no route {:?}", uri.path()))
                 .into_response(),
         },
