@@ -59,7 +59,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -608,20 +608,6 @@ fn api_base(api_base_url: Option<String>, domain: Option<String>) -> Result<Stri
     } else {
         Ok(format!("https://{d}.{DEFAULT_API_HOST_SUFFIX}"))
     }
-}
-
-/// Percent-encodes one URL path segment (Engage ids are hex, but a stray character must not
-/// change the path).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `current` without the categories in `remove`, plus `add` (order kept, no duplicates): the

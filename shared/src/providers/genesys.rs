@@ -43,7 +43,7 @@ use sha2::Sha256;
 use super::oauth::{self, ClientAuth};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -196,7 +196,7 @@ impl GenesysProvider {
 
     /// Drops a token Genesys refused, unless another call already replaced it.
     async fn forget_token(&self, refused: &str) {
-        oauth::invalidate(&self.token_url(), &self.client_id, &self.client_secret, refused).await;
+        oauth::invalidate(refused).await;
     }
 
     /// One API call with the bearer token; a 401 (revoked or expired token) is retried once
@@ -367,20 +367,6 @@ fn region_domain(region: &str) -> Result<String, String> {
         .ok_or_else(|| {
             format!("providers.region: unknown Genesys Cloud region {region:?}; give its domain, e.g. mypurecloud.ie")
         })
-}
-
-/// Percent-encodes one URL path segment (ids are UUIDs, but a stray character must not change
-/// the path).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn iso_millis(t: DateTime<Utc>) -> String {

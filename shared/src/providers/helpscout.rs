@@ -53,7 +53,7 @@ use serde_json::{Map, Value, json};
 use super::oauth::{self, ClientAuth};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, sig,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -314,7 +314,7 @@ impl HelpScoutProvider {
         if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
             return checked(resp, now).await;
         }
-        oauth::invalidate(&self.token_url, &self.client_id, &self.client_secret, &token).await;
+        oauth::invalidate(&token).await;
         let token = self.access_token().await?;
         let now = Utc::now();
         let resp = send(token).await.map_err(delivery::transport)?;
@@ -890,19 +890,6 @@ fn clip(s: &str, max: usize) -> String {
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
-    out
-}
-
-/// Percent-encodes one URL path segment.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
     out
 }
 

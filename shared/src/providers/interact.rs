@@ -56,7 +56,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -314,19 +314,6 @@ fn token_matches(given: &str, expected: &[u8]) -> bool {
     let given = Sha256::digest(given.as_bytes());
     let expected = Sha256::digest(expected);
     bool::from(given.as_slice().ct_eq(expected.as_slice()))
-}
-
-/// Percent-encodes one URL path segment.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A path setting with its placeholders filled in.

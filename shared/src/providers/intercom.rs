@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, sig,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -304,15 +304,21 @@ impl IntercomProvider {
             "admin_id": self.bot_admin_id,
             "assignee_id": assignee_id,
         });
-        self.post_ok(&format!("/conversations/{}/parts", seg(conversation_id)), &body)
-            .await
+        self.post_ok(
+            &format!("/conversations/{}/parts", path_segment(conversation_id)),
+            &body,
+        )
+        .await
     }
 
     /// `POST /conversations/{id}/parts`, `message_type: close`, performed by the bot.
     async fn close(&self, conversation_id: &str) -> Result<(), DeliveryError> {
         let body = json!({ "message_type": "close", "type": "admin", "admin_id": self.bot_admin_id });
-        self.post_ok(&format!("/conversations/{}/parts", seg(conversation_id)), &body)
-            .await
+        self.post_ok(
+            &format!("/conversations/{}/parts", path_segment(conversation_id)),
+            &body,
+        )
+        .await
     }
 
     /// An internal note of the bot teammate: seen by agents, never sent to the contact.
@@ -323,8 +329,11 @@ impl IntercomProvider {
             "admin_id": self.bot_admin_id,
             "body": html,
         });
-        self.post_ok(&format!("/conversations/{}/reply", seg(conversation_id)), &body)
-            .await
+        self.post_ok(
+            &format!("/conversations/{}/reply", path_segment(conversation_id)),
+            &body,
+        )
+        .await
     }
 
     /// A reply on behalf of the contact (a user turn of a conversation we created).
@@ -335,8 +344,11 @@ impl IntercomProvider {
             "intercom_user_id": contact_id,
             "body": text,
         });
-        self.post_ok(&format!("/conversations/{}/reply", seg(conversation_id)), &body)
-            .await
+        self.post_ok(
+            &format!("/conversations/{}/reply", path_segment(conversation_id)),
+            &body,
+        )
+        .await
     }
 
     /// Finds or creates the Intercom contact of the bot platform's user: a `user` keyed by
@@ -370,7 +382,7 @@ impl IntercomProvider {
             // The contact exists already; Intercom names it in the error message.
             let text = resp.text().await.unwrap_or_default();
             if let Some(id) = conflicting_contact_id(&text) {
-                let v = self.get_json(&format!("/contacts/{}", seg(&id))).await?;
+                let v = self.get_json(&format!("/contacts/{}", path_segment(&id))).await?;
                 return contact_from(&v).ok_or_else(|| DeliveryError::permanent("Intercom contact without an id"));
             }
             if let Some(external_id) = external_id {
@@ -465,7 +477,7 @@ impl IntercomProvider {
         let resp = self
             .with_auth(
                 self.http
-                    .get(self.url(&format!("/conversations/{}", seg(&c.conversation_id)))),
+                    .get(self.url(&format!("/conversations/{}", path_segment(&c.conversation_id)))),
             )
             .send()
             .await
@@ -918,19 +930,6 @@ fn escape_html(s: &str) -> String {
 /// Escaped text with line breaks kept.
 fn text_to_html(s: &str) -> String {
     s.split('\n').map(escape_html).collect::<Vec<_>>().join("<br>")
-}
-
-/// One path segment, percent-encoded (ids come from the bot platform too).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn region_base(region: Option<&str>) -> Option<&'static str> {
@@ -1627,7 +1626,7 @@ mod tests {
 
     #[test]
     fn path_segments_are_encoded() {
-        assert_eq!(seg("4711"), "4711");
-        assert_eq!(seg("../admins?x=1"), "..%2Fadmins%3Fx%3D1");
+        assert_eq!(path_segment("4711"), "4711");
+        assert_eq!(path_segment("../admins?x=1"), "..%2Fadmins%3Fx%3D1");
     }
 }

@@ -185,6 +185,20 @@ pub enum ProviderSetupError {
     Config(String),
 }
 
+/// One URL path segment, percent-encoded: ids from providers and bot platforms are opaque
+/// strings, and a stray `/` or `?` in one must not change which resource a call reaches.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What each provider kind can do at best (its row of the capability table in
 /// docs/providers.md).
 pub fn declared(kind: ProviderKind) -> Capabilities {

@@ -41,29 +41,35 @@ pub enum ClientAuth {
 /// A cached access token and the instant to stop using it.
 type Slot = Arc<tokio::sync::Mutex<Option<(String, Instant)>>>;
 
-/// The slot of one (token URL, client, secret) triple, created on first use.
-fn slot(token_url: &str, client_id: &str, client_secret: &str) -> Slot {
+fn slots() -> &'static StdMutex<HashMap<String, Slot>> {
     static SLOTS: OnceLock<StdMutex<HashMap<String, Slot>>> = OnceLock::new();
-    let mut slots = SLOTS
-        .get_or_init(|| StdMutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    SLOTS.get_or_init(|| StdMutex::new(HashMap::new()))
+}
+
+/// The slot of one (token URL, client, secret, grant) combination, created on first use.
+fn slot(token_url: &str, client_id: &str, client_secret: &str, grant: &str) -> Slot {
+    let mut slots = slots().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     slots
-        .entry(slot_key(token_url, client_id, client_secret))
+        .entry(slot_key(token_url, client_id, client_secret, grant))
         .or_default()
         .clone()
 }
 
-fn slot_key(token_url: &str, client_id: &str, client_secret: &str) -> String {
+fn slot_key(token_url: &str, client_id: &str, client_secret: &str, grant: &str) -> String {
     let secret_hash = hex::encode(Sha256::digest(client_secret.as_bytes()));
-    format!("{}|{client_id}|{secret_hash}", token_url.trim_end_matches('/'))
+    let grant_hash = hex::encode(Sha256::digest(grant.as_bytes()));
+    format!(
+        "{}|{client_id}|{secret_hash}|{grant_hash}",
+        token_url.trim_end_matches('/')
+    )
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    /// Seconds; some providers send a fractional number.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Number>,
 }
 
 /// A bearer token for the client: the cached one while it is fresh, otherwise a new one from
@@ -79,26 +85,61 @@ pub async fn client_credentials(
     client_secret: &str,
     auth: ClientAuth,
 ) -> Result<String, DeliveryError> {
-    let slot = slot(token_url, client_id, client_secret);
+    match auth {
+        ClientAuth::Basic => {
+            basic_grant(
+                http,
+                token_url,
+                client_id,
+                client_secret,
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+        }
+        ClientAuth::Form => {
+            let body = form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ]);
+            fetch(http, token_url, client_id, client_secret, false, body).await
+        }
+    }
+}
+
+/// Like [`client_credentials`] with HTTP Basic client authentication, for a provider-specific
+/// grant body (a scope, or Hootsuite's `organization_app` grant).
+pub async fn basic_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    grant: &[(&str, &str)],
+) -> Result<String, DeliveryError> {
+    fetch(http, token_url, client_id, client_secret, true, form(grant)).await
+}
+
+async fn fetch(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    basic: bool,
+    body: String,
+) -> Result<String, DeliveryError> {
+    let slot = slot(token_url, client_id, client_secret, &body);
     let mut cached = slot.lock().await;
     if let Some((token, until)) = cached.as_ref()
         && Instant::now() < *until
     {
         return Ok(token.clone());
     }
-    let body = match auth {
-        ClientAuth::Basic => form(&[("grant_type", "client_credentials")]),
-        ClientAuth::Form => form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", client_secret),
-        ]),
-    };
     let mut req = http
         .post(token_url)
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
         .body(body);
-    if auth == ClientAuth::Basic {
+    if basic {
         req = req.basic_auth(client_id, Some(client_secret));
     }
     let now = Utc::now();
@@ -113,18 +154,29 @@ pub async fn client_credentials(
             "token response from {token_url}: empty access_token"
         )));
     }
-    let lifetime = token.expires_in.map(StdDuration::from_secs).unwrap_or(DEFAULT_LIFETIME);
+    let lifetime = token
+        .expires_in
+        .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f > 0.0).map(|f| f as u64)))
+        .map(StdDuration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME);
     *cached = Some((token.access_token.clone(), Instant::now() + use_for(lifetime)));
     Ok(token.access_token)
 }
 
 /// Drops a token the provider refused (a 401 on an API call), unless another call already
 /// replaced it with a newer one.
-pub async fn invalidate(token_url: &str, client_id: &str, client_secret: &str, refused: &str) {
-    let slot = slot(token_url, client_id, client_secret);
-    let mut cached = slot.lock().await;
-    if cached.as_ref().is_some_and(|(token, _)| token == refused) {
-        *cached = None;
+pub async fn invalidate(refused: &str) {
+    let all: Vec<Slot> = slots()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    for slot in all {
+        let mut cached = slot.lock().await;
+        if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+            *cached = None;
+        }
     }
 }
 
@@ -187,29 +239,41 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_per_url_client_and_secret() {
-        let a = slot_key("https://login.example/oauth/token", "cid", "s1");
-        assert_eq!(a, slot_key("https://login.example/oauth/token/", "cid", "s1"));
-        assert_ne!(a, slot_key("https://login.example/oauth/token", "cid", "s2"));
-        assert_ne!(a, slot_key("https://login.example/oauth/token", "other", "s1"));
-        assert_ne!(a, slot_key("https://other.example/oauth/token", "cid", "s1"));
+    fn slots_are_per_url_client_secret_and_grant() {
+        let g = "grant_type=client_credentials";
+        let a = slot_key("https://login.example/oauth/token", "cid", "s1", g);
+        assert_eq!(a, slot_key("https://login.example/oauth/token/", "cid", "s1", g));
+        assert_ne!(a, slot_key("https://login.example/oauth/token", "cid", "s2", g));
+        assert_ne!(a, slot_key("https://login.example/oauth/token", "other", "s1", g));
+        assert_ne!(a, slot_key("https://other.example/oauth/token", "cid", "s1", g));
+        assert_ne!(
+            a,
+            slot_key(
+                "https://login.example/oauth/token",
+                "cid",
+                "s1",
+                "grant_type=organization_app"
+            )
+        );
         assert!(!a.contains("s1"), "the secret itself is never part of the key");
         let (x, y) = (
-            slot("https://t.example/token", "c", "s"),
-            slot("https://t.example/token", "c", "s"),
+            slot("https://t.example/token", "c", "s", g),
+            slot("https://t.example/token", "c", "s", g),
         );
         assert!(Arc::ptr_eq(&x, &y));
     }
 
     #[tokio::test]
     async fn a_refused_token_is_dropped_unless_already_replaced() {
-        let url = "https://invalidate.example/token";
-        let s = slot(url, "cid", "sec");
+        let s = slot("https://invalidate.example/token", "cid", "sec", "g");
         let later = Instant::now() + StdDuration::from_secs(3600);
-        *s.lock().await = Some(("new".into(), later));
-        invalidate(url, "cid", "sec", "old").await;
-        assert_eq!(s.lock().await.as_ref().map(|(t, _)| t.clone()).as_deref(), Some("new"));
-        invalidate(url, "cid", "sec", "new").await;
+        *s.lock().await = Some(("new-token-1".into(), later));
+        invalidate("old-token-1").await;
+        assert_eq!(
+            s.lock().await.as_ref().map(|(t, _)| t.clone()).as_deref(),
+            Some("new-token-1")
+        );
+        invalidate("new-token-1").await;
         assert!(s.lock().await.is_none());
     }
 
@@ -217,7 +281,12 @@ mod tests {
     async fn a_fresh_cached_token_is_served_without_a_request() {
         // The URL is never contacted: a request would fail (nothing listens on port 9).
         let url = "http://127.0.0.1:9/cached-token";
-        let s = slot(url, "cid", "sec");
+        let body = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "cid"),
+            ("client_secret", "sec"),
+        ]);
+        let s = slot(url, "cid", "sec", &body);
         *s.lock().await = Some(("tok".into(), Instant::now() + StdDuration::from_secs(3600)));
         let token = client_credentials(&reqwest::Client::new(), url, "cid", "sec", ClientAuth::Form)
             .await

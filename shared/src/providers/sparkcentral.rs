@@ -53,10 +53,8 @@
 //!
 //! Sources and assumptions: `docs/providers/sparkcentral.md`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
-use std::time::{Duration as StdDuration, Instant};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex as StdMutex, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -65,7 +63,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, sig,
+    ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, oauth, path_segment, sig,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
@@ -96,11 +94,6 @@ const COMPLETE_HANDOVER: &str = "HANDOVER";
 /// bot platform that forwards deliveries through a queue.
 const DEFAULT_MAX_EVENT_AGE_SECS: u64 = 300;
 const MAX_EVENT_AGE_CEILING_SECS: u64 = 86_400;
-
-/// A token is renewed this long before it expires.
-const TOKEN_REFRESH_MARGIN: StdDuration = StdDuration::from_secs(60);
-/// Used when a token response has no `expires_in` (Hootsuite documents 3599 s).
-const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3599;
 
 /// ASSUMPTION (no limit is documented for conversation notes): the handover note is cut to
 /// this many characters, so that a very long summary cannot make the handover fail.
@@ -165,13 +158,13 @@ const ONLINE_AGENTS_PATH: &str = "/inbox/v1/user-presence/online-agents";
 /// `{base}/virtual-agent/oauth2/token` with a standard OAuth2 client-credentials request for
 /// scope `client-read`, and the OAuth library version it pins sends the client id and secret as
 /// HTTP Basic credentials, which is what this adapter does.
-fn token_form(api: Api, organization_id: Option<&str>) -> String {
+fn token_grant(api: Api, organization_id: Option<&str>) -> Vec<(&'static str, &str)> {
     match api {
-        Api::Sparkcentral => form(&[("grant_type", "client_credentials"), ("scope", "client-read")]),
-        Api::Inbox => form(&[
+        Api::Sparkcentral => vec![("grant_type", "client_credentials"), ("scope", "client-read")],
+        Api::Inbox => vec![
             ("grant_type", "organization_app"),
             ("organization_id", organization_id.unwrap_or_default()),
-        ]),
+        ],
     }
 }
 
@@ -235,21 +228,6 @@ impl Topics {
     }
 }
 
-/// A cached access token and when to stop using it.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<(String, Instant)>>>;
-
-/// The process-wide token cache: the shell builds an adapter per call, so tokens must outlive
-/// adapters. Keyed by token URL, organization, client id and a fingerprint of the client secret,
-/// so an entry naming someone else's client id without its secret never gets that token.
-fn token_slot(key: &str) -> TokenSlot {
-    static SLOTS: OnceLock<StdMutex<HashMap<String, TokenSlot>>> = OnceLock::new();
-    let mut slots = SLOTS
-        .get_or_init(|| StdMutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    slots.entry(key.to_owned()).or_default().clone()
-}
-
 /// Handover attempts whose outcome is unknown (transport error, timeout, 5xx): Sparkcentral
 /// may have applied them. If the next attempt of the same handover is answered 404 (the
 /// conversation is no longer the virtual agent's), the earlier one went through.
@@ -286,7 +264,6 @@ pub struct SparkcentralProvider {
     handover_message: Option<String>,
     check_online_agents: bool,
     max_event_age: Duration,
-    token: TokenSlot,
     http: reqwest::Client,
 }
 
@@ -386,12 +363,6 @@ impl SparkcentralProvider {
                 config.id
             ))
         })?;
-        let fingerprint = hex::encode(sig::hmac_sha256(client_secret.as_bytes(), b"handover token cache"));
-        let token = token_slot(&format!(
-            "{base_url}{}|{}|{client_id}|{fingerprint}",
-            api.token_path(),
-            organization_id.as_deref().unwrap_or_default()
-        ));
         Ok(SparkcentralProvider {
             api,
             base_url,
@@ -403,7 +374,6 @@ impl SparkcentralProvider {
             handover_message: non_empty(s.handover_message),
             check_online_agents: s.check_online_agents,
             max_event_age: Duration::seconds(i64::try_from(max_age_secs).unwrap_or(300)),
-            token,
             http,
         })
     }
@@ -417,62 +387,29 @@ impl SparkcentralProvider {
         format!(
             "{}/conversations/{}",
             self.api.virtual_agent_prefix(),
-            seg(conversation_id)
+            path_segment(conversation_id)
         )
     }
 
     // ---- Auth ------------------------------------------------------------------------------
 
-    /// A bearer token: the cached one while it is fresh, else a new one.
+    /// A bearer token from the shared process-wide cache (`oauth`), HTTP Basic client
+    /// authentication with this generation's grant.
     async fn access_token(&self) -> Result<String, DeliveryError> {
-        let mut slot = self.token.lock().await;
-        if let Some((token, until)) = slot.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(token.clone());
-        }
-        let now = Utc::now();
-        let resp = self
-            .http
-            .post(self.url(self.api.token_path()))
-            .basic_auth(&self.client_id, Some(&self.client_secret))
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(token_form(self.api, self.organization_id.as_deref()))
-            .send()
-            .await
-            .map_err(delivery::transport)?;
-        let resp = delivery::check(resp, now).await?;
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| DeliveryError::retryable(format!("unreadable Sparkcentral token response: {e}")))?;
-        let token = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| DeliveryError::permanent("the Sparkcentral token response has no access_token"))?
-            .to_owned();
-        let lifetime = v
-            .get("expires_in")
-            .and_then(|e| e.as_u64().or_else(|| e.as_f64().filter(|f| *f > 0.0).map(|f| f as u64)))
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
-        let lifetime = StdDuration::from_secs(lifetime);
-        let use_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 {
-            lifetime - TOKEN_REFRESH_MARGIN
-        } else {
-            lifetime / 2
-        };
-        *slot = Some((token.clone(), Instant::now() + use_for));
-        Ok(token)
+        let grant = token_grant(self.api, self.organization_id.as_deref());
+        oauth::basic_grant(
+            &self.http,
+            &self.url(self.api.token_path()),
+            &self.client_id,
+            &self.client_secret,
+            &grant,
+        )
+        .await
     }
 
     /// Drops a token the API refused, unless another call already replaced it.
     async fn forget_token(&self, refused: &str) {
-        let mut slot = self.token.lock().await;
-        if slot.as_ref().is_some_and(|(token, _)| token == refused) {
-            *slot = None;
-        }
+        oauth::invalidate(refused).await;
     }
 
     /// One API call with the bearer token. A 401 means the token expired or was revoked: a new
@@ -618,43 +555,6 @@ fn shorten(text: &str, max: usize) -> String {
     }
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
-    out
-}
-
-/// `application/x-www-form-urlencoded` from pairs.
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
-}
-
-/// One URL path segment, percent-encoded (conversation ids are opaque strings).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(char::from(b)),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
     out
 }
 
@@ -1173,7 +1073,7 @@ mod tests {
         );
         let local = build(json!({ "region": "us", "apiBaseUrl": "http://127.0.0.1:9999/" })).unwrap();
         assert_eq!(local.url("/x"), "http://127.0.0.1:9999/x");
-        assert_eq!(seg("a/b?c d"), "a%2Fb%3Fc%20d");
+        assert_eq!(path_segment("a/b?c d"), "a%2Fb%3Fc%20d");
         assert!(!us.capabilities().agent_availability);
         let checking =
             build(json!({ "region": "hootsuite", "organizationId": "9", "checkOnlineAgents": true })).unwrap();
@@ -1183,14 +1083,13 @@ mod tests {
     #[test]
     fn token_requests_follow_each_generation() {
         assert_eq!(
-            token_form(Api::Sparkcentral, None),
+            oauth::form(&token_grant(Api::Sparkcentral, None)),
             "grant_type=client_credentials&scope=client-read"
         );
         assert_eq!(
-            token_form(Api::Inbox, Some("900002")),
+            oauth::form(&token_grant(Api::Inbox, Some("900002"))),
             "grant_type=organization_app&organization_id=900002"
         );
-        assert_eq!(form(&[("a b", "x&y=z/é")]), "a+b=x%26y%3Dz%2F%C3%A9");
     }
 
     // --- the handover call ---
