@@ -338,26 +338,17 @@ fn set_conversation(decision: &mut Decision, conversation_id: &str) {
     }
 }
 
+/// Opens the conversation at the provider; one quick second try for a transient failure.
+/// Returns the provider's conversation id.
 async fn start_now(
     ctx: &AppContext,
     bot: &Bot,
     key: &crate::store::SessionKey,
     start: &Started,
 ) -> Result<String, DeliveryError> {
-    start_conversation(ctx, bot, key, &start.provider, &start.op).await
-}
-
-/// Opens the conversation at the provider; one quick second try for a transient failure.
-/// Returns the provider's conversation id.
-pub(crate) async fn start_conversation(
-    ctx: &AppContext,
-    bot: &Bot,
-    key: &crate::store::SessionKey,
-    provider_id: &str,
-    op: &ProviderOp,
-) -> Result<String, DeliveryError> {
+    let op = &start.op;
     let provider = ctx
-        .provider(bot, provider_id)
+        .provider(bot, &start.provider)
         .await
         .map_err(|e| DeliveryError::permanent(e.message))?;
     let ProviderOp::Start {

@@ -222,17 +222,8 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
         } => {
             let p = ctx.provider(bot, provider).await.map_err(setup)?;
             match op {
-                ProviderOp::Start { handover, .. } => {
-                    let conversation_id = engine::start_conversation(ctx, bot, &item.key, provider, op).await?;
-                    if conversation_id != handover.id {
-                        let conv = ProviderConversation {
-                            handover_id: handover.id.clone(),
-                            conversation_id,
-                        };
-                        record_conversation(ctx, bot, &item.key, conv).await;
-                    }
-                    Ok(())
-                }
+                // The engine opens conversations inline, before its commit: a start is never queued.
+                ProviderOp::Start { .. } => Err(DeliveryError::permanent("a provider start is never queued")),
                 ProviderOp::Mirror { entry } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;
                     p.send_message(&item.id, &conv, entry).await
@@ -247,17 +238,5 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
                 }
             }
         }
-    }
-}
-
-/// Remembers the id a provider gave the conversation, so its callbacks find the session.
-async fn record_conversation(ctx: &AppContext, bot: &Bot, key: &SessionKey, conv: ProviderConversation) {
-    let input = Input::new(Event::ConversationOpened {
-        handover_id: conv.handover_id,
-        conversation_id: conv.conversation_id,
-    });
-    let render = |_: &crate::domain::Reply| (200, serde_json::json!({}));
-    if let Err(e) = Box::pin(engine::apply(ctx, bot, key, &input, None, Create::Forbidden, &render)).await {
-        tracing::error!(error = %e, "could not record the provider's conversation id");
     }
 }

@@ -84,11 +84,6 @@ pub enum Event {
         handover_id: String,
         timer: TimerKind,
     },
-    /// The provider assigned its own id to the conversation we started.
-    ConversationOpened {
-        handover_id: String,
-        conversation_id: String,
-    },
     /// Delivery to the provider failed for good: the handover cannot continue.
     ProviderFailed {
         handover_id: String,

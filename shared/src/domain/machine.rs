@@ -209,16 +209,6 @@ pub fn decide(
             let applied = d.is_current(handover_id) && d.timer(*timer, conditions);
             Reply::Accepted { applied }
         }
-        Event::ConversationOpened {
-            handover_id,
-            conversation_id,
-        } => {
-            let applied = d.is_current(handover_id);
-            if let Some(h) = d.session.handover.as_mut().filter(|_| applied) {
-                h.provider_conversation_id = Some(conversation_id.clone());
-            }
-            Reply::Accepted { applied }
-        }
         Event::ProviderFailed { handover_id } => {
             let applied = d.is_current(handover_id);
             if applied {
