@@ -586,6 +586,22 @@ retentionDays: 30
     }
 
     #[test]
+    fn kill_switch_can_target_a_provider_or_a_queue() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().to_utc();
+        let ks = |providers: &[&str], queues: &[&str]| KillSwitch {
+            reason: "incident".into(),
+            until: None,
+            providers: providers.iter().map(|s| s.to_string()).collect(),
+            queues: queues.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(ks(&[], &[]).applies("desk", "general", now), "everything when unscoped");
+        assert!(ks(&["desk"], &[]).applies("desk", "general", now));
+        assert!(!ks(&["desk"], &[]).applies("backup", "general", now));
+        assert!(ks(&[], &["dutch"]).applies("desk", "dutch", now));
+        assert!(!ks(&[], &["dutch"]).applies("desk", "general", now));
+    }
+
+    #[test]
     fn kill_switch_expires_by_itself() {
         let until = DateTime::parse_from_rfc3339("2026-11-25T18:00:00Z").unwrap().to_utc();
         let ks = KillSwitch {

@@ -311,3 +311,44 @@ async fn repeated_provider_callback_is_applied_once() {
     );
     assert_eq!(env.session("acme", "s-1").await.unwrap().seq, 1);
 }
+
+#[tokio::test]
+async fn erasing_a_session_removes_its_items_and_later_callbacks_are_ignored() {
+    let env = TestEnv::new().await;
+    let (bot_srv, desk_srv) = servers().await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", bot_srv.uri()),
+            &format!("{}/desk", desk_srv.uri()),
+            "",
+        )
+        .await;
+    env.send_event(
+        "acme",
+        &bot.platform_secret,
+        &user_message("e1", "s-9", "please erase me"),
+    )
+    .await;
+    let (_, opened) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e2", "s-9"))
+        .await;
+    let key = handover::store::SessionKey::new("acme", "s-9");
+    let erased = env.store.erase_session(&key).await.unwrap();
+    assert!(
+        erased >= 3,
+        "state, transcript entry and conversation link at least: {erased}"
+    );
+    assert!(env.session("acme", "s-9").await.is_none());
+    assert!(env.store.transcript(&key, None).await.unwrap().is_empty());
+    let conv = opened["handoverId"].as_str().unwrap();
+    assert!(
+        env.store
+            .find_conversation("acme", "desk", conv)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let late = json!({"id": "c1", "type": "agent.joined", "conversationId": conv, "agent": {"id": "a"}});
+    let (status, answer) = env.send_callback("acme", "desk", &bot.desk_secret, &late).await;
+    assert_eq!((status, answer["ignored"].clone()), (200, json!(1)));
+}
