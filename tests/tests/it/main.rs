@@ -1,0 +1,19 @@
+//! The integration tests: one binary (one link step, one emulator process shared by every
+//! test, a fresh table per test), one module per area.
+
+mod availability;
+mod bad_input;
+mod chatlayer;
+mod concurrency;
+mod deployment;
+mod docs;
+mod outbound_retry;
+mod provider_engage;
+mod provider_genesys;
+mod provider_helpscout;
+mod provider_interact;
+mod provider_intercom;
+mod provider_sparkcentral;
+mod provider_zendesk;
+mod round_trips;
+mod webhook_flow;
