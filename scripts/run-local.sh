@@ -15,7 +15,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >/tmp/handover-moto.log 2>&1 &
+.venv/bin/python scripts/moto-serial.py -H 127.0.0.1 -p "$MOTO_PORT" >/tmp/handover-moto.log 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fs "${AWS_ENDPOINT_URL}/moto-api/" >/dev/null 2>&1 && break

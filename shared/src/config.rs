@@ -432,11 +432,22 @@ impl BotConfig {
                 }
             }
         }
-        if self.timeouts.no_agent_seconds == 0 {
-            err("timeouts.noAgentSeconds".into(), "must be greater than 0".into());
-        }
-        if self.timeouts.agent_idle_seconds == 0 {
-            err("timeouts.agentIdleSeconds".into(), "must be greater than 0".into());
+        // Timers are added to the clock: bounded here, the arithmetic can never overflow.
+        for (field, value, min) in [
+            ("timeouts.noAgentSeconds", self.timeouts.no_agent_seconds, 1),
+            ("timeouts.agentIdleSeconds", self.timeouts.agent_idle_seconds, 1),
+            (
+                "timeouts.stillWaitingEverySeconds",
+                self.timeouts.still_waiting_every_seconds,
+                0,
+            ),
+        ] {
+            if !(min..=MAX_TIMEOUT_SECONDS).contains(&value) {
+                err(
+                    field.into(),
+                    format!("must be between {min} and {MAX_TIMEOUT_SECONDS} (30 days)"),
+                );
+            }
         }
         if !(1..=3650).contains(&self.retention_days) {
             err("retentionDays".into(), "must be between 1 and 3650".into());
@@ -475,6 +486,27 @@ fn check_url(url: &str) -> Result<(), String> {
 pub struct Bot {
     pub config: BotConfig,
     pub schedule: Option<Schedule>,
+    /// What the core must know about each provider's model, by provider id.
+    traits: std::collections::BTreeMap<String, ProviderTraits>,
+}
+
+/// The longest any timeout may be: 30 days.
+pub const MAX_TIMEOUT_SECONDS: u64 = 30 * 24 * 3600;
+
+/// How a provider's model differs from the common one, where the core must adapt its
+/// decisions. A value per provider kind (`providers::traits`), read by `domain::decide` from
+/// the bot, so the shell never edits a decision to account for a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProviderTraits {
+    /// The provider's webhooks do not report joins and closes: the evaluator asks it on a poll
+    /// timer armed when the handover opens and re-armed after each poll (Genesys).
+    pub poll_every_seconds: Option<u64>,
+    /// The handover itself puts an agent in charge and no join is ever reported
+    /// (Sparkcentral): the start counts as the join.
+    pub joins_at_start: bool,
+    /// Closing at the provider leaves the conversation routed to agents (Engage Digital's
+    /// categories): after an agent close the provider is still told to hand back.
+    pub hands_back_after_agent_close: bool,
 }
 
 impl std::fmt::Debug for Bot {
@@ -497,7 +529,21 @@ impl Bot {
             })?),
             None => None,
         };
-        Ok(Bot { config, schedule })
+        let traits = config
+            .providers
+            .iter()
+            .map(|p| (p.id.clone(), crate::providers::traits(p.kind)))
+            .collect();
+        Ok(Bot {
+            config,
+            schedule,
+            traits,
+        })
+    }
+
+    /// The traits of one of the bot's providers (the common model for an unknown id).
+    pub fn traits(&self, provider_id: &str) -> ProviderTraits {
+        self.traits.get(provider_id).copied().unwrap_or_default()
     }
 }
 

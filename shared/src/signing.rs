@@ -58,7 +58,8 @@ pub fn verify(
         return Err(SignatureError::Missing);
     };
     let ts: i64 = ts.trim().parse().map_err(|_| SignatureError::Malformed)?;
-    if (now_unix - ts).abs() > REPLAY_WINDOW_SECS {
+    // `abs_diff`: the timestamp is outside input, and i64 arithmetic on it could overflow.
+    if now_unix.abs_diff(ts) > REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut any = false;

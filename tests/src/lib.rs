@@ -35,13 +35,17 @@ struct Emulator {
 
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
 
+/// The command that starts the emulator: `MOTO_SERVER` if set, else moto from the project's
+/// virtualenv behind `scripts/moto-serial.py`, which serialises request handling (moto's
+/// transactions are not atomic under concurrent requests; DynamoDB's are).
 fn moto_binary() -> String {
     if let Ok(b) = std::env::var("MOTO_SERVER") {
-        return b;
+        return format!("\"{b}\"");
     }
-    let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
-    if std::path::Path::new(local).exists() {
-        local.to_owned()
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let python = format!("{root}/.venv/bin/python");
+    if std::path::Path::new(&python).exists() {
+        format!("\"{python}\" \"{root}/scripts/moto-serial.py\"")
     } else {
         "moto_server".to_owned()
     }
@@ -55,7 +59,7 @@ pub fn emulator_endpoint() -> &'static str {
             let bin = moto_binary();
             // The shell keeps moto alive while our stdin pipe is open: when this test process
             // exits (however it exits), `cat` sees end-of-file and moto is stopped.
-            let script = format!("\"{bin}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m");
+            let script = format!("{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m");
             let mut child = Command::new("sh")
                 .arg("-c")
                 .arg(script)
@@ -544,4 +548,21 @@ pub fn json_of(r: &wiremock::Request) -> Value {
 /// A received request's header, as text.
 pub fn header_of(r: &wiremock::Request, name: &str) -> Option<String> {
     r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+impl TestEnv {
+    /// Runs the evaluator, then returns the agent presence it stored for `provider/queue`
+    /// (`None` when nothing was stored; `Some(None)` when the provider could not tell).
+    pub async fn refreshed_presence(&self, bot_id: &str, provider_id: &str, queue: &str) -> Option<Option<bool>> {
+        handover::app::evaluator::run(&self.ctx, self.now()).await;
+        let (_, stored) = self
+            .store
+            .intake_state(bot_id, &[provider_id.to_owned()])
+            .await
+            .expect("availability readable");
+        stored?
+            .agents
+            .get(&handover::domain::Conditions::no_agents_key(provider_id, queue))
+            .map(|p| p.online)
+    }
 }

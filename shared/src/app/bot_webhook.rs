@@ -2,12 +2,12 @@
 
 use lambda_http::{Body, Request, Response};
 
+use super::bots::LoadedBot;
 use super::context::AppContext;
-use super::engine::{self, Create, Idempotency};
+use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::error::{ApiError, json_response};
 use super::request::{body_bytes, header, route_path};
 use super::routes::{self, Function};
-use crate::config::Bot;
 use crate::platform::native::{self, NativeEvent};
 use crate::signing;
 use crate::store::SessionKey;
@@ -44,14 +44,14 @@ pub(crate) fn not_routed(path: &str) -> ApiError {
 
 /// Verifies the native signature on the raw body, before anything is parsed. Only bots on the
 /// native platform have this entry point (a Chatlayer bot's token is not a signing key).
-async fn verify(ctx: &AppContext, req: &Request, bot: &Bot, body: &[u8]) -> Result<(), ApiError> {
+async fn verify(ctx: &AppContext, req: &Request, bot: &LoadedBot, body: &[u8]) -> Result<(), ApiError> {
     if bot.config.platform.kind != crate::config::PlatformKind::Native {
         return Err(ApiError::not_found(
             "not_native",
             "this bot does not use the native contract",
         ));
     }
-    let secret = ctx.platform_signing_secret(bot).await?;
+    let secret = bot.platform_signing_secret().await?;
     signing::verify(
         &secret,
         header(req, signing::TIMESTAMP_HEADER),
@@ -74,10 +74,15 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
         scope: format!("bot:{bot_id}:{session_id}"),
         event_id: input.event_id.clone().unwrap_or_default(),
     };
-    let key = SessionKey::new(bot_id, &session_id);
-    let render = |reply: &crate::domain::Reply| (200, native::reply_body(reply));
-    let applied = engine::apply(ctx, &bot, &key, &input, Some(&idem), Create::Allowed, &render).await?;
-    Ok(json_response(applied.status, &applied.body))
+    let command = Command {
+        key: SessionKey::new(bot_id, &session_id),
+        input,
+        idempotency: Some(idem),
+        create: Create::Allowed,
+        answer: Answer::Native,
+    };
+    let applied = engine::apply(ctx, &bot, command).await?;
+    Ok(json_response(200, &applied.body))
 }
 
 async fn session(ctx: &AppContext, req: &Request, bot_id: &str, session_id: &str) -> Result<Response<Body>, ApiError> {

@@ -3,14 +3,15 @@
 use std::collections::BTreeSet;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use super::bots::LoadedBot;
 use super::context::AppContext;
-use super::engine::{self, Applied, Create, Idempotency};
+use super::engine::{self, Answer, Applied, Command, Create, Idempotency};
 use super::error::{ApiError, json_response};
 use super::request::body_bytes;
-use crate::config::{Bot, PauseAt, PlatformKind};
+use crate::config::PlatformKind;
 use crate::domain::{Event, Input, Outcome, Reply, Turn};
 use crate::platform::chatlayer::{
     self, ChatlayerEvent, URL_TOKEN_PARAM, VERIFY_TOKEN_PARAM, body_id, handover_request, new_turns, user_info,
@@ -30,7 +31,7 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
             format!("bot {bot_id:?} is not configured for Chatlayer"),
         ));
     }
-    verify(ctx, req, &bot).await?;
+    verify(req, &bot).await?;
     if req.method() == "GET" {
         return Ok(json_response(200, &json!({ "status": "ok" })));
     }
@@ -55,8 +56,8 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
 
 /// The verify token, from Chatlayer's documented query parameter or the `token` parameter the
 /// operator put in the configured URL, compared in constant time.
-async fn verify(ctx: &AppContext, req: &Request, bot: &Bot) -> Result<(), ApiError> {
-    let expected = ctx.platform_signing_secret(bot).await?;
+async fn verify(req: &Request, bot: &LoadedBot) -> Result<(), ApiError> {
+    let expected = bot.platform_signing_secret().await?;
     let q = req.query_string_parameters();
     let ok = [VERIFY_TOKEN_PARAM, URL_TOKEN_PARAM]
         .iter()
@@ -80,7 +81,7 @@ fn input(event: Event, ev: &ChatlayerEvent, items: &[chatlayer::Item]) -> Input 
 
 async fn apply_turns(
     ctx: &AppContext,
-    bot: &Bot,
+    bot: &LoadedBot,
     key: &SessionKey,
     ev: &ChatlayerEvent,
     items: &[chatlayer::Item],
@@ -93,23 +94,28 @@ async fn apply_turns(
             scope: scope(key),
             event_id: format!("{id}-{i}"),
         };
-        let render = |r: &Reply| (200, native::reply_body(r));
-        let input = input(Event::Messages(chunk.to_vec()), ev, items);
-        last = Some(engine::apply(ctx, bot, key, &input, Some(&idem), Create::Allowed, &render).await?);
+        let command = Command {
+            key: key.clone(),
+            input: input(Event::Messages(chunk.to_vec()), ev, items),
+            idempotency: Some(idem),
+            create: Create::Allowed,
+            answer: Answer::Native,
+        };
+        last = Some(engine::apply(ctx, bot, command).await?);
     }
     Ok(last)
 }
 
 async fn messages(
     ctx: &AppContext,
-    bot: &Bot,
+    bot: &LoadedBot,
     key: &SessionKey,
     ev: &ChatlayerEvent,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let turns: Vec<Turn> = ev.messages.iter().filter_map(chatlayer::turn_of).collect();
     match apply_turns(ctx, bot, key, ev, &ev.messages, turns, id).await? {
-        Some(applied) => Ok(json_response(applied.status, &applied.body)),
+        Some(applied) => Ok(json_response(200, &applied.body)),
         // Only content-free items (the widget's intro): acknowledged, nothing to store.
         None => Ok(json_response(200, &json!({ "status": "ok" }))),
     }
@@ -117,7 +123,7 @@ async fn messages(
 
 async fn offload(
     ctx: &AppContext,
-    bot: &Bot,
+    bot: &LoadedBot,
     key: &SessionKey,
     ev: &ChatlayerEvent,
     id: &str,
@@ -137,14 +143,17 @@ async fn offload(
     let turns = new_turns(&ev.transcript, &stored);
     apply_turns(ctx, bot, key, ev, &ev.transcript, turns, id).await?;
 
-    let pause_at = bot.config.platform.pause_at();
-    let render = move |r: &Reply| (200, offload_answer(r, pause_at));
-    let idem = Idempotency {
-        scope: scope(key),
-        event_id: id.to_owned(),
+    let command = Command {
+        key: key.clone(),
+        input: input(Event::HandoverRequested(request), ev, &ev.transcript),
+        idempotency: Some(Idempotency {
+            scope: scope(key),
+            event_id: id.to_owned(),
+        }),
+        create: Create::Allowed,
+        answer: Answer::ChatlayerOffload(bot.config.platform.pause_at()),
     };
-    let input = input(Event::HandoverRequested(request), ev, &ev.transcript);
-    let applied = engine::apply(ctx, bot, key, &input, Some(&idem), Create::Allowed, &render).await?;
+    let applied = engine::apply(ctx, bot, command).await?;
     // Closed or disabled: Chatlayer is told it did not succeed, and the user gets our dialog
     // through the API, so they always see the matching text.
     if let Some(Reply::Handover {
@@ -153,36 +162,25 @@ async fn offload(
         ..
     }) = &applied.reply
     {
-        let idem = Idempotency {
-            scope: scope(key),
-            event_id: format!("{id}-dialog"),
+        let show = Command {
+            key: key.clone(),
+            input: Input {
+                context: ev.context(),
+                ..Input::new(Event::ShowDialog(dialog.clone()))
+            },
+            idempotency: Some(Idempotency {
+                scope: scope(key),
+                event_id: format!("{id}-dialog"),
+            }),
+            create: Create::Allowed,
+            answer: Answer::Internal,
         };
-        let show = Input {
-            context: ev.context(),
-            ..Input::new(Event::ShowDialog(dialog.clone()))
-        };
-        let ack = |_: &Reply| (200, json!({}));
-        engine::apply(ctx, bot, key, &show, Some(&idem), Create::Allowed, &ack).await?;
+        engine::apply(ctx, bot, show).await?;
     }
-    Ok(json_response(applied.status, &applied.body))
+    Ok(json_response(200, &applied.body))
 }
 
 /// Idempotency scope: per session, so equal bodies of different sessions never collide.
 fn scope(key: &SessionKey) -> String {
     format!("chatlayer:{}:{}", key.bot_id, key.session_id)
-}
-
-/// Chatlayer's answer to `offload`, with our details alongside (ignored by Chatlayer).
-pub fn offload_answer(reply: &Reply, pause_at: PauseAt) -> Value {
-    let mut body = native::reply_body(reply);
-    let opened = matches!(
-        reply,
-        Reply::Handover {
-            outcome: Outcome::Opened,
-            ..
-        }
-    );
-    body["offloadSuccess"] = json!(opened);
-    body["pauseBot"] = json!(opened && pause_at == PauseAt::AtOffload);
-    body
 }

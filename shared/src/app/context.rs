@@ -1,19 +1,14 @@
 //! Clients built once per process (outside the handler, so a warm Lambda reuses them).
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::RwLock;
-
+use super::bots::{BotCache, Deps, LoadedBot};
 use super::error::ApiError;
+use super::health::{BreakerPolicy, Health};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Bot, PlatformKind};
 use crate::delivery::{RetryPolicy, http_client};
-use crate::platform::BotPlatform;
-use crate::platform::chatlayer::ChatlayerPlatform;
-use crate::platform::native::NativePlatform;
-use crate::providers::{self, Provider};
 use crate::secrets::{CachedSecrets, SecretSource, SecretsManager};
 use crate::store::{DynamoStore, Store};
 
@@ -34,26 +29,30 @@ pub struct AppContext {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
-    pub breaker: super::health::BreakerPolicy,
-    pub health: super::health::HealthCache,
+    pub health: Health,
     ids: IdSource,
-    bot_ttl: Duration,
-    bots: RwLock<HashMap<String, (Instant, Arc<Bot>)>>,
+    bots: BotCache,
+    deps: Deps,
 }
 
 impl AppContext {
     pub fn new(store: Arc<dyn Store>, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
+        let http = http_client();
+        let deps = Deps {
+            secrets: secrets.clone(),
+            http: http.clone(),
+            built: Arc::new(AtomicUsize::new(0)),
+        };
         AppContext {
+            health: Health::new(store.clone(), BreakerPolicy::default()),
             store,
             secrets,
-            http: http_client(),
+            http,
             clock,
             retry: RetryPolicy::default(),
-            breaker: super::health::BreakerPolicy::default(),
-            health: super::health::HealthCache::default(),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
-            bot_ttl: BOT_CACHE_TTL,
-            bots: RwLock::new(HashMap::new()),
+            bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),
+            deps,
         }
     }
 
@@ -73,7 +72,7 @@ impl AppContext {
     }
 
     pub fn with_bot_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.bot_ttl = ttl;
+        self.bots = self.bots.with_ttl(ttl);
         self
     }
 
@@ -88,97 +87,35 @@ impl AppContext {
         AppContext::new(Arc::new(store), Arc::new(secrets), Arc::new(SystemClock))
     }
 
-    /// The bot's compiled configuration, from the cache or the store.
-    pub async fn bot(&self, bot_id: &str) -> Result<Arc<Bot>, ApiError> {
-        if let Some((at, bot)) = self.bots.read().await.get(bot_id)
-            && at.elapsed() < self.bot_ttl
-        {
-            return Ok(bot.clone());
+    /// The bot, with its adapters: from the cache, or read from the store.
+    pub async fn bot(&self, bot_id: &str) -> Result<Arc<LoadedBot>, ApiError> {
+        if let Some(bot) = self.bots.fresh(bot_id).await {
+            return Ok(bot);
         }
         let stored = self
             .store
             .get_bot(bot_id)
             .await?
             .ok_or_else(|| ApiError::not_found("unknown_bot", format!("no bot {bot_id:?}")))?;
-        let bot = Arc::new(Bot::new(stored.value).map_err(|e| {
-            tracing::error!(bot_id, error = %e, "stored configuration is invalid");
-            ApiError::unavailable("the bot's configuration is invalid")
-        })?);
-        self.bots
-            .write()
+        self.adopt_bot(stored.value)
             .await
-            .insert(bot_id.to_owned(), (Instant::now(), bot.clone()));
-        Ok(bot)
+            .map_err(|_| ApiError::unavailable("the bot's configuration is invalid"))
     }
 
-    /// The platform secret's signing key.
-    pub async fn platform_signing_secret(&self, bot: &Bot) -> Result<Vec<u8>, ApiError> {
-        let secret = self.secret(&bot.config.platform.secret_ref).await?;
-        let field = match bot.config.platform.kind {
-            PlatformKind::Native => "signingSecret",
-            PlatformKind::Chatlayer => "verifyToken",
-        };
-        secret.field(field).map(|s| s.as_bytes().to_vec()).map_err(|e| {
-            tracing::error!(bot_id = %bot.config.bot_id, error = %e, "platform secret is unusable");
-            ApiError::unavailable("the bot's platform secret is unusable")
+    /// Takes a configuration the caller already read (the evaluator reads bots in batches):
+    /// the cached bot and its adapters are kept when the configuration is unchanged.
+    pub async fn adopt_bot(
+        &self,
+        config: crate::config::BotConfig,
+    ) -> Result<Arc<LoadedBot>, crate::config::ConfigError> {
+        let bot_id = config.bot_id.clone();
+        self.bots.adopt(config, &self.deps).await.inspect_err(|e| {
+            tracing::error!(bot_id, error = %e, "stored configuration is invalid");
         })
     }
 
-    async fn secret(&self, name: &str) -> Result<crate::secrets::Secret, ApiError> {
-        self.secrets.get(name).await.map_err(|e| {
-            tracing::error!(secret = name, error = %e, "secret unavailable");
-            ApiError::unavailable("a secret is unavailable")
-        })
-    }
-
-    /// The adapter of one of the bot's providers.
-    pub async fn provider(&self, bot: &Bot, provider_id: &str) -> Result<Arc<dyn Provider>, ApiError> {
-        let config = bot
-            .config
-            .provider(provider_id)
-            .ok_or_else(|| ApiError::not_found("unknown_provider", format!("bot has no provider {provider_id:?}")))?;
-        let secret = self.secret(&config.secret_ref).await?;
-        providers::build(config, &secret, self.http.clone()).map_err(|e| {
-            tracing::error!(provider_id, error = %e, "provider cannot be built");
-            ApiError::unavailable(e.to_string())
-        })
-    }
-
-    /// The bot platform's outbound side.
-    pub async fn platform(&self, bot: &Bot) -> Result<Arc<dyn BotPlatform>, ApiError> {
-        match bot.config.platform.kind {
-            PlatformKind::Native => {
-                let url = bot
-                    .config
-                    .platform
-                    .outbound_url
-                    .clone()
-                    .ok_or_else(|| ApiError::unavailable("the bot has no outboundUrl"))?;
-                Ok(Arc::new(NativePlatform {
-                    outbound_url: url,
-                    signing_secret: self.platform_signing_secret(bot).await?,
-                    http: self.http.clone(),
-                }))
-            }
-            PlatformKind::Chatlayer => {
-                let p = &bot.config.platform;
-                let secret = self.secret(&p.secret_ref).await?;
-                let api_token = secret.field("apiToken").map_err(|e| {
-                    tracing::error!(bot_id = %bot.config.bot_id, error = %e, "Chatlayer secret is unusable");
-                    ApiError::unavailable("the bot's Chatlayer API token is missing")
-                })?;
-                Ok(Arc::new(ChatlayerPlatform {
-                    base_url: p
-                        .api_base_url
-                        .clone()
-                        .unwrap_or_else(|| crate::platform::chatlayer::DEFAULT_API_BASE.to_owned()),
-                    api_token: api_token.to_owned(),
-                    pause_at: p.pause_at(),
-                    pause_action: p.pause_action.clone(),
-                    resume_action: p.resume_action.clone(),
-                    http: self.http.clone(),
-                }))
-            }
-        }
+    /// Provider adapters this context has built so far.
+    pub fn adapters_built(&self) -> usize {
+        self.deps.built.load(Ordering::Relaxed)
     }
 }

@@ -1,41 +1,40 @@
-//! Applies one event to one session: load, decide, commit atomically, retrying on a
-//! concurrent writer; then hands the new outbox items to delivery.
+//! The driver: applies one command to one session — load, gather conditions, decide, open the
+//! provider conversation a decision asks for, record it with `domain::started`, commit
+//! atomically (re-deciding on a concurrent writer), deliver the new outbox items — and then
+//! applies the follow-up inputs deliveries return (a give-up that ends a handover) in the same
+//! loop. The driver never edits a decision and never calls itself.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use chrono::Duration as ChronoDuration;
-use serde_json::Value;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde_json::{Value, json};
 
+use super::bots::LoadedBot;
 use super::context::AppContext;
 use super::error::ApiError;
-use super::health;
-use super::outbox;
-use crate::config::Bot;
+use super::outbox::{self, FollowUp};
+use crate::config::PauseAt;
 use crate::delivery::DeliveryError;
 use crate::domain::{
-    Conditions, Decision, Effect, EndReason, Event, Input, ProviderOp, Rejection, Reply, Session, decide,
+    Conditions, Decision, EndReason, Event, Input, Opened, Rejection, Reply, Session, Start, TimerKind, decide, started,
 };
+use crate::platform::native;
 use crate::providers::{ProviderConversation, StartRequest};
 use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
 
 /// Attempts before a hot session is reported as busy. Each retry re-reads and re-decides.
 const MAX_ATTEMPTS: u32 = 60;
 
+/// Follow-up rounds one command may cause (each give-up ends at most one handover, so a real
+/// chain is one or two long; the bound only guards against a bug looping forever).
+const MAX_FOLLOW_UPS: usize = 32;
+
 /// Idempotency: the scope and id an event is recorded under.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub scope: String,
     pub event_id: String,
-}
-
-/// The outcome of applying an event.
-#[derive(Debug, Clone)]
-pub struct Applied {
-    pub status: u16,
-    pub body: Value,
-    /// The decision's reply (`None` when this was a repeat answered from the marker).
-    pub reply: Option<Reply>,
-    pub session: Option<Session>,
 }
 
 /// What a new session may be created for: the bot platform's events create sessions,
@@ -46,124 +45,219 @@ pub enum Create {
     Forbidden,
 }
 
-/// Loads, decides and commits, then delivers. `render` turns the reply into the HTTP answer
-/// that is stored with the idempotency marker.
-pub async fn apply(
-    ctx: &AppContext,
-    bot: &Bot,
-    key: &SessionKey,
-    input: &Input,
-    idem: Option<&Idempotency>,
-    create: Create,
-    render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
-) -> Result<Applied, ApiError> {
-    apply_with(ctx, bot, key, input, idem, create, render, None).await
+/// How the caller's answer is written (and stored with the idempotency marker, so a repeat
+/// gets the same body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The native contract's reply body.
+    Native,
+    /// Chatlayer's offload answer, with our details alongside.
+    ChatlayerOffload(PauseAt),
+    /// A provider callback: `{"status":"ok"}`.
+    Ack,
+    /// An event of our own (timers, follow-ups): nobody reads the answer.
+    Internal,
 }
 
-/// [`apply`] with facts the caller already gathered (the evaluator's wait statistics).
-#[allow(clippy::too_many_arguments)]
-pub async fn apply_with(
-    ctx: &AppContext,
-    bot: &Bot,
-    key: &SessionKey,
-    input: &Input,
-    idem: Option<&Idempotency>,
-    create: Create,
-    render: &(dyn Fn(&Reply) -> (u16, Value) + Sync),
-    given: Option<Conditions>,
-) -> Result<Applied, ApiError> {
+impl Answer {
+    pub fn render(self, reply: &Reply) -> Value {
+        match self {
+            Answer::Native => native::reply_body(reply),
+            Answer::ChatlayerOffload(pause_at) => crate::platform::chatlayer::offload_answer(reply, pause_at),
+            Answer::Ack => json!({ "status": "ok" }),
+            Answer::Internal => json!({}),
+        }
+    }
+}
+
+/// One event for one session.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub key: SessionKey,
+    pub input: Input,
+    pub idempotency: Option<Idempotency>,
+    pub create: Create,
+    pub answer: Answer,
+}
+
+impl Command {
+    /// An event of our own (a timer, a follow-up) for an existing session, without a marker.
+    pub fn internal(key: SessionKey, input: Input) -> Self {
+        Command {
+            key,
+            input,
+            idempotency: None,
+            create: Create::Forbidden,
+            answer: Answer::Internal,
+        }
+    }
+}
+
+/// The outcome of applying a command.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The answer's body (the first answer, for a repeat).
+    pub body: Value,
+    /// The decision's reply (`None` when this was a repeat answered from the marker).
+    pub reply: Option<Reply>,
+    pub session: Option<Session>,
+}
+
+/// Why a command was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no session {0:?}")]
+    UnknownSession(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("the session is too busy, retry")]
+    Busy,
+    #[error("the idempotency marker of a repeated event vanished")]
+    MarkerVanished,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::UnknownSession(id) => ApiError::not_found("unknown_session", format!("no session {id:?}")),
+            EngineError::Rejected(r) => ApiError::unprocessable(r.code(), r.to_string()),
+            EngineError::Busy => ApiError::unavailable("the session is too busy, retry"),
+            EngineError::MarkerVanished => ApiError::unavailable("the event's first answer is unreadable, retry"),
+            EngineError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Applies a command, then every follow-up input it causes, in one loop.
+pub async fn apply(ctx: &AppContext, bot: &LoadedBot, command: Command) -> Result<Applied, EngineError> {
+    let (applied, follow_ups) = step(ctx, bot, &command).await?;
+    drive(ctx, bot, follow_ups).await;
+    Ok(applied)
+}
+
+/// Applies follow-up inputs (and the follow-ups they cause) until none remain. Failures are
+/// logged: the outbox items behind them stay visible, and an alarm watches give-ups.
+pub async fn drive(ctx: &AppContext, bot: &LoadedBot, follow_ups: Vec<FollowUp>) {
+    let mut pending: VecDeque<FollowUp> = follow_ups.into();
+    let mut rounds = 0;
+    while let Some(f) = pending.pop_front() {
+        rounds += 1;
+        if rounds > MAX_FOLLOW_UPS {
+            tracing::error!(bot_id = %bot.config.bot_id, left = pending.len() + 1, "follow-up chain too long; left to the evaluator");
+            return;
+        }
+        match step(ctx, bot, &Command::internal(f.key, f.input)).await {
+            Ok((_, more)) => pending.extend(more),
+            Err(e) => tracing::error!(bot_id = %bot.config.bot_id, error = %e, "follow-up not applied"),
+        }
+    }
+}
+
+/// A conversation opened at a provider during this command.
+struct OpenConversation {
+    provider: String,
+    handover_id: String,
+    opened: Opened,
+}
+
+/// One command: load → decide → (open) → commit → deliver. Returns the follow-ups.
+async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Applied, Vec<FollowUp>), EngineError> {
+    let key = &cmd.key;
+    let idem = cmd.idempotency.as_ref();
     let handover_id = ctx.new_handover_id();
-    let mut conditions: Option<Conditions> = given;
-    let mut started: Option<Started> = None;
+    let mut conditions: Option<Conditions> = None;
+    // Providers that failed to open the conversation during this command: the next decision
+    // fails over past them.
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut open: Option<OpenConversation> = None;
     for attempt in 0..MAX_ATTEMPTS {
         let loaded = ctx.store.load_session(key).await?;
         let now = ctx.clock.now();
         let (before, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
-            None if create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
+            None if cmd.create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
             None => {
-                return Err(ApiError::not_found(
-                    "unknown_session",
-                    format!("no session {:?}", key.session_id),
-                ));
+                abandon(bot, open.take()).await;
+                return Err(EngineError::UnknownSession(key.session_id.clone()));
             }
         };
-        if conditions.is_none()
-            && let Event::HandoverRequested(req) = &input.event
-            && before.handover.is_none()
-        {
-            conditions = Some(health::conditions(ctx, bot, &before, req, now).await);
+        if conditions.is_none() {
+            conditions = Some(gather(ctx, bot, &before, &cmd.input, now).await);
         }
-        let cond = conditions.clone().unwrap_or_default();
-        let mut decision = match decide(&before, input, bot, &cond, now, &handover_id) {
+        let mut cond = conditions.clone().unwrap_or_default();
+        cond.unavailable_providers.extend(failed.iter().cloned());
+        let decision = match decide(&before, &cmd.input, bot, &cond, now, &handover_id) {
             Ok(d) => d,
             Err(rejection) => {
-                abandon(ctx, bot, started.take()).await;
-                return rejected(ctx, idem, rejection).await;
+                abandon(bot, open.take()).await;
+                return rejected(ctx, idem, rejection).await.map(|a| (a, Vec::new()));
             }
         };
-        // "Opened" promises that the provider has the conversation: the start runs now, before
-        // the commit, and a failing provider is skipped for the next candidate.
-        match take_start(&mut decision) {
-            Some(start) => match &started {
-                Some(s) if s.provider == start.provider && s.handover_id == start.handover_id => {
-                    catch_up(ctx, key, s, &start, &mut decision).await?;
-                    set_conversation(&mut decision, &s.conversation_id);
-                    schedule_polling(ctx, bot, &start.provider, &mut decision, now).await;
+        // The same handover at the same provider, re-decided after a conflict: the conversation
+        // we opened is kept.
+        let kept = decision
+            .start
+            .as_ref()
+            .and_then(|s| {
+                open.as_ref()
+                    .filter(|o| o.provider == s.provider && o.handover_id == s.handover.id)
+            })
+            .map(|o| o.opened.clone());
+        let decision = match (decision.start.clone(), kept) {
+            (None, _) => {
+                abandon(bot, open.take()).await;
+                decision
+            }
+            (Some(_), Some(opened)) => started(decision, bot, &opened, now),
+            (Some(start), None) => {
+                abandon(bot, open.take()).await;
+                // A repeated request must not open a second conversation before the commit
+                // would have told us it is a repeat.
+                if let Some(answer) = first_answer(ctx, idem).await? {
+                    return Ok((answer, Vec::new()));
                 }
-                _ => {
-                    abandon(ctx, bot, started.take()).await;
-                    // A repeated request must not open a second conversation before the
-                    // commit would have told us it is a repeat.
-                    if let Some(i) = idem
-                        && let Some(answer) = ctx.store.seen(&i.scope, &i.event_id).await?
-                    {
-                        return Ok(Applied {
-                            status: answer.status,
-                            body: answer.body,
-                            reply: None,
-                            session: None,
+                match open_conversation(ctx, bot, key, &start).await {
+                    Ok(conversation_id) => {
+                        ctx.health.record(&key.bot_id, &start.provider, true, now).await;
+                        let opened = Opened {
+                            conversation_id,
+                            through_seq: start.through_seq,
+                        };
+                        let d = started(decision, bot, &opened, now);
+                        open = Some(OpenConversation {
+                            provider: start.provider,
+                            handover_id: start.handover.id.clone(),
+                            opened,
                         });
+                        d
                     }
-                    match start_now(ctx, bot, key, &start).await {
-                        Ok(conversation_id) => {
-                            health::record(ctx, &key.bot_id, &start.provider, true, now).await;
-                            set_conversation(&mut decision, &conversation_id);
-                            schedule_polling(ctx, bot, &start.provider, &mut decision, now).await;
-                            started = Some(Started {
-                                conversation_id,
-                                ..start
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
-                            health::record(ctx, &key.bot_id, &start.provider, false, now).await;
-                            let mut c = cond;
-                            c.unavailable_providers.insert(start.provider.clone());
-                            conditions = Some(c);
-                            continue;
-                        }
+                    Err(e) => {
+                        tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
+                        ctx.health.record(&key.bot_id, &start.provider, false, now).await;
+                        failed.insert(start.provider);
+                        continue;
                     }
                 }
-            },
-            None => abandon(ctx, bot, started.take()).await,
-        }
-        let (status, body) = render(&decision.reply);
+            }
+        };
+        let body = cmd.answer.render(&decision.reply);
         if !decision.changes(&before) {
-            return Ok(Applied {
-                status,
+            let applied = Applied {
                 body,
                 reply: Some(decision.reply),
                 session: Some(before),
-            });
+            };
+            return Ok((applied, Vec::new()));
         }
-        let outbox = outbox_items(ctx, key, &mut decision, now);
+        let outbox = outbox_items(ctx, key, &decision, now);
         let links = new_links(&before, &decision.session);
         let seen = idem.map(|i| SeenMarker {
             scope: i.scope.clone(),
             event_id: i.event_id.clone(),
             answer: StoredAnswer {
-                status,
+                status: 200,
                 body: body.clone(),
             },
         });
@@ -179,22 +273,21 @@ pub async fn apply_with(
         match ctx.store.commit(commit).await {
             Ok(_) => {
                 record_join(ctx, key, &before, &decision.session).await;
-                if !outbox.is_empty() {
-                    outbox::deliver_new(ctx, bot, key, &outbox).await;
-                }
-                if let Some(s) = &started {
-                    join_at_start(ctx, bot, key, s).await;
-                }
-                return Ok(Applied {
-                    status,
+                let pass = if outbox.is_empty() {
+                    outbox::Pass::default()
+                } else {
+                    outbox::deliver_new(ctx, bot, key, &outbox).await
+                };
+                let applied = Applied {
                     body,
                     reply: Some(decision.reply),
                     session: Some(decision.session),
-                });
+                };
+                return Ok((applied, pass.follow_ups));
             }
             Err(StoreError::Duplicate) => {
-                abandon(ctx, bot, started.take()).await;
-                return repeated(ctx, idem).await;
+                abandon(bot, open.take()).await;
+                return repeated(ctx, idem).await.map(|a| (a, Vec::new()));
             }
             Err(StoreError::Conflict) => {
                 // Another writer got there first: back off a little (jittered) and re-decide.
@@ -202,70 +295,86 @@ pub async fn apply_with(
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             Err(e) => {
-                abandon(ctx, bot, started.take()).await;
+                abandon(bot, open.take()).await;
                 return Err(e.into());
             }
         }
     }
-    abandon(ctx, bot, started.take()).await;
+    abandon(bot, open.take()).await;
     tracing::warn!(bot_id = %key.bot_id, session_id = %key.session_id, "session too busy");
-    Err(ApiError::unavailable("the session is too busy, retry"))
+    Err(EngineError::Busy)
+}
+
+/// Facts about the outside world the core needs for this input: provider health and agent
+/// presence for a handover request, our own wait statistics for a "still waiting" nudge.
+async fn gather(ctx: &AppContext, bot: &LoadedBot, session: &Session, input: &Input, now: DateTime<Utc>) -> Conditions {
+    match &input.event {
+        Event::HandoverRequested(req) if session.handover.is_none() => {
+            ctx.health.conditions(bot, session, req, now).await
+        }
+        Event::TimerFired {
+            timer: TimerKind::StillWaiting,
+            ..
+        } => {
+            let queue = session.handover.as_ref().map(|h| h.queue.as_str()).unwrap_or_default();
+            let typical = ctx
+                .store
+                .typical_wait(&session.bot_id, queue, now)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "time-to-join statistics unreadable");
+                    None
+                });
+            Conditions {
+                typical_wait_seconds: typical,
+                ..Conditions::default()
+            }
+        }
+        _ => Conditions::default(),
+    }
+}
+
+/// The first answer to an event already applied, if it was.
+async fn first_answer(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Option<Applied>, EngineError> {
+    let Some(i) = idem else { return Ok(None) };
+    Ok(ctx.store.seen(&i.scope, &i.event_id).await?.map(|answer| Applied {
+        body: answer.body,
+        reply: None,
+        session: None,
+    }))
 }
 
 /// A rejected event may still be a repeat of one applied earlier (the state moved on since):
 /// the first answer wins.
-async fn rejected(ctx: &AppContext, idem: Option<&Idempotency>, rejection: Rejection) -> Result<Applied, ApiError> {
-    if let Some(i) = idem
-        && let Some(answer) = ctx.store.seen(&i.scope, &i.event_id).await?
-    {
-        return Ok(Applied {
-            status: answer.status,
-            body: answer.body,
-            reply: None,
-            session: None,
-        });
+async fn rejected(ctx: &AppContext, idem: Option<&Idempotency>, rejection: Rejection) -> Result<Applied, EngineError> {
+    match first_answer(ctx, idem).await? {
+        Some(answer) => Ok(answer),
+        None => Err(rejection.into()),
     }
-    Err(ApiError::unprocessable(rejection.code(), rejection.to_string()))
 }
 
-async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applied, ApiError> {
-    let i = idem.ok_or_else(|| ApiError::unavailable("duplicate without idempotency key"))?;
-    let answer = ctx
-        .store
-        .seen(&i.scope, &i.event_id)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("idempotency marker vanished"))?;
-    Ok(Applied {
-        status: answer.status,
-        body: answer.body,
-        reply: None,
-        session: None,
-    })
+async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applied, EngineError> {
+    first_answer(ctx, idem).await?.ok_or(EngineError::MarkerVanished)
 }
 
-/// Numbers the decision's effects into outbox items, leased to the inline delivery.
-fn outbox_items(
-    ctx: &AppContext,
-    key: &SessionKey,
-    decision: &mut Decision,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<OutboxItem> {
+/// The decision's effects as outbox items, numbered as the core counted them and leased to
+/// the inline delivery.
+fn outbox_items(ctx: &AppContext, key: &SessionKey, decision: &Decision, now: DateTime<Utc>) -> Vec<OutboxItem> {
     let lease = ctx.retry.lease_until(now);
+    let first = decision.session.outbox_seq + 1 - decision.effects.len() as u64;
     decision
         .effects
         .iter()
-        .map(|effect: &Effect| {
-            decision.session.outbox_seq += 1;
-            OutboxItem {
-                key: key.clone(),
-                seq: decision.session.outbox_seq,
-                id: format!("ev-{}", uuid::Uuid::new_v4().simple()),
-                effect: effect.clone(),
-                attempts: 0,
-                status: OutboxStatus::Pending,
-                due_at: lease,
-                last_error: None,
-            }
+        .zip(first..)
+        .map(|(effect, seq)| OutboxItem {
+            key: key.clone(),
+            seq,
+            id: format!("ev-{}", uuid::Uuid::new_v4().simple()),
+            effect: effect.clone(),
+            attempts: 0,
+            status: OutboxStatus::Pending,
+            due_at: lease,
+            last_error: None,
         })
         .collect()
 }
@@ -288,92 +397,31 @@ fn new_links(before: &Session, after: &Session) -> Vec<(String, String, String)>
     links
 }
 
-/// A provider conversation opened during this request.
-#[derive(Debug, Clone)]
-struct Started {
-    provider: String,
-    handover_id: String,
-    op: ProviderOp,
-    through_seq: u64,
-    conversation_id: String,
-}
-
-/// Removes the decision's start effect, if any: it is carried out inline, not queued.
-fn take_start(decision: &mut Decision) -> Option<Started> {
-    let i = decision.effects.iter().position(|e| {
-        matches!(
-            e,
-            Effect::Provider {
-                op: ProviderOp::Start { .. },
-                ..
-            }
-        )
-    })?;
-    let Effect::Provider {
-        provider,
-        handover_id,
-        op,
-    } = decision.effects.remove(i)
-    else {
-        unreachable!("matched above")
-    };
-    let through_seq = match &op {
-        ProviderOp::Start { through_seq, .. } => *through_seq,
-        _ => 0,
-    };
-    Some(Started {
-        provider,
-        handover_id,
-        op,
-        through_seq,
-        conversation_id: String::new(),
-    })
-}
-
-fn set_conversation(decision: &mut Decision, conversation_id: &str) {
-    // What the provider answered wins over what the request said: later deliveries and the
-    // callback index use the provider's own id.
-    if let Some(h) = decision.session.handover.as_mut() {
-        h.provider_conversation_id = (h.id != conversation_id).then(|| conversation_id.to_owned());
-    }
-}
-
 /// Opens the conversation at the provider; one quick second try for a transient failure.
 /// Returns the provider's conversation id.
-async fn start_now(
+async fn open_conversation(
     ctx: &AppContext,
-    bot: &Bot,
-    key: &crate::store::SessionKey,
-    start: &Started,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    start: &Start,
 ) -> Result<String, DeliveryError> {
-    let op = &start.op;
-    let provider = ctx
-        .provider(bot, &start.provider)
+    let provider = bot
+        .provider(&start.provider)
         .await
         .map_err(|e| DeliveryError::permanent(e.message))?;
-    let ProviderOp::Start {
-        handover,
-        user,
-        channel,
-        session_id,
-        through_seq,
-    } = op
-    else {
-        return Err(DeliveryError::permanent("not a start"));
-    };
     let transcript = ctx
         .store
-        .transcript(key, Some(*through_seq))
+        .transcript(key, Some(start.through_seq))
         .await
         .map_err(|e| DeliveryError::retryable(e.to_string()))?;
-    let delivery_id = format!("{}-start", handover.id);
+    let delivery_id = format!("{}-start", start.handover.id);
     let request = StartRequest {
         delivery_id: &delivery_id,
         bot_id: &key.bot_id,
-        session_id,
-        handover,
-        user: user.as_ref(),
-        channel: channel.as_deref(),
+        session_id: &start.session_id,
+        handover: &start.handover,
+        user: start.user.as_ref(),
+        channel: start.channel.as_deref(),
         transcript: &transcript,
     };
     match provider.start(&request).await {
@@ -388,55 +436,30 @@ async fn start_now(
     }
 }
 
-/// After a conflict, the re-decided start may include turns that arrived meanwhile: they are
-/// mirrored so the agent misses nothing.
-async fn catch_up(
-    ctx: &AppContext,
-    key: &crate::store::SessionKey,
-    s: &Started,
-    start: &Started,
-    decision: &mut Decision,
-) -> Result<(), ApiError> {
-    if start.through_seq <= s.through_seq {
-        return Ok(());
-    }
-    let entries = ctx.store.transcript(key, Some(start.through_seq)).await?;
-    let mirrors = entries
-        .into_iter()
-        .filter(|e| e.seq > s.through_seq)
-        .map(|entry| Effect::Provider {
-            provider: s.provider.clone(),
-            handover_id: s.handover_id.clone(),
-            op: ProviderOp::Mirror { entry },
-        });
-    let rest = std::mem::take(&mut decision.effects);
-    decision.effects = mirrors.chain(rest).collect();
-    Ok(())
-}
-
-/// Ends, best effort, a provider conversation this request opened but could not keep (the
-/// session changed under it): nothing is left orphaned at the provider if we can help it.
-async fn abandon(ctx: &AppContext, bot: &Bot, started: Option<Started>) {
-    let Some(s) = started else { return };
-    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %s.handover_id, "abandoning a provider conversation opened by a superseded decision");
-    let Ok(provider) = ctx.provider(bot, &s.provider).await else {
+/// Ends, best effort, a provider conversation this command opened but could not keep (the
+/// session changed under it, the commit failed, the event was a repeat): nothing is left
+/// orphaned at the provider if we can help it.
+async fn abandon(bot: &LoadedBot, open: Option<OpenConversation>) {
+    let Some(o) = open else { return };
+    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %o.handover_id, "abandoning a provider conversation opened by a superseded decision");
+    let Ok(provider) = bot.provider(&o.provider).await else {
         return;
     };
     let conv = ProviderConversation {
-        handover_id: s.handover_id.clone(),
-        conversation_id: s.conversation_id.clone(),
+        handover_id: o.handover_id.clone(),
+        conversation_id: o.opened.conversation_id.clone(),
     };
     if let Err(e) = provider
-        .end(&format!("{}-abandon", s.handover_id), &conv, EndReason::ProviderError)
+        .end(&format!("{}-abandon", o.handover_id), &conv, EndReason::ProviderError)
         .await
     {
-        tracing::error!(handover_id = %s.handover_id, error = %e, "could not end an abandoned provider conversation");
+        tracing::error!(handover_id = %o.handover_id, error = %e, "could not end an abandoned provider conversation");
     }
 }
 
 /// Feeds our own time-to-join statistics when an agent has just joined (best effort: the
 /// statistics only shape the "still waiting" estimate).
-async fn record_join(ctx: &AppContext, key: &crate::store::SessionKey, before: &Session, after: &Session) {
+async fn record_join(ctx: &AppContext, key: &SessionKey, before: &Session, after: &Session) {
     let Some(h) = after
         .handover
         .as_ref()
@@ -450,44 +473,5 @@ async fn record_join(ctx: &AppContext, key: &crate::store::SessionKey, before: &
     let waited = u64::try_from((joined - h.requested_at).num_seconds()).unwrap_or(0);
     if let Err(e) = ctx.store.record_wait(&key.bot_id, &h.queue, joined, waited).await {
         tracing::warn!(error = %e, "time-to-join statistics not recorded");
-    }
-}
-
-/// Providers that do not push joins and closes are asked by the evaluator on a timer.
-async fn schedule_polling(
-    ctx: &AppContext,
-    bot: &Bot,
-    provider_id: &str,
-    decision: &mut Decision,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    let Ok(provider) = ctx.provider(bot, provider_id).await else {
-        return;
-    };
-    if let Some(every) = provider.poll_every() {
-        decision.session.timers.poll_at = Some(now + ChronoDuration::from_std(every).unwrap_or_default());
-    }
-}
-
-/// Providers that never report an agent's join (the handover itself puts an agent in charge)
-/// count the start as the join, so the bot is told to stay silent and the no-agent timer stops.
-async fn join_at_start(ctx: &AppContext, bot: &Bot, key: &crate::store::SessionKey, started: &Started) {
-    let Ok(provider) = ctx.provider(bot, &started.provider).await else {
-        return;
-    };
-    if !provider.agent_joins_at_start() {
-        return;
-    }
-    let agent = crate::domain::Agent {
-        id: started.provider.clone(),
-        name: None,
-    };
-    let input = Input::new(Event::AgentJoined {
-        handover_id: started.handover_id.clone(),
-        agent,
-    });
-    let render = |_: &Reply| (200, serde_json::json!({}));
-    if let Err(e) = Box::pin(apply(ctx, bot, key, &input, None, Create::Forbidden, &render)).await {
-        tracing::warn!(error = %e, "could not record the join at start");
     }
 }

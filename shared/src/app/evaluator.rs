@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::bots::LoadedBot;
 use super::context::AppContext;
-use super::engine::{self, Create};
+use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::outbox;
 use crate::domain::{Event, Input, Reply, TimerKind};
 use crate::store::{DUE_SHARDS, Due, SessionKey};
@@ -29,6 +30,8 @@ pub struct Report {
     pub retried: u32,
     pub gave_up: u32,
     pub errors: u32,
+    /// Due-index entries that could not be read and were skipped.
+    pub unreadable: u32,
 }
 
 /// The Lambda handler. The scheduler's payload carries nothing we need (the run is defined
@@ -51,7 +54,10 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, report: &mut Repo
     let mut work: BTreeSet<Due> = BTreeSet::new();
     for shard in 0..DUE_SHARDS {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
-            Ok(items) => work.extend(items),
+            Ok(batch) => {
+                work.extend(batch.due);
+                report.unreadable += batch.unreadable;
+            }
             Err(e) => {
                 tracing::error!(shard, error = %e, "due index unreadable");
                 report.errors += 1;
@@ -74,6 +80,7 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, report: &mut Repo
                     report.delivered += pass.delivered;
                     report.retried += pass.retried;
                     report.gave_up += pass.gave_up;
+                    engine::drive(ctx, &bot, pass.follow_ups).await;
                 }
                 Err(e) => {
                     tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable for redelivery");
@@ -106,31 +113,14 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         if !due(at) {
             continue;
         }
+        if timer == TimerKind::Poll {
+            poll(ctx, &bot, key, handover).await;
+        }
         let input = Input::new(Event::TimerFired {
             handover_id: handover.id.clone(),
             timer,
         });
-        let render = |_: &Reply| (200, serde_json::json!({}));
-        // A nudge carries an estimate from our own time-to-join statistics.
-        let conditions = if timer == TimerKind::Poll {
-            Some(poll(ctx, &bot, key, handover).await)
-        } else if timer == TimerKind::StillWaiting {
-            let typical = ctx
-                .store
-                .typical_wait(&key.bot_id, &handover.queue, now)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "time-to-join statistics unreadable");
-                    None
-                });
-            Some(crate::domain::Conditions {
-                typical_wait_seconds: typical,
-                ..Default::default()
-            })
-        } else {
-            None
-        };
-        let applied = engine::apply_with(ctx, &bot, key, &input, None, Create::Forbidden, &render, conditions).await?;
+        let applied = engine::apply(ctx, &bot, Command::internal(key.clone(), input)).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.
@@ -168,8 +158,7 @@ pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: 
         let mut writes = Vec::new();
         for (config, stored) in loaded {
             let bot_id = config.bot_id.clone();
-            let Ok(bot) = crate::config::Bot::new(config) else {
-                tracing::error!(bot_id, "stored configuration is invalid");
+            let Ok(bot) = ctx.adopt_bot(config).await else {
                 report.errors += 1;
                 continue;
             };
@@ -192,20 +181,14 @@ pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: 
     }
 }
 
-/// Agent presence, for providers that can tell, about once a minute per queue.
+/// Agent presence, for every provider that can tell, about once a minute per queue.
 async fn refresh_presence(
     ctx: &AppContext,
-    bot: &crate::config::Bot,
+    bot: &LoadedBot,
     next: &mut crate::store::StoredAvailability,
     now: DateTime<Utc>,
 ) {
     for (queue, provider_id) in crate::domain::availability::queues(bot) {
-        let Some(p) = bot.config.provider(&provider_id) else {
-            continue;
-        };
-        if p.availability_url.is_none() {
-            continue;
-        }
         let key = crate::domain::Conditions::no_agents_key(&provider_id, &queue);
         if next
             .agents
@@ -214,11 +197,17 @@ async fn refresh_presence(
         {
             continue;
         }
-        let online = match super::health::agents(ctx, bot, &provider_id, &queue).await {
-            crate::providers::AgentAvailability::Online => Some(true),
-            crate::providers::AgentAvailability::NoneOnline => Some(false),
-            crate::providers::AgentAvailability::Unknown => None,
+        let reports = match bot.provider(&provider_id).await {
+            Ok(p) => p.capabilities().agent_availability,
+            Err(e) => {
+                tracing::warn!(provider_id, error = %e, "provider unavailable for presence");
+                false
+            }
         };
+        if !reports {
+            continue;
+        }
+        let online = super::health::presence(ctx.health.agents(bot, &provider_id, &queue).await);
         next.agents.insert(
             key,
             crate::store::AgentPresence {
@@ -229,22 +218,17 @@ async fn refresh_presence(
     }
 }
 
-/// Asks a provider that does not push joins and closes what happened, applies what it reports
-/// like a callback (idempotent on the event ids), and returns when to ask again.
-async fn poll(
-    ctx: &AppContext,
-    bot: &crate::config::Bot,
-    key: &SessionKey,
-    handover: &crate::domain::Handover,
-) -> crate::domain::Conditions {
-    let provider = match ctx.provider(bot, &handover.provider).await {
+/// Asks a provider that does not push joins and closes what happened, and applies what it
+/// reports like a callback (idempotent on the event ids). The poll timer itself is re-armed by
+/// the core when it fires.
+async fn poll(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, handover: &crate::domain::Handover) {
+    let provider = match bot.provider(&handover.provider).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "provider unavailable for polling");
-            return crate::domain::Conditions::default();
+            return;
         }
     };
-    let every = provider.poll_every().map(|d| d.as_secs());
     let conversation = crate::providers::ProviderConversation {
         handover_id: handover.id.clone(),
         conversation_id: handover
@@ -255,24 +239,24 @@ async fn poll(
     match provider.poll(&conversation).await {
         Ok(events) => {
             for event in events {
-                let idem = engine::Idempotency {
-                    scope: format!("provider:{}:{}", key.bot_id, handover.provider),
-                    event_id: event.event_id.clone(),
+                let command = Command {
+                    key: key.clone(),
+                    idempotency: Some(Idempotency {
+                        scope: format!("provider:{}:{}", key.bot_id, handover.provider),
+                        event_id: event.event_id.clone(),
+                    }),
+                    input: Input {
+                        event_id: Some(event.event_id.clone()),
+                        ..Input::new(super::provider_callback::to_event(event, handover.id.clone()))
+                    },
+                    create: Create::Forbidden,
+                    answer: Answer::Ack,
                 };
-                let input = Input {
-                    event_id: Some(event.event_id.clone()),
-                    ..Input::new(super::provider_callback::to_event(event, handover.id.clone()))
-                };
-                let render = |_: &Reply| (200, serde_json::json!({ "status": "ok" }));
-                if let Err(e) = engine::apply(ctx, bot, key, &input, Some(&idem), Create::Forbidden, &render).await {
+                if let Err(e) = engine::apply(ctx, bot, command).await {
                     tracing::warn!(error = %e, "polled event not applied");
                 }
             }
         }
         Err(e) => tracing::warn!(provider = %handover.provider, error = %e, "provider poll failed; asking again later"),
-    }
-    crate::domain::Conditions {
-        poll_every_seconds: every,
-        ..Default::default()
     }
 }

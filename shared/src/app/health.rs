@@ -3,16 +3,17 @@
 //! presence, asked of providers that can tell and cached briefly.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::context::AppContext;
-use crate::config::Bot;
+use super::bots::LoadedBot;
 use crate::domain::machine::route_for;
 use crate::domain::{Conditions, HandoverRequest, Session};
 use crate::providers::AgentAvailability;
+use crate::store::Store;
 
 /// When the breaker opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,115 +36,134 @@ impl Default for BreakerPolicy {
 /// How long an agent-presence answer is reused.
 pub const AGENTS_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// Stored agent presence older than this is asked again inline.
+pub const STORED_PRESENCE_MAX_AGE: chrono::Duration = chrono::Duration::minutes(2);
+
 /// Bot, provider and queue.
 type PresenceKey = (String, String, String);
 
-/// In-process memory that spares writes and calls: which providers we last saw healthy, and
-/// recent agent-presence answers.
-#[derive(Default)]
-pub struct HealthCache {
+/// Provider health as one function instance sees it: the breaker in the table, plus
+/// in-process memory that spares writes and calls (which providers we last saw healthy, and
+/// recent agent-presence answers).
+pub struct Health {
+    store: Arc<dyn Store>,
+    pub policy: BreakerPolicy,
     healthy: Mutex<HashSet<(String, String)>>,
     agents: Mutex<HashMap<PresenceKey, (Instant, AgentAvailability)>>,
 }
 
-/// Records the outcome of a delivery to a provider.
-pub async fn record(ctx: &AppContext, bot_id: &str, provider_id: &str, ok: bool, now: DateTime<Utc>) {
-    let key = (bot_id.to_owned(), provider_id.to_owned());
-    if ok {
-        // Only a provider that failed before needs its counter reset.
-        if ctx.health.healthy.lock().await.contains(&key) {
-            return;
+impl Health {
+    pub fn new(store: Arc<dyn Store>, policy: BreakerPolicy) -> Self {
+        Health {
+            store,
+            policy,
+            healthy: Mutex::default(),
+            agents: Mutex::default(),
         }
-        if let Err(e) = ctx.store.record_success(bot_id, provider_id).await {
-            tracing::warn!(error = %e, "could not reset provider health");
-            return;
-        }
-        ctx.health.healthy.lock().await.insert(key);
-    } else {
-        ctx.health.healthy.lock().await.remove(&key);
-        let until = now + chrono::Duration::from_std(ctx.breaker.open_for).unwrap_or_default();
-        match ctx
-            .store
-            .record_failure(bot_id, provider_id, ctx.breaker.threshold, until)
-            .await
-        {
-            Ok(h) if h.is_open(now) => {
-                tracing::warn!(bot_id, provider_id, failures = h.failures, "provider circuit open");
-                crate::metrics::count("ProviderCircuitOpen", 1, bot_id);
+    }
+
+    /// Records the outcome of a call to a provider.
+    pub async fn record(&self, bot_id: &str, provider_id: &str, ok: bool, now: DateTime<Utc>) {
+        let key = (bot_id.to_owned(), provider_id.to_owned());
+        if ok {
+            // Only a provider that failed before needs its counter reset.
+            if self.healthy.lock().await.contains(&key) {
+                return;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not record provider failure"),
+            if let Err(e) = self.store.record_success(bot_id, provider_id).await {
+                tracing::warn!(error = %e, "could not reset provider health");
+                return;
+            }
+            self.healthy.lock().await.insert(key);
+        } else {
+            self.healthy.lock().await.remove(&key);
+            let until = now + chrono::Duration::from_std(self.policy.open_for).unwrap_or_default();
+            match self
+                .store
+                .record_failure(bot_id, provider_id, self.policy.threshold, until)
+                .await
+            {
+                Ok(h) if h.is_open(now) => {
+                    tracing::warn!(bot_id, provider_id, failures = h.failures, "provider circuit open");
+                    crate::metrics::count("ProviderCircuitOpen", 1, bot_id);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not record provider failure"),
+            }
         }
     }
-}
 
-/// Stored agent presence older than this is asked again inline.
-pub const STORED_PRESENCE_MAX_AGE: chrono::Duration = chrono::Duration::minutes(2);
-
-/// What the core needs to know about the candidates of a handover request: open breakers
-/// and queues without agents. One batched read; a provider call only when the stored
-/// presence is older than two minutes.
-pub async fn conditions(
-    ctx: &AppContext,
-    bot: &Bot,
-    session: &Session,
-    req: &HandoverRequest,
-    now: DateTime<Utc>,
-) -> Conditions {
-    let mut c = Conditions::default();
-    let Ok((route, _)) = route_for(session, req, bot) else {
-        return c;
-    };
-    let stored = match ctx.store.intake_state(&bot.config.bot_id, &route.candidates).await {
-        Ok((health, stored)) => {
-            c.unavailable_providers
-                .extend(health.into_iter().filter(|h| h.is_open(now)).map(|h| h.provider_id));
-            stored.unwrap_or_default()
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "provider health unreadable; assuming healthy");
-            Default::default()
-        }
-    };
-    for provider_id in &route.candidates {
-        if c.unavailable_providers.contains(provider_id) {
-            continue;
-        }
-        let key = Conditions::no_agents_key(provider_id, &route.queue);
-        let online = match stored.agents.get(&key) {
-            Some(p) if now - p.checked_at <= STORED_PRESENCE_MAX_AGE => p.online,
-            _ => match agents(ctx, bot, provider_id, &route.queue).await {
-                AgentAvailability::Online => Some(true),
-                AgentAvailability::NoneOnline => Some(false),
-                AgentAvailability::Unknown => None,
-            },
+    /// What the core needs to know about the candidates of a handover request: open breakers
+    /// and queues without agents. One batched read; a provider call only when the stored
+    /// presence is older than two minutes.
+    pub async fn conditions(
+        &self,
+        bot: &LoadedBot,
+        session: &Session,
+        req: &HandoverRequest,
+        now: DateTime<Utc>,
+    ) -> Conditions {
+        let mut c = Conditions::default();
+        let Ok((route, _)) = route_for(session, req, bot) else {
+            return c;
         };
-        if online == Some(false) {
-            c.no_agents.insert(key);
+        let stored = match self.store.intake_state(&bot.config.bot_id, &route.candidates).await {
+            Ok((health, stored)) => {
+                c.unavailable_providers
+                    .extend(health.into_iter().filter(|h| h.is_open(now)).map(|h| h.provider_id));
+                stored.unwrap_or_default()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "provider health unreadable; assuming healthy");
+                Default::default()
+            }
+        };
+        for provider_id in &route.candidates {
+            if c.unavailable_providers.contains(provider_id) {
+                continue;
+            }
+            let key = Conditions::no_agents_key(provider_id, &route.queue);
+            let online = match stored.agents.get(&key) {
+                Some(p) if now - p.checked_at <= STORED_PRESENCE_MAX_AGE => p.online,
+                _ => presence(self.agents(bot, provider_id, &route.queue).await),
+            };
+            if online == Some(false) {
+                c.no_agents.insert(key);
+            }
         }
+        c
     }
-    c
+
+    /// Asks the provider whether agents are online (cached briefly in-process). `Unknown` for
+    /// providers that cannot tell.
+    pub async fn agents(&self, bot: &LoadedBot, provider_id: &str, queue: &str) -> AgentAvailability {
+        let key = (bot.config.bot_id.clone(), provider_id.to_owned(), queue.to_owned());
+        if let Some((at, a)) = self.agents.lock().await.get(&key)
+            && at.elapsed() < AGENTS_CACHE_TTL
+        {
+            return *a;
+        }
+        let Ok(provider) = bot.provider(provider_id).await else {
+            return AgentAvailability::Unknown;
+        };
+        if !provider.capabilities().agent_availability {
+            return AgentAvailability::Unknown;
+        }
+        // Presence is advice: if the provider cannot answer, the handover is still offered.
+        let a = provider.availability(queue).await.unwrap_or_else(|e| {
+            tracing::warn!(provider_id, error = %e, "agent availability unknown");
+            AgentAvailability::Unknown
+        });
+        self.agents.lock().await.insert(key, (Instant::now(), a));
+        a
+    }
 }
 
-/// Asks the provider (cached briefly in-process).
-pub async fn agents(ctx: &AppContext, bot: &Bot, provider_id: &str, queue: &str) -> AgentAvailability {
-    let key = (bot.config.bot_id.clone(), provider_id.to_owned(), queue.to_owned());
-    if let Some((at, a)) = ctx.health.agents.lock().await.get(&key)
-        && at.elapsed() < AGENTS_CACHE_TTL
-    {
-        return *a;
+/// Agent presence as stored: online, none online, or unknown.
+pub fn presence(a: AgentAvailability) -> Option<bool> {
+    match a {
+        AgentAvailability::Online => Some(true),
+        AgentAvailability::NoneOnline => Some(false),
+        AgentAvailability::Unknown => None,
     }
-    let Ok(provider) = ctx.provider(bot, provider_id).await else {
-        return AgentAvailability::Unknown;
-    };
-    if !provider.capabilities().agent_availability {
-        return AgentAvailability::Unknown;
-    }
-    // Presence is advice: if the provider cannot answer, the handover is still offered.
-    let a = provider.availability(queue).await.unwrap_or_else(|e| {
-        tracing::warn!(provider_id, error = %e, "agent availability unknown");
-        AgentAvailability::Unknown
-    });
-    ctx.health.agents.lock().await.insert(key, (Instant::now(), a));
-    a
 }

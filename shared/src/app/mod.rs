@@ -3,6 +3,7 @@
 //! Lambda calls.
 
 pub mod bot_webhook;
+pub mod bots;
 pub mod chatlayer;
 pub mod context;
 pub mod engine;

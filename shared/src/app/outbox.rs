@@ -3,38 +3,40 @@
 //! New items are delivered inline right after their commit; anything that fails is retried by
 //! the evaluator from the sparse due index with backoff, until delivered or given up. Giving up
 //! is never silent: it is logged, counted, kept visible on the item, and a provider give-up
-//! ends the handover with `provider_error` so the user is told.
+//! returns a follow-up input that ends the handover with `provider_error`, so the user is told.
+//! Delivery never applies events itself: the engine's driver applies the follow-ups.
 
 use chrono::{DateTime, Utc};
 
+use super::bots::LoadedBot;
 use super::context::AppContext;
-use super::engine::{self, Create};
-use crate::config::Bot;
 use crate::delivery::DeliveryError;
 use crate::domain::{Effect, Event, Input, ProviderOp, Session};
 use crate::metrics;
 use crate::providers::ProviderConversation;
 use crate::store::{OutboxItem, OutboxStatus, SessionKey};
 
+/// An input that a delivery outcome calls for (a provider give-up ends its handover), for the
+/// engine's driver to apply.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub key: SessionKey,
+    pub input: Input,
+}
+
 /// What one delivery pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Pass {
     pub delivered: u32,
     pub retried: u32,
     pub gave_up: u32,
+    pub follow_ups: Vec<FollowUp>,
 }
 
-impl std::ops::AddAssign for Pass {
-    fn add_assign(&mut self, o: Pass) {
-        self.delivered += o.delivered;
-        self.retried += o.retried;
-        self.gave_up += o.gave_up;
-    }
-}
-
-/// Delivers the items just committed. Older pending items of the session go first; if one of
-/// them is held by another deliverer or waiting for its retry time, we stop so order holds.
-pub async fn deliver_new(ctx: &AppContext, bot: &Bot, key: &SessionKey, fresh: &[OutboxItem]) -> Pass {
+/// Delivers the items just committed. Older pending items of the session go first; in each
+/// lane, an item held by another deliverer or waiting for its retry time stops that lane, so
+/// order holds.
+pub async fn deliver_new(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, fresh: &[OutboxItem]) -> Pass {
     let mine = |item: &OutboxItem| fresh.iter().any(|f| f.seq == item.seq);
     let items = match ctx.store.outbox(key).await {
         Ok(items) => items,
@@ -57,7 +59,7 @@ pub async fn deliver_new(ctx: &AppContext, bot: &Bot, key: &SessionKey, fresh: &
 
 /// Delivers a session's due items (the evaluator's path): each is claimed first, so two
 /// evaluators never deliver the same item at the same time.
-pub async fn deliver_due(ctx: &AppContext, bot: &Bot, key: &SessionKey) -> Pass {
+pub async fn deliver_due(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey) -> Pass {
     let items = match ctx.store.outbox(key).await {
         Ok(items) => items,
         Err(e) => {
@@ -76,34 +78,67 @@ enum Claim {
     Owned,
     /// Due: claim, then deliver.
     Take,
-    /// Not ours and not due: stop here to keep order.
+    /// Not ours and not due: stop this lane here to keep order.
     Stop,
+}
+
+/// Deliveries to the bot platform and to providers are independent lanes: each keeps its own
+/// order, and an outage on one side never holds the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    Bot,
+    Provider,
+}
+
+impl Lane {
+    pub fn of(effect: &Effect) -> Lane {
+        match effect {
+            Effect::Bot { .. } => Lane::Bot,
+            Effect::Provider { .. } => Lane::Provider,
+        }
+    }
 }
 
 async fn run(
     ctx: &AppContext,
-    bot: &Bot,
+    bot: &LoadedBot,
     items: Vec<OutboxItem>,
     decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim,
 ) -> Pass {
     let mut pass = Pass::default();
-    for item in items.into_iter().filter(|i| i.status == OutboxStatus::Pending) {
+    let mut stopped: Vec<Lane> = Vec::new();
+    for mut item in items.into_iter().filter(|i| i.status == OutboxStatus::Pending) {
+        let lane = Lane::of(&item.effect);
+        if stopped.contains(&lane) {
+            continue;
+        }
         let now = ctx.clock.now();
         match decide(&item, now) {
-            Claim::Stop => break,
+            Claim::Stop => {
+                stopped.push(lane);
+                continue;
+            }
             Claim::Owned => {}
-            Claim::Take => match ctx.store.claim_outbox(&item, ctx.retry.lease_until(now)).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed");
-                    break;
+            Claim::Take => {
+                let lease = ctx.retry.lease_until(now);
+                match ctx.store.claim_outbox(&item, lease).await {
+                    // From here on the item is ours while `dueAt` holds our lease.
+                    Ok(true) => item.due_at = lease,
+                    Ok(false) => {
+                        stopped.push(lane);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox claim failed");
+                        stopped.push(lane);
+                        continue;
+                    }
                 }
-            },
+            }
         }
         let result = attempt(ctx, bot, &item).await;
         if let Effect::Provider { provider, .. } = &item.effect {
-            super::health::record(ctx, &item.key.bot_id, provider, result.is_ok(), now).await;
+            ctx.health.record(&item.key.bot_id, provider, result.is_ok(), now).await;
         }
         match result {
             Ok(()) => {
@@ -117,7 +152,7 @@ async fn run(
                 let attempts = item.attempts + 1;
                 let give_up = matches!(err, DeliveryError::Permanent { .. }) || attempts >= ctx.retry.max_attempts;
                 if give_up {
-                    gave_up(ctx, bot, &item, &err).await;
+                    pass.follow_ups.extend(gave_up(ctx, &item, &err).await);
                     pass.gave_up += 1;
                     // The item is out of the way: later items may proceed.
                     continue;
@@ -128,18 +163,24 @@ async fn run(
                 };
                 let next = ctx.retry.next_attempt(attempts, now, retry_after);
                 tracing::info!(bot_id = %item.key.bot_id, session_id = %item.key.session_id, item = %item.id, attempts, error = %err, next = %next, "delivery failed; will retry");
-                if let Err(e) = ctx.store.outbox_retry(&item, next, &err.to_string()).await {
-                    tracing::warn!(error = %e, "could not reschedule outbox item");
+                match ctx.store.outbox_retry(&item, next, &err.to_string()).await {
+                    Ok(true) => {}
+                    // Deleted meanwhile (delivered by another, or the session erased) or no
+                    // longer ours: nothing to reschedule, and nothing is recreated.
+                    Ok(false) => tracing::info!(item = %item.id, "outbox item gone or taken over; not rescheduled"),
+                    Err(e) => tracing::warn!(error = %e, "could not reschedule outbox item"),
                 }
                 pass.retried += 1;
-                break;
+                stopped.push(lane);
             }
         }
     }
     pass
 }
 
-async fn gave_up(ctx: &AppContext, bot: &Bot, item: &OutboxItem, err: &DeliveryError) {
+/// Records a give-up. Returns the input that ends the handover when the item was a turn for
+/// the provider: a handover whose provider cannot be reached must not leave the user waiting.
+async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Option<FollowUp> {
     tracing::error!(
         bot_id = %item.key.bot_id,
         session_id = %item.key.session_id,
@@ -149,30 +190,20 @@ async fn gave_up(ctx: &AppContext, bot: &Bot, item: &OutboxItem, err: &DeliveryE
         "outbox delivery gave up"
     );
     metrics::count("OutboxGaveUp", 1, &item.key.bot_id);
-    if let Err(e) = ctx.store.outbox_gave_up(item, &err.to_string()).await {
-        tracing::error!(error = %e, "could not record the give-up");
+    match ctx.store.outbox_gave_up(item, &err.to_string()).await {
+        Ok(true) => {}
+        // Deleted meanwhile or taken over: whoever holds it decides; nothing is recreated.
+        Ok(false) => return None,
+        Err(e) => tracing::error!(error = %e, "could not record the give-up"),
     }
-    // A handover whose provider cannot be reached must not leave the user waiting.
-    if let Effect::Provider { handover_id, op, .. } = &item.effect
-        && !matches!(op, ProviderOp::End { .. })
-    {
-        let input = Input::new(Event::ProviderFailed {
-            handover_id: handover_id.clone(),
-        });
-        let render = |_: &crate::domain::Reply| (200, serde_json::json!({}));
-        if let Err(e) = Box::pin(engine::apply(
-            ctx,
-            bot,
-            &item.key,
-            &input,
-            None,
-            Create::Forbidden,
-            &render,
-        ))
-        .await
-        {
-            tracing::error!(error = %e, "could not end the handover after a provider give-up");
-        }
+    match &item.effect {
+        Effect::Provider { handover_id, op, .. } if !matches!(op, ProviderOp::End { .. }) => Some(FollowUp {
+            key: item.key.clone(),
+            input: Input::new(Event::ProviderFailed {
+                handover_id: handover_id.clone(),
+            }),
+        }),
+        _ => None,
     }
 }
 
@@ -204,7 +235,7 @@ async fn conversation(
     })
 }
 
-async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), DeliveryError> {
+async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result<(), DeliveryError> {
     let setup = |e: super::ApiError| DeliveryError::retryable(e.message);
     match &item.effect {
         Effect::Bot {
@@ -212,7 +243,7 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
             event,
             context,
         } => {
-            let platform = ctx.platform(bot).await.map_err(setup)?;
+            let platform = bot.platform().await.map_err(setup)?;
             platform.deliver(&item.id, &item.key, handover_id, event, context).await
         }
         Effect::Provider {
@@ -220,13 +251,26 @@ async fn attempt(ctx: &AppContext, bot: &Bot, item: &OutboxItem) -> Result<(), D
             handover_id,
             op,
         } => {
-            let p = ctx.provider(bot, provider).await.map_err(setup)?;
+            let p = bot.provider(provider).await.map_err(setup)?;
             match op {
-                // The engine opens conversations inline, before its commit: a start is never queued.
-                ProviderOp::Start { .. } => Err(DeliveryError::permanent("a provider start is never queued")),
                 ProviderOp::Mirror { entry } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;
                     p.send_message(&item.id, &conv, entry).await
+                }
+                ProviderOp::CatchUp { after_seq, through_seq } => {
+                    let conv = conversation(ctx, &item.key, handover_id).await?;
+                    let entries = ctx
+                        .store
+                        .transcript(&item.key, Some(*through_seq))
+                        .await
+                        .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+                    // Each turn keeps its own delivery id across retries, so a receiver that
+                    // saw some of them before drops only those.
+                    for entry in entries.iter().filter(|e| e.seq > *after_seq) {
+                        p.send_message(&format!("{}-{}", item.id, entry.seq), &conv, entry)
+                            .await?;
+                    }
+                    Ok(())
                 }
                 ProviderOp::End { reason, keep_as_ticket } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;

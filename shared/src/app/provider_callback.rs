@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::bot_webhook::not_routed;
 use super::context::AppContext;
-use super::engine::{self, Create, Idempotency};
+use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::error::{ApiError, json_response};
 use super::request::{body_bytes, query_pairs, route_path};
 use super::routes::{self, Function};
@@ -33,7 +33,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     let (bot_id, provider_id) = (&params["botId"], &params["providerId"]);
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
-    let provider = ctx.provider(&bot, provider_id).await?;
+    let provider = bot.provider(provider_id).await?;
     let query = query_pairs(req);
     let cb = CallbackRequest {
         method: req.method().as_str(),
@@ -84,31 +84,20 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             ignored += 1;
             continue;
         };
-        let idem = Idempotency {
-            scope: format!("provider:{bot_id}:{provider_id}"),
-            event_id: event.event_id.clone(),
+        let command = Command {
+            key: link.key,
+            idempotency: Some(Idempotency {
+                scope: format!("provider:{bot_id}:{provider_id}"),
+                event_id: event.event_id.clone(),
+            }),
+            input: Input {
+                event_id: Some(event.event_id.clone()),
+                ..Input::new(to_event(event, link.handover_id))
+            },
+            create: Create::Forbidden,
+            answer: Answer::Ack,
         };
-        let event_id = Some(event.event_id.clone());
-        let input = Input {
-            event_id,
-            ..Input::new(to_event(event, link.handover_id))
-        };
-        let render = |_: &crate::domain::Reply| (200, json!({ "status": "ok" }));
-        let conditions = crate::domain::Conditions {
-            hand_back_after_agent_close: provider.hand_back_after_agent_close(),
-            ..Default::default()
-        };
-        engine::apply_with(
-            ctx,
-            &bot,
-            &link.key,
-            &input,
-            Some(&idem),
-            Create::Forbidden,
-            &render,
-            Some(conditions),
-        )
-        .await?;
+        engine::apply(ctx, &bot, command).await?;
         applied += 1;
     }
     Ok(json_response(

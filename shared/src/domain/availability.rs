@@ -82,10 +82,6 @@ pub struct Conditions {
     /// time-to-join statistics; used for the "still waiting" estimate when the provider tells
     /// nothing.
     pub typical_wait_seconds: Option<u64>,
-    /// How often to ask the provider about the conversation, for providers that need polling.
-    pub poll_every_seconds: Option<u64>,
-    /// The provider must be told to hand back even when its agent closed the conversation.
-    pub hand_back_after_agent_close: bool,
 }
 
 impl Conditions {

@@ -9,24 +9,44 @@ use super::message::{Agent, Message};
 use super::session::UserInfo;
 use super::transcript::TranscriptEntry;
 
+/// Opening the conversation at the provider. It is not an effect: it runs inline, before the
+/// commit, because "opened" promises that the provider has the conversation. The shell carries
+/// it out and records the result with [`super::started`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    pub provider: String,
+    pub handover: Box<Handover>,
+    pub user: Option<UserInfo>,
+    pub channel: Option<String>,
+    pub session_id: String,
+    /// The conversation opens with the transcript up to and including this entry; later
+    /// entries follow as `Mirror` operations, so nothing is sent twice.
+    pub through_seq: u64,
+}
+
+/// What the provider answered to a [`Start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The provider's own id for the conversation (the handover id where it has none).
+    pub conversation_id: String,
+    /// The transcript the conversation was opened with ended at this entry. Lower than the
+    /// decision's `through_seq` when the conversation was opened for an earlier decision that
+    /// lost a race: the entries in between are then sent as a catch-up.
+    pub through_seq: u64,
+}
+
 /// An operation on the provider's side of the conversation.
+// A mirrored turn is most operations' size; boxing it would only add an allocation per turn.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ProviderOp {
-    /// Open the conversation with the transcript up to and including `throughSeq`; later
-    /// entries follow as `Mirror` operations, so nothing is sent twice.
-    #[serde(rename_all = "camelCase")]
-    Start {
-        handover: Box<Handover>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<UserInfo>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        channel: Option<String>,
-        session_id: String,
-        through_seq: u64,
-    },
     /// Add a user or bot turn to the agent's conversation.
     Mirror { entry: TranscriptEntry },
+    /// Send the transcript entries `afterSeq < seq <= throughSeq`, read from the transcript at
+    /// delivery: turns that arrived while the conversation was being opened.
+    #[serde(rename_all = "camelCase")]
+    CatchUp { after_seq: u64, through_seq: u64 },
     /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned, or,
     /// with `keep_as_ticket`, leave it open for an agent to answer later.
     #[serde(rename_all = "camelCase")]

@@ -9,7 +9,7 @@ use crate::config::{Bot, NoAgentFallback};
 
 use super::availability::{self, Availability, Conditions, UnavailableReason};
 use super::dialog::{self, Dialog, DialogName, DialogVars};
-use super::effect::{BotEvent, Effect, ProviderOp};
+use super::effect::{BotEvent, Effect, Opened, ProviderOp, Start};
 use super::event::{Event, HandoverRequest, Input, Speaker};
 use super::handover::{EndReason, Handover};
 use super::message::{Actor, Agent, Message};
@@ -83,6 +83,10 @@ pub struct Decision {
     pub entries: Vec<TranscriptEntry>,
     pub effects: Vec<Effect>,
     pub reply: Reply,
+    /// A conversation to open at the provider before this decision may be committed. The shell
+    /// opens it and records the answer with [`started`]; a decision with a start is never
+    /// committed as it is.
+    pub start: Option<Start>,
 }
 
 impl Decision {
@@ -90,6 +94,56 @@ impl Decision {
     pub fn changes(&self, before: &Session) -> bool {
         !self.entries.is_empty() || !self.effects.is_empty() || self.session != *before
     }
+}
+
+/// Records that the provider opened the decision's conversation: the provider's own
+/// conversation id (it wins over one the request named, so later deliveries and the callback
+/// index use it), a catch-up of the turns the conversation was not opened with, and, for
+/// providers whose handover puts an agent in charge at once, the join. Returns the decision
+/// to commit, without its start.
+pub fn started(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc>) -> Decision {
+    let Decision {
+        session,
+        entries,
+        effects,
+        reply,
+        start,
+    } = decision;
+    let mut d = Step {
+        bot,
+        now,
+        outbox_base: session.outbox_seq.saturating_sub(effects.len() as u64),
+        session,
+        entries,
+        effects,
+        start: None,
+    };
+    let Some(start) = start else {
+        return d.into_decision(reply);
+    };
+    if let Some(h) = d.session.handover.as_mut() {
+        h.provider_conversation_id = (h.id != opened.conversation_id).then(|| opened.conversation_id.clone());
+    }
+    if opened.through_seq < start.through_seq {
+        d.effects.insert(
+            0,
+            Effect::Provider {
+                provider: start.provider.clone(),
+                handover_id: start.handover.id.clone(),
+                op: ProviderOp::CatchUp {
+                    after_seq: opened.through_seq,
+                    through_seq: start.through_seq,
+                },
+            },
+        );
+    }
+    if bot.traits(&start.provider).joins_at_start {
+        d.join(Agent {
+            id: start.provider.clone(),
+            name: None,
+        });
+    }
+    d.into_decision(reply)
 }
 
 /// Where a handover request would go, and in which language. Pure; the shell calls it too, to
@@ -141,9 +195,11 @@ pub fn decide(
     let mut d = Step {
         bot,
         now,
+        outbox_base: s.outbox_seq,
         session: s,
         entries: Vec::new(),
         effects: Vec::new(),
+        start: None,
     };
     let reply = match &input.event {
         Event::Message { speaker, message } => {
@@ -201,7 +257,16 @@ pub fn decide(
         Event::ConversationClosed { handover_id } => {
             let applied = d.is_current(handover_id);
             if applied {
-                d.end(EndReason::AgentClosed, conditions.hand_back_after_agent_close);
+                let provider = d
+                    .session
+                    .handover
+                    .as_ref()
+                    .map(|h| h.provider.clone())
+                    .unwrap_or_default();
+                d.end(
+                    EndReason::AgentClosed,
+                    bot.traits(&provider).hands_back_after_agent_close,
+                );
             }
             Reply::Accepted { applied }
         }
@@ -219,16 +284,10 @@ pub fn decide(
     };
     // Only a real change moves `updatedAt`, so an ignored event (a stale callback, a repeated
     // join) costs no write.
-    let mut next = d.session;
-    if next != *session || !d.entries.is_empty() || !d.effects.is_empty() {
-        next.updated_at = now;
+    if d.session != *session || !d.entries.is_empty() || !d.effects.is_empty() {
+        d.session.updated_at = now;
     }
-    Ok(Decision {
-        session: next,
-        entries: d.entries,
-        effects: d.effects,
-        reply,
-    })
+    Ok(d.into_decision(reply))
 }
 
 /// The decision under construction.
@@ -238,9 +297,24 @@ struct Step<'a> {
     session: Session,
     entries: Vec<TranscriptEntry>,
     effects: Vec<Effect>,
+    start: Option<Start>,
+    /// The session's outbox sequence before this decision's effects: each effect takes the
+    /// next number, so the shell stores them in the order the core made them.
+    outbox_base: u64,
 }
 
 impl Step<'_> {
+    fn into_decision(mut self, reply: Reply) -> Decision {
+        self.session.outbox_seq = self.outbox_base + self.effects.len() as u64;
+        Decision {
+            session: self.session,
+            entries: self.entries,
+            effects: self.effects,
+            reply,
+            start: self.start,
+        }
+    }
+
     fn language(&self) -> String {
         self.session
             .handover
@@ -451,17 +525,16 @@ impl Step<'_> {
             still_waiting_at: (t.still_waiting_every_seconds > 0)
                 .then(|| self.now + secs(t.still_waiting_every_seconds)),
             agent_idle_at: None,
-            // Set by the shell once the provider is known to need polling.
-            poll_at: None,
+            poll_at: self.poll_at(&handover.provider),
         };
-        let op = ProviderOp::Start {
+        self.start = Some(Start {
+            provider: handover.provider.clone(),
             handover: Box::new(handover.clone()),
             user: self.session.user.clone(),
             channel: self.session.channel.clone(),
             session_id: self.session.session_id.clone(),
             through_seq: self.session.seq,
-        };
-        self.send_provider(op);
+        });
         Ok(Reply::Handover {
             outcome: Outcome::Opened,
             state: State::Waiting,
@@ -582,11 +655,22 @@ impl Step<'_> {
             }
             // The shell asked the provider; the core only plans the next time.
             TimerKind::Poll if self.session.state != State::Bot && due(self.session.timers.poll_at) => {
-                self.session.timers.poll_at = conditions.poll_every_seconds.map(|s| self.now + secs(s));
+                let provider = self
+                    .session
+                    .handover
+                    .as_ref()
+                    .map(|h| h.provider.clone())
+                    .unwrap_or_default();
+                self.session.timers.poll_at = self.poll_at(&provider);
                 true
             }
             _ => false,
         }
+    }
+
+    /// When to ask a provider that does not push joins and closes.
+    fn poll_at(&self, provider: &str) -> Option<DateTime<Utc>> {
+        self.bot.traits(provider).poll_every_seconds.map(|s| self.now + secs(s))
     }
 
     /// Every way out of a handover: control returns to the bot with exactly one end reason.

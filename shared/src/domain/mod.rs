@@ -13,10 +13,10 @@ pub mod transcript;
 
 pub use availability::{Availability, Conditions, UnavailableReason};
 pub use dialog::{Dialog, DialogName};
-pub use effect::{BotEvent, Effect, ProviderOp};
+pub use effect::{BotEvent, Effect, Opened, ProviderOp, Start};
 pub use event::{Event, HandoverRequest, Input, Speaker, Turn};
 pub use handover::{EndReason, Handover, Trigger};
-pub use machine::{Decision, Outcome, Rejection, Reply, decide};
+pub use machine::{Decision, Outcome, Rejection, Reply, decide, started};
 pub use message::{Actor, Agent, Message};
 pub use session::{Control, Session, State, TimerKind, Timers, UserInfo};
 pub use transcript::{TranscriptEntry, render_transcript};

@@ -8,8 +8,13 @@ use super::*;
 use crate::config::{Bot, BotConfig};
 
 fn bot(extra: &str) -> Bot {
+    bot_of_kind("webhook", extra)
+}
+
+/// The same bot with its main provider `desk` of another kind (its traits differ).
+fn bot_of_kind(kind: &str, extra: &str) -> Bot {
     let yaml = format!(
-        "botId: acme\nplatform: {{ kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: p }}\nproviders:\n  - {{ id: desk, kind: webhook, url: 'https://desk.example.com', secretRef: d }}\n  - {{ id: backup, kind: webhook, url: 'https://backup.example.com', secretRef: b }}\nrouting:\n  - {{ when: {{ language: nl }}, provider: desk, queue: dutch }}\n  - {{ provider: desk, queue: general, failover: [backup] }}\n{extra}"
+        "botId: acme\nplatform: {{ kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: p }}\nproviders:\n  - {{ id: desk, kind: {kind}, url: 'https://desk.example.com', secretRef: d }}\n  - {{ id: backup, kind: webhook, url: 'https://backup.example.com', secretRef: b }}\nrouting:\n  - {{ when: {{ language: nl }}, provider: desk, queue: dutch }}\n  - {{ provider: desk, queue: general, failover: [backup] }}\n{extra}"
     );
     Bot::new(BotConfig::parse(&yaml).unwrap()).unwrap()
 }
@@ -37,6 +42,9 @@ impl World {
         }
     }
 
+    /// Decides, and commits like the shell: a decision with a start is committed once the
+    /// provider opened the conversation (`conv-{handoverId}`), through [`started`]. Returns the
+    /// decision as `decide` made it, start included.
     fn apply(&mut self, event: Event) -> Result<Decision, Rejection> {
         self.next_id += 1;
         let id = format!("h-{}", self.next_id);
@@ -48,7 +56,16 @@ impl World {
             self.now,
             &id,
         )?;
-        self.session = d.session.clone();
+        self.session = match &d.start {
+            Some(start) => {
+                let opened = Opened {
+                    conversation_id: format!("conv-{}", start.handover.id),
+                    through_seq: start.through_seq,
+                };
+                started(d.clone(), &self.bot, &opened, self.now).session
+            }
+            None => d.session.clone(),
+        };
         Ok(d)
     }
 
@@ -149,10 +166,9 @@ fn handover_opens_with_the_transcript_so_far() {
     assert_eq!((*outcome, *state), (Outcome::Opened, State::Waiting));
     assert_eq!(handover_id.as_deref(), Some("h-3"));
     assert_eq!(dialog.name, DialogName::Opened);
-    assert!(matches!(
-        provider_ops(&d)[..],
-        [ProviderOp::Start { through_seq: 2, .. }]
-    ));
+    assert!(provider_ops(&d).is_empty(), "the start is not an effect");
+    let start = d.start.as_ref().expect("a conversation to open");
+    assert_eq!((start.provider.as_str(), start.through_seq), ("desk", 2));
     assert_eq!(w.session.handover.as_ref().unwrap().queue, "general");
     assert_eq!(w.session.timers.no_agent_at, Some(t0() + Duration::seconds(600)));
 }
@@ -317,12 +333,15 @@ fn still_waiting_nudges_repeat() {
 
 #[test]
 fn polling_is_rescheduled_survives_the_join_and_stops_at_the_end() {
-    let mut w = World::new(bot(""));
+    let mut w = World::new(bot_of_kind("genesys", ""));
     w.request();
     let id = w.handover_id();
-    w.session.timers.poll_at = Some(w.now + Duration::seconds(60));
+    assert_eq!(
+        w.session.timers.poll_at,
+        Some(w.now + Duration::seconds(60)),
+        "armed when the handover opens, from the provider's traits"
+    );
     w.now += Duration::seconds(60);
-    w.conditions.poll_every_seconds = Some(60);
     let d = w
         .apply(Event::TimerFired {
             handover_id: id.clone(),
@@ -530,7 +549,7 @@ proptest! {
     #[test]
     fn random_sequences_keep_the_invariants(steps in proptest::collection::vec(step(), 1..60)) {
         let mut w = World::new(bot(""));
-        let mut started: Vec<String> = Vec::new();
+        let mut started_ids: Vec<String> = Vec::new();
         let mut ended: Vec<(String, EndReason)> = Vec::new();
         let mut last_seq = 0;
         for s in steps {
@@ -574,17 +593,26 @@ proptest! {
                 last_seq = e.seq;
             }
             prop_assert_eq!(w.session.seq, last_seq);
+            if let Some(start) = &d.start {
+                // A start opens the handover the session now holds, with the transcript so far;
+                // once recorded, the provider's conversation id is the session's.
+                prop_assert_eq!(Some(&start.handover.id), w.session.handover.as_ref().map(|h| &h.id));
+                prop_assert_eq!(start.through_seq, before.seq);
+                let conv = w.session.handover.as_ref().and_then(|h| h.provider_conversation_id.clone());
+                prop_assert_eq!(conv, Some(format!("conv-{}", start.handover.id)));
+                let catch_up = provider_ops(&d).iter().any(|op| matches!(op, ProviderOp::CatchUp { .. }));
+                prop_assert!(!catch_up, "a start in one step needs no catch-up");
+                started_ids.push(start.handover.id.clone());
+            }
             for e in &d.effects {
-                match e {
-                    Effect::Provider { op: ProviderOp::Start { handover, .. }, .. } => started.push(handover.id.clone()),
-                    Effect::Bot { handover_id, event: BotEvent::Ended { reason, .. }, .. } => ended.push((handover_id.clone(), *reason)),
-                    _ => {}
+                if let Effect::Bot { handover_id, event: BotEvent::Ended { reason, .. }, .. } = e {
+                    ended.push((handover_id.clone(), *reason));
                 }
             }
         }
         // Every started handover ends at most once; all but the active one have ended, once.
         let active = w.session.handover.as_ref().map(|h| h.id.clone());
-        for id in &started {
+        for id in &started_ids {
             let ends = ended.iter().filter(|(h, _)| h == id).count();
             if Some(id) == active.as_ref() {
                 prop_assert_eq!(ends, 0);
@@ -592,6 +620,91 @@ proptest! {
                 prop_assert_eq!(ends, 1, "handover {} ended {} times", id, ends);
             }
         }
-        prop_assert!(ended.iter().all(|(h, _)| started.contains(h)));
+        prop_assert!(ended.iter().all(|(h, _)| started_ids.contains(h)));
+    }
+}
+
+#[test]
+fn a_conversation_opened_for_an_earlier_decision_catches_up_on_the_turns_in_between() {
+    let mut w = World::new(bot(""));
+    w.user("one");
+    let d = decide(
+        &w.session,
+        &Input::new(Event::HandoverRequested(request())),
+        &w.bot,
+        &w.conditions,
+        w.now,
+        "h-9",
+    )
+    .unwrap();
+    assert_eq!(d.start.as_ref().unwrap().through_seq, 1);
+    // The conversation was opened with the transcript through entry 0 (a decision that lost a
+    // race with the turn "one"): that turn follows first.
+    let opened = Opened {
+        conversation_id: "h-9".into(),
+        through_seq: 0,
+    };
+    let committed = started(d, &w.bot, &opened, w.now);
+    assert!(committed.start.is_none());
+    assert_eq!(
+        provider_ops(&committed)[..],
+        [&ProviderOp::CatchUp {
+            after_seq: 0,
+            through_seq: 1
+        }]
+    );
+    assert_eq!(
+        committed.session.handover.as_ref().unwrap().provider_conversation_id,
+        None,
+        "the provider kept our id"
+    );
+}
+
+#[test]
+fn a_provider_whose_handover_puts_an_agent_in_charge_joins_at_the_start() {
+    let mut w = World::new(bot_of_kind("sparkcentral", ""));
+    let d = w.request();
+    assert!(bot_events(&d).is_empty(), "decide alone opens nothing");
+    assert_eq!(w.session.state, State::Agent, "started records the join");
+    assert_eq!(w.session.timers.no_agent_at, None);
+    assert!(w.session.timers.agent_idle_at.is_some());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// For every provider kind, a recorded start leaves one handover, with the provider's
+    /// conversation id, in the state its traits say, and never an effect twice.
+    #[test]
+    fn started_records_the_opening_for_every_provider_kind(
+        kind in prop_oneof![Just("webhook"), Just("genesys"), Just("sparkcentral"), Just("engage"), Just("zendesk")],
+        turns in 0u64..5,
+        behind in 0u64..5,
+    ) {
+        let mut w = World::new(bot_of_kind(kind, ""));
+        for _ in 0..turns {
+            w.user("hi");
+        }
+        let d = decide(&w.session, &Input::new(Event::HandoverRequested(request())), &w.bot, &w.conditions, w.now, "h-1").unwrap();
+        let start = d.start.clone().unwrap();
+        prop_assert_eq!(start.through_seq, turns);
+        let opened = Opened { conversation_id: "c-1".into(), through_seq: turns.saturating_sub(behind) };
+        let committed = started(d.clone(), &w.bot, &opened, w.now);
+        let traits = crate::providers::traits(w.bot.config.providers[0].kind);
+        prop_assert!(committed.start.is_none());
+        let h = committed.session.handover.as_ref().unwrap();
+        prop_assert_eq!(h.provider_conversation_id.as_deref(), Some("c-1"));
+        let expected_state = if traits.joins_at_start { State::Agent } else { State::Waiting };
+        prop_assert_eq!(committed.session.state, expected_state);
+        prop_assert_eq!(committed.session.timers.poll_at.is_some(), traits.poll_every_seconds.is_some());
+        let is_catch_up = |op: &&&ProviderOp| matches!(op, ProviderOp::CatchUp { .. });
+        let catch_ups = provider_ops(&committed).iter().filter(is_catch_up).count();
+        prop_assert_eq!(catch_ups, usize::from(opened.through_seq < turns));
+        // Everything decide produced is still there, in order, after what started added first.
+        prop_assert_eq!(&committed.effects[catch_ups..catch_ups + d.effects.len()], &d.effects[..]);
+        let is_join = |e: &&&BotEvent| matches!(e, BotEvent::AgentJoined { .. });
+        let joined_events = bot_events(&committed).iter().filter(is_join).count();
+        prop_assert_eq!(joined_events, usize::from(traits.joins_at_start));
+        prop_assert_eq!(&committed.entries, &d.entries);
     }
 }

@@ -18,10 +18,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::BotPlatform;
+use super::native;
 use crate::config::PauseAt;
 use crate::delivery::{self, DeliveryError};
 use crate::domain::message::{Attachment, Button, Card, Location};
-use crate::domain::{BotEvent, HandoverRequest, Message, Speaker, Trigger, Turn, UserInfo};
+use crate::domain::{BotEvent, HandoverRequest, Message, Outcome, Reply, Speaker, Trigger, Turn, UserInfo};
 use crate::store::SessionKey;
 
 /// Chatlayer's EU API host; US and Asia hosts are set with `platform.apiBaseUrl`.
@@ -435,4 +436,19 @@ pub fn new_turns(items: &[Item], stored_ids: &BTreeSet<String>) -> Vec<Turn> {
         .filter_map(turn_of)
         .filter(|t| t.event_id.as_ref().is_none_or(|id| !stored_ids.contains(id)))
         .collect()
+}
+
+/// Chatlayer's answer to `offload`, with our details alongside (ignored by Chatlayer).
+pub fn offload_answer(reply: &Reply, pause_at: PauseAt) -> Value {
+    let mut body = native::reply_body(reply);
+    let opened = matches!(
+        reply,
+        Reply::Handover {
+            outcome: Outcome::Opened,
+            ..
+        }
+    );
+    body["offloadSuccess"] = json!(opened);
+    body["pauseBot"] = json!(opened && pause_at == PauseAt::AtOffload);
+    body
 }

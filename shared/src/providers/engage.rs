@@ -61,7 +61,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::{Agent, EndReason, TranscriptEntry};
 use crate::secrets::Secret;
@@ -754,16 +754,18 @@ fn decode_entities(s: &str) -> String {
     out
 }
 
+/// A closed intervention leaves the thread in the agent category: it must be put back in the
+/// bot's category, or the customer's next message goes to agents again.
+pub const TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: None,
+    joins_at_start: false,
+    hands_back_after_agent_close: true,
+};
+
 #[async_trait]
 impl Provider for EngageProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Engage
-    }
-
-    /// A closed intervention leaves the thread in the agent category: it must be put back in the
-    /// bot's category, or the customer's next message goes to agents again.
-    fn hand_back_after_agent_close(&self) -> bool {
-        true
     }
 
     fn capabilities(&self) -> Capabilities {

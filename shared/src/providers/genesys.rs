@@ -45,7 +45,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::message::Attachment;
 use crate::domain::{Actor, Agent, EndReason, Message, TranscriptEntry, UserInfo, render_transcript};
@@ -130,6 +130,7 @@ pub struct GenesysProvider {
     client_secret: String,
     webhook_secret: Vec<u8>,
     agent_name: Option<String>,
+    tokens: oauth::TokenCache,
     http: reqwest::Client,
 }
 
@@ -173,6 +174,7 @@ impl GenesysProvider {
             webhook_secret,
             agent_name: non_empty(settings.agent_name),
             http,
+            tokens: oauth::TokenCache::default(),
         })
     }
 
@@ -181,10 +183,11 @@ impl GenesysProvider {
         format!("{}/oauth/token", self.login_base)
     }
 
-    /// A bearer token: the process-wide cached one while it is fresh, else a new one. Genesys
+    /// A bearer token: the adapter's cached one while it is fresh, else a new one. Genesys
     /// authenticates the client with HTTP Basic and a `grant_type=client_credentials` body.
     async fn access_token(&self) -> Result<String, DeliveryError> {
         oauth::client_credentials(
+            &self.tokens,
             &self.http,
             &self.token_url(),
             &self.client_id,
@@ -196,7 +199,7 @@ impl GenesysProvider {
 
     /// Drops a token Genesys refused, unless another call already replaced it.
     async fn forget_token(&self, refused: &str) {
-        oauth::invalidate(refused).await;
+        self.tokens.invalidate(refused).await;
     }
 
     /// One API call with the bearer token; a 401 (revoked or expired token) is retried once
@@ -262,7 +265,16 @@ impl GenesysProvider {
 
 /// How often an open Genesys conversation is checked for a connected or departed agent (the
 /// evaluator runs every minute, so this is effectively once a run).
-const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Open Messaging webhooks never say that an agent was connected or that the conversation
+/// ended (only messages, receipts and typing), so the evaluator asks every minute: the
+/// conversation's participants tell both. Genesys also offers notification topics and an
+/// EventBridge integration for this, but each needs a long-lived subscription or extra AWS
+/// wiring per organisation; a GET per open handover and minute fits the scheduled evaluator.
+pub const TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: Some(60),
+    joins_at_start: false,
+    hands_back_after_agent_close: false,
+};
 
 /// The parts of `GET /api/v2/conversations/messages/{id}` (a `MessageConversation`) we read.
 #[derive(Debug, Deserialize)]
@@ -850,15 +862,6 @@ impl Provider for GenesysProvider {
         )
         .await
         .map(drop)
-    }
-
-    /// Open Messaging webhooks never say that an agent was connected or that the conversation
-    /// ended (only messages, receipts and typing), so the evaluator asks: the conversation's
-    /// participants tell both. Genesys also offers notification topics and an EventBridge
-    /// integration for this, but each needs a long-lived subscription or extra AWS wiring per
-    /// organisation; a GET per open handover and minute fits the scheduled evaluator we have.
-    fn poll_every(&self) -> Option<std::time::Duration> {
-        Some(POLL_EVERY)
     }
 
     async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {

@@ -39,8 +39,7 @@
 //! Secret (JSON): `{"clientId": "<App ID>", "clientSecret": "<App Secret>", "webhookSecret":
 //! "<the webhook's secret key>"}`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex as StdMutex, OnceLock};
+use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -50,6 +49,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::memo::Memo;
 use super::oauth::{self, ClientAuth};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
@@ -182,6 +182,9 @@ pub struct HelpScoutProvider {
     placeholder_domain: String,
     assignment_is_join: bool,
     agent_name: Option<String>,
+    /// Customer ids of conversations, which the customer-thread endpoint needs.
+    customers: Memo<u64>,
+    tokens: oauth::TokenCache,
     http: reqwest::Client,
 }
 
@@ -264,6 +267,8 @@ impl HelpScoutProvider {
             assignment_is_join: s.assignment_is_join.unwrap_or(true),
             agent_name: non_empty(s.agent_name),
             http,
+            customers: Memo::new(CUSTOMER_CACHE_MAX),
+            tokens: oauth::TokenCache::default(),
         })
     }
 
@@ -283,6 +288,7 @@ impl HelpScoutProvider {
 
     async fn access_token(&self) -> Result<String, DeliveryError> {
         oauth::client_credentials(
+            &self.tokens,
             &self.http,
             &self.token_url,
             &self.client_id,
@@ -314,7 +320,7 @@ impl HelpScoutProvider {
         if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
             return checked(resp, now).await;
         }
-        oauth::invalidate(&token).await;
+        self.tokens.invalidate(&token).await;
         let token = self.access_token().await?;
         let now = Utc::now();
         let resp = send(token).await.map_err(delivery::transport)?;
@@ -329,7 +335,7 @@ impl HelpScoutProvider {
     /// in-process, else read once from the conversation.
     async fn customer_id(&self, conversation_id: &str) -> Result<u64, DeliveryError> {
         let key = self.cache_key(conversation_id);
-        if let Some(id) = cached_customer(&key) {
+        if let Some(id) = self.customers.get(&key) {
             return Ok(id);
         }
         let path = format!("/v2/conversations/{}", path_segment(conversation_id));
@@ -343,7 +349,7 @@ impl HelpScoutProvider {
                 "Help Scout conversation {conversation_id} names no primaryCustomer.id"
             ))
         })?;
-        remember_customer(key, id);
+        self.customers.insert(key, id);
         Ok(id)
     }
 
@@ -571,24 +577,6 @@ async fn checked(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwest:
             message,
         }),
         other => other,
-    }
-}
-
-fn customers() -> &'static StdMutex<HashMap<String, u64>> {
-    static CUSTOMERS: OnceLock<StdMutex<HashMap<String, u64>>> = OnceLock::new();
-    CUSTOMERS.get_or_init(|| StdMutex::new(HashMap::new()))
-}
-
-fn cached_customer(key: &str) -> Option<u64> {
-    customers().lock().ok().and_then(|m| m.get(key).copied())
-}
-
-fn remember_customer(key: String, id: u64) {
-    if let Ok(mut m) = customers().lock() {
-        if m.len() >= CUSTOMER_CACHE_MAX {
-            m.clear();
-        }
-        m.insert(key, id);
     }
 }
 

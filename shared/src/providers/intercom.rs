@@ -33,14 +33,14 @@
 //! Secret (Secrets Manager JSON): `{"accessToken": "<Developer Hub access token>",
 //! "clientSecret": "<the app's client secret, which signs webhooks>"}`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::memo::Memo;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
@@ -144,11 +144,6 @@ enum Origin {
     Created { contact_id: String },
 }
 
-fn origins() -> &'static Mutex<HashMap<String, Origin>> {
-    static ORIGINS: OnceLock<Mutex<HashMap<String, Origin>>> = OnceLock::new();
-    ORIGINS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 /// An Intercom contact and its role (`user` or `lead`), as `from.type` needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Contact {
@@ -181,6 +176,8 @@ pub struct IntercomProvider {
     external_id_prefix: String,
     check_away_mode: bool,
     workspace_id: Option<String>,
+    /// Where each conversation came from (see [`Origin`]).
+    origins: Memo<Origin>,
     http: reqwest::Client,
 }
 
@@ -253,6 +250,7 @@ impl IntercomProvider {
             check_away_mode: s.check_away_mode,
             workspace_id: s.workspace_id.map(Id::into_string).filter(|v| !v.is_empty()),
             http,
+            origins: Memo::new(ORIGIN_CACHE_MAX),
         })
     }
 
@@ -453,19 +451,11 @@ impl IntercomProvider {
     }
 
     fn remember(&self, conversation_id: &str, origin: Origin) {
-        if let Ok(mut m) = origins().lock() {
-            if m.len() >= ORIGIN_CACHE_MAX {
-                m.clear();
-            }
-            m.insert(self.cache_key(conversation_id), origin);
-        }
+        self.origins.insert(self.cache_key(conversation_id), origin);
     }
 
     fn recall(&self, conversation_id: &str) -> Option<Origin> {
-        origins()
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&self.cache_key(conversation_id)).cloned())
+        self.origins.get(&self.cache_key(conversation_id))
     }
 
     /// Where the conversation came from; `None` when Intercom no longer has it.

@@ -6,6 +6,7 @@ pub mod genesys;
 pub mod helpscout;
 pub mod interact;
 pub mod intercom;
+pub mod memo;
 pub mod oauth;
 pub mod sig;
 pub mod sparkcentral;
@@ -18,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, UserInfo};
 use crate::secrets::Secret;
@@ -153,22 +154,6 @@ pub trait Provider: Send + Sync {
     ) -> Result<(), DeliveryError> {
         Ok(())
     }
-    /// Whether the handover itself puts an agent in charge because the provider never reports a
-    /// join (the shell then records the join right after the start).
-    fn agent_joins_at_start(&self) -> bool {
-        false
-    }
-    /// Whether the provider side must still be handed back (`end` with `agent_closed`) after the
-    /// agent closed the conversation: true where closing at the provider leaves the
-    /// conversation routed to agents (Engage Digital's categories).
-    fn hand_back_after_agent_close(&self) -> bool {
-        false
-    }
-    /// How often the evaluator should ask the provider about an open conversation, for providers
-    /// whose webhooks do not report every join or close; `None` for providers that tell.
-    fn poll_every(&self) -> Option<std::time::Duration> {
-        None
-    }
     /// Asks the provider what happened to a conversation (an agent joined, it was closed). The
     /// events are applied like callbacks, idempotent on their ids.
     async fn poll(&self, _conversation: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
@@ -211,6 +196,20 @@ pub fn declared(kind: ProviderKind) -> Capabilities {
         ProviderKind::Engage => engage::CAPABILITIES,
         ProviderKind::Helpscout => helpscout::CAPABILITIES,
         ProviderKind::Sparkcentral => sparkcentral::CAPABILITIES,
+    }
+}
+
+/// How each provider kind's model differs from the common one (see [`ProviderTraits`]).
+pub fn traits(kind: ProviderKind) -> ProviderTraits {
+    match kind {
+        ProviderKind::Genesys => genesys::TRAITS,
+        ProviderKind::Sparkcentral => sparkcentral::TRAITS,
+        ProviderKind::Engage => engage::TRAITS,
+        ProviderKind::Webhook
+        | ProviderKind::Zendesk
+        | ProviderKind::Intercom
+        | ProviderKind::Interact
+        | ProviderKind::Helpscout => ProviderTraits::default(),
     }
 }
 

@@ -1,18 +1,17 @@
-//! OAuth 2.0 client-credentials tokens, cached for the whole process.
+//! OAuth 2.0 client-credentials tokens, cached by the adapter that uses them ([`TokenCache`]).
 //!
-//! The shell builds a provider adapter per call, while a token lives for hours or days and
-//! providers limit how often one may be requested: tokens therefore outlive adapters. Each
-//! token sits in a slot keyed by token URL, client id and a hash of the client secret, so a
-//! configuration naming someone else's client id without its secret never gets that client's
-//! token. A token is renewed shortly before it expires, and dropped when the provider answers
-//! 401 to it ([`invalidate`]); the next call then fetches a new one.
+//! Adapters are built once per bot load and kept while the bot is, so a token is reused for
+//! as long as it is valid or the bot stays loaded. Each token sits in a slot keyed by token
+//! URL, client id, a hash of the client secret and of the grant, so one adapter's two grants
+//! (Sparkcentral's two APIs) never mix. A token is renewed shortly before it expires, and
+//! dropped when the provider answers 401 to it ([`TokenCache::invalidate`]); the next call then
+//! fetches a new one.
 //!
 //! Providers differ in how the client authenticates to the token endpoint ([`ClientAuth`]):
 //! Genesys Cloud takes HTTP Basic with `grant_type=client_credentials` as the form body, Help
 //! Scout takes `client_id` and `client_secret` as form fields.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Utc;
@@ -26,6 +25,9 @@ use crate::delivery::{self, DeliveryError};
 pub const REFRESH_MARGIN: StdDuration = StdDuration::from_secs(300);
 /// Used when a token response has no `expires_in`.
 pub const DEFAULT_LIFETIME: StdDuration = StdDuration::from_secs(3600);
+/// The longest a token is kept, whatever the provider says (`expires_in` is outside input: a
+/// huge value must neither overflow the clock arithmetic nor pin a token forever).
+pub const MAX_LIFETIME: StdDuration = StdDuration::from_secs(24 * 3600);
 
 /// How the client proves itself to the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,18 +43,36 @@ pub enum ClientAuth {
 /// A cached access token and the instant to stop using it.
 type Slot = Arc<tokio::sync::Mutex<Option<(String, Instant)>>>;
 
-fn slots() -> &'static StdMutex<HashMap<String, Slot>> {
-    static SLOTS: OnceLock<StdMutex<HashMap<String, Slot>>> = OnceLock::new();
-    SLOTS.get_or_init(|| StdMutex::new(HashMap::new()))
+/// One adapter's tokens.
+pub struct TokenCache {
+    slots: super::memo::Memo<Slot>,
 }
 
-/// The slot of one (token URL, client, secret, grant) combination, created on first use.
-fn slot(token_url: &str, client_id: &str, client_secret: &str, grant: &str) -> Slot {
-    let mut slots = slots().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    slots
-        .entry(slot_key(token_url, client_id, client_secret, grant))
-        .or_default()
-        .clone()
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            slots: super::memo::Memo::new(64),
+        }
+    }
+}
+
+impl TokenCache {
+    /// The slot of one (token URL, client, secret, grant) combination, created on first use.
+    fn slot(&self, token_url: &str, client_id: &str, client_secret: &str, grant: &str) -> Slot {
+        self.slots
+            .get_or_insert_with(slot_key(token_url, client_id, client_secret, grant), Slot::default)
+    }
+
+    /// Drops a token the provider refused (a 401 on an API call), unless another call already
+    /// replaced it with a newer one.
+    pub async fn invalidate(&self, refused: &str) {
+        for slot in self.slots.values() {
+            let mut cached = slot.lock().await;
+            if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+                *cached = None;
+            }
+        }
+    }
 }
 
 fn slot_key(token_url: &str, client_id: &str, client_secret: &str, grant: &str) -> String {
@@ -79,6 +99,7 @@ struct TokenResponse {
 /// Failures are classified like every outbound call: a refused client (400/401/403) is
 /// permanent, a rate limit or server error is worth retrying.
 pub async fn client_credentials(
+    tokens: &TokenCache,
     http: &reqwest::Client,
     token_url: &str,
     client_id: &str,
@@ -88,6 +109,7 @@ pub async fn client_credentials(
     match auth {
         ClientAuth::Basic => {
             basic_grant(
+                tokens,
                 http,
                 token_url,
                 client_id,
@@ -102,7 +124,7 @@ pub async fn client_credentials(
                 ("client_id", client_id),
                 ("client_secret", client_secret),
             ]);
-            fetch(http, token_url, client_id, client_secret, false, body).await
+            fetch(tokens, http, token_url, client_id, client_secret, false, body).await
         }
     }
 }
@@ -110,16 +132,18 @@ pub async fn client_credentials(
 /// Like [`client_credentials`] with HTTP Basic client authentication, for a provider-specific
 /// grant body (a scope, or Hootsuite's `organization_app` grant).
 pub async fn basic_grant(
+    tokens: &TokenCache,
     http: &reqwest::Client,
     token_url: &str,
     client_id: &str,
     client_secret: &str,
     grant: &[(&str, &str)],
 ) -> Result<String, DeliveryError> {
-    fetch(http, token_url, client_id, client_secret, true, form(grant)).await
+    fetch(tokens, http, token_url, client_id, client_secret, true, form(grant)).await
 }
 
 async fn fetch(
+    tokens: &TokenCache,
     http: &reqwest::Client,
     token_url: &str,
     client_id: &str,
@@ -127,7 +151,7 @@ async fn fetch(
     basic: bool,
     body: String,
 ) -> Result<String, DeliveryError> {
-    let slot = slot(token_url, client_id, client_secret, &body);
+    let slot = tokens.slot(token_url, client_id, client_secret, &body);
     let mut cached = slot.lock().await;
     if let Some((token, until)) = cached.as_ref()
         && Instant::now() < *until
@@ -158,26 +182,14 @@ async fn fetch(
         .expires_in
         .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f > 0.0).map(|f| f as u64)))
         .map(StdDuration::from_secs)
-        .unwrap_or(DEFAULT_LIFETIME);
-    *cached = Some((token.access_token.clone(), Instant::now() + use_for(lifetime)));
+        .unwrap_or(DEFAULT_LIFETIME)
+        .min(MAX_LIFETIME);
+    let now = Instant::now();
+    *cached = Some((
+        token.access_token.clone(),
+        now.checked_add(use_for(lifetime)).unwrap_or(now),
+    ));
     Ok(token.access_token)
-}
-
-/// Drops a token the provider refused (a 401 on an API call), unless another call already
-/// replaced it with a newer one.
-pub async fn invalidate(refused: &str) {
-    let all: Vec<Slot> = slots()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .values()
-        .cloned()
-        .collect();
-    for slot in all {
-        let mut cached = slot.lock().await;
-        if cached.as_ref().is_some_and(|(token, _)| token == refused) {
-            *cached = None;
-        }
-    }
 }
 
 /// How long a token with this lifetime is used before it is renewed.
@@ -256,24 +268,26 @@ mod tests {
             )
         );
         assert!(!a.contains("s1"), "the secret itself is never part of the key");
+        let tokens = TokenCache::default();
         let (x, y) = (
-            slot("https://t.example/token", "c", "s", g),
-            slot("https://t.example/token", "c", "s", g),
+            tokens.slot("https://t.example/token", "c", "s", g),
+            tokens.slot("https://t.example/token", "c", "s", g),
         );
         assert!(Arc::ptr_eq(&x, &y));
     }
 
     #[tokio::test]
     async fn a_refused_token_is_dropped_unless_already_replaced() {
-        let s = slot("https://invalidate.example/token", "cid", "sec", "g");
+        let tokens = TokenCache::default();
+        let s = tokens.slot("https://invalidate.example/token", "cid", "sec", "g");
         let later = Instant::now() + StdDuration::from_secs(3600);
         *s.lock().await = Some(("new-token-1".into(), later));
-        invalidate("old-token-1").await;
+        tokens.invalidate("old-token-1").await;
         assert_eq!(
             s.lock().await.as_ref().map(|(t, _)| t.clone()).as_deref(),
             Some("new-token-1")
         );
-        invalidate("new-token-1").await;
+        tokens.invalidate("new-token-1").await;
         assert!(s.lock().await.is_none());
     }
 
@@ -286,11 +300,45 @@ mod tests {
             ("client_id", "cid"),
             ("client_secret", "sec"),
         ]);
-        let s = slot(url, "cid", "sec", &body);
+        let tokens = TokenCache::default();
+        let s = tokens.slot(url, "cid", "sec", &body);
         *s.lock().await = Some(("tok".into(), Instant::now() + StdDuration::from_secs(3600)));
-        let token = client_credentials(&reqwest::Client::new(), url, "cid", "sec", ClientAuth::Form)
+        let token = client_credentials(&tokens, &reqwest::Client::new(), url, "cid", "sec", ClientAuth::Form)
             .await
             .unwrap();
         assert_eq!(token, "tok");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_claims_to_live_forever_is_kept_a_day_at_most() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let srv = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"access_token":"t","expires_in":18446744073709551615}"#,
+                "application/json",
+            ))
+            .mount(&srv)
+            .await;
+        let tokens = TokenCache::default();
+        let url = format!("{}/token", srv.uri());
+        let token = client_credentials(&tokens, &reqwest::Client::new(), &url, "c", "s", ClientAuth::Form)
+            .await
+            .unwrap();
+        assert_eq!(token, "t");
+        let body = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "c"),
+            ("client_secret", "s"),
+        ]);
+        let until = tokens
+            .slot(&url, "c", "s", &body)
+            .lock()
+            .await
+            .as_ref()
+            .map(|(_, u)| *u)
+            .unwrap();
+        assert!(until <= Instant::now() + MAX_LIFETIME);
     }
 }

@@ -53,19 +53,19 @@
 //!
 //! Sources and assumptions: `docs/providers/sparkcentral.md`.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Mutex as StdMutex, OnceLock};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::memo::Memo;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, oauth, path_segment, sig,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::{EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;
@@ -228,30 +228,6 @@ impl Topics {
     }
 }
 
-/// Handover attempts whose outcome is unknown (transport error, timeout, 5xx): Sparkcentral
-/// may have applied them. If the next attempt of the same handover is answered 404 (the
-/// conversation is no longer the virtual agent's), the earlier one went through.
-fn ambiguous() -> &'static StdMutex<HashSet<String>> {
-    static AMBIGUOUS: OnceLock<StdMutex<HashSet<String>>> = OnceLock::new();
-    AMBIGUOUS.get_or_init(|| StdMutex::new(HashSet::new()))
-}
-
-fn remember_ambiguous(key: &str) {
-    let mut set = ambiguous().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if set.len() >= AMBIGUOUS_MAX {
-        set.clear();
-    }
-    set.insert(key.to_owned());
-}
-
-/// Forgets `key`; whether it was there.
-fn take_ambiguous(key: &str) -> bool {
-    ambiguous()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .remove(key)
-}
-
 pub struct SparkcentralProvider {
     api: Api,
     base_url: String,
@@ -264,6 +240,11 @@ pub struct SparkcentralProvider {
     handover_message: Option<String>,
     check_online_agents: bool,
     max_event_age: Duration,
+    /// Handover attempts whose outcome is unknown (transport error, timeout, 5xx): Sparkcentral
+    /// may have applied them. If the next attempt of the same handover is answered 404 (the
+    /// conversation is no longer the virtual agent's), the earlier one went through.
+    ambiguous: Memo<()>,
+    tokens: oauth::TokenCache,
     http: reqwest::Client,
 }
 
@@ -375,6 +356,8 @@ impl SparkcentralProvider {
             check_online_agents: s.check_online_agents,
             max_event_age: Duration::seconds(i64::try_from(max_age_secs).unwrap_or(300)),
             http,
+            ambiguous: Memo::new(AMBIGUOUS_MAX),
+            tokens: oauth::TokenCache::default(),
         })
     }
 
@@ -393,11 +376,12 @@ impl SparkcentralProvider {
 
     // ---- Auth ------------------------------------------------------------------------------
 
-    /// A bearer token from the shared process-wide cache (`oauth`), HTTP Basic client
+    /// A bearer token from the adapter's token cache (`oauth`), HTTP Basic client
     /// authentication with this generation's grant.
     async fn access_token(&self) -> Result<String, DeliveryError> {
         let grant = token_grant(self.api, self.organization_id.as_deref());
         oauth::basic_grant(
+            &self.tokens,
             &self.http,
             &self.url(self.api.token_path()),
             &self.client_id,
@@ -409,7 +393,7 @@ impl SparkcentralProvider {
 
     /// Drops a token the API refused, unless another call already replaced it.
     async fn forget_token(&self, refused: &str) {
-        oauth::invalidate(refused).await;
+        self.tokens.invalidate(refused).await;
     }
 
     /// One API call with the bearer token. A 401 means the token expired or was revoked: a new
@@ -571,16 +555,18 @@ struct Envelope {
     data: Option<Value>,
 }
 
+/// Sparkcentral reports no agent events to a virtual agent: completing with HANDOVER is what
+/// puts the agents in charge, so the start counts as the join.
+pub const TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: None,
+    joins_at_start: true,
+    hands_back_after_agent_close: false,
+};
+
 #[async_trait]
 impl Provider for SparkcentralProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Sparkcentral
-    }
-
-    /// Sparkcentral reports no agent events to a virtual agent: completing with HANDOVER is what
-    /// puts the agents in charge.
-    fn agent_joins_at_start(&self) -> bool {
-        true
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -639,9 +625,9 @@ impl Provider for SparkcentralProvider {
         self.access_token().await?;
         match self.call(reqwest::Method::POST, &path, Some(&body)).await {
             Ok(_) => {
-                take_ambiguous(&attempt_key);
+                self.ambiguous.take(&attempt_key);
             }
-            Err(e) if is_not_assigned(&e) && take_ambiguous(&attempt_key) => {
+            Err(e) if is_not_assigned(&e) && self.ambiguous.take(&attempt_key).is_some() => {
                 tracing::info!(
                     handover_id = %h.id,
                     conversation_id = %conversation_id,
@@ -650,7 +636,7 @@ impl Provider for SparkcentralProvider {
             }
             Err(e) => {
                 if is_ambiguous(&e) {
-                    remember_ambiguous(&attempt_key);
+                    self.ambiguous.insert(attempt_key.clone(), ());
                 }
                 return Err(e);
             }
@@ -1164,8 +1150,5 @@ mod tests {
             status: Some(404),
             message: String::new()
         }));
-        remember_ambiguous("k-1");
-        assert!(take_ambiguous("k-1"));
-        assert!(!take_ambiguous("k-1"), "taken once");
     }
 }

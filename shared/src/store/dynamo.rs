@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::schema::DUE_INDEX;
 use super::{
-    Commit, ConversationLink, Due, OutboxItem, OutboxStatus, ProviderHealth, SessionKey, StoreError, StoreResult,
-    StoredAnswer, StoredAvailability, Versioned, shard_of,
+    Commit, ConversationLink, Due, DueBatch, OutboxItem, OutboxStatus, ProviderHealth, SessionKey, StoreError,
+    StoreResult, StoredAnswer, StoredAvailability, Versioned, shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -465,6 +465,8 @@ impl super::Store for DynamoStore {
             .collect()
     }
 
+    /// The item still exists, is pending, and carries the lease we hold: an update on any
+    /// other item would recreate a deleted one as a ghost or overwrite another deliverer's.
     async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool> {
         let r = self
             .client
@@ -505,50 +507,60 @@ impl super::Store for DynamoStore {
         Ok(())
     }
 
-    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
-        self.client
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
+        let r = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(outbox_pk(&item.key)))
             .key("sk", s(format!("{:010}", item.seq)))
             .update_expression("SET #due = :next, #att = :att, #err = :err, #dp = :dp")
+            .condition_expression(HELD)
+            .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_names("#st", "status")
             .expression_attribute_names("#att", "attempts")
             .expression_attribute_names("#err", "lastError")
             .expression_attribute_names("#dp", "duePk")
             .expression_attribute_values(":next", n(millis(next_at)))
+            .expression_attribute_values(":held", n(millis(item.due_at)))
+            .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":att", n(item.attempts + 1))
             .expression_attribute_values(":err", s(error))
             .expression_attribute_values(":dp", s(due_pk(&item.key)))
             .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .await;
+        held(r)
     }
 
-    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<()> {
-        self.client
+    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool> {
+        let r = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(outbox_pk(&item.key)))
             .key("sk", s(format!("{:010}", item.seq)))
             .update_expression("SET #st = :gave, #att = :att, #err = :err REMOVE #dp, #due")
+            .condition_expression(HELD)
+            .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#att", "attempts")
             .expression_attribute_names("#err", "lastError")
             .expression_attribute_names("#dp", "duePk")
             .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_values(":held", n(millis(item.due_at)))
+            .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":gave", s("gave_up"))
             .expression_attribute_values(":att", n(item.attempts + 1))
             .expression_attribute_values(":err", s(error))
             .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .await;
+        held(r)
     }
 
-    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Due>> {
+    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch> {
         let mut found = Vec::new();
+        let mut unreadable = 0;
         let mut start = None;
         loop {
             let out = self
@@ -566,19 +578,28 @@ impl super::Store for DynamoStore {
                 .await
                 .map_err(backend)?;
             for item in out.items() {
-                let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
-                let due = if get_s(item, "pk")?.starts_with("OUTBOX#") {
-                    Due::Outbox(key)
-                } else {
-                    Due::Timer(key)
+                let read = || -> StoreResult<Due> {
+                    let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
+                    Ok(if get_s(item, "pk")?.starts_with("OUTBOX#") {
+                        Due::Outbox(key)
+                    } else {
+                        Due::Timer(key)
+                    })
                 };
-                if !found.contains(&due) {
-                    found.push(due);
+                match read() {
+                    Ok(due) if !found.contains(&due) => found.push(due),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(shard, error = %e, "unreadable item in the due index; skipped");
+                        unreadable += 1;
+                    }
                 }
             }
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() && found.len() < limit => start = Some(k.clone()),
-                _ => return Ok(found),
+                _ => {
+                    return Ok(DueBatch { due: found, unreadable });
+                }
             }
         }
     }
@@ -864,5 +885,27 @@ impl super::Store for DynamoStore {
                 .map_err(backend)?;
         }
         Ok(keys.len())
+    }
+}
+
+/// Condition of updates by the holder of an outbox item's lease.
+const HELD: &str = "attribute_exists(#pk) AND #due = :held AND #st = :pending";
+
+/// `true` when a [`HELD`]-conditioned update applied, `false` when the item was gone or not ours.
+fn held(
+    r: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+) -> StoreResult<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(backend(e)),
     }
 }

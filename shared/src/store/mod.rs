@@ -97,6 +97,15 @@ pub struct Commit<'a> {
 }
 
 /// Something the evaluator must look at.
+/// What one shard of the due index holds now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DueBatch {
+    pub due: Vec<Due>,
+    /// Index entries that could not be read (a missing or mistyped attribute): skipped and
+    /// counted, so one bad item never blocks the other sessions of its shard.
+    pub unreadable: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Due {
     /// A session with a timer at or before now.
@@ -178,10 +187,10 @@ pub trait Store: Send + Sync {
     /// Takes a lease on an item if it is still as read; false when someone else took it.
     async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
     async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
-    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
-    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<()>;
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
+    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool>;
     /// Due work in one shard of the sparse index, oldest first.
-    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Due>>;
+    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch>;
     /// Health of the given providers (missing ones are healthy) and the stored availability,
     /// in one round trip.
     async fn intake_state(

@@ -222,7 +222,7 @@ async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
         &format!("{}/backup", srv.uri()),
     )
     .await;
-    let threshold = env.ctx.breaker.threshold as usize;
+    let threshold = env.ctx.health.policy.threshold as usize;
     for i in 0..threshold {
         let (_, a) = env
             .send_event("acme", &secret, &handover_request(&format!("e{i}"), &format!("s-{i}")))

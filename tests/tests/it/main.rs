@@ -16,4 +16,5 @@ mod provider_intercom;
 mod provider_sparkcentral;
 mod provider_zendesk;
 mod round_trips;
+mod shell;
 mod webhook_flow;

@@ -762,3 +762,12 @@ async fn without_an_available_agent_the_handover_is_closed() {
     assert_eq!(answer["reason"], "no_agents_online");
     assert!(w.engage_calls().await.is_empty(), "the thread stays with the bot");
 }
+
+#[tokio::test]
+async fn the_evaluator_refreshes_agent_presence() {
+    let w = world().await;
+    assert_eq!(
+        w.env.refreshed_presence("acme", "engage", "general").await,
+        Some(Some(true))
+    );
+}

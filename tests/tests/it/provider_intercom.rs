@@ -674,3 +674,12 @@ async fn the_url_check_and_pings_are_acknowledged() {
     assert_eq!(status, 200);
     assert_eq!(body["ignored"], 1);
 }
+
+#[tokio::test]
+async fn the_evaluator_refreshes_agent_presence() {
+    let w = world().await;
+    assert_eq!(
+        w.env.refreshed_presence("acme", "intercom", "general").await,
+        Some(Some(true))
+    );
+}

@@ -625,3 +625,18 @@ async fn with_an_available_agent_the_handover_opens() {
     w.opened("e1", "s-1").await;
     assert_eq!(w.manipulations().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_evaluator_refreshes_agent_presence() {
+    let w = world(INBOX, "    checkOnlineAgents: true\n").await;
+    assert_eq!(
+        w.env.refreshed_presence("acme", "sc", "general").await,
+        Some(Some(true))
+    );
+}
+
+#[tokio::test]
+async fn without_presence_checks_the_evaluator_stores_no_presence() {
+    let w = world(INBOX, "").await;
+    assert_eq!(w.env.refreshed_presence("acme", "sc", "general").await, None);
+}

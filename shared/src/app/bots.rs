@@ -1,0 +1,197 @@
+//! Loaded bots: a bot's compiled configuration together with its provider adapters and bot
+//! platform client, built once per load and dropped with it. Adapters hold their own token
+//! caches, so a warm function reuses tokens for as long as it keeps the bot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OnceCell, RwLock};
+
+use super::error::ApiError;
+use crate::config::{Bot, BotConfig, PlatformKind};
+use crate::platform::BotPlatform;
+use crate::platform::chatlayer::ChatlayerPlatform;
+use crate::platform::native::NativePlatform;
+use crate::providers::{self, Provider};
+use crate::secrets::{Secret, SecretSource};
+
+/// A bot as one function instance uses it. Dereferences to the compiled [`Bot`].
+pub struct LoadedBot {
+    bot: Bot,
+    loaded_at: Instant,
+    providers: HashMap<String, OnceCell<Arc<dyn Provider>>>,
+    platform: OnceCell<Arc<dyn BotPlatform>>,
+    deps: Deps,
+}
+
+/// What building adapters needs, shared by every loaded bot of a context.
+#[derive(Clone)]
+pub struct Deps {
+    pub secrets: Arc<dyn SecretSource>,
+    pub http: reqwest::Client,
+    /// Adapters constructed so far (observability, and the tests that adapters are built once
+    /// per bot load rather than per request).
+    pub built: Arc<AtomicUsize>,
+}
+
+impl std::ops::Deref for LoadedBot {
+    type Target = Bot;
+    fn deref(&self) -> &Bot {
+        &self.bot
+    }
+}
+
+impl LoadedBot {
+    pub fn new(bot: Bot, deps: Deps) -> Self {
+        let providers = bot
+            .config
+            .providers
+            .iter()
+            .map(|p| (p.id.clone(), OnceCell::new()))
+            .collect();
+        LoadedBot {
+            bot,
+            loaded_at: Instant::now(),
+            providers,
+            platform: OnceCell::new(),
+            deps,
+        }
+    }
+
+    /// The adapter of one of the bot's providers, built on first use. A failed build (a
+    /// secret briefly unavailable) is not remembered: the next call tries again.
+    pub async fn provider(&self, provider_id: &str) -> Result<Arc<dyn Provider>, ApiError> {
+        let (cell, config) = self
+            .providers
+            .get(provider_id)
+            .zip(self.bot.config.provider(provider_id))
+            .ok_or_else(|| ApiError::not_found("unknown_provider", format!("bot has no provider {provider_id:?}")))?;
+        cell.get_or_try_init(|| async {
+            let secret = self.secret(&config.secret_ref).await?;
+            let adapter = providers::build(config, &secret, self.deps.http.clone()).map_err(|e| {
+                tracing::error!(provider_id, error = %e, "provider cannot be built");
+                ApiError::unavailable(e.to_string())
+            })?;
+            self.deps.built.fetch_add(1, Ordering::Relaxed);
+            Ok(adapter)
+        })
+        .await
+        .cloned()
+    }
+
+    /// The bot platform's outbound side, built on first use.
+    pub async fn platform(&self) -> Result<Arc<dyn BotPlatform>, ApiError> {
+        self.platform.get_or_try_init(|| self.build_platform()).await.cloned()
+    }
+
+    async fn build_platform(&self) -> Result<Arc<dyn BotPlatform>, ApiError> {
+        let p = &self.bot.config.platform;
+        match p.kind {
+            PlatformKind::Native => {
+                let url = p
+                    .outbound_url
+                    .clone()
+                    .ok_or_else(|| ApiError::unavailable("the bot has no outboundUrl"))?;
+                Ok(Arc::new(NativePlatform {
+                    outbound_url: url,
+                    signing_secret: self.platform_signing_secret().await?,
+                    http: self.deps.http.clone(),
+                }))
+            }
+            PlatformKind::Chatlayer => {
+                let secret = self.secret(&p.secret_ref).await?;
+                let api_token = secret.field("apiToken").map_err(|e| {
+                    tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "Chatlayer secret is unusable");
+                    ApiError::unavailable("the bot's Chatlayer API token is missing")
+                })?;
+                Ok(Arc::new(ChatlayerPlatform {
+                    base_url: p
+                        .api_base_url
+                        .clone()
+                        .unwrap_or_else(|| crate::platform::chatlayer::DEFAULT_API_BASE.to_owned()),
+                    api_token: api_token.to_owned(),
+                    pause_at: p.pause_at(),
+                    pause_action: p.pause_action.clone(),
+                    resume_action: p.resume_action.clone(),
+                    http: self.deps.http.clone(),
+                }))
+            }
+        }
+    }
+
+    /// The platform secret's signing key (native) or verify token (Chatlayer). Read through the
+    /// secrets cache on every call, so a rotation is picked up without reloading the bot.
+    pub async fn platform_signing_secret(&self) -> Result<Vec<u8>, ApiError> {
+        let secret = self.secret(&self.bot.config.platform.secret_ref).await?;
+        let field = match self.bot.config.platform.kind {
+            PlatformKind::Native => "signingSecret",
+            PlatformKind::Chatlayer => "verifyToken",
+        };
+        secret.field(field).map(|s| s.as_bytes().to_vec()).map_err(|e| {
+            tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "platform secret is unusable");
+            ApiError::unavailable("the bot's platform secret is unusable")
+        })
+    }
+
+    async fn secret(&self, name: &str) -> Result<Secret, ApiError> {
+        self.deps.secrets.get(name).await.map_err(|e| {
+            tracing::error!(secret = name, error = %e, "secret unavailable");
+            ApiError::unavailable("a secret is unavailable")
+        })
+    }
+}
+
+/// The loaded bots of one function instance.
+///
+/// A bot is read again after `ttl`; when its stored configuration is unchanged and the loaded
+/// bot is younger than `rebuild_after`, the same adapters (and their tokens) are kept. After
+/// `rebuild_after` the adapters are rebuilt, so a rotated provider secret is picked up.
+pub struct BotCache {
+    ttl: Duration,
+    rebuild_after: Duration,
+    entries: RwLock<HashMap<String, (Instant, Arc<LoadedBot>)>>,
+}
+
+impl BotCache {
+    pub fn new(ttl: Duration, rebuild_after: Duration) -> Self {
+        BotCache {
+            ttl,
+            rebuild_after,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn with_ttl(self, ttl: Duration) -> Self {
+        BotCache { ttl, ..self }
+    }
+
+    /// The cached bot while it is fresh.
+    pub async fn fresh(&self, bot_id: &str) -> Option<Arc<LoadedBot>> {
+        self.entries
+            .read()
+            .await
+            .get(bot_id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, bot)| bot.clone())
+    }
+
+    /// Takes a configuration just read from the store: keeps the loaded bot when nothing
+    /// changed, otherwise compiles and caches a new one.
+    pub async fn adopt(&self, config: BotConfig, deps: &Deps) -> Result<Arc<LoadedBot>, crate::config::ConfigError> {
+        let bot_id = config.bot_id.clone();
+        let kept = self.entries.read().await.get(&bot_id).and_then(|(_, b)| {
+            (b.bot.config == config && b.loaded_at.elapsed() < self.rebuild_after).then(|| b.clone())
+        });
+        let loaded = match kept {
+            Some(b) => b,
+            None => Arc::new(LoadedBot::new(Bot::new(config)?, deps.clone())),
+        };
+        self.entries
+            .write()
+            .await
+            .insert(bot_id, (Instant::now(), loaded.clone()));
+        Ok(loaded)
+    }
+}
