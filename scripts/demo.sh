@@ -17,7 +17,8 @@ case "${1:-}" in
   handover) printf '{"id":"%s","type":"handover.request","sessionId":"%s","timestamp":"%s","handover":{"trigger":"%s","variables":{"orderId":"A-1"}}}' "$id" "$SESSION" "$now" "${2:-explicit_request}" >"$body" ;;
   cancel) printf '{"id":"%s","type":"handover.cancel","sessionId":"%s","timestamp":"%s"}' "$id" "$SESSION" "$now" >"$body" ;;
   session)
-    : >"$body"
+    # A session read signs its method and path, not a body.
+    printf 'GET /v1/bots/%s/sessions/%s' "$BOT" "$SESSION" >"$body"
     eval "curl -s $($HANDOVER sign --secret-ref handover/$BOT/platform --body "$body" --curl) $URL/v1/bots/$BOT/sessions/$SESSION"; echo; exit 0 ;;
   *) echo "usage: $0 message TEXT | handover [TRIGGER] | cancel | session" >&2; exit 2 ;;
 esac

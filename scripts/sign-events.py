@@ -13,7 +13,8 @@ Other files (schedule.json) are not HTTP requests and are left alone.
 
 Every event is signed with one fixed timestamp (1795600800 = 2026-11-25T10:00:00Z), so
 tests must set their clock to it (the replay window is 300 s). A request without a body
-(GET) is signed over the empty body. The content-length header, when present, is
+(GET) is signed over "GET {path}" instead (the request's method and path from /v1/ on), so
+that a signature for one session cannot read another. The content-length header, when present, is
 recomputed too, so edit a body and run this script again.
 
 Usage:
@@ -65,9 +66,13 @@ def secret_for(path: Path):
 def sign(event: dict, secret: str) -> dict:
     """Return a copy of the event with fresh signature headers (key order kept)."""
     body = raw_body(event)
+    signed = body
+    if event.get("requestContext", {}).get("http", {}).get("method") == "GET":
+        path = event["rawPath"]
+        signed = ("GET " + path[path.find("/v1/"):]).encode("utf-8")
     headers = dict(event.get("headers") or {})
     headers[TS_HEADER] = str(TIMESTAMP)
-    headers[SIG_HEADER] = signature(secret, TIMESTAMP, body)
+    headers[SIG_HEADER] = signature(secret, TIMESTAMP, signed)
     if "content-length" in headers:
         headers["content-length"] = str(len(body))
     out = dict(event)

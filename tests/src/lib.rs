@@ -241,6 +241,11 @@ impl TestEnv {
         handover::signing::headers(secret, self.now().timestamp(), body).to_vec()
     }
 
+    /// Signature headers for a session read of `path`: it signs its method and path.
+    pub fn signed_read(&self, secret: &[u8], path: &str) -> Vec<(&'static str, String)> {
+        self.signed(secret, &handover::app::bot_webhook::session_read_signed_bytes(path))
+    }
+
     /// POSTs a native event, signed with `secret`.
     pub async fn send_event(&self, bot_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
@@ -565,4 +570,22 @@ impl TestEnv {
             .get(&handover::domain::Conditions::no_agents_key(provider_id, queue))
             .map(|p| p.online)
     }
+}
+
+/// The bodies of one event type among those a mock received.
+pub fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
+    bodies.iter().filter(|b| b["type"] == t).collect()
+}
+
+impl TestEnv {
+    /// Moves the clock on and runs the evaluator once, as the schedule would.
+    pub async fn tick_minutes(&self, minutes: i64) -> handover::app::evaluator::Report {
+        self.clock.advance(chrono::Duration::minutes(minutes));
+        handover::app::evaluator::run(&self.ctx, self.now()).await
+    }
+}
+
+/// Moves the clock on and runs the evaluator once (`env.tick_minutes`).
+pub async fn tick_minutes(env: &TestEnv, minutes: i64) -> handover::app::evaluator::Report {
+    env.tick_minutes(minutes).await
 }

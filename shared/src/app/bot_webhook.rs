@@ -67,9 +67,10 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
     let bot = ctx.bot(bot_id).await?;
     verify(ctx, req, &bot, body).await?;
     let event: NativeEvent = super::request::parse_json(body)?;
-    let (session_id, input) = event
-        .into_input()
-        .map_err(|p| ApiError::bad_request("invalid_request", p.to_string()))?;
+    let (session_id, input) = event.into_input().map_err(|p| match p.oversize {
+        true => ApiError::unprocessable("too_large", p.to_string()),
+        false => ApiError::bad_request("invalid_request", p.to_string()),
+    })?;
     let idem = Idempotency {
         scope: format!("bot:{bot_id}:{session_id}"),
         event_id: input.event_id.clone().unwrap_or_default(),
@@ -85,10 +86,16 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
     Ok(json_response(200, &applied.body))
 }
 
+/// What a session read signs instead of a body: its method and path (`GET /v1/bots/…`,
+/// without any stage prefix), so a signature for one session cannot read another.
+pub fn session_read_signed_bytes(path: &str) -> Vec<u8> {
+    format!("GET {path}").into_bytes()
+}
+
 async fn session(ctx: &AppContext, req: &Request, bot_id: &str, session_id: &str) -> Result<Response<Body>, ApiError> {
-    let body = body_bytes(req)?;
+    body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
-    verify(ctx, req, &bot, body).await?;
+    verify(ctx, req, &bot, &session_read_signed_bytes(&route_path(req))).await?;
     let session = ctx
         .store
         .load_session(&SessionKey::new(bot_id, session_id))

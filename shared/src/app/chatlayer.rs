@@ -19,8 +19,16 @@ use crate::platform::chatlayer::{
 use crate::platform::native;
 use crate::store::SessionKey;
 
-/// Turns per transaction when a long transcript is imported (DynamoDB allows 100 items).
-const TURNS_PER_COMMIT: usize = 80;
+/// Turns per commit when a batch of turns is applied. A transaction holds at most
+/// [`crate::store::MAX_TRANSACTION_ITEMS`] items; a commit writes the session and the
+/// idempotency marker, and each turn writes its transcript entry plus, while a handover is
+/// active, the outbox item that mirrors it to the agent: (100 - 2) / 2 = 49 turns. (Size is
+/// not the binding limit: a body is at most 256 KiB, far below a transaction's 4 MB.)
+const TURNS_PER_COMMIT: usize = (crate::store::MAX_TRANSACTION_ITEMS - FIXED_ITEMS_PER_COMMIT) / ITEMS_PER_TURN_AT_MOST;
+/// The session and the idempotency marker.
+const FIXED_ITEMS_PER_COMMIT: usize = 2;
+/// A transcript entry and its mirror.
+const ITEMS_PER_TURN_AT_MOST: usize = 2;
 
 pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Response<Body>, ApiError> {
     let body = body_bytes(req)?;
@@ -129,6 +137,8 @@ async fn offload(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let request = handover_request(ev.payload.as_ref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    crate::domain::limits::check_request("payload", &request)
+        .map_err(|o| ApiError::unprocessable("too_large", o.to_string()))?;
     // The transcript repeats what `messages` already brought: only the rest is added.
     let stored: BTreeSet<String> = match ctx.store.load_session(key).await? {
         Some(_) => ctx

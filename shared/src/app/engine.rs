@@ -192,7 +192,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             Ok(d) => d,
             Err(rejection) => {
                 abandon(bot, open.take()).await;
-                return rejected(ctx, idem, rejection).await.map(|a| (a, Vec::new()));
+                return rejected(ctx, key, idem, rejection).await.map(|a| (a, Vec::new()));
             }
         };
         // The same handover at the same provider, re-decided after a conflict: the conversation
@@ -215,7 +215,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 abandon(bot, open.take()).await;
                 // A repeated request must not open a second conversation before the commit
                 // would have told us it is a repeat.
-                if let Some(answer) = first_answer(ctx, idem).await? {
+                if let Some(answer) = first_answer(ctx, key, idem).await? {
                     return Ok((answer, Vec::new()));
                 }
                 match open_conversation(ctx, bot, key, &start).await {
@@ -287,7 +287,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             }
             Err(StoreError::Duplicate) => {
                 abandon(bot, open.take()).await;
-                return repeated(ctx, idem).await.map(|a| (a, Vec::new()));
+                return repeated(ctx, key, idem).await.map(|a| (a, Vec::new()));
             }
             Err(StoreError::Conflict) => {
                 // Another writer got there first: back off a little (jittered) and re-decide.
@@ -335,9 +335,13 @@ async fn gather(ctx: &AppContext, bot: &LoadedBot, session: &Session, input: &In
 }
 
 /// The first answer to an event already applied, if it was.
-async fn first_answer(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Option<Applied>, EngineError> {
+async fn first_answer(
+    ctx: &AppContext,
+    key: &SessionKey,
+    idem: Option<&Idempotency>,
+) -> Result<Option<Applied>, EngineError> {
     let Some(i) = idem else { return Ok(None) };
-    Ok(ctx.store.seen(&i.scope, &i.event_id).await?.map(|answer| Applied {
+    Ok(ctx.store.seen(key, &i.scope, &i.event_id).await?.map(|answer| Applied {
         body: answer.body,
         reply: None,
         session: None,
@@ -346,15 +350,20 @@ async fn first_answer(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Op
 
 /// A rejected event may still be a repeat of one applied earlier (the state moved on since):
 /// the first answer wins.
-async fn rejected(ctx: &AppContext, idem: Option<&Idempotency>, rejection: Rejection) -> Result<Applied, EngineError> {
-    match first_answer(ctx, idem).await? {
+async fn rejected(
+    ctx: &AppContext,
+    key: &SessionKey,
+    idem: Option<&Idempotency>,
+    rejection: Rejection,
+) -> Result<Applied, EngineError> {
+    match first_answer(ctx, key, idem).await? {
         Some(answer) => Ok(answer),
         None => Err(rejection.into()),
     }
 }
 
-async fn repeated(ctx: &AppContext, idem: Option<&Idempotency>) -> Result<Applied, EngineError> {
-    first_answer(ctx, idem).await?.ok_or(EngineError::MarkerVanished)
+async fn repeated(ctx: &AppContext, key: &SessionKey, idem: Option<&Idempotency>) -> Result<Applied, EngineError> {
+    first_answer(ctx, key, idem).await?.ok_or(EngineError::MarkerVanished)
 }
 
 /// The decision's effects as outbox items, numbered as the core counted them and leased to

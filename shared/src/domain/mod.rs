@@ -5,6 +5,7 @@ pub mod dialog;
 pub mod effect;
 pub mod event;
 pub mod handover;
+pub mod limits;
 pub mod machine;
 pub mod message;
 pub mod routing;

@@ -255,13 +255,22 @@ pub fn user_info(items: &[Item]) -> Option<UserInfo> {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
+    // Chatlayer's values are cut to our limits rather than refused: the user cannot change them.
+    let cut = |s: &str| {
+        let max = crate::domain::limits::MAX_USER_FIELD_LEN;
+        let end = (0..=max.min(s.len()))
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        s[..end].to_owned()
+    };
     Some(UserInfo {
-        id: str_of(sender, "id")?.to_owned(),
-        name: (!name.is_empty()).then_some(name),
-        email: str_of(sender, "email").map(str::to_owned),
+        id: cut(str_of(sender, "id")?),
+        name: (!name.is_empty()).then(|| cut(&name)),
+        email: str_of(sender, "email").map(cut),
         locale: str_of(sender, "preferredLanguage")
             .or(str_of(sender, "locale"))
-            .map(str::to_owned),
+            .map(cut),
     })
 }
 

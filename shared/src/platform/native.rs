@@ -15,7 +15,7 @@ use crate::store::SessionKey;
 
 /// Per-field limits, so one field cannot carry the whole 256 KiB.
 pub const MAX_ID_LEN: usize = 128;
-pub const MAX_TEXT_LEN: usize = 16 * 1024;
+pub use crate::domain::limits::MAX_TEXT_LEN;
 
 /// A request body as sent by the bot platform. Unknown fields are ignored.
 #[derive(Debug, Deserialize)]
@@ -50,12 +50,25 @@ pub struct NativeMessage {
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
+    /// The field is over its size limit (answered 422 `too_large`, not 400).
+    pub oversize: bool,
 }
 
 fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: field.to_owned(),
         message: message.into(),
+        oversize: false,
+    }
+}
+
+impl From<crate::domain::limits::Oversize> for FieldProblem {
+    fn from(o: crate::domain::limits::Oversize) -> Self {
+        FieldProblem {
+            message: format!("longer than {}", o.limit),
+            field: o.field,
+            oversize: true,
+        }
     }
 }
 
@@ -80,7 +93,10 @@ impl NativeEvent {
                     .message
                     .ok_or_else(|| problem("message", "is required for type \"message\""))?;
                 if m.content.text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_LEN) {
-                    return Err(problem("message.text", format!("longer than {MAX_TEXT_LEN} bytes")));
+                    return Err(FieldProblem {
+                        oversize: true,
+                        ..problem("message.text", format!("longer than {MAX_TEXT_LEN} bytes"))
+                    });
                 }
                 if m.content.is_empty() {
                     return Err(problem("message", "has no content"));
@@ -90,10 +106,13 @@ impl NativeEvent {
                     message: m.content,
                 }
             }
-            "handover.request" => Event::HandoverRequested(
-                self.handover
-                    .ok_or_else(|| problem("handover", "is required for type \"handover.request\""))?,
-            ),
+            "handover.request" => {
+                let req = self
+                    .handover
+                    .ok_or_else(|| problem("handover", "is required for type \"handover.request\""))?;
+                crate::domain::limits::check_request("handover", &req)?;
+                Event::HandoverRequested(req)
+            }
             "handover.cancel" => Event::UserCancelled,
             other => {
                 return Err(problem(
@@ -105,6 +124,9 @@ impl NativeEvent {
                 ));
             }
         };
+        if let Some(user) = &self.user {
+            crate::domain::limits::check_user("user", user)?;
+        }
         let input = Input {
             event,
             event_id: Some(self.id.clone()),

@@ -68,8 +68,14 @@ fn bot_pk(bot_id: &str) -> String {
     format!("BOT#{bot_id}")
 }
 
-fn seen_pk(scope: &str, event_id: &str) -> String {
-    format!("EVENT#{scope}#{event_id}")
+/// Idempotency markers live in their session's partition, so erasing a session finds them.
+fn seen_sk(scope: &str, event_id: &str) -> String {
+    format!("SEEN#{scope}#{event_id}")
+}
+
+/// The back-reference, in the session's partition, to a provider-conversation link.
+fn link_sk(provider_id: &str, conversation_id: &str) -> String {
+    format!("LINK#{provider_id}#{conversation_id}")
 }
 
 fn conv_pk(bot_id: &str, provider_id: &str, conversation_id: &str) -> String {
@@ -349,14 +355,17 @@ impl super::Store for DynamoStore {
         if let Some(seen) = c.seen {
             let expires = (Utc::now() + Duration::days(SEEN_TTL_DAYS)).timestamp();
             let item: Item = HashMap::from([
-                ("pk".into(), s(seen_pk(&seen.scope, &seen.event_id))),
-                ("sk".into(), s("SEEN")),
+                ("pk".into(), s(session_pk(&key))),
+                ("sk".into(), s(seen_sk(&seen.scope, &seen.event_id))),
                 ("status".into(), n(seen.answer.status)),
                 ("doc".into(), to_doc(&seen.answer.body)),
                 ("expiresAt".into(), n(expires)),
             ]);
             items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
         }
+        // Entries and outbox items need no condition of their own: their numbers come from the
+        // session, and the session's version condition already makes this commit exclusive. A
+        // leftover of an expired session (TTL removes items in any order) is overwritten.
         for e in c.entries {
             let item: Item = HashMap::from([
                 ("pk".into(), s(session_pk(&key))),
@@ -364,15 +373,10 @@ impl super::Store for DynamoStore {
                 ("doc".into(), to_doc(e)),
                 ("expiresAt".into(), n(c.expires_at.timestamp())),
             ]);
-            items.push(put(&self.table, item, Some("attribute_not_exists(pk)"), None));
+            items.push(put(&self.table, item, None, None));
         }
         for o in c.outbox {
-            items.push(put(
-                &self.table,
-                outbox_item(o, c.expires_at),
-                Some("attribute_not_exists(pk)"),
-                None,
-            ));
+            items.push(put(&self.table, outbox_item(o, c.expires_at), None, None));
         }
         for (provider, conversation, handover) in c.links {
             let item: Item = HashMap::from([
@@ -384,8 +388,15 @@ impl super::Store for DynamoStore {
                 ("expiresAt".into(), n(c.expires_at.timestamp())),
             ]);
             items.push(put(&self.table, item, None, None));
+            let back: Item = HashMap::from([
+                ("pk".into(), s(session_pk(&key))),
+                ("sk".into(), s(link_sk(provider, conversation))),
+                ("target".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+                ("expiresAt".into(), n(c.expires_at.timestamp())),
+            ]);
+            items.push(put(&self.table, back, None, None));
         }
-        if items.len() > 100 {
+        if items.len() > super::MAX_TRANSACTION_ITEMS {
             return Err(StoreError::TooLarge(items.len()));
         }
         match self
@@ -418,8 +429,8 @@ impl super::Store for DynamoStore {
         }
     }
 
-    async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>> {
-        let Some(item) = self.get(seen_pk(scope, event_id), "SEEN").await? else {
+    async fn seen(&self, key: &SessionKey, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>> {
+        let Some(item) = self.get(session_pk(key), &seen_sk(scope, event_id)).await? else {
             return Ok(None);
         };
         let item = &item;
@@ -853,26 +864,26 @@ impl super::Store for DynamoStore {
     }
 
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
-        let mut keys: Vec<(String, String)> = Vec::new();
-        // The provider-conversation links of its handovers go too, so later callbacks for them
-        // are acknowledged as unknown instead of pointing at nothing.
-        if let Some(session) = self.load_session(key).await? {
-            for h in [session.value.handover, session.value.last_handover]
-                .into_iter()
-                .flatten()
+        // Everything of the session is in two partitions: its state, transcript, idempotency
+        // markers and link back-references; and its outbox. Each back-reference names a
+        // provider-conversation link of one of its handovers, which goes too (later callbacks
+        // for it are then acknowledged as unknown instead of pointing at nothing). The state
+        // goes first: a commit racing the erase fails its version condition instead of
+        // writing the old session back.
+        let mut keys: Vec<(String, String)> = vec![(session_pk(key), "STATE".to_owned())];
+        for item in self.query_all(session_pk(key), None).await? {
+            let sk = get_s(&item, "sk")?.to_owned();
+            if sk.starts_with("LINK#")
+                && let Ok(target) = get_s(&item, "target")
             {
-                for conv in [Some(h.id.clone()), h.provider_conversation_id.clone()]
-                    .into_iter()
-                    .flatten()
-                {
-                    keys.push((conv_pk(&key.bot_id, &h.provider, &conv), "SESSION".to_owned()));
-                }
+                keys.push((target.to_owned(), "SESSION".to_owned()));
+            }
+            if sk != "STATE" {
+                keys.push((session_pk(key), sk));
             }
         }
-        for pk in [session_pk(key), outbox_pk(key)] {
-            for item in self.query_all(pk.clone(), None).await? {
-                keys.push((pk.clone(), get_s(&item, "sk")?.to_owned()));
-            }
+        for item in self.query_all(outbox_pk(key), None).await? {
+            keys.push((outbox_pk(key), get_s(&item, "sk")?.to_owned()));
         }
         for (pk, sk) in &keys {
             self.client

@@ -97,6 +97,9 @@ pub struct Commit<'a> {
 }
 
 /// Something the evaluator must look at.
+/// DynamoDB's limit on the items of one `TransactWriteItems`.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
 /// What one shard of the due index holds now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DueBatch {
@@ -173,7 +176,7 @@ pub trait Store: Send + Sync {
     async fn load_session(&self, key: &SessionKey) -> StoreResult<Option<Versioned<Session>>>;
     /// Writes one state change in a single transaction; returns the new version.
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<u64>;
-    async fn seen(&self, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>>;
+    async fn seen(&self, key: &SessionKey, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>>;
     /// Transcript entries in order, up to and including `through_seq` when given.
     async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>>;
     async fn find_conversation(

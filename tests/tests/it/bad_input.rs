@@ -307,7 +307,12 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     .await;
 
     let r = env
-        .call_bot(env.request("GET", "/v1/bots/acme/sessions/none", &signed(b""), b""))
+        .call_bot(env.request(
+            "GET",
+            "/v1/bots/acme/sessions/none",
+            &signed(b"GET /v1/bots/acme/sessions/none"),
+            b"",
+        ))
         .await;
     check(
         &env,

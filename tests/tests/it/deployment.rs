@@ -278,7 +278,12 @@ async fn iam_grants_exactly_what_each_function_calls() {
     let conv = opened["handoverId"].as_str().unwrap().to_owned();
     env.clock.advance(chrono::Duration::minutes(1));
     send(user_message("e3", "s-1", "still there?")).await;
-    let req = env.request("GET", "/v1/bots/demo/sessions/s-1", &env.signed(platform, b""), b"");
+    let req = env.request(
+        "GET",
+        "/v1/bots/demo/sessions/s-1",
+        &env.signed_read(platform, "/v1/bots/demo/sessions/s-1"),
+        b"",
+    );
     assert_eq!(bot_webhook::handle(&webhook, req).await.status(), 200);
 
     // provider-callback: the agent joins (its bot delivery fails once), writes, then a later

@@ -7,6 +7,7 @@ mod chatlayer;
 mod concurrency;
 mod deployment;
 mod docs;
+mod hardening;
 mod outbound_retry;
 mod provider_engage;
 mod provider_genesys;

@@ -151,15 +151,6 @@ async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn tick(env: &TestEnv, minutes: i64) -> evaluator::Report {
-    env.clock.advance(Duration::minutes(minutes));
-    evaluator::run(&env.ctx, env.now()).await
-}
-
-fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
-    bodies.iter().filter(|b| b["type"] == t).collect()
-}
-
 async fn open(env: &TestEnv, session: &str) -> String {
     let (status, answer) = send(env, handover_request("e-open", session)).await;
     assert_eq!(status, 200, "{answer}");
@@ -292,7 +283,7 @@ async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
 
     // The agent leaves without a word: Genesys does not tell the webhook, so the idle timeout
     // hands back to the bot and disconnects the Genesys conversation.
-    tick(&env, 2).await;
+    tick_minutes(&env, 2).await;
     let to_bot = received(&bot_srv).await;
     let ended = of_type(&to_bot, "handover.ended");
     assert_eq!(ended.len(), 1);
@@ -447,19 +438,19 @@ async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
         1,
         "no second attempt before Retry-After (45 s)"
     );
-    tick(&env, 2).await;
+    tick_minutes(&env, 2).await;
     assert_eq!(
         relayed(&genesys_srv, "anyone?").await.len(),
         2,
         "second attempt, refused with 503"
     );
-    tick(&env, 1).await;
+    tick_minutes(&env, 1).await;
     assert_eq!(
         relayed(&genesys_srv, "anyone?").await.len(),
         3,
         "third attempt, accepted"
     );
-    tick(&env, 5).await;
+    tick_minutes(&env, 5).await;
     let sent = relayed(&genesys_srv, "anyone?").await;
     assert_eq!(sent.len(), 3, "nothing more once delivered");
     assert!(
@@ -539,7 +530,7 @@ async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
         .with_priority(1)
         .mount(&genesys_srv)
         .await;
-    tick(&env, 1).await;
+    tick_minutes(&env, 1).await;
     let s = env.session("acme", "s-1").await.unwrap();
     assert_eq!(s.state, handover::domain::State::Agent);
     let joined = of_type(&received(&bot_srv).await, "agent.joined")
@@ -563,7 +554,7 @@ async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
         .with_priority(2)
         .mount(&genesys_srv)
         .await;
-    tick(&env, 1).await;
+    tick_minutes(&env, 1).await;
     let ended = of_type(&received(&bot_srv).await, "handover.ended")
         .into_iter()
         .cloned()
@@ -574,7 +565,7 @@ async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
     assert_eq!(s.state, handover::domain::State::Bot);
     assert!(s.timers.poll_at.is_none(), "no more polling once it ended");
     let polls = requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.len();
-    tick(&env, 5).await;
+    tick_minutes(&env, 5).await;
     assert_eq!(requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.len(), polls);
     assert_eq!(
         of_type(&received(&bot_srv).await, "handover.ended").len(),

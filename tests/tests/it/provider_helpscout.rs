@@ -155,15 +155,6 @@ async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn tick(env: &TestEnv, minutes: i64) -> evaluator::Report {
-    env.clock.advance(Duration::minutes(minutes));
-    evaluator::run(&env.ctx, env.now()).await
-}
-
-fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
-    bodies.iter().filter(|b| b["type"] == t).collect()
-}
-
 async fn open(env: &TestEnv, session: &str) -> String {
     let (status, answer) = send(env, handover_request("e-open", session)).await;
     assert_eq!(status, 200, "{answer}");
@@ -491,15 +482,15 @@ async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
         1,
         "no second attempt before X-RateLimit-Retry-After (45 s)"
     );
-    tick(&env, 2).await;
+    tick_minutes(&env, 2).await;
     assert_eq!(
         relayed(&hs, "anyone?").await.len(),
         2,
         "second attempt, refused with 503"
     );
-    tick(&env, 1).await;
+    tick_minutes(&env, 1).await;
     assert_eq!(relayed(&hs, "anyone?").await.len(), 3, "third attempt, accepted");
-    tick(&env, 5).await;
+    tick_minutes(&env, 5).await;
     let sent = relayed(&hs, "anyone?").await;
     assert_eq!(sent.len(), 3, "nothing more once delivered");
     assert!(sent.iter().all(|b| b["customer"]["id"] == CUSTOMER_ID));

@@ -112,10 +112,6 @@ async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
-    bodies.iter().filter(|b| b["type"] == t).collect()
-}
-
 async fn advance(env: &TestEnv, seconds: i64) {
     env.clock.advance(Duration::seconds(seconds));
     evaluator::run(&env.ctx, env.now()).await;

@@ -23,10 +23,6 @@ async fn servers() -> (MockServer, MockServer) {
     (bot, desk)
 }
 
-fn of_type<'a>(bodies: &'a [Value], t: &str) -> Vec<&'a Value> {
-    bodies.iter().filter(|b| b["type"] == t).collect()
-}
-
 #[tokio::test]
 async fn handover_from_request_to_agent_close_and_back_to_bot() {
     let env = TestEnv::new().await;
@@ -174,7 +170,7 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
 
     // The session tells the story, and the agent's turns are in the bot's history.
     let path = "/v1/bots/acme/sessions/s-42";
-    let req = env.request("GET", path, &env.signed(&bot.platform_secret, b""), b"");
+    let req = env.request("GET", path, &env.signed_read(&bot.platform_secret, path), b"");
     let (status, session) = env.call_bot(req).await;
     assert_eq!(status, 200);
     assert_eq!(session["state"], "bot");

@@ -1,0 +1,355 @@
+//! Never stuck, never orphaned: size limits before any call, commits split within DynamoDB's
+//! transaction limits, an outbox that cannot be poisoned, lanes, session reads bound to their
+//! path, complete erasure, and session ids reused after expiry.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use handover::store::{SessionKey, Store};
+use handover_tests::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A bot whose platform (`/bot`) and desk (`/desk`) answer with the given statuses.
+async fn world(env: &TestEnv, bot_status: u16, extra: &str) -> (MockServer, StandardBot) {
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(bot_status))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), extra)
+        .await;
+    (srv, bot)
+}
+
+async fn bodies_at(srv: &MockServer, p: &str) -> Vec<Value> {
+    requests_to(srv, "POST", p).await.iter().map(json_of).collect()
+}
+
+fn callback(id: &str, kind: &str, conversation: &str) -> Value {
+    json!({"id": id, "type": kind, "conversationId": conversation, "timestamp": "2026-11-25T09:01:00Z",
+           "agent": {"id": "a-1", "name": "Eva"}, "message": {"text": "Hello, Eva here"}})
+}
+
+async fn open(env: &TestEnv, bot: &StandardBot, session: &str) -> String {
+    let (status, answer) = env
+        .send_event(
+            "acme",
+            &bot.platform_secret,
+            &handover_request(&format!("{session}-h"), session),
+        )
+        .await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("opened")), "{answer}");
+    answer["handoverId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn oversized_variables_are_refused_before_any_provider_call_and_nothing_is_written() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = world(&env, 200, "").await;
+    let before = env.dump().await;
+    let mut request = handover_request("e1", "s-1");
+    request["handover"]["variables"]["note"] = json!("x".repeat(9 * 1024));
+    let (status, answer) = env.send_event("acme", &bot.platform_secret, &request).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "too_large");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("handover.variables"),
+        "{answer}"
+    );
+    assert!(bodies_at(&srv, "/desk").await.is_empty(), "no provider call");
+    assert_eq!(env.dump().await, before, "nothing written");
+
+    let mut request = handover_request("e2", "s-1");
+    request["handover"]["tags"] = json!(vec!["t"; 21]);
+    let (status, answer) = env.send_event("acme", &bot.platform_secret, &request).await;
+    assert_eq!(
+        (
+            status,
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("handover.tags")
+        ),
+        (422, true)
+    );
+    let mut message = user_message("e3", "s-1", "hi");
+    message["user"] = json!({"id": "u-1", "name": "n".repeat(300)});
+    let (status, answer) = env.send_event("acme", &bot.platform_secret, &message).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (422, Some("too_large")),
+        "{answer}"
+    );
+    assert_eq!(env.dump().await, before);
+}
+
+#[tokio::test]
+async fn a_hundred_turn_chatlayer_event_during_a_handover_commits_in_full() {
+    let env = TestEnv::new().await;
+    let cl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&cl)
+        .await;
+    let desk = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&desk)
+        .await;
+    let p = env
+        .secret("chatlayer", &json!({"verifyToken": "tok", "apiToken": "cl-api-token"}))
+        .await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: chatlayer\n  secretRef: {p}\n  apiBaseUrl: '{}'\nproviders:\n  - {{ id: desk, kind: webhook, url: '{}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
+        cl.uri(),
+        desk.uri()
+    ))
+    .await;
+    let post = |body: Value| {
+        let env = &env;
+        async move {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            env.call_bot(env.request("POST", "/v1/bots/acme/chatlayer?token=tok", &[], &bytes))
+                .await
+        }
+    };
+    let offload = json!({"botId": "cl-bot", "version": "LIVE", "sessionId": "s-9", "event": "offload",
+        "timestamp": "2026-11-25T09:00:04.000Z", "transcript": [], "payload": {"queue": "general"}});
+    let (status, answer) = post(offload).await;
+    assert_eq!(
+        (status, answer["offloadSuccess"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
+
+    let turns: Vec<Value> = (1..=100)
+        .map(|i| {
+            json!({"actor": if i % 2 == 0 { "bot" } else { "user" }, "timestamp": "2026-11-25T09:00:05.000Z",
+                        "message": {"messageType": "text", "text": format!("turn {i}"), "sender": {"id": "s-9"}}})
+        })
+        .collect();
+    let (status, answer) = post(
+        json!({"botId": "cl-bot", "version": "LIVE", "sessionId": "s-9", "event": "messages",
+        "messages": turns, "timestamp": "2026-11-25T09:00:06.000Z"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let transcript = env
+        .store
+        .transcript(&SessionKey::new("acme", "s-9"), None)
+        .await
+        .unwrap();
+    assert_eq!(transcript.len(), 100, "every turn stored");
+    let mirrored: Vec<String> = received(&desk)
+        .await
+        .iter()
+        .filter(|b| b["type"] == "user.message")
+        .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        mirrored,
+        (1..=100).map(|i| format!("turn {i}")).collect::<Vec<_>>(),
+        "all mirrored, in order"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_on_a_deleted_outbox_item_writes_nothing() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    // The bot platform answers late and with an error: the delivery will be retried.
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_millis(1500)))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    let conversation = open(&env, &bot, "s-1").await;
+    let joined = {
+        let env = &env;
+        let secret = bot.desk_secret.clone();
+        async move {
+            env.send_callback("acme", "desk", &secret, &callback("c1", "agent.joined", &conversation))
+                .await
+        }
+    };
+    let erase = async {
+        // While the agent.joined delivery is in flight, the session is erased.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        env.store.erase_session(&SessionKey::new("acme", "s-1")).await.unwrap();
+    };
+    let ((status, _), ()) = tokio::join!(joined, erase);
+    assert_eq!(status, 200);
+    let left: Vec<String> = env.dump().await.into_iter().filter(|i| i.contains("s-1")).collect();
+    assert!(left.is_empty(), "no ghost outbox item recreated: {left:#?}");
+}
+
+#[tokio::test]
+async fn an_unreadable_due_item_does_not_block_other_sessions() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = world(
+        &env,
+        200,
+        "timeouts: { noAgentSeconds: 60, stillWaitingEverySeconds: 0 }\n",
+    )
+    .await;
+    open(&env, &bot, "s-1").await;
+    // One item per shard that no code of ours wrote: due, but without the attributes we need.
+    for shard in 0..4 {
+        env.dynamo
+            .put_item()
+            .table_name(&env.table)
+            .item("pk", AttributeValue::S(format!("JUNK#{shard}")))
+            .item("sk", AttributeValue::S("x".into()))
+            .item("duePk", AttributeValue::S(format!("DUE#{shard}")))
+            .item("dueAt", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = env.tick_minutes(2).await;
+    assert_eq!(report.unreadable, 4, "{report:?}");
+    assert_eq!(report.timers_fired, 1, "the session's no-agent timer fired regardless");
+    assert_eq!(of_type(&bodies_at(&srv, "/desk").await, "conversation.ended").len(), 1);
+}
+
+#[tokio::test]
+async fn a_bot_side_outage_does_not_delay_provider_bound_delivery() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = world(&env, 503, "").await;
+    let conversation = open(&env, &bot, "s-1").await;
+    let (status, _) = env
+        .send_callback(
+            "acme",
+            "desk",
+            &bot.desk_secret,
+            &callback("c1", "agent.joined", &conversation),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let pending = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
+    assert_eq!(pending.len(), 1, "agent.joined to the bot waits for its retry");
+
+    let (status, answer) = env
+        .send_event(
+            "acme",
+            &bot.platform_secret,
+            &user_message("e9", "s-1", "Are you there?"),
+        )
+        .await;
+    assert_eq!((status, answer["control"].as_str()), (200, Some("agent")));
+    let relayed = of_type(&bodies_at(&srv, "/desk").await, "user.message")
+        .iter()
+        .filter(|b| b["text"] == "Are you there?")
+        .count();
+    assert_eq!(relayed, 1, "the provider lane is not held by the bot lane");
+    let outbox = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
+    assert_eq!(outbox.len(), 1, "only the bot-bound item is still pending");
+}
+
+#[tokio::test]
+async fn a_session_read_signature_replayed_on_another_session_is_refused() {
+    let env = TestEnv::new().await;
+    let (_srv, bot) = world(&env, 200, "").await;
+    for s in ["s-1", "s-2"] {
+        env.send_event("acme", &bot.platform_secret, &user_message(&format!("{s}-m"), s, "hi"))
+            .await;
+    }
+    let headers = env.signed_read(&bot.platform_secret, "/v1/bots/acme/sessions/s-1");
+    let (status, _) = env
+        .call_bot(env.request("GET", "/v1/bots/acme/sessions/s-1", &headers, b""))
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = env
+        .call_bot(env.request("GET", "/v1/bots/acme/sessions/s-2", &headers, b""))
+        .await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")));
+}
+
+#[tokio::test]
+async fn erase_leaves_no_item_with_the_sessions_keys() {
+    let env = TestEnv::new().await;
+    let (_srv, bot) = world(&env, 200, "").await;
+    env.send_event("acme", &bot.platform_secret, &user_message("e1", "s-1", "hello"))
+        .await;
+    // Two handovers: the links of both (not only the last) must go.
+    for round in 1..=2 {
+        let (_, answer) = env
+            .send_event(
+                "acme",
+                &bot.platform_secret,
+                &handover_request(&format!("h{round}"), "s-1"),
+            )
+            .await;
+        let conversation = answer["handoverId"].as_str().unwrap().to_owned();
+        for (i, kind) in ["agent.joined", "agent.message", "conversation.closed"]
+            .iter()
+            .enumerate()
+        {
+            let id = format!("c{round}-{i}");
+            env.send_callback("acme", "desk", &bot.desk_secret, &callback(&id, kind, &conversation))
+                .await;
+        }
+    }
+    env.send_event("acme", &bot.platform_secret, &user_message("e2", "s-2", "other"))
+        .await;
+    env.store.erase_session(&SessionKey::new("acme", "s-1")).await.unwrap();
+    let all = env.dump().await;
+    let left: Vec<&String> = all.iter().filter(|i| i.contains("s-1")).collect();
+    assert!(left.is_empty(), "items of the erased session remain: {left:#?}");
+    assert!(all.iter().any(|i| i.contains("s-2")), "other sessions are untouched");
+}
+
+#[tokio::test]
+async fn a_session_id_reused_after_its_state_item_expired_accepts_messages() {
+    let env = TestEnv::new().await;
+    let (_srv, bot) = world(&env, 200, "").await;
+    for (i, text) in ["one", "two"].iter().enumerate() {
+        env.send_event(
+            "acme",
+            &bot.platform_secret,
+            &user_message(&format!("e{i}"), "s-1", text),
+        )
+        .await;
+    }
+    // TTL removed the state item first; the transcript entries are still there.
+    env.dynamo
+        .delete_item()
+        .table_name(&env.table)
+        .key("pk", AttributeValue::S("SESSION#acme#s-1".into()))
+        .key("sk", AttributeValue::S("STATE".into()))
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = env
+        .send_event("acme", &bot.platform_secret, &user_message("e9", "s-1", "back again"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let transcript = env
+        .store
+        .transcript(&SessionKey::new("acme", "s-1"), None)
+        .await
+        .unwrap();
+    assert_eq!(transcript[0].message.text.as_deref(), Some("back again"));
+    assert_eq!(env.session("acme", "s-1").await.unwrap().seq, 1);
+}
