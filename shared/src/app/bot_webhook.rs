@@ -81,6 +81,7 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
         idempotency: Some(idem),
         create: Create::Allowed,
         answer: Answer::Native,
+        deadline: Some(super::request::request_deadline(req, ctx.request_budget)),
     };
     let applied = engine::apply(ctx, &bot, command).await?;
     Ok(json_response(200, &applied.body))

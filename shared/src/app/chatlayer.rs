@@ -1,6 +1,7 @@
 //! `GET|POST /v1/bots/{botId}/chatlayer`: Chatlayer's Offloading Webhook contract.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -52,9 +53,15 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
     }
     let key = SessionKey::new(bot_id, &event.session_id);
     let id = body_id(body);
+    let call = Call {
+        key: &key,
+        ev: &event,
+        id: &id,
+        deadline: super::request::request_deadline(req, ctx.request_budget),
+    };
     match event.event.as_str() {
-        "messages" => messages(ctx, &bot, &key, &event, &id).await,
-        "offload" => offload(ctx, &bot, &key, &event, &id).await,
+        "messages" => messages(ctx, &bot, &call).await,
+        "offload" => offload(ctx, &bot, &call).await,
         other => Err(ApiError::bad_request(
             "unknown_event",
             format!("event: unknown event {other:?}; expected \"messages\" or \"offload\""),
@@ -87,55 +94,58 @@ fn input(event: Event, ev: &ChatlayerEvent, items: &[chatlayer::Item]) -> Input 
     }
 }
 
+/// One Chatlayer event being applied: its session, body, idempotency id and deadline.
+struct Call<'a> {
+    key: &'a SessionKey,
+    ev: &'a ChatlayerEvent,
+    id: &'a str,
+    deadline: Instant,
+}
+
+impl Call<'_> {
+    fn command(&self, input: Input, event_id: String, answer: Answer) -> Command {
+        Command {
+            key: self.key.clone(),
+            input,
+            idempotency: Some(Idempotency {
+                scope: scope(self.key),
+                event_id,
+            }),
+            create: Create::Allowed,
+            answer,
+            deadline: Some(self.deadline),
+        }
+    }
+}
+
 async fn apply_turns(
     ctx: &AppContext,
     bot: &LoadedBot,
-    key: &SessionKey,
-    ev: &ChatlayerEvent,
+    call: &Call<'_>,
     items: &[chatlayer::Item],
     turns: Vec<Turn>,
-    id: &str,
 ) -> Result<Option<Applied>, ApiError> {
     let mut last = None;
     for (i, chunk) in turns.chunks(TURNS_PER_COMMIT).enumerate() {
-        let idem = Idempotency {
-            scope: scope(key),
-            event_id: format!("{id}-{i}"),
-        };
-        let command = Command {
-            key: key.clone(),
-            input: input(Event::Messages(chunk.to_vec()), ev, items),
-            idempotency: Some(idem),
-            create: Create::Allowed,
-            answer: Answer::Native,
-        };
+        let input = input(Event::Messages(chunk.to_vec()), call.ev, items);
+        let command = call.command(input, format!("{}-{i}", call.id), Answer::Native);
         last = Some(engine::apply(ctx, bot, command).await?);
     }
     Ok(last)
 }
 
-async fn messages(
-    ctx: &AppContext,
-    bot: &LoadedBot,
-    key: &SessionKey,
-    ev: &ChatlayerEvent,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
+async fn messages(ctx: &AppContext, bot: &LoadedBot, call: &Call<'_>) -> Result<Response<Body>, ApiError> {
+    let ev = call.ev;
     let turns: Vec<Turn> = ev.messages.iter().filter_map(chatlayer::turn_of).collect();
-    match apply_turns(ctx, bot, key, ev, &ev.messages, turns, id).await? {
+    match apply_turns(ctx, bot, call, &ev.messages, turns).await? {
         Some(applied) => Ok(json_response(200, &applied.body)),
         // Only content-free items (the widget's intro): acknowledged, nothing to store.
         None => Ok(json_response(200, &json!({ "status": "ok" }))),
     }
 }
 
-async fn offload(
-    ctx: &AppContext,
-    bot: &LoadedBot,
-    key: &SessionKey,
-    ev: &ChatlayerEvent,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
+async fn offload(ctx: &AppContext, bot: &LoadedBot, call: &Call<'_>) -> Result<Response<Body>, ApiError> {
+    let (key, ev) = (call.key, call.ev);
     let request = handover_request(ev.payload.as_ref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
     crate::domain::limits::check_request("payload", &request)
         .map_err(|o| ApiError::unprocessable("too_large", o.to_string()))?;
@@ -151,19 +161,11 @@ async fn offload(
         None => BTreeSet::new(),
     };
     let turns = new_turns(&ev.transcript, &stored);
-    apply_turns(ctx, bot, key, ev, &ev.transcript, turns, id).await?;
+    apply_turns(ctx, bot, call, &ev.transcript, turns).await?;
 
-    let command = Command {
-        key: key.clone(),
-        input: input(Event::HandoverRequested(request), ev, &ev.transcript),
-        idempotency: Some(Idempotency {
-            scope: scope(key),
-            event_id: id.to_owned(),
-        }),
-        create: Create::Allowed,
-        answer: Answer::ChatlayerOffload(bot.config.platform.pause_at()),
-    };
-    let applied = engine::apply(ctx, bot, command).await?;
+    let input = input(Event::HandoverRequested(request), ev, &ev.transcript);
+    let answer = Answer::ChatlayerOffload(bot.config.platform.pause_at());
+    let applied = engine::apply(ctx, bot, call.command(input, call.id.to_owned(), answer)).await?;
     // Closed or disabled: Chatlayer is told it did not succeed, and the user gets our dialog
     // through the API, so they always see the matching text.
     if let Some(Reply::Handover {
@@ -172,20 +174,16 @@ async fn offload(
         ..
     }) = &applied.reply
     {
-        let show = Command {
-            key: key.clone(),
-            input: Input {
-                context: ev.context(),
-                ..Input::new(Event::ShowDialog(dialog.clone()))
-            },
-            idempotency: Some(Idempotency {
-                scope: scope(key),
-                event_id: format!("{id}-dialog"),
-            }),
-            create: Create::Allowed,
-            answer: Answer::Internal,
+        let show = Input {
+            context: ev.context(),
+            ..Input::new(Event::ShowDialog(dialog.clone()))
         };
-        engine::apply(ctx, bot, show).await?;
+        engine::apply(
+            ctx,
+            bot,
+            call.command(show, format!("{}-dialog", call.id), Answer::Internal),
+        )
+        .await?;
     }
     Ok(json_response(200, &applied.body))
 }

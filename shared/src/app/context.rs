@@ -17,6 +17,11 @@ use crate::store::{DynamoStore, Store};
 /// DynamoDB round trips instead of three.
 pub const BOT_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// The longest a request may work before it answers: the HTTP functions' `Timeout: 25` in
+/// template.yaml minus the margin kept for abandoning, answering and logging (a test reads both
+/// and checks they agree).
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(20);
+
 /// How long a secret is reused (rotation is picked up within this time).
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -30,6 +35,8 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
     pub health: Health,
+    /// See [`REQUEST_BUDGET`]; shorter in tests.
+    pub request_budget: Duration,
     ids: IdSource,
     bots: BotCache,
     deps: Deps,
@@ -50,6 +57,7 @@ impl AppContext {
             http,
             clock,
             retry: RetryPolicy::default(),
+            request_budget: REQUEST_BUDGET,
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),
             deps,
@@ -58,6 +66,11 @@ impl AppContext {
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    pub fn with_request_budget(mut self, budget: Duration) -> Self {
+        self.request_budget = budget;
         self
     }
 

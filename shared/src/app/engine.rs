@@ -5,7 +5,7 @@
 //! loop. The driver never edits a decision and never calls itself.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Value, json};
@@ -78,6 +78,9 @@ pub struct Command {
     pub idempotency: Option<Idempotency>,
     pub create: Create,
     pub answer: Answer,
+    /// When the caller must have its answer (`request::request_deadline`); `None` for our own
+    /// events, which get the context's request budget.
+    pub deadline: Option<Instant>,
 }
 
 impl Command {
@@ -89,6 +92,7 @@ impl Command {
             idempotency: None,
             create: Create::Forbidden,
             answer: Answer::Internal,
+            deadline: None,
         }
     }
 }
@@ -166,6 +170,7 @@ struct OpenConversation {
 async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Applied, Vec<FollowUp>), EngineError> {
     let key = &cmd.key;
     let idem = cmd.idempotency.as_ref();
+    let deadline = cmd.deadline.unwrap_or_else(|| Instant::now() + ctx.request_budget);
     let handover_id = ctx.new_handover_id();
     let mut conditions: Option<Conditions> = None;
     // Providers that failed to open the conversation during this command: the next decision
@@ -179,7 +184,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             Some(v) => (v.value, Some(v.version)),
             None if cmd.create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
             None => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 return Err(EngineError::UnknownSession(key.session_id.clone()));
             }
         };
@@ -191,7 +196,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         let decision = match decide(&before, &cmd.input, bot, &cond, now, &handover_id) {
             Ok(d) => d,
             Err(rejection) => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 return rejected(ctx, key, idem, rejection).await.map(|a| (a, Vec::new()));
             }
         };
@@ -207,18 +212,18 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             .map(|o| o.opened.clone());
         let decision = match (decision.start.clone(), kept) {
             (None, _) => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 decision
             }
             (Some(_), Some(opened)) => started(decision, bot, &opened, now),
             (Some(start), None) => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 // A repeated request must not open a second conversation before the commit
                 // would have told us it is a repeat.
                 if let Some(answer) = first_answer(ctx, key, idem).await? {
                     return Ok((answer, Vec::new()));
                 }
-                match open_conversation(ctx, bot, key, &start).await {
+                match open_conversation(ctx, bot, key, &start, deadline).await {
                     Ok(conversation_id) => {
                         ctx.health.record(&key.bot_id, &start.provider, true, now).await;
                         let opened = Opened {
@@ -236,6 +241,18 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                     Err(e) => {
                         tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
                         ctx.health.record(&key.bot_id, &start.provider, false, now).await;
+                        if matches!(e, StartError::TimedOut) {
+                            // The provider may have opened it before we stopped waiting.
+                            let maybe = OpenConversation {
+                                opened: Opened {
+                                    conversation_id: start.handover.id.clone(),
+                                    through_seq: start.through_seq,
+                                },
+                                provider: start.provider.clone(),
+                                handover_id: start.handover.id.clone(),
+                            };
+                            abandon(ctx, bot, key, Some(maybe), deadline).await;
+                        }
                         failed.insert(start.provider);
                         continue;
                     }
@@ -286,7 +303,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 return Ok((applied, pass.follow_ups));
             }
             Err(StoreError::Duplicate) => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 return repeated(ctx, key, idem).await.map(|a| (a, Vec::new()));
             }
             Err(StoreError::Conflict) => {
@@ -295,12 +312,12 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             Err(e) => {
-                abandon(bot, open.take()).await;
+                abandon(ctx, bot, key, open.take(), deadline).await;
                 return Err(e.into());
             }
         }
     }
-    abandon(bot, open.take()).await;
+    abandon(ctx, bot, key, open.take(), deadline).await;
     tracing::warn!(bot_id = %key.bot_id, session_id = %key.session_id, "session too busy");
     Err(EngineError::Busy)
 }
@@ -406,14 +423,25 @@ fn new_links(before: &Session, after: &Session) -> Vec<(String, String, String)>
     links
 }
 
-/// Opens the conversation at the provider; one quick second try for a transient failure.
-/// Returns the provider's conversation id.
+/// Why a conversation was not opened.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Failed(#[from] DeliveryError),
+    /// The request's deadline came first: the provider may or may not have opened it.
+    #[error("no answer before the request's deadline")]
+    TimedOut,
+}
+
+/// Opens the conversation at the provider, within the request's deadline; one quick second
+/// try for a transient failure when time allows. Returns the provider's conversation id.
 async fn open_conversation(
     ctx: &AppContext,
     bot: &LoadedBot,
     key: &SessionKey,
     start: &Start,
-) -> Result<String, DeliveryError> {
+    deadline: Instant,
+) -> Result<String, StartError> {
     let provider = bot
         .provider(&start.provider)
         .await
@@ -423,6 +451,7 @@ async fn open_conversation(
         .transcript(key, Some(start.through_seq))
         .await
         .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+    // The delivery id doubles as the idempotency key of the creation where a provider takes one.
     let delivery_id = format!("{}-start", start.handover.id);
     let request = StartRequest {
         delivery_id: &delivery_id,
@@ -433,36 +462,80 @@ async fn open_conversation(
         channel: start.channel.as_deref(),
         transcript: &transcript,
     };
-    match provider.start(&request).await {
-        Ok(conv) => Ok(conv.conversation_id),
-        Err(DeliveryError::Retryable { retry_after, .. })
+    let attempt = || async {
+        tokio::time::timeout_at(deadline.into(), provider.start(&request))
+            .await
+            .map_err(|_| StartError::TimedOut)?
+            .map(|c| c.conversation_id)
+            .map_err(StartError::Failed)
+    };
+    match attempt().await {
+        Err(StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
             if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) =>
         {
-            tokio::time::sleep(retry_after.unwrap_or(Duration::from_millis(200))).await;
-            provider.start(&request).await.map(|c| c.conversation_id)
+            let pause = retry_after.unwrap_or(Duration::from_millis(200));
+            if Instant::now() + pause >= deadline {
+                return Err(StartError::TimedOut);
+            }
+            tokio::time::sleep(pause).await;
+            attempt().await
         }
-        Err(e) => Err(e),
+        other => other,
     }
 }
 
-/// Ends, best effort, a provider conversation this command opened but could not keep (the
-/// session changed under it, the commit failed, the event was a repeat): nothing is left
-/// orphaned at the provider if we can help it.
-async fn abandon(bot: &LoadedBot, open: Option<OpenConversation>) {
+/// How long an inline end of an abandoned conversation may take before it is left to the
+/// outbox.
+const ABANDON_INLINE: Duration = Duration::from_secs(2);
+
+/// Ends a provider conversation this command opened but could not keep (the session changed
+/// under it, the commit failed, the event was a repeat, the start timed out): at once when the
+/// provider answers in time, else through a durable outbox item of its own that the evaluator
+/// delivers with retries. Nothing opened is left orphaned.
+async fn abandon(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    open: Option<OpenConversation>,
+    deadline: Instant,
+) {
     let Some(o) = open else { return };
-    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %o.handover_id, "abandoning a provider conversation opened by a superseded decision");
-    let Ok(provider) = bot.provider(&o.provider).await else {
-        return;
-    };
+    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %o.handover_id, "abandoning a provider conversation that was not committed");
     let conv = ProviderConversation {
         handover_id: o.handover_id.clone(),
         conversation_id: o.opened.conversation_id.clone(),
     };
-    if let Err(e) = provider
-        .end(&format!("{}-abandon", o.handover_id), &conv, EndReason::ProviderError)
-        .await
+    let delivery_id = format!("{}-abandon", o.handover_id);
+    let left = deadline.saturating_duration_since(Instant::now()).min(ABANDON_INLINE);
+    if !left.is_zero()
+        && let Ok(provider) = bot.provider(&o.provider).await
+        && let Ok(Ok(())) =
+            tokio::time::timeout(left, provider.end(&delivery_id, &conv, EndReason::ProviderError)).await
     {
-        tracing::error!(handover_id = %o.handover_id, error = %e, "could not end an abandoned provider conversation");
+        return;
+    }
+    let now = ctx.clock.now();
+    let item = OutboxItem {
+        // A lane of its own (`#` never occurs in a session id), so the session's numbering
+        // and order are untouched.
+        key: SessionKey::new(&key.bot_id, &format!("{}#abandoned", key.session_id)),
+        seq: u64::try_from(now.timestamp_millis()).unwrap_or(0),
+        id: delivery_id,
+        effect: crate::domain::Effect::Provider {
+            provider: o.provider.clone(),
+            handover_id: o.handover_id.clone(),
+            op: crate::domain::ProviderOp::Abandon {
+                conversation_id: o.opened.conversation_id.clone(),
+            },
+        },
+        attempts: 0,
+        status: OutboxStatus::Pending,
+        due_at: now,
+        last_error: None,
+    };
+    let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
+    if let Err(e) = ctx.store.put_outbox(&item, expires).await {
+        tracing::error!(handover_id = %o.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
     }
 }
 

@@ -251,6 +251,7 @@ async fn poll(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, handover: &cr
                     },
                     create: Create::Forbidden,
                     answer: Answer::Ack,
+                    deadline: None,
                 };
                 if let Err(e) = engine::apply(ctx, bot, command).await {
                     tracing::warn!(error = %e, "polled event not applied");

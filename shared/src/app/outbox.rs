@@ -197,12 +197,16 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
         Err(e) => tracing::error!(error = %e, "could not record the give-up"),
     }
     match &item.effect {
-        Effect::Provider { handover_id, op, .. } if !matches!(op, ProviderOp::End { .. }) => Some(FollowUp {
-            key: item.key.clone(),
-            input: Input::new(Event::ProviderFailed {
-                handover_id: handover_id.clone(),
-            }),
-        }),
+        Effect::Provider { handover_id, op, .. }
+            if !matches!(op, ProviderOp::End { .. } | ProviderOp::Abandon { .. }) =>
+        {
+            Some(FollowUp {
+                key: item.key.clone(),
+                input: Input::new(Event::ProviderFailed {
+                    handover_id: handover_id.clone(),
+                }),
+            })
+        }
         _ => None,
     }
 }
@@ -256,6 +260,13 @@ async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result
                 ProviderOp::Mirror { entry } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;
                     p.send_message(&item.id, &conv, entry).await
+                }
+                ProviderOp::Abandon { conversation_id } => {
+                    let conv = ProviderConversation {
+                        handover_id: handover_id.clone(),
+                        conversation_id: conversation_id.clone(),
+                    };
+                    p.end(&item.id, &conv, crate::domain::EndReason::ProviderError).await
                 }
                 ProviderOp::CatchUp { after_seq, through_seq } => {
                     let conv = conversation(ctx, &item.key, handover_id).await?;

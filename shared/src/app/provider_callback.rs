@@ -34,6 +34,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
     let provider = bot.provider(provider_id).await?;
+    let deadline = super::request::request_deadline(req, ctx.request_budget);
     let query = query_pairs(req);
     let cb = CallbackRequest {
         method: req.method().as_str(),
@@ -96,6 +97,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             },
             create: Create::Forbidden,
             answer: Answer::Ack,
+            deadline: Some(deadline),
         };
         engine::apply(ctx, &bot, command).await?;
         applied += 1;

@@ -77,3 +77,25 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         .map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
     Ok(value)
 }
+
+/// When this request must be answered by: the Lambda invocation's deadline minus
+/// [`DEADLINE_MARGIN`], and never later than `budget` from now (outside Lambda, or when the
+/// runtime gave no deadline). A handover's start attempts and failover all share it.
+pub fn request_deadline(req: &Request, budget: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let by_budget = now + budget;
+    let Some(lambda) = req.lambda_context_ref() else {
+        return by_budget;
+    };
+    let deadline = lambda.deadline();
+    if deadline <= std::time::UNIX_EPOCH {
+        return by_budget;
+    }
+    match deadline.duration_since(std::time::SystemTime::now()) {
+        Ok(left) => by_budget.min(now + left.saturating_sub(DEADLINE_MARGIN)),
+        Err(_) => now,
+    }
+}
+
+/// Kept free before the Lambda deadline to abandon, answer and flush logs.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);

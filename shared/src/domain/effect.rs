@@ -47,6 +47,10 @@ pub enum ProviderOp {
     /// delivery: turns that arrived while the conversation was being opened.
     #[serde(rename_all = "camelCase")]
     CatchUp { after_seq: u64, through_seq: u64 },
+    /// Close a conversation the shell opened but could not commit (or whose opening timed
+    /// out): written by the shell, never by the core, so no conversation is left orphaned.
+    #[serde(rename_all = "camelCase")]
+    Abandon { conversation_id: String },
     /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned, or,
     /// with `keep_as_ticket`, leave it open for an agent to answer later.
     #[serde(rename_all = "camelCase")]

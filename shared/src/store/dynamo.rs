@@ -518,6 +518,17 @@ impl super::Store for DynamoStore {
         Ok(())
     }
 
+    async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(outbox_item(item, expires_at)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
         let r = self
             .client
@@ -882,8 +893,12 @@ impl super::Store for DynamoStore {
                 keys.push((session_pk(key), sk));
             }
         }
-        for item in self.query_all(outbox_pk(key), None).await? {
-            keys.push((outbox_pk(key), get_s(&item, "sk")?.to_owned()));
+        // The outbox, and the lane of conversations abandoned for this session.
+        let abandoned = SessionKey::new(&key.bot_id, &format!("{}#abandoned", key.session_id));
+        for pk in [outbox_pk(key), outbox_pk(&abandoned)] {
+            for item in self.query_all(pk.clone(), None).await? {
+                keys.push((pk.clone(), get_s(&item, "sk")?.to_owned()));
+            }
         }
         for (pk, sk) in &keys {
             self.client

@@ -190,6 +190,9 @@ pub trait Store: Send + Sync {
     /// Takes a lease on an item if it is still as read; false when someone else took it.
     async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
     async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
+    /// Stores one outbox item on its own, outside a commit (an abandoned conversation's end,
+    /// kept in a lane of its own so it never collides with the session's numbering).
+    async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()>;
     async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
     async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool>;
     /// Due work in one shard of the sparse index, oldest first.

@@ -353,3 +353,73 @@ async fn a_session_id_reused_after_its_state_item_expired_accepts_messages() {
     assert_eq!(transcript[0].message.text.as_deref(), Some("back again"));
     assert_eq!(env.session("acme", "s-1").await.unwrap().seq, 1);
 }
+
+#[tokio::test]
+async fn a_hanging_provider_gets_an_answer_before_the_deadline_and_the_end_of_what_it_opened() {
+    use handover::app::{AppContext, bot_webhook, evaluator};
+    use wiremock::matchers::body_partial_json;
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    // The contact center takes the conversation but answers only after 10 s.
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+        .with_retry(test_retry())
+        .with_request_budget(Duration::from_secs(2));
+    let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/events",
+        &env.signed(&bot.platform_secret, &body),
+        &body,
+    );
+    let started = std::time::Instant::now();
+    let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        took < Duration::from_secs(5),
+        "answered within the budget, took {took:?}"
+    );
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    let session = env.session("acme", "s-1").await;
+    assert!(session.is_none_or(|s| s.handover.is_none()), "no handover committed");
+
+    // The provider may have opened it: its end is delivered, durably, by the evaluator.
+    let start = of_type(&bodies_at(&srv, "/desk").await, "conversation.started")[0].clone();
+    evaluator::run(&ctx, env.now()).await;
+    let ended = of_type(&bodies_at(&srv, "/desk").await, "conversation.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1, "the opened conversation is ended: {ended:?}");
+    assert_eq!(ended[0]["conversationId"], start["conversationId"]);
+}
+
+#[test]
+fn the_request_budget_fits_the_function_timeout_in_the_template() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let timeouts: Vec<u64> = template
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Timeout: "))
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let http_timeout = *timeouts.iter().min().expect("function timeouts in template.yaml");
+    let budget = handover::app::context::REQUEST_BUDGET + handover::app::request::DEADLINE_MARGIN;
+    assert!(
+        budget.as_secs() <= http_timeout,
+        "request budget {budget:?} exceeds the HTTP functions' Timeout: {http_timeout}"
+    );
+}
