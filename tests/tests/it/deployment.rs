@@ -133,7 +133,7 @@ async fn demo_bot(env: &TestEnv, srv: &MockServer) {
         .await;
     let yaml = std::fs::read_to_string(format!("{}/../examples/demo-bot.yaml", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
-        .replace("http://127.0.0.1:3001", &srv.uri())
+        .replace("http://127.0.0.1:3000/playground", &srv.uri())
         .replace("handover/demo/platform", &platform)
         .replace("handover/demo/desk", &desk);
     env.put_bot(&yaml).await;
