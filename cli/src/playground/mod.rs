@@ -137,32 +137,29 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
     )
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, Response> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.is_object() => Ok(v),
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "the body must be a JSON object",
-        )),
+/// A request refused with 400 and a JSON error.
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, "invalid_body", self.0)
     }
 }
 
-fn text_field(v: &Value, name: &str) -> Result<String, Response> {
+fn parse_body(body: &[u8]) -> Result<Value, BadRequest> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(BadRequest("the body must be a JSON object".into())),
+    }
+}
+
+fn text_field(v: &Value, name: &str) -> Result<String, BadRequest> {
     let text = v[name].as_str().unwrap_or("").trim().to_owned();
     if text.is_empty() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("{name} must be a non-empty string"),
-        ));
+        return Err(BadRequest(format!("{name} must be a non-empty string")));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("{name} is longer than {MAX_TEXT_CHARS} characters"),
-        ));
+        return Err(BadRequest(format!("{name} is longer than {MAX_TEXT_CHARS} characters")));
     }
     Ok(text)
 }
@@ -415,7 +412,7 @@ async fn new_session(State(pg): State<Pg>) -> Response {
 async fn say(State(pg): State<Pg>, Path(sid): Path<String>, body: Bytes) -> Response {
     let text = match parse_body(&body).and_then(|v| text_field(&v, "text")) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if !pg.lock().has_session(&sid) {
         return error(StatusCode::NOT_FOUND, "unknown_session", format!("no chat {sid:?}"));
@@ -515,7 +512,7 @@ async fn bot_hook(State(pg): State<Pg>, headers: HeaderMap, body: Bytes) -> Resp
     }
     let v = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     eprintln!("{}", agent::describe("bot <-", &v));
     let Some(sid) = v["sessionId"].as_str().map(str::to_owned) else {
@@ -544,7 +541,7 @@ async fn desk_hook(State(pg): State<Pg>, headers: HeaderMap, body: Bytes) -> Res
     }
     let v = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     eprintln!("{}", agent::describe("agent desk <-", &v));
     let failing = {
@@ -615,7 +612,7 @@ async fn desk_action(
     let text = if kind == "agent.message" {
         match parse_body(&body).and_then(|v| text_field(&v, "text")) {
             Ok(t) => Some(t),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     } else {
         None
@@ -683,7 +680,7 @@ async fn desk_action(
 async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes) -> Response {
     let v = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let flag = |name: &str| v[name].as_bool();
     match control.as_str() {
@@ -694,7 +691,7 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
             if on {
                 let reason = match text_field(&v, "reason") {
                     Ok(r) => r,
-                    Err(r) => return r,
+                    Err(r) => return r.into_response(),
                 };
                 pg.update_config("kill switch on", move |c| {
                     c.disabled = Some(KillSwitch {
@@ -712,7 +709,7 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
         "hours" => {
             let hours = match hours_from(&v) {
                 Ok(h) => h,
-                Err(r) => return r,
+                Err(r) => return r.into_response(),
             };
             let what = if hours.is_some() {
                 "opening hours"
@@ -737,7 +734,7 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
                     Err(e) => error(StatusCode::BAD_REQUEST, "invalid_hours", e),
                 },
                 Ok(None) => json_response(StatusCode::OK, &json!({ "open": true, "always": true })),
-                Err(r) => r,
+                Err(r) => r.into_response(),
             }
         }
         "language" => {
@@ -750,7 +747,7 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
                         "language must be a tag such as en or nl-BE",
                     );
                 }
-                Err(r) => return r,
+                Err(r) => return r.into_response(),
             };
             pg.lock().operator.language = language;
             pg.changed();
@@ -781,18 +778,14 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
 }
 
 /// Opening hours from the operator form; an empty expression means "no hours" (always open).
-fn hours_from(v: &Value) -> Result<Option<HoursConfig>, Response> {
+fn hours_from(v: &Value) -> Result<Option<HoursConfig>, BadRequest> {
     let expression = v["openingHours"].as_str().unwrap_or("").trim();
     if expression.is_empty() {
         return Ok(None);
     }
     let time_zone = v["timeZone"].as_str().unwrap_or("").trim();
     if time_zone.is_empty() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "timeZone is required with opening hours",
-        ));
+        return Err(BadRequest("timeZone is required with opening hours".into()));
     }
     let holidays = v["publicHolidays"].as_str().map(str::trim).filter(|s| !s.is_empty());
     Ok(Some(HoursConfig {
