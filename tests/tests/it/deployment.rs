@@ -195,9 +195,11 @@ async fn every_sample_event_runs_through_its_handler() {
     let report = evaluator::handle(&ctx, load_event("schedule.json")).await;
     assert_eq!(report["errors"], 0, "{report}");
     assert!(report.get("timersFired").is_some());
+    // Events only: the demo bot's availability question is a GET without a body.
     let sent: Vec<String> = received(&srv)
         .await
         .iter()
+        .filter(|b| !b.is_null())
         .map(|b| b["type"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(

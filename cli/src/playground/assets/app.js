@@ -245,8 +245,8 @@ function renderOperator(op) {
   $('#desk-fails').checked = op.deskFails;
   const a = op.availability;
   $('#availability').textContent = a
-    ? `handover last asked at ${time(a.at)} (queue ${a.queue}): agentsOnline ${a.agentsOnline}`
-    : 'handover has not asked yet';
+    ? `handover last asked at ${time(a.at)} (queue ${a.queue}): agentsOnline ${a.agentsOnline}. It asks about once a minute.`
+    : 'handover has not asked yet (it asks about once a minute)';
   const sel = $('#language');
   const langs = Array.from(new Set([...op.languages, op.language]));
   if (sel.options.length !== langs.length) {
