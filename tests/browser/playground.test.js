@@ -23,9 +23,9 @@ if (!fs.existsSync(CHROMIUM)) {
 }
 
 /** Waits until `locator` has an element whose text contains `text`. */
-async function see(locator, text) {
+async function see(locator, text, timeout = WAIT) {
   try {
-    await locator.filter({ hasText: text }).first().waitFor({ timeout: WAIT });
+    await locator.filter({ hasText: text }).first().waitFor({ timeout });
   } catch (e) {
     const shown = await locator.allInnerTexts().catch(() => []);
     throw new Error(`expected to see ${JSON.stringify(text)}; the page shows: ${JSON.stringify(shown.slice(-6))}`);
@@ -81,8 +81,8 @@ async function main() {
     await see(chat.locator('.msg.bot'), 'Parcel A-1 left our warehouse');
     await see(chat.locator('.state'), 'waiting');
 
-    step('the desk shows the conversation with queue, trigger, variables and transcript');
     const card = page.locator('#desk article.conversation').first();
+    step('the desk shows the conversation with queue, trigger, variables and transcript');
     await see(card.locator('.meta dd'), 'general');
     await see(card.locator('.meta dd'), 'explicit_request');
     await see(card.locator('.meta dd'), 'orderId=A-1');
@@ -148,6 +148,23 @@ async function main() {
     await see(second.locator('.msg.dialog'), 'Our agents are offline right now. We are back');
     await see(second.locator('.msg.dialog'), `at ${hh}:00`);
     await see(second.locator('.msg.dialog .note'), 'closed: outside_hours');
+
+    step('the desk fails for a while: the timeline shows the outbox retrying until it delivers');
+    await page.locator('#hours-expr').fill('');
+    await see(page.locator('#hours-preview'), 'always open');
+    await page.locator('#hours-apply').click();
+    await see(page.locator('#operator-status'), 'opening hours removed: applied');
+    await say(second, 'I want to return my shoes');
+    await see(second.locator('.msg.dialog .note'), 'opened');
+    const secondCard = page.locator(`#desk article.conversation[data-session="${await second.getAttribute('data-session')}"]`);
+    await see(secondCard.locator('.meta dd'), 'unsupported_flow');
+    await page.locator('#desk-fails').check();
+    await say(second, 'Hello again');
+    await see(second.locator('.events li.failed'), 'desk answered 503');
+    await see(second.locator('.outbox li'), 'retryable failure: HTTP 503');
+    await page.locator('#desk-fails').uncheck();
+    await see(second.locator('.events li:not(.failed)'), '(retry)', 20000);
+    await see(secondCard.locator('.messages .live'), 'Hello again');
 
     assert.deepEqual(problems, [], 'the page must not throw');
     assert.deepEqual(polls, [], 'the page reads state from the event stream, never by polling');

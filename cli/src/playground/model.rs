@@ -2,7 +2,7 @@
 //! the chats, each session's timeline and store view, the desk's conversations and the
 //! operator's settings. Nothing here is a secret.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -37,6 +37,9 @@ pub struct Inner {
     /// Deliveries seen per event id: a second one is a retry.
     #[serde(skip)]
     attempts: HashMap<String, u32>,
+    /// Events the desk accepted (answered 2xx): a later delivery of one changes nothing.
+    #[serde(skip)]
+    accepted: HashSet<String>,
 }
 
 impl Inner {
@@ -53,6 +56,7 @@ impl Inner {
             prefix,
             next: 0,
             attempts: HashMap::new(),
+            accepted: HashSet::new(),
         }
     }
 
@@ -123,7 +127,7 @@ impl Inner {
         if let Some(sid) = &sid {
             self.session(sid).push(Line::outbound("desk", kind, detail, !failing));
         }
-        if failing || attempt > 1 {
+        if failing || !self.accepted.insert(v["id"].as_str().unwrap_or("").to_owned()) {
             return;
         }
         match kind {
@@ -535,5 +539,11 @@ mod tests {
         let line = &inner.session(&sid).timeline[0];
         assert!(!line.ok);
         assert!(line.detail.starts_with("desk answered 503"));
+        // The retry that gets through opens the conversation, once.
+        for attempt in [2, 3] {
+            inner.on_desk_event(&started, attempt, false);
+        }
+        assert_eq!(inner.desk.len(), 1);
+        assert!(inner.session(&sid).timeline[1].detail.starts_with("delivery 2 (retry)"));
     }
 }
