@@ -90,6 +90,14 @@ pub async fn router(addr: &str, bot_id: &str, config_ttl: Duration) -> Router {
     pg.new_session();
     pg.load_config().await;
     tokio::spawn(refresher(pg.clone()));
+    // The page's own requests: JSON only, so that another site open in the same browser cannot
+    // post a plain form or a no-CORS fetch to them.
+    let api = Router::new()
+        .route("/playground/api/sessions", post(new_session))
+        .route("/playground/api/sessions/{id}/say", post(say))
+        .route("/playground/api/desk/{conversation}/{action}", post(desk_action))
+        .route("/playground/api/operator/{control}", post(operator))
+        .route_layer(axum::middleware::from_fn(json_only));
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .route(
@@ -101,10 +109,7 @@ pub async fn router(addr: &str, bot_id: &str, config_ttl: Duration) -> Router {
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
         .route("/playground/events", get(events))
-        .route("/playground/api/sessions", post(new_session))
-        .route("/playground/api/sessions/{id}/say", post(say))
-        .route("/playground/api/desk/{conversation}/{action}", post(desk_action))
-        .route("/playground/api/operator/{control}", post(operator))
+        .merge(api)
         .route(BOT_HOOK, post(bot_hook))
         .route(DESK_HOOK, post(desk_hook))
         .route(AVAILABILITY_HOOK, get(availability_hook))
@@ -135,6 +140,22 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
         status,
         &json!({ "error": { "code": code, "message": message.to_string() } }),
     )
+}
+
+async fn json_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        );
+    }
+    next.run(req).await
 }
 
 /// A request refused with 400 and a JSON error.
@@ -380,6 +401,10 @@ async fn refresher(pg: Pg) {
     let mut tick = tokio::time::interval(Duration::from_millis(1500));
     loop {
         tick.tick().await;
+        if pg.lock().error.is_some() {
+            // The bot may have been stored since (`handover bot put`).
+            pg.load_config().await;
+        }
         let ids = pg.lock().sessions_to_refresh();
         for id in ids {
             pg.refresh(&id).await;
@@ -768,7 +793,6 @@ async fn operator(State(pg): State<Pg>, Path(control): Path<String>, body: Bytes
             pg.changed();
             json_response(StatusCode::OK, &json!({ "saved": true }))
         }
-        "new-session" => new_session(State(pg)).await,
         _ => error(
             StatusCode::NOT_FOUND,
             "unknown_control",
