@@ -113,6 +113,13 @@ pub async fn router(addr: &str, bot_id: &str, config_ttl: Duration) -> Router {
         .route(BOT_HOOK, post(bot_hook))
         .route(DESK_HOOK, post(desk_hook))
         .route(AVAILABILITY_HOOK, get(availability_hook))
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
         .with_state(pg)
 }
 
