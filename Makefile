@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # The template checks run offline; a region is all they need.
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: run test lint check-template build tools build-tools fmt clippy bench clean
+.PHONY: run test lint check-template browser-test build tools build-tools fmt clippy bench clean
 
 $(VENV)/.test-tools:
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,7 @@ $(VENV)/.build-tools: $(VENV)/.test-tools
 
 build-tools: $(VENV)/.build-tools
 
-## make run: the whole service locally (emulator, demo bot, agent stub, handover serve)
+## make run: the whole service locally (emulator, demo bot, handover serve with the playground at /)
 run: tools
 	cargo build -p handover-cli
 	scripts/run-local.sh
@@ -37,6 +37,13 @@ run: tools
 ## make test: every check and test
 test: tools lint check-template
 	cargo test --workspace --locked
+	$(MAKE) --no-print-directory browser-test
+
+## make browser-test: the playground page driven in headless Chromium. scripts/setup-browser.sh
+## installs Debian's chromium (as root) and the pinned playwright-core, or fails saying how.
+browser-test: tools
+	cargo build -p handover-cli --locked
+	scripts/browser-test.sh
 
 lint:
 	cargo fmt --all -- --check
@@ -59,4 +66,4 @@ fmt:
 	cargo fmt --all
 
 clean:
-	rm -rf target .aws-sam $(VENV)
+	rm -rf target .aws-sam $(VENV) tests/browser/node_modules

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local stack: moto (DynamoDB + Secrets Manager), the table, the demo bot and its
-# secrets, the agent stub, and `handover serve`. Ctrl-C stops everything.
+# secrets, and `handover serve` with the playground at /. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,19 +27,19 @@ $HANDOVER secret-put handover/demo/platform '{"signingSecret":"demo-signing-secr
 $HANDOVER secret-put handover/demo/desk '{"signingSecret":"demo-desk-secret"}'
 $HANDOVER bot put examples/demo-bot.yaml
 
-$HANDOVER agent stub --addr 127.0.0.1:3001 &
-pids+=($!)
-
 cat <<'TXT'
 
 handover is running on http://127.0.0.1:3000 with the demo bot "demo".
-The agent stub on :3001 prints what the contact center and the bot receive.
 
-Try it, in another terminal (same directory):
+  Open the playground in a browser:  http://127.0.0.1:3000/
+  (a chat with the demo bot, the agent desk, each session's timeline, operator controls)
+
+handover serve prints below what the demo bot and the agent desk receive.
+Or drive it by hand, in another terminal (same directory):
 
   export AWS_ENDPOINT_URL=http://127.0.0.1:5005 AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   scripts/demo.sh message "Where is my parcel?"      # the bot answers: control bot
-  scripts/demo.sh handover                           # outcome opened; the stub shows conversation.started
+  scripts/demo.sh handover                           # outcome opened; the desk gets conversation.started
   scripts/demo.sh message "Are you there?"           # still the bot; mirrored to the agent
   target/debug/handover agent send agent.joined --conversation <handoverId>
   scripts/demo.sh message "Hi Eva"                   # control agent

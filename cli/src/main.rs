@@ -5,6 +5,7 @@
 
 mod agent;
 mod ops;
+mod playground;
 mod serve;
 
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ enum Command {
         /// Seconds between evaluator runs (EventBridge runs it every 60 s in AWS).
         #[arg(long, default_value_t = 5)]
         evaluate_every: u64,
+        /// The bot the playground page at `/` plays (its demo bot and desk sign with its secrets).
+        #[arg(long, default_value = "demo")]
+        playground_bot: String,
     },
     /// The DynamoDB table.
     #[command(subcommand)]
@@ -113,7 +117,11 @@ enum SessionCmd {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, evaluate_every } => serve::run(&addr, evaluate_every).await,
+        Command::Serve {
+            addr,
+            evaluate_every,
+            playground_bot,
+        } => serve::run(&addr, evaluate_every, &playground_bot).await,
         Command::Table(TableCmd::Create { if_missing }) => ops::table_create(if_missing).await,
         Command::Bot(BotCmd::Put { file }) => ops::bot_put(&file).await,
         Command::Bot(BotCmd::Get { bot_id }) => ops::bot_get(&bot_id).await,

@@ -12,14 +12,15 @@ use axum::response::Response;
 use handover::app::routes::{self, Function};
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 
-pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
+pub async fn run(addr: &str, evaluate_every: u64, playground_bot: &str) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
-    let ctx = Arc::new(AppContext::from_env().await.with_bot_cache_ttl(Duration::from_secs(2)));
+    let config_ttl = Duration::from_secs(2);
+    let ctx = Arc::new(AppContext::from_env().await.with_bot_cache_ttl(config_ttl));
     let evaluator_ctx = ctx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(evaluate_every.max(1)));
@@ -33,12 +34,14 @@ pub async fn run(addr: &str, evaluate_every: u64) -> Result<()> {
             }
         }
     });
-    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+    // The playground's page and hooks (local only), in front of the routes of template.yaml.
+    let playground = crate::playground::router(addr, playground_bot, config_ttl).await;
+    let app = playground.fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let ctx = ctx.clone();
         async move { dispatch(&ctx, method, uri, headers, body).await }
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("handover serving on http://{addr}");
+    eprintln!("handover serving on http://{addr} (playground for bot {playground_bot:?} at http://{addr}/)");
     for r in routes::ROUTES {
         eprintln!("  {:<5} {}  -> {}", r.method, r.path, r.function.binary());
     }
