@@ -13,7 +13,7 @@ if [ ! -x "$HANDOVER" ]; then
   echo "browser-test: $HANDOVER is missing; build it with: cargo build -p handover-cli" >&2
   exit 1
 fi
-MOTO=${MOTO_SERVER:-.venv/bin/moto_server}
+MOTO=${MOTO_SERVER:-}
 if [ ! -x "$MOTO" ]; then
   echo "browser-test: $MOTO is missing; create the tools with: make tools" >&2
   exit 1
@@ -41,7 +41,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
+if [ -n "$MOTO" ]; then
+  "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
+else
+  .venv/bin/python scripts/moto-serial.py -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
+fi
 pids+=($!)
 wait_for "${AWS_ENDPOINT_URL}/moto-api/"
 

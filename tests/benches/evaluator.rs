@@ -164,7 +164,13 @@ async fn main() {
         println!("\n## {label}");
         counter.reset();
         let t = Instant::now();
-        evaluator::refresh_availability(&ctx, now, &mut report).await;
+        evaluator::refresh_availability(
+            &ctx,
+            now,
+            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            &mut report,
+        )
+        .await;
         println!(
             "availability refresh: {:.2} s, {} DynamoDB requests {:?}",
             t.elapsed().as_secs_f64(),
@@ -173,7 +179,13 @@ async fn main() {
         );
         counter.reset();
         let t = Instant::now();
-        evaluator::process_due(&ctx, now, &mut report).await;
+        evaluator::process_due(
+            &ctx,
+            now,
+            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            &mut report,
+        )
+        .await;
         println!(
             "due timers and outbox: {:.2} s, {} DynamoDB requests {:?}",
             t.elapsed().as_secs_f64(),

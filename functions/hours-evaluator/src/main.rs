@@ -9,7 +9,8 @@ async fn main() -> Result<(), Error> {
     handover::app::logging::init();
     let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, Error>(evaluator::handle(ctx, event.payload).await)
+        let deadline = evaluator::deadline_from(event.context.deadline());
+        Ok::<_, Error>(evaluator::handle_until(ctx, deadline).await)
     }))
     .await
 }

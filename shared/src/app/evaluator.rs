@@ -1,8 +1,15 @@
 //! The scheduled evaluator: every minute, fire due timers and redeliver due outbox items,
-//! found through the sparse due index (never a scan). Safe to run twice at once: timers fire
-//! through the version-checked commit, outbox items are claimed before delivery.
+//! found through the sparse due index (never a scan), then refresh availability. Safe to run
+//! twice at once: timers fire through the version-checked commit, outbox items are claimed
+//! before delivery.
+//!
+//! A run keeps a time budget: due work first, in an order that starts at a random point so no
+//! session or shard is starved when runs overrun; availability after, a few bots at a time;
+//! nothing is started that could not finish before the deadline. What is left is counted and
+//! picked up by the next run.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -32,25 +39,75 @@ pub struct Report {
     pub errors: u32,
     /// Due-index entries that could not be read and were skipped.
     pub unreadable: u32,
+    /// Due sessions left for the next run because the budget ran out.
+    pub backlog: u32,
+    /// Bots whose availability was not refreshed because the budget ran out.
+    pub bots_skipped: u32,
+    pub budget_exhausted: bool,
 }
+
+/// The evaluator function's budget: its `Timeout: 60` in template.yaml minus a margin.
+pub const RUN_BUDGET: Duration = Duration::from_secs(50);
+
+/// The longest one unit of work may take (a session's timers and deliveries: a few HTTP calls
+/// of at most 8 s each); none is started with less than this left.
+pub const WORK_RESERVE: Duration = Duration::from_secs(10);
+
+/// Bots whose availability is refreshed at once.
+pub const AVAILABILITY_CONCURRENCY: usize = 8;
 
 /// The Lambda handler. The scheduler's payload carries nothing we need (the run is defined
 /// by the clock), so any JSON object is accepted, `{}` included.
 pub async fn handle(ctx: &AppContext, _event: serde_json::Value) -> serde_json::Value {
-    serde_json::to_value(run(ctx, ctx.clock.now()).await).expect("report serializes")
+    handle_until(ctx, Instant::now() + RUN_BUDGET).await
 }
 
-/// One evaluator run at `now`.
+/// [`handle`] with the invocation's own deadline (the Lambda context's, minus a margin).
+pub async fn handle_until(ctx: &AppContext, deadline: Instant) -> serde_json::Value {
+    let report = run_until(ctx, ctx.clock.now(), deadline).await;
+    serde_json::to_value(report).unwrap_or_default()
+}
+
+/// The run's deadline from the invocation's: 5 s before it (to report and flush logs), and
+/// never more than [`RUN_BUDGET`] (also when the runtime gave no deadline).
+pub fn deadline_from(lambda_deadline: std::time::SystemTime) -> Instant {
+    let by_budget = Instant::now() + RUN_BUDGET;
+    if lambda_deadline <= std::time::UNIX_EPOCH {
+        return by_budget;
+    }
+    let left = lambda_deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_secs(5));
+    by_budget.min(Instant::now() + left)
+}
+
+/// One evaluator run at `now`, with the default budget.
 pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
+    run_until(ctx, now, Instant::now() + RUN_BUDGET).await
+}
+
+/// One evaluator run at `now` that starts no work it could not finish by `deadline`.
+pub async fn run_until(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant) -> Report {
     let mut report = Report::default();
-    refresh_availability(ctx, now, &mut report).await;
-    process_due(ctx, now, &mut report).await;
-    tracing::info!(?report, "evaluator run");
+    process_due(ctx, now, deadline, &mut report).await;
+    refresh_availability(ctx, now, deadline, &mut report).await;
+    report.budget_exhausted = report.backlog + report.bots_skipped > 0;
+    if report.budget_exhausted {
+        tracing::warn!(?report, "evaluator budget exhausted; the rest waits for the next run");
+    } else {
+        tracing::info!(?report, "evaluator run");
+    }
     report
 }
 
+/// Whether a unit of work may still start.
+fn time_left(deadline: Instant) -> bool {
+    Instant::now() + WORK_RESERVE <= deadline
+}
+
 /// Fires due timers and redelivers due outbox items, found through the sparse due index.
-pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
+pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant, report: &mut Report) {
     let mut work: BTreeSet<Due> = BTreeSet::new();
     for shard in 0..DUE_SHARDS {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
@@ -64,7 +121,19 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, report: &mut Repo
             }
         }
     }
-    for due in work {
+    // Start at a random point: when a run cannot finish, the next one does not begin with the
+    // same sessions again, so none is starved.
+    let mut work: Vec<Due> = work.into_iter().collect();
+    if !work.is_empty() {
+        let start = fastrand::usize(0..work.len());
+        work.rotate_left(start);
+    }
+    let total = work.len();
+    for (done, due) in work.into_iter().enumerate() {
+        if !time_left(deadline) {
+            report.backlog = u32::try_from(total - done).unwrap_or(u32::MAX);
+            break;
+        }
         report.sessions += 1;
         match due {
             Due::Timer(key) => match fire_timers(ctx, &key, now).await {
@@ -137,7 +206,7 @@ const BOT_BATCH: usize = 500;
 
 /// Recomputes every bot's `AVAILABILITY`: the schedule of each queue, and agent presence for
 /// providers that can tell. Reads and writes are batched; unchanged documents are not written.
-pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: &mut Report) {
+pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant, report: &mut Report) {
     let bots = match ctx.store.list_bots().await {
         Ok(b) => b,
         Err(e) => {
@@ -156,21 +225,41 @@ pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, report: 
             }
         };
         let mut writes = Vec::new();
-        for (config, stored) in loaded {
-            let bot_id = config.bot_id.clone();
-            let Ok(bot) = ctx.adopt_bot(config).await else {
-                report.errors += 1;
-                continue;
-            };
-            report.bots += 1;
-            let stored = stored.unwrap_or_default();
-            let mut next = crate::store::StoredAvailability {
-                queues: crate::domain::availability::snapshot(&bot, now),
-                agents: stored.agents.clone(),
-            };
-            refresh_presence(ctx, &bot, &mut next, now).await;
-            if next != stored {
-                writes.push((bot_id, next));
+        let mut loaded = loaded.into_iter();
+        loop {
+            let group: Vec<_> = loaded.by_ref().take(AVAILABILITY_CONCURRENCY).collect();
+            if group.is_empty() {
+                break;
+            }
+            if !time_left(deadline) {
+                report.bots_skipped += u32::try_from(group.len() + loaded.len()).unwrap_or(u32::MAX);
+                break;
+            }
+            // A provider that hangs holds only its own bot, and never past the deadline.
+            let refreshed = futures_util::future::join_all(group.into_iter().map(|(config, stored)| async move {
+                let bot = ctx.adopt_bot(config).await.ok()?;
+                let stored = stored.unwrap_or_default();
+                let mut next = crate::store::StoredAvailability {
+                    queues: crate::domain::availability::snapshot(&bot, now),
+                    agents: stored.agents.clone(),
+                };
+                let presence = refresh_presence(ctx, &bot, &mut next, now);
+                if tokio::time::timeout_at(deadline.into(), presence).await.is_err() {
+                    tracing::warn!(bot_id = %bot.config.bot_id, "agent presence not refreshed before the deadline");
+                }
+                Some((bot.config.bot_id.clone(), next != stored, next))
+            }))
+            .await;
+            for r in refreshed {
+                match r {
+                    Some((bot_id, changed, next)) => {
+                        report.bots += 1;
+                        if changed {
+                            writes.push((bot_id, next));
+                        }
+                    }
+                    None => report.errors += 1,
+                }
             }
         }
         report.availability_written += u32::try_from(writes.len()).unwrap_or(u32::MAX);

@@ -423,3 +423,55 @@ fn the_request_budget_fits_the_function_timeout_in_the_template() {
         "request budget {budget:?} exceeds the HTTP functions' Timeout: {http_timeout}"
     );
 }
+
+#[tokio::test]
+async fn a_hanging_availability_endpoint_does_not_stop_due_timers_firing() {
+    use handover::app::evaluator;
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    // Agent presence never answers in time.
+    Mock::given(method("GET"))
+        .and(path("/presence"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    let u = srv.uri();
+    // Three bots whose presence hangs: refreshed one after the other, they alone would outlast
+    // the run.
+    for bot_id in ["acme", "acme-2", "acme-3"] {
+        env.put_bot(&format!(
+            "botId: {bot_id}\nplatform: {{ kind: native, outboundUrl: '{u}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{u}/desk', availabilityUrl: '{u}/presence', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\ntimeouts: {{ noAgentSeconds: 60, stillWaitingEverySeconds: 0 }}\n"
+        ))
+        .await;
+    }
+    // The request itself asks for presence inline; that answer is unknown, which never blocks.
+    let bot = StandardBot {
+        bot_id: "acme".into(),
+        platform_secret: b"bot-secret".to_vec(),
+        desk_secret: b"desk-secret".to_vec(),
+    };
+    let started = std::time::Instant::now();
+    open(&env, &bot, "s-1").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the request kept its deadline"
+    );
+
+    env.clock.advance(chrono::Duration::minutes(2));
+    let started = std::time::Instant::now();
+    let deadline = started + evaluator::WORK_RESERVE + Duration::from_secs(2);
+    let report = evaluator::run_until(&env.ctx, env.now(), deadline).await;
+    assert_eq!(report.timers_fired, 1, "{report:?}");
+    assert_eq!(of_type(&bodies_at(&srv, "/desk").await, "conversation.ended").len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the run stopped at its deadline: {:?}",
+        started.elapsed()
+    );
+}
