@@ -6,6 +6,7 @@
 mod agent;
 mod ops;
 mod serve;
+mod stats;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,23 @@ enum Command {
         /// Seconds between evaluator runs (EventBridge runs it every 60 s in AWS).
         #[arg(long, default_value_t = 5)]
         evaluate_every: u64,
+        /// Print the metric lines (CloudWatch Embedded Metric Format) on stdout, as Lambda does.
+        #[arg(long)]
+        print_metrics: bool,
+    },
+    /// Handover figures for a period, from the table: opened, joined, time to agent,
+    /// abandoned, end reasons, duration (docs/operations.md).
+    Stats {
+        bot_id: String,
+        /// Start of the period: 90m, 24h, 7d (back from now), a date (2026-11-25) or an RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only handovers of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// The DynamoDB table.
     #[command(subcommand)]
@@ -113,7 +131,17 @@ enum SessionCmd {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, evaluate_every } => serve::run(&addr, evaluate_every).await,
+        Command::Serve {
+            addr,
+            evaluate_every,
+            print_metrics,
+        } => serve::run(&addr, evaluate_every, print_metrics).await,
+        Command::Stats {
+            bot_id,
+            since,
+            queue,
+            json,
+        } => stats::run(&bot_id, &since, queue, json).await,
         Command::Table(TableCmd::Create { if_missing }) => ops::table_create(if_missing).await,
         Command::Bot(BotCmd::Put { file }) => ops::bot_put(&file).await,
         Command::Bot(BotCmd::Get { bot_id }) => ops::bot_get(&bot_id).await,

@@ -30,6 +30,8 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
     pub health: Health,
+    /// Where EMF metric lines go (stdout in Lambda).
+    pub metrics: Arc<dyn crate::metrics::Sink>,
     ids: IdSource,
     bots: BotCache,
     deps: Deps,
@@ -50,6 +52,7 @@ impl AppContext {
             http,
             clock,
             retry: RetryPolicy::default(),
+            metrics: Arc::new(crate::metrics::Stdout),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),
             deps,
@@ -59,6 +62,18 @@ impl AppContext {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Sends metric lines to `sink` (the handlers' and the breaker's).
+    pub fn with_metrics(mut self, sink: Arc<dyn crate::metrics::Sink>) -> Self {
+        self.health.metrics = sink.clone();
+        self.metrics = sink;
+        self
+    }
+
+    /// Writes metric records, stamped with the context's clock.
+    pub fn record(&self, records: &[crate::metrics::Record]) {
+        crate::metrics::emit(self.metrics.as_ref(), self.clock.now(), records);
     }
 
     pub fn with_handover_ids(mut self, ids: IdSource) -> Self {

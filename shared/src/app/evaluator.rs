@@ -12,6 +12,7 @@ use super::context::AppContext;
 use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::outbox;
 use crate::domain::{Event, Input, Reply, TimerKind};
+use crate::metrics;
 use crate::store::{DUE_SHARDS, Due, SessionKey};
 
 /// Work items read per shard and run; the rest waits for the next minute.
@@ -42,9 +43,11 @@ pub async fn handle(ctx: &AppContext, _event: serde_json::Value) -> serde_json::
 
 /// One evaluator run at `now`.
 pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
+    let started = std::time::Instant::now();
     let mut report = Report::default();
     refresh_availability(ctx, now, &mut report).await;
     process_due(ctx, now, &mut report).await;
+    ctx.record(&metrics::evaluator_run(report.sessions, report.errors, started));
     tracing::info!(?report, "evaluator run");
     report
 }
