@@ -452,3 +452,63 @@ fn operations_guide_explains_every_metric_and_alarm() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_provider_counts_an_error_and_the_failover_and_a_refused_bot_event_a_give_up() {
+    let mut env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    for (p, status) in [("/desk", 500), ("/backup", 200), ("/bot", 400)] {
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path(p))
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&srv)
+            .await;
+    }
+    let platform = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let desk = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    let backup = env.secret("backup", &json!({"signingSecret": "backup-secret"})).await;
+    let url = srv.uri();
+    env.put_bot(&format!(
+        "botId: acme\nplatform: {{ kind: native, outboundUrl: '{url}/bot', secretRef: {platform} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{url}/desk', secretRef: {desk} }}\n  - {{ id: backup, kind: webhook, url: '{url}/backup', secretRef: {backup} }}\nrouting:\n  - {{ provider: desk, queue: general, failover: [backup] }}\n"
+    ))
+    .await;
+    let captured = Captured::default();
+    env.ctx = Arc::new(
+        AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+            .with_retry(test_retry())
+            .with_metrics(Arc::new(captured.clone())),
+    );
+
+    let (_, opened) = env
+        .send_event("acme", b"bot-secret", &handover_request("e1", "s-1"))
+        .await;
+    assert_eq!(opened["outcome"], "opened", "{opened}");
+    let conv = opened["handoverId"].as_str().unwrap().to_owned();
+    let (status, _) = env
+        .send_callback(
+            "acme",
+            "backup",
+            b"backup-secret",
+            &callback("c1", "agent.joined", &conv),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let parsed = read_back(&captured);
+    assert_eq!(
+        handover_lines(&parsed),
+        [
+            "ProviderErrors 1 provider=desk",
+            "HandoverRequested 1 trigger=explicit_request",
+            "HandoverOpened 1 provider=backup queue=general",
+            "ProviderFailover 1 provider=backup",
+            "AgentJoined 1 provider=backup queue=general",
+            "TimeToAgent 0 provider=backup queue=general",
+        ]
+    );
+    // The bot platform refused the join event (400): given up at once.
+    assert_eq!(
+        deliveries(&parsed),
+        BTreeMap::from([("OutboxGaveUp bot".to_owned(), 1.0)])
+    );
+}
