@@ -590,6 +590,115 @@ pub fn evaluator_run(due_sessions: u32, errors: u32, started: std::time::Instant
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BotConfig;
+    use crate::domain::{Agent, Message, Speaker, TimerKind, Trigger, decide};
+    use proptest::prelude::*;
+
+    fn bot() -> Bot {
+        let yaml = "botId: acme\nplatform: { kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: p }\nproviders:\n  - { id: desk, kind: webhook, url: 'https://desk.example.com', secretRef: d }\n  - { id: backup, kind: webhook, url: 'https://backup.example.com', secretRef: b }\nrouting:\n  - { provider: desk, queue: general, failover: [backup] }\ntimeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 60, agentIdleSeconds: 600 }\n";
+        Bot::new(BotConfig::parse(yaml).unwrap()).unwrap()
+    }
+
+    /// One step of a random conversation: what happens, after how many seconds, and which
+    /// providers are down at that moment.
+    fn step() -> impl Strategy<Value = (u8, i64, u8)> {
+        (0u8..10, 0i64..400, 0u8..4)
+    }
+
+    fn event(kind: u8, current: &str) -> Event {
+        let current = current.to_owned();
+        let agent = Agent {
+            id: "a-1".into(),
+            name: None,
+        };
+        match kind {
+            0 => Event::HandoverRequested(crate::domain::HandoverRequest {
+                trigger: Trigger::ExplicitRequest,
+                provider: None,
+                queue: None,
+                language: None,
+                variables: Default::default(),
+                tags: Vec::new(),
+                summary: None,
+                provider_conversation_id: None,
+            }),
+            1 => Event::UserCancelled,
+            2 => Event::AgentJoined {
+                handover_id: current,
+                agent,
+            },
+            3 => Event::AgentMessage {
+                handover_id: current,
+                agent: Some(agent),
+                message: Message::text("hello"),
+            },
+            4 => Event::ConversationClosed { handover_id: current },
+            5 => Event::TimerFired {
+                handover_id: current,
+                timer: TimerKind::NoAgent,
+            },
+            6 => Event::TimerFired {
+                handover_id: current,
+                timer: TimerKind::AgentIdle,
+            },
+            7 => Event::ProviderFailed { handover_id: current },
+            8 => Event::Message {
+                speaker: Speaker::Bot,
+                message: Message::text("bot turn"),
+            },
+            _ => Event::Message {
+                speaker: Speaker::User,
+                message: Message::text("user turn"),
+            },
+        }
+    }
+
+    proptest! {
+        /// Over any sequence of decisions, the counts tell one consistent story: every request
+        /// has one outcome, every opened handover ends once or is still open, a join happens at
+        /// most once per handover, and an abandoned handover is one that ended unjoined.
+        #[test]
+        fn metrics_of_any_conversation_add_up(steps in proptest::collection::vec(step(), 1..60)) {
+            let bot = bot();
+            let t0 = DateTime::from_timestamp(1_795_600_800, 0).unwrap();
+            let mut now = t0;
+            let mut session = Session::new("acme", "s-1", t0);
+            let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
+            let mut joined_handovers = std::collections::BTreeSet::new();
+            for (i, (kind, wait, down)) in steps.into_iter().enumerate() {
+                now += chrono::Duration::seconds(wait);
+                let mut conditions = Conditions::default();
+                for (bit, p) in [(1, "desk"), (2, "backup")] {
+                    if down & bit != 0 {
+                        conditions.unavailable_providers.insert(p.to_owned());
+                    }
+                }
+                let current = session.handover.as_ref().map_or("h-none".to_owned(), |h| h.id.clone());
+                let input = Input::new(event(kind, &current));
+                let Ok(decision) = decide(&session, &input, &bot, &conditions, now, &format!("h-{i}")) else {
+                    continue;
+                };
+                for r in decided(&bot, &session, &input, &conditions, &decision) {
+                    prop_assert!(r.value >= 0.0);
+                    for key in r.metric.keys() {
+                        prop_assert!(key == "botId" || r.dims.contains_key(key), "{} lacks {}", r.metric.name, key);
+                    }
+                    *counts.entry(r.metric.name).or_default() += r.value;
+                    if r.metric.name == "AgentJoined" {
+                        prop_assert!(joined_handovers.insert(current.clone()), "joined twice");
+                    }
+                }
+                session = decision.session;
+            }
+            let n = |name: &str| counts.get(name).copied().unwrap_or(0.0);
+            let open = if session.handover.is_some() { 1.0 } else { 0.0 };
+            let joined_now = if session.handover.as_ref().is_some_and(|h| h.joined_at.is_some()) { 1.0 } else { 0.0 };
+            prop_assert_eq!(n("HandoverRequested"), n("HandoverOpened") + n("HandoverClosed") + n("HandoverDisabled"));
+            prop_assert_eq!(n("HandoverOpened"), n("HandoverEnded") + open);
+            prop_assert_eq!(n("HandoverEnded"), n("HandoverAbandoned") + (n("AgentJoined") - joined_now));
+            prop_assert!(n("ProviderFailover") <= n("HandoverOpened"));
+        }
+    }
 
     #[test]
     fn every_metric_is_declared_once_with_the_total_first() {
