@@ -7,6 +7,7 @@ mod agent;
 mod ops;
 mod playground;
 mod serve;
+mod stats;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,23 @@ enum Command {
         /// The bot the playground page at `/` plays (its demo bot and desk sign with its secrets).
         #[arg(long, default_value = "demo")]
         playground_bot: String,
+        /// Print the metric lines (CloudWatch Embedded Metric Format) on stdout, as Lambda does.
+        #[arg(long)]
+        print_metrics: bool,
+    },
+    /// Handover figures for a period, from the table: opened, joined, time to agent,
+    /// abandoned, end reasons, duration (docs/operations.md).
+    Stats {
+        bot_id: String,
+        /// Start of the period: 90m, 24h, 7d (back from now), a date (2026-11-25) or an RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only handovers of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// The DynamoDB table.
     #[command(subcommand)]
@@ -121,7 +139,14 @@ async fn main() -> Result<()> {
             addr,
             evaluate_every,
             playground_bot,
-        } => serve::run(&addr, evaluate_every, &playground_bot).await,
+            print_metrics,
+        } => serve::run(&addr, evaluate_every, &playground_bot, print_metrics).await,
+        Command::Stats {
+            bot_id,
+            since,
+            queue,
+            json,
+        } => stats::run(&bot_id, &since, queue, json).await,
         Command::Table(TableCmd::Create { if_missing }) => ops::table_create(if_missing).await,
         Command::Bot(BotCmd::Put { file }) => ops::bot_put(&file).await,
         Command::Bot(BotCmd::Get { bot_id }) => ops::bot_get(&bot_id).await,

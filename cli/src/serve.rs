@@ -12,15 +12,26 @@ use axum::response::Response;
 use handover::app::routes::{self, Function};
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 
-pub async fn run(addr: &str, evaluate_every: u64, playground_bot: &str) -> Result<()> {
+pub async fn run(addr: &str, evaluate_every: u64, playground_bot: &str, print_metrics: bool) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+    // Metric lines (EMF) would drown the output; Lambda prints them, here they are opt-in.
+    let metrics: Arc<dyn handover::metrics::Sink> = if print_metrics {
+        Arc::new(handover::metrics::Stdout)
+    } else {
+        Arc::new(handover::metrics::Discard)
+    };
     let config_ttl = Duration::from_secs(2);
-    let ctx = Arc::new(AppContext::from_env().await.with_bot_cache_ttl(config_ttl));
+    let ctx = Arc::new(
+        AppContext::from_env()
+            .await
+            .with_bot_cache_ttl(config_ttl)
+            .with_metrics(metrics),
+    );
     let evaluator_ctx = ctx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(evaluate_every.max(1)));

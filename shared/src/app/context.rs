@@ -37,6 +37,8 @@ pub struct AppContext {
     pub health: Health,
     /// See [`REQUEST_BUDGET`]; shorter in tests.
     pub request_budget: Duration,
+    /// Where EMF metric lines go (stdout in Lambda).
+    pub metrics: Arc<dyn crate::metrics::Sink>,
     ids: IdSource,
     bots: BotCache,
     deps: Deps,
@@ -58,6 +60,7 @@ impl AppContext {
             clock,
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
+            metrics: Arc::new(crate::metrics::Stdout),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),
             deps,
@@ -72,6 +75,18 @@ impl AppContext {
     pub fn with_request_budget(mut self, budget: Duration) -> Self {
         self.request_budget = budget;
         self
+    }
+
+    /// Sends metric lines to `sink` (the handlers' and the breaker's).
+    pub fn with_metrics(mut self, sink: Arc<dyn crate::metrics::Sink>) -> Self {
+        self.health.metrics = sink.clone();
+        self.metrics = sink;
+        self
+    }
+
+    /// Writes metric records, stamped with the context's clock.
+    pub fn record(&self, records: &[crate::metrics::Record]) {
+        crate::metrics::emit(self.metrics.as_ref(), self.clock.now(), records);
     }
 
     pub fn with_handover_ids(mut self, ids: IdSource) -> Self {

@@ -19,6 +19,7 @@ use crate::delivery::DeliveryError;
 use crate::domain::{
     Conditions, Decision, EndReason, Event, Input, Opened, Rejection, Reply, Session, Start, TimerKind, decide, started,
 };
+use crate::metrics;
 use crate::platform::native;
 use crate::providers::{ProviderConversation, StartRequest};
 use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
@@ -261,6 +262,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         };
         let body = cmd.answer.render(&decision.reply);
         if !decision.changes(&before) {
+            ctx.record(&metrics::decided(bot, &before, &cmd.input, &cond, &decision));
             let applied = Applied {
                 body,
                 reply: Some(decision.reply),
@@ -289,6 +291,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         };
         match ctx.store.commit(commit).await {
             Ok(_) => {
+                ctx.record(&metrics::decided(bot, &before, &cmd.input, &cond, &decision));
                 record_join(ctx, key, &before, &decision.session).await;
                 let pass = if outbox.is_empty() {
                     outbox::Pass::default()

@@ -19,6 +19,7 @@ use super::context::AppContext;
 use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::outbox;
 use crate::domain::{Event, Input, Reply, TimerKind};
+use crate::metrics;
 use crate::store::{DUE_SHARDS, Due, SessionKey};
 
 /// Work items read per shard and run; the rest waits for the next minute.
@@ -89,10 +90,12 @@ pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
 
 /// One evaluator run at `now` that starts no work it could not finish by `deadline`.
 pub async fn run_until(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant) -> Report {
+    let started = Instant::now();
     let mut report = Report::default();
     process_due(ctx, now, deadline, &mut report).await;
     refresh_availability(ctx, now, deadline, &mut report).await;
     report.budget_exhausted = report.backlog + report.bots_skipped > 0;
+    ctx.record(&metrics::evaluator_run(report.sessions, report.errors, started));
     if report.budget_exhausted {
         tracing::warn!(?report, "evaluator budget exhausted; the rest waits for the next run");
     } else {

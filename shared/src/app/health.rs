@@ -50,6 +50,8 @@ pub struct Health {
     pub policy: BreakerPolicy,
     healthy: Mutex<HashSet<(String, String)>>,
     agents: Mutex<HashMap<PresenceKey, (Instant, AgentAvailability)>>,
+    /// Where provider errors and breaker openings are counted (the context's metric sink).
+    pub metrics: Arc<dyn crate::metrics::Sink>,
 }
 
 impl Health {
@@ -59,6 +61,7 @@ impl Health {
             policy,
             healthy: Mutex::default(),
             agents: Mutex::default(),
+            metrics: Arc::new(crate::metrics::Stdout),
         }
     }
 
@@ -77,6 +80,11 @@ impl Health {
             self.healthy.lock().await.insert(key);
         } else {
             self.healthy.lock().await.remove(&key);
+            crate::metrics::emit(
+                self.metrics.as_ref(),
+                now,
+                &crate::metrics::provider_failed(bot_id, provider_id),
+            );
             let until = now + chrono::Duration::from_std(self.policy.open_for).unwrap_or_default();
             match self
                 .store
@@ -85,7 +93,11 @@ impl Health {
             {
                 Ok(h) if h.is_open(now) => {
                     tracing::warn!(bot_id, provider_id, failures = h.failures, "provider circuit open");
-                    crate::metrics::count("ProviderCircuitOpen", 1, bot_id);
+                    crate::metrics::emit(
+                        self.metrics.as_ref(),
+                        now,
+                        &crate::metrics::circuit_open(bot_id, provider_id),
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not record provider failure"),

@@ -146,6 +146,7 @@ async fn run(
                     // Delivered but not marked: it will be sent again; receivers dedupe on id.
                     tracing::warn!(error = %e, item = %item.id, "delivered item not removed");
                 }
+                ctx.record(&metrics::delivery(&item, metrics::Delivery::Delivered));
                 pass.delivered += 1;
             }
             Err(err) => {
@@ -170,6 +171,7 @@ async fn run(
                     Ok(false) => tracing::info!(item = %item.id, "outbox item gone or taken over; not rescheduled"),
                     Err(e) => tracing::warn!(error = %e, "could not reschedule outbox item"),
                 }
+                ctx.record(&metrics::delivery(&item, metrics::Delivery::Retried));
                 pass.retried += 1;
                 stopped.push(lane);
             }
@@ -189,7 +191,7 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
         error = %err,
         "outbox delivery gave up"
     );
-    metrics::count("OutboxGaveUp", 1, &item.key.bot_id);
+    ctx.record(&metrics::delivery(item, metrics::Delivery::GaveUp));
     match ctx.store.outbox_gave_up(item, &err.to_string()).await {
         Ok(true) => {}
         // Deleted meanwhile or taken over: whoever holds it decides; nothing is recreated.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::schema::DUE_INDEX;
 use super::{
     Commit, ConversationLink, Due, DueBatch, OutboxItem, OutboxStatus, ProviderHealth, SessionKey, StoreError,
-    StoreResult, StoredAnswer, StoredAvailability, Versioned, shard_of,
+    StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat, shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -291,6 +291,72 @@ impl DynamoStore {
             value: from_doc(&item)?,
             version,
         }))
+    }
+}
+
+/// Reporting reads for `handover stats` (operators only; no function calls them).
+impl DynamoStore {
+    /// The state of every session of a bot. Sessions have no index by bot, so this is a
+    /// filtered scan of the whole table: its cost grows with the table, not with the bot.
+    pub async fn bot_sessions(&self, bot_id: &str) -> StoreResult<Vec<Session>> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :state AND #bot = :bot")
+                .projection_expression("#doc")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_names("#bot", "botId")
+                .expression_attribute_names("#doc", "doc")
+                .expression_attribute_values(":state", s("STATE"))
+                .expression_attribute_values(":bot", s(bot_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                sessions.push(from_doc(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(sessions),
+            }
+        }
+    }
+
+    /// The per-queue, per-day time-to-join statistics still kept for a bot (3 days).
+    pub async fn wait_stats(&self, bot_id: &str) -> StoreResult<Vec<WaitStat>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :wait)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(bot_pk(bot_id)))
+            .expression_attribute_values(":wait", s("WAIT#"))
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut stats = Vec::new();
+        for item in out.items() {
+            let sk = get_s(item, "sk")?;
+            let (queue, day) = sk
+                .strip_prefix("WAIT#")
+                .and_then(|rest| rest.rsplit_once('#'))
+                .ok_or_else(|| StoreError::Corrupt(format!("wait statistics key {sk:?}")))?;
+            stats.push(WaitStat {
+                queue: queue.to_owned(),
+                day: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .map_err(|e| StoreError::Corrupt(format!("wait statistics day {day:?}: {e}")))?,
+                joins: u64::try_from(get_n(item, "joins").unwrap_or(0)).unwrap_or(0),
+                wait_seconds: u64::try_from(get_n(item, "waitSeconds").unwrap_or(0)).unwrap_or(0),
+            });
+        }
+        Ok(stats)
     }
 }
 

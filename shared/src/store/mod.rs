@@ -153,6 +153,15 @@ pub struct AgentPresence {
     pub checked_at: DateTime<Utc>,
 }
 
+/// One day of a queue's time-to-join statistics (`BOT#{botId}` / `WAIT#{queue}#{day}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitStat {
+    pub queue: String,
+    pub day: chrono::NaiveDate,
+    pub joins: u64,
+    pub wait_seconds: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("the session changed since it was read")]
