@@ -8,6 +8,7 @@ mod concurrency;
 mod deployment;
 mod docs;
 mod hardening;
+mod lambda_runtime;
 mod outbound_retry;
 mod provider_engage;
 mod provider_genesys;
