@@ -63,8 +63,15 @@ build: build-tools
 	sam build --region eu-west-1
 	@for f in .aws-sam/build/*Function/bootstrap; do printf '%-60s %s bytes\n' "$$f" "$$(stat -c %s $$f)"; done
 
+## make bench: the figures of docs/performance.md. The functions, a hello-world lambda_http
+## binary and the CLI are built with the release profile; the Lambda bench drives them from
+## outside (its own profile does not matter) and rewrites its part of docs/performance.md.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE_BINARIES := -p bot-webhook -p provider-callback -p hours-evaluator -p hello-lambda -p init-probe -p handover-cli
 bench: tools
-	cargo bench -p handover-tests
+	cargo build --release --locked $(RELEASE_BINARIES)
+	HANDOVER_FUNCTIONS_DIR=$(TARGET_DIR)/release cargo bench --locked --profile dev -p handover-tests --bench lambda
+	cargo bench --locked -p handover-tests --bench evaluator
 
 fmt:
 	cargo fmt --all

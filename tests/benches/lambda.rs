@@ -59,6 +59,30 @@ fn binary(name: &str) -> PathBuf {
     p
 }
 
+/// The binaries measured: hello world and the functions found in the binaries folder. A
+/// function missing from a partial build is named in the output, never silently left out.
+fn measured() -> Vec<&'static str> {
+    [HELLO]
+        .into_iter()
+        .chain(FUNCTIONS)
+        .filter(|name| *name == HELLO || binaries_dir().join(name).is_file())
+        .collect()
+}
+
+fn missing_note(out: &mut String) {
+    let missing: Vec<&str> = FUNCTIONS
+        .into_iter()
+        .filter(|name| !binaries_dir().join(name).is_file())
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not measured in this run (not built): {}. `make bench` builds them all.\n",
+            missing.join(", ")
+        );
+    }
+}
+
 fn median(v: &[f64]) -> f64 {
     percentile(v, 50.0)
 }
@@ -194,7 +218,7 @@ fn verdict(ok: bool) -> &'static str {
 
 fn sizes(out: &mut String) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
-    for name in [HELLO].iter().chain(FUNCTIONS.iter()) {
+    for name in measured().iter() {
         sizes.insert(name.to_string(), std::fs::metadata(binary(name)).unwrap().len());
     }
     let hello = sizes[HELLO] as f64;
@@ -234,7 +258,7 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
     let bot = standard(&env, &srv).await;
     let ctx = live_ctx(&env);
     let mut results = BTreeMap::new();
-    for name in [HELLO].iter().chain(FUNCTIONS.iter()) {
+    for name in measured().iter() {
         let path = binary(name);
         let mut cold = Cold {
             init: Vec::new(),
@@ -296,54 +320,58 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
     results
 }
 
-/// Where init time goes: `init-probe` times each step in a fresh process.
+/// Where init time goes: `init-probe` times each step in a fresh process, for each variant.
 fn init_breakdown(out: &mut String, runs: usize) {
+    if !binaries_dir().join("init-probe").is_file() {
+        let _ = writeln!(out, "### Where init time goes\n\nNot measured in this run: `init-probe` was not built.\n");
+        return;
+    }
     let probe = binary("init-probe");
     let env_vars = lambda_env("init-probe", emulator_endpoint(), "missing-table");
-    let mut table: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let variants = ["aws-config", "env"];
+    let mut table: BTreeMap<String, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for mode in ["aws-config", "env"] {
-        for _ in 0..runs {
+    for _ in 0..runs {
+        // Interleaved, so background load spreads over every variant alike.
+        for variant in variants {
             let output = std::process::Command::new(&probe)
-                .arg(mode)
+                .args(variant.split(' '))
                 .env_clear()
                 .envs(env_vars.iter().map(|(k, v)| (k, v)))
                 .output()
                 .expect("init-probe runs");
-            let line = String::from_utf8_lossy(&output.stdout);
-            let line = line.lines().last().unwrap_or("{}");
+            let text = String::from_utf8_lossy(&output.stdout);
+            let line = text.lines().last().unwrap_or("{}");
             let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("init-probe printed {line:?}: {e}"));
             for (k, x) in v.as_object().unwrap() {
                 if let Some(us) = x.as_f64() {
                     if !order.contains(k) {
                         order.push(k.clone());
                     }
-                    table
-                        .entry(k.clone())
-                        .or_default()
-                        .entry(mode.to_owned())
-                        .or_default()
-                        .push(us / 1000.0);
+                    table.entry(k.clone()).or_default().entry(variant).or_default().push(us / 1000.0);
                 }
             }
         }
     }
     let _ = writeln!(
         out,
-        "### Where init time goes (`init-probe`, {runs} fresh processes per column, medians in ms)\n\n\
-         `aws-config` follows `AppContext::from_env` (the default AWS configuration chain); `env` \
-         builds the same clients from the Lambda environment variables alone. The two DynamoDB \
-         requests show what the clients leave until first use (the emulator answers over plain \
-         HTTP, so no TLS handshake is included).\n\n| step | aws-config | env |\n|---|---|---|"
+        "### Where init time goes (`init-probe`, {runs} fresh processes per variant, medians in ms)\n\n\
+         Each step of a function's initialisation, in a fresh process: AWS clients from \
+         `aws-config`'s default chain (what `AppContext::from_env` does) or from the Lambda \
+         environment variables alone (`env`), then the outbound HTTP client \
+         (`delivery::http_client`: reqwest with the platform verifier, which reads and parses the \
+         system's CA bundle when the client is built). The two DynamoDB requests show what the \
+         SDK leaves until first use (its own copy of the system roots, \
+         the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
+        variants.join(" | "),
+        "---|".repeat(variants.len())
     );
     for k in &order {
-        let cell = |mode: &str| {
-            table[k]
-                .get(mode)
-                .map(|v| format!("{:.2}", median(v)))
-                .unwrap_or_default()
-        };
-        let _ = writeln!(out, "| {k} | {} | {} |", cell("aws-config"), cell("env"));
+        let cells: Vec<String> = variants
+            .iter()
+            .map(|v| table[k].get(v).map(|x| format!("{:.2}", median(x))).unwrap_or_default())
+            .collect();
+        let _ = writeln!(out, "| {k} | {} |", cells.join(" | "));
     }
     out.push('\n');
 }
@@ -371,7 +399,7 @@ async fn warm_memory(out: &mut String, events: usize) {
          messages relayed to the bot in 10 live handovers; hours-evaluator, scheduled runs.\n\n\
          | binary | RSS after 10 (MiB) | RSS after {events} (MiB) | peak (MiB) | growth | goal ≤ 16 MiB, no growth | warm event p50 (ms) |\n|---|---|---|---|---|---|---|"
     );
-    for name in [HELLO].iter().chain(FUNCTIONS.iter()) {
+    for name in measured().iter() {
         let mut p = FunctionProcess::start(&binary(name), &lambda_env(name, emulator_endpoint(), &env.table)).await;
         p.ready().await;
         let mut after10 = 0;
@@ -964,6 +992,10 @@ async fn load_run(out: &mut String, sessions: usize, messages: usize) {
     let env = TestEnv::new().await;
     let srv = ok_server().await;
     let bot = standard(&env, &srv).await;
+    if !binaries_dir().join("handover").is_file() {
+        let _ = writeln!(out, "### Load through `handover serve`\n\nNot measured in this run: the release `handover` CLI was not built.\n");
+        return;
+    }
     let cli = binary("handover");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1223,6 +1255,7 @@ fn main() {
             eprintln!("[{:>6.1} s] {step}", t.elapsed().as_secs_f64());
             match step {
                 "sizes" => {
+                    missing_note(&mut out);
                     sizes(&mut out);
                 }
                 "cold" => {
