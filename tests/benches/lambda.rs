@@ -323,7 +323,10 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
 /// Where init time goes: `init-probe` times each step in a fresh process, for each variant.
 fn init_breakdown(out: &mut String, runs: usize) {
     if !binaries_dir().join("init-probe").is_file() {
-        let _ = writeln!(out, "### Where init time goes\n\nNot measured in this run: `init-probe` was not built.\n");
+        let _ = writeln!(
+            out,
+            "### Where init time goes\n\nNot measured in this run: `init-probe` was not built.\n"
+        );
         return;
     }
     let probe = binary("init-probe");
@@ -348,7 +351,12 @@ fn init_breakdown(out: &mut String, runs: usize) {
                     if !order.contains(k) {
                         order.push(k.clone());
                     }
-                    table.entry(k.clone()).or_default().entry(variant).or_default().push(us / 1000.0);
+                    table
+                        .entry(k.clone())
+                        .or_default()
+                        .entry(variant)
+                        .or_default()
+                        .push(us / 1000.0);
                 }
             }
         }
@@ -993,7 +1001,10 @@ async fn load_run(out: &mut String, sessions: usize, messages: usize) {
     let srv = ok_server().await;
     let bot = standard(&env, &srv).await;
     if !binaries_dir().join("handover").is_file() {
-        let _ = writeln!(out, "### Load through `handover serve`\n\nNot measured in this run: the release `handover` CLI was not built.\n");
+        let _ = writeln!(
+            out,
+            "### Load through `handover serve`\n\nNot measured in this run: the release `handover` CLI was not built.\n"
+        );
         return;
     }
     let cli = binary("handover");

@@ -170,7 +170,14 @@ fn resigned(mut event: Value, secret: &[u8], handover_id: &str) -> Value {
         event["body"] = json!(body);
         event["headers"]["content-length"] = json!(body.len().to_string());
     }
-    for (name, value) in handover::signing::headers(secret, chrono::Utc::now().timestamp(), body.as_bytes()) {
+    // A request without a body (GET) is signed over its method and path from `/v1/` on.
+    let signed = if event["requestContext"]["http"]["method"] == "GET" {
+        let path = event["rawPath"].as_str().unwrap_or("");
+        format!("GET {}", &path[path.find("/v1/").unwrap_or(0)..])
+    } else {
+        body
+    };
+    for (name, value) in handover::signing::headers(secret, chrono::Utc::now().timestamp(), signed.as_bytes()) {
         event["headers"][name] = json!(value);
     }
     event
