@@ -25,6 +25,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 use handover::clock::SystemClock;
+use handover::store::Store;
 use handover_tests::runtime_api::{FunctionProcess, binaries_dir, lambda_env};
 use handover_tests::*;
 use serde_json::{Value, json};
@@ -521,7 +522,7 @@ impl Intercept for CapacityMeter {
             .unwrap_or(Value::Null);
         let mut m = self.0.lock().unwrap();
         *m.ops.entry(op.clone()).or_default() += 1;
-        let mut put = |m: &mut Meter, item: &Value, factor: f64| {
+        let put = |m: &mut Meter, item: &Value, factor: f64| {
             let bytes = size(item);
             m.largest_item = m.largest_item.max(bytes);
             m.write += factor * write_units(bytes);
@@ -621,7 +622,7 @@ async fn capacity(out: &mut String, eval_bots: usize) -> BTreeMap<&'static str, 
     let base = env.context_on(dynamo, aws_sdk_secretsmanager::Client::new(&sdk));
     let ctx = AppContext::new(base.store.clone(), base.secrets.clone(), Arc::new(SystemClock));
     let mut rows: Vec<(&'static str, Meter)> = Vec::new();
-    let mut measure = async |label: &'static str, event: Value, rows: &mut Vec<(&'static str, Meter)>| {
+    let measure = async |label: &'static str, event: Value, rows: &mut Vec<(&'static str, Meter)>| {
         meter.take();
         let (status, body) = call(&ctx, &event).await;
         assert_eq!(status, 200, "{label}: {body}");
@@ -767,7 +768,7 @@ async fn capacity(out: &mut String, eval_bots: usize) -> BTreeMap<&'static str, 
          | event | requests | operations | read units | write units |\n|---|---|---|---|---|"
     );
     let mut summary: BTreeMap<&'static str, Capacity> = BTreeMap::new();
-    let mut line = |label: &str, m: &Meter, out: &mut String| {
+    let line = |label: &str, m: &Meter, out: &mut String| {
         let ops: Vec<String> = m.ops.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let requests: usize = m.ops.values().sum();
         let _ = writeln!(
@@ -1040,7 +1041,7 @@ async fn load_run(out: &mut String, sessions: usize, messages: usize) {
         assert!(Instant::now() < deadline, "handover serve did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let post = |path: String, secret: Vec<u8>, body: Value| {
+    let post = move |path: String, secret: Vec<u8>, body: Value| {
         let http = http.clone();
         let base = base.clone();
         async move {
