@@ -122,10 +122,13 @@ impl Twins {
         from_binary
     }
 
-    /// The JSON bodies each side's mock servers received must be the same, in the same order.
+    /// The events (JSON bodies) each side's mock servers received must be the same, in the
+    /// same order. Availability questions (GETs without a body) are left out: how many are
+    /// asked depends on when each side's availability cache expires.
     async fn assert_same_outbound(&self) -> Vec<Value> {
-        let sent = received(&self.bin.srv).await;
-        let expected = received(&self.reference.srv).await;
+        let events = |v: Vec<Value>| v.into_iter().filter(|b| !b.is_null()).collect::<Vec<_>>();
+        let sent = events(received(&self.bin.srv).await);
+        let expected = events(received(&self.reference.srv).await);
         assert_eq!(
             sent.iter().map(masked).collect::<Vec<_>>(),
             expected.iter().map(masked).collect::<Vec<_>>(),
@@ -194,7 +197,7 @@ async fn demo_bot(side: &Side) {
         .await;
     let yaml = std::fs::read_to_string(format!("{}/../examples/demo-bot.yaml", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
-        .replace("http://127.0.0.1:3001", &side.srv.uri())
+        .replace("http://127.0.0.1:3000/playground", &side.srv.uri())
         .replace("handover/demo/platform", &platform)
         .replace("handover/demo/desk", &desk);
     env.put_bot(&yaml).await;
@@ -238,10 +241,12 @@ async fn every_sample_event_gets_the_same_answer_from_its_binary() {
     let report = twins.schedule(&load_event("schedule.json")).await;
     assert_eq!(report["errors"], 0, "{report}");
 
+    // Events only: the demo bot's availability question is a GET without a body.
     let types: Vec<Value> = twins
         .assert_same_outbound()
         .await
         .iter()
+        .filter(|b| !b.is_null())
         .map(|b| b["type"].clone())
         .collect();
     assert_eq!(
