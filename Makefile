@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # The template checks run offline; a region is all they need.
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: run test lint check-template browser-test build tools build-tools fmt clippy bench clean
+.PHONY: run test functions lint check-template browser-test build tools build-tools fmt clippy bench clean
 
 $(VENV)/.test-tools:
 	$(PY) -m venv $(VENV)
@@ -35,7 +35,7 @@ run: tools
 	scripts/run-local.sh
 
 ## make test: every check and test
-test: tools lint check-template
+test: tools lint check-template functions
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory browser-test
 
@@ -44,6 +44,10 @@ test: tools lint check-template
 browser-test: tools
 	cargo build -p handover-cli --locked
 	scripts/browser-test.sh
+
+# The function binaries the runtime-API tests start (tests/tests/it/lambda_runtime.rs).
+functions:
+	cargo build --locked -p bot-webhook -p provider-callback -p hours-evaluator
 
 lint:
 	cargo fmt --all -- --check
@@ -59,8 +63,15 @@ build: build-tools
 	sam build --region eu-west-1
 	@for f in .aws-sam/build/*Function/bootstrap; do printf '%-60s %s bytes\n' "$$f" "$$(stat -c %s $$f)"; done
 
+## make bench: the figures of docs/performance.md. The functions, a hello-world lambda_http
+## binary and the CLI are built with the release profile; the Lambda bench drives them from
+## outside (its own profile does not matter) and rewrites its part of docs/performance.md.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE_BINARIES := -p bot-webhook -p provider-callback -p hours-evaluator -p hello-lambda -p init-probe -p handover-cli
 bench: tools
-	cargo bench -p handover-tests
+	cargo build --release --locked $(RELEASE_BINARIES)
+	HANDOVER_FUNCTIONS_DIR=$(TARGET_DIR)/release cargo bench --locked --profile dev -p handover-tests --bench lambda
+	cargo bench --locked -p handover-tests --bench evaluator
 
 fmt:
 	cargo fmt --all

@@ -28,6 +28,8 @@ use serde_json::Value;
 
 pub use handover;
 
+pub mod runtime_api;
+
 struct Emulator {
     endpoint: String,
     _process: Child,

@@ -8,6 +8,7 @@ mod concurrency;
 mod deployment;
 mod docs;
 mod hardening;
+mod lambda_runtime;
 mod metrics;
 mod outbound_retry;
 mod provider_engage;
