@@ -13,9 +13,14 @@ if [ ! -x "$HANDOVER" ]; then
   echo "browser-test: $HANDOVER is missing; build it with: cargo build -p handover-cli" >&2
   exit 1
 fi
+# The emulator: MOTO_SERVER when set, else moto from .venv behind scripts/moto-serial.py.
 MOTO=${MOTO_SERVER:-}
-if [ ! -x "$MOTO" ]; then
-  echo "browser-test: $MOTO is missing; create the tools with: make tools" >&2
+if [ -n "$MOTO" ] && [ ! -x "$MOTO" ]; then
+  echo "browser-test: MOTO_SERVER=$MOTO is not executable" >&2
+  exit 1
+fi
+if [ -z "$MOTO" ] && [ ! -x .venv/bin/python ]; then
+  echo "browser-test: .venv is missing; create the tools with: make tools" >&2
   exit 1
 fi
 
