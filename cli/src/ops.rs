@@ -102,6 +102,7 @@ pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
         })
         .collect();
     let out = serde_json::json!({
+        "logRef": key.log_ref(),
         "version": session.version,
         "session": session.value,
         "transcript": transcript,

@@ -57,6 +57,26 @@ pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<StdDuration> {
 }
 
 /// Turns a response into success or a classified failure. 408, 425, 429 and 5xx are worth
+/// A provider's error body as it may be logged and stored on an outbox item: cut to 200
+/// characters, and withheld entirely when it looks like it carries a credential (a token
+/// endpoint's answer, an echoed header).
+pub fn excerpt(body: &str) -> String {
+    const CREDENTIAL_WORDS: [&str; 7] = [
+        "token",
+        "secret",
+        "password",
+        "authorization",
+        "bearer",
+        "api_key",
+        "apikey",
+    ];
+    let lower = body.to_ascii_lowercase();
+    if CREDENTIAL_WORDS.iter().any(|w| lower.contains(w)) {
+        return "[body withheld: it may carry a credential]".to_owned();
+    }
+    body.chars().take(200).collect()
+}
+
 /// retrying; other 4xx mean the request itself is wrong and will not improve.
 pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwest::Response, DeliveryError> {
     let status = resp.status();
@@ -69,7 +89,7 @@ pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwes
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry_after(v, now));
-    let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+    let body = excerpt(&resp.text().await.unwrap_or_default());
     let message = format!("HTTP {code}: {body}");
     if matches!(code, 408 | 425 | 429) || status.is_server_error() {
         Err(DeliveryError::Retryable {
@@ -136,6 +156,23 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn error_bodies_are_cut_and_credentials_withheld() {
+        assert_eq!(excerpt(&"x".repeat(500)).len(), 200);
+        assert_eq!(excerpt("queue full"), "queue full");
+        for leaky in [
+            r#"{"access_token":"abc"}"#,
+            "Authorization: Bearer abc",
+            r#"{"client_secret":"s"}"#,
+        ] {
+            assert!(
+                !excerpt(leaky).contains("abc") && !excerpt(leaky).contains("\"s\""),
+                "{leaky}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

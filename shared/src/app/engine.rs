@@ -321,7 +321,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         }
     }
     abandon(ctx, bot, key, open.take(), deadline).await;
-    tracing::warn!(bot_id = %key.bot_id, session_id = %key.session_id, "session too busy");
+    tracing::warn!(bot_id = %key.bot_id, session = %key.log_ref(), "session too busy");
     Err(EngineError::Busy)
 }
 

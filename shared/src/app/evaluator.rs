@@ -142,7 +142,7 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant
             Due::Timer(key) => match fire_timers(ctx, &key, now).await {
                 Ok(n) => report.timers_fired += n,
                 Err(e) => {
-                    tracing::error!(bot_id = %key.bot_id, session_id = %key.session_id, error = %e, "timer failed");
+                    tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "timer failed");
                     report.errors += 1;
                 }
             },

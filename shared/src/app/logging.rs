@@ -1,9 +1,34 @@
 //! Structured JSON logs for Lambda (CloudWatch Logs Insights can query the fields). Level from
 //! `RUST_LOG`, default `info`. Message text and secrets are never logged by this crate.
 
-pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// Crates whose debug and trace output carries request and response payloads (message text,
+/// tokens, signed headers): capped at `warn` whatever `RUST_LOG` says.
+pub const PAYLOAD_LOGGERS: [&str; 9] = [
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "aws_sdk_dynamodb",
+    "aws_sdk_secretsmanager",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+];
+
+/// The filter from `RUST_LOG` (default `info`), with [`PAYLOAD_LOGGERS`] capped.
+pub fn filter() -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in PAYLOAD_LOGGERS {
+        if let Ok(cap) = format!("{target}=warn").parse() {
+            filter = filter.add_directive(cap);
+        }
+    }
+    filter
+}
+
+pub fn init() {
+    let filter = filter();
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

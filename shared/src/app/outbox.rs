@@ -163,7 +163,7 @@ async fn run(
                     DeliveryError::Permanent { .. } => None,
                 };
                 let next = ctx.retry.next_attempt(attempts, now, retry_after);
-                tracing::info!(bot_id = %item.key.bot_id, session_id = %item.key.session_id, item = %item.id, attempts, error = %err, next = %next, "delivery failed; will retry");
+                tracing::info!(bot_id = %item.key.bot_id, session = %item.key.log_ref(), item = %item.id, attempts, error = %err, next = %next, "delivery failed; will retry");
                 match ctx.store.outbox_retry(&item, next, &err.to_string()).await {
                     Ok(true) => {}
                     // Deleted meanwhile (delivered by another, or the session erased) or no
@@ -185,7 +185,7 @@ async fn run(
 async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Option<FollowUp> {
     tracing::error!(
         bot_id = %item.key.bot_id,
-        session_id = %item.key.session_id,
+        session = %item.key.log_ref(),
         item = %item.id,
         attempts = item.attempts + 1,
         error = %err,

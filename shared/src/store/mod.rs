@@ -29,6 +29,15 @@ impl SessionKey {
             session_id: session_id.to_owned(),
         }
     }
+
+    /// How logs name the session: a stable hash, never the session id itself (it may be a
+    /// phone number or an e-mail address on some channels). `handover session show` prints
+    /// it, so an operator can find a session's log lines.
+    pub fn log_ref(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}#{}", self.bot_id, self.session_id).as_bytes());
+        format!("s:{}", hex::encode(&digest[..6]))
+    }
 }
 
 /// A value and the version it was read at (optimistic locking).

@@ -50,6 +50,8 @@ pub struct IndexDef {
 #[serde(rename_all = "PascalCase")]
 pub struct ProjectionDef {
     pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -101,6 +103,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         let mut gsi = GlobalSecondaryIndex::builder().index_name(&i.index_name).projection(
             Projection::builder()
                 .projection_type(ProjectionType::from(i.projection.projection_type.as_str()))
+                .set_non_key_attributes(
+                    (!i.projection.non_key_attributes.is_empty()).then(|| i.projection.non_key_attributes.clone()),
+                )
                 .build(),
         );
         for k in &i.key_schema {
