@@ -46,10 +46,7 @@ pub(crate) fn not_routed(path: &str) -> ApiError {
 /// native platform have this entry point (a Chatlayer bot's token is not a signing key).
 async fn verify(ctx: &AppContext, req: &Request, bot: &LoadedBot, body: &[u8]) -> Result<(), ApiError> {
     if bot.config.platform.kind != crate::config::PlatformKind::Native {
-        return Err(ApiError::not_found(
-            "not_native",
-            "this bot does not use the native contract",
-        ));
+        return Err(ApiError::unauthorized("the bot does not use the native contract"));
     }
     let secret = bot.platform_signing_secret().await?;
     signing::verify(

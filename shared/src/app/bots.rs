@@ -67,12 +67,12 @@ impl LoadedBot {
             .providers
             .get(provider_id)
             .zip(self.bot.config.provider(provider_id))
-            .ok_or_else(|| ApiError::not_found("unknown_provider", format!("bot has no provider {provider_id:?}")))?;
+            .ok_or_else(|| ApiError::unauthorized(format!("bot has no provider {provider_id:?}")))?;
         cell.get_or_try_init(|| async {
             let secret = self.secret(&config.secret_ref).await?;
             let adapter = providers::build(config, &secret, self.deps.http.clone()).map_err(|e| {
                 tracing::error!(provider_id, error = %e, "provider cannot be built");
-                ApiError::unavailable(e.to_string())
+                ApiError::setup_unavailable(e.to_string())
             })?;
             self.deps.built.fetch_add(1, Ordering::Relaxed);
             Ok(adapter)
@@ -93,7 +93,7 @@ impl LoadedBot {
                 let url = p
                     .outbound_url
                     .clone()
-                    .ok_or_else(|| ApiError::unavailable("the bot has no outboundUrl"))?;
+                    .ok_or_else(|| ApiError::setup_unavailable("the bot has no outboundUrl"))?;
                 Ok(Arc::new(NativePlatform {
                     outbound_url: url,
                     signing_secret: self.platform_signing_secret().await?,
@@ -104,7 +104,7 @@ impl LoadedBot {
                 let secret = self.secret(&p.secret_ref).await?;
                 let api_token = secret.field("apiToken").map_err(|e| {
                     tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "Chatlayer secret is unusable");
-                    ApiError::unavailable("the bot's Chatlayer API token is missing")
+                    ApiError::setup_unavailable("the bot's Chatlayer API token is missing")
                 })?;
                 Ok(Arc::new(ChatlayerPlatform {
                     base_url: p
@@ -131,14 +131,14 @@ impl LoadedBot {
         };
         secret.field(field).map(|s| s.as_bytes().to_vec()).map_err(|e| {
             tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "platform secret is unusable");
-            ApiError::unavailable("the bot's platform secret is unusable")
+            ApiError::setup_unavailable("the bot's platform secret is unusable")
         })
     }
 
     async fn secret(&self, name: &str) -> Result<Secret, ApiError> {
         self.deps.secrets.get(name).await.map_err(|e| {
             tracing::error!(secret = name, error = %e, "secret unavailable");
-            ApiError::unavailable("a secret is unavailable")
+            ApiError::setup_unavailable("a secret is unavailable")
         })
     }
 }
@@ -152,7 +152,15 @@ pub struct BotCache {
     ttl: Duration,
     rebuild_after: Duration,
     entries: RwLock<HashMap<String, (Instant, Arc<LoadedBot>)>>,
+    /// Bot ids recently found not to exist, and when (a short negative cache).
+    unknown: RwLock<HashMap<String, Instant>>,
 }
+
+/// How long a bot id found not to exist is answered from memory.
+pub const UNKNOWN_BOT_TTL: Duration = Duration::from_secs(10);
+
+/// The most unknown ids remembered (cleared when full, so a flood of random ids stays bounded).
+const UNKNOWN_BOTS_MAX: usize = 10_000;
 
 impl BotCache {
     pub fn new(ttl: Duration, rebuild_after: Duration) -> Self {
@@ -160,7 +168,27 @@ impl BotCache {
             ttl,
             rebuild_after,
             entries: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Whether `bot_id` was found not to exist within [`UNKNOWN_BOT_TTL`] (never longer than
+    /// the configuration cache itself, so a new bot is served as fast as a changed one).
+    pub async fn known_unknown(&self, bot_id: &str) -> bool {
+        let ttl = UNKNOWN_BOT_TTL.min(self.ttl);
+        self.unknown
+            .read()
+            .await
+            .get(bot_id)
+            .is_some_and(|at| at.elapsed() < ttl)
+    }
+
+    pub async fn remember_unknown(&self, bot_id: &str) {
+        let mut unknown = self.unknown.write().await;
+        if unknown.len() >= UNKNOWN_BOTS_MAX {
+            unknown.clear();
+        }
+        unknown.insert(bot_id.to_owned(), Instant::now());
     }
 
     pub fn with_ttl(self, ttl: Duration) -> Self {

@@ -35,10 +35,9 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;
     if bot.config.platform.kind != PlatformKind::Chatlayer {
-        return Err(ApiError::not_found(
-            "not_chatlayer",
-            format!("bot {bot_id:?} is not configured for Chatlayer"),
-        ));
+        return Err(ApiError::unauthorized(format!(
+            "bot {bot_id:?} is not configured for Chatlayer"
+        )));
     }
     verify(req, &bot).await?;
     if req.method() == "GET" {

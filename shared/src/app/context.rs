@@ -120,14 +120,25 @@ impl AppContext {
         if let Some(bot) = self.bots.fresh(bot_id).await {
             return Ok(bot);
         }
+        // A flood of requests for bots that do not exist costs no read per request.
+        if self.bots.known_unknown(bot_id).await {
+            return Err(ApiError::unauthorized(format!("no bot {bot_id:?} (cached)")));
+        }
         let stored = self
             .store
             .get_bot(bot_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("unknown_bot", format!("no bot {bot_id:?}")))?;
+            .ok_or_else(|| ApiError::unauthorized(format!("no bot {bot_id:?}")));
+        let stored = match stored {
+            Ok(s) => s,
+            Err(e) => {
+                self.bots.remember_unknown(bot_id).await;
+                return Err(e);
+            }
+        };
         self.adopt_bot(stored.value)
             .await
-            .map_err(|_| ApiError::unavailable("the bot's configuration is invalid"))
+            .map_err(|_| ApiError::setup_unavailable("the bot's configuration is invalid"))
     }
 
     /// Takes a configuration the caller already read (the evaluator reads bots in batches):

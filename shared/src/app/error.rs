@@ -25,8 +25,19 @@ impl ApiError {
         Self::new(400, code, message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(401, "unauthorized", message)
+    /// Every failed authentication gets the same answer, whether the signature was wrong or
+    /// the bot, its provider or its platform kind does not exist: an unauthenticated caller
+    /// learns nothing about what is configured. The reason is logged for the operator.
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        tracing::info!(reason = %reason.into(), "request not authenticated");
+        Self::new(401, "unauthorized", NOT_AUTHENTICATED)
+    }
+
+    /// A dependency of the bot's set-up (a secret, the stored configuration) is unusable. The
+    /// caller may retry; the details are logged, never answered.
+    pub fn setup_unavailable(detail: impl Into<String>) -> Self {
+        tracing::error!(detail = %detail.into(), "bot set-up unusable");
+        Self::new(503, "unavailable", "temporarily unavailable, retry later")
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
@@ -50,6 +61,9 @@ impl ApiError {
         json_response(self.status, &self.body())
     }
 }
+
+/// The one answer to an unauthenticated request.
+pub const NOT_AUTHENTICATED: &str = "not authenticated: the signature or token is missing, outside the 300 s window or wrong, or the bot or provider is unknown";
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {

@@ -182,10 +182,10 @@ async fn bad_native_requests_are_refused_and_change_nothing() {
     check(
         &env,
         Case {
-            name: "unknown bot",
-            status: 404,
-            code: "unknown_bot",
-            mentions: "nobody",
+            name: "unknown bot: answered as any failed authentication",
+            status: 401,
+            code: "unauthorized",
+            mentions: "unknown",
         },
         r,
         &before,
@@ -418,10 +418,10 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
     check(
         &env,
         Case {
-            name: "unknown provider",
-            status: 404,
-            code: "unknown_provider",
-            mentions: "nope",
+            name: "unknown provider: answered as any failed authentication",
+            status: 401,
+            code: "unauthorized",
+            mentions: "unknown",
         },
         r,
         &before,
@@ -439,10 +439,10 @@ async fn bad_provider_callbacks_are_refused_and_change_nothing() {
     check(
         &env,
         Case {
-            name: "unknown bot",
-            status: 404,
-            code: "unknown_bot",
-            mentions: "ghost",
+            name: "unknown bot: answered as any failed authentication",
+            status: 401,
+            code: "unauthorized",
+            mentions: "unknown",
         },
         r,
         &before,

@@ -475,3 +475,34 @@ async fn a_hanging_availability_endpoint_does_not_stop_due_timers_firing() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn unauthenticated_callers_learn_nothing_about_which_bots_or_providers_exist() {
+    let env = TestEnv::new().await;
+    let (_srv, bot) = world(&env, 200, "").await;
+    let body = serde_json::to_vec(&user_message("e1", "s-1", "hi")).unwrap();
+    let wrong = env.signed(b"not-the-secret", &body);
+    let answers = [
+        // A known bot with a wrong signature.
+        env.call_bot(env.request("POST", "/v1/bots/acme/events", &wrong, &body))
+            .await,
+        // A bot that does not exist (twice: the second from the negative cache).
+        env.call_bot(env.request("POST", "/v1/bots/ghost/events", &wrong, &body))
+            .await,
+        env.call_bot(env.request("POST", "/v1/bots/ghost/events", &wrong, &body))
+            .await,
+        // The Chatlayer route of a native bot.
+        env.call_bot(env.request("POST", "/v1/bots/acme/chatlayer?token=x", &[], &body))
+            .await,
+        // A provider the bot does not have, and a known one with a wrong signature.
+        env.call_provider(env.request("POST", "/v1/bots/acme/providers/nope/callback", &wrong, &body))
+            .await,
+        env.call_provider(env.request("POST", "/v1/bots/acme/providers/desk/callback", &wrong, &body))
+            .await,
+    ];
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a, &answers[0], "answer {i} differs from a plain failed authentication");
+    }
+    assert_eq!(answers[0].0, 401);
+    let _ = bot;
+}
