@@ -5,17 +5,20 @@
 SHELL := /bin/bash
 VENV := .venv
 PY ?= python3
-TEST_TOOLS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0
+TEST_TOOLS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 schemathesis==4.32.5
 BUILD_TOOLS := cargo-lambda==1.9.2 ziglang==0.17.1
+# `make fuzz` only: libFuzzer through cargo-fuzz, built from source into .venv/bin.
+CARGO_FUZZ := cargo-fuzz@0.13.1
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # The template checks run offline; a region is all they need.
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: run test functions lint check-template browser-test build tools build-tools fmt clippy bench clean
+.PHONY: run test functions lint check-template browser-test contract-test fuzz build tools build-tools fmt clippy bench clean
 
-$(VENV)/.test-tools:
+# Re-run when the pinned lists change, so an existing .venv picks up a new tool.
+$(VENV)/.test-tools: Makefile
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(TEST_TOOLS)
 	touch $@
@@ -38,6 +41,7 @@ run: tools
 test: tools lint check-template functions
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory browser-test
+	$(MAKE) --no-print-directory contract-test
 
 ## make browser-test: the playground page driven in headless Chromium. scripts/setup-browser.sh
 ## installs Debian's chromium (as root) and the pinned playwright-core, or fails saying how.
@@ -48,6 +52,18 @@ browser-test: tools
 # The function binaries the runtime-API tests start (tests/tests/it/lambda_runtime.rs).
 functions:
 	cargo build --locked -p bot-webhook -p provider-callback -p hours-evaluator
+
+## make contract-test: schemathesis against docs/openapi.yaml on the local stack (~1 min)
+contract-test: tools
+	cargo build -p handover-cli --locked
+	tests/schemathesis/run.sh
+
+## make fuzz: every parser and verifier under libFuzzer, >= 1,000,000 inputs (~10 min + build)
+$(VENV)/bin/cargo-fuzz: | $(VENV)/.test-tools
+	cargo install --locked --root $(VENV) $(CARGO_FUZZ)
+
+fuzz: $(VENV)/bin/cargo-fuzz
+	fuzz/run.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -173,8 +173,27 @@ pub fn test_retry() -> RetryPolicy {
     }
 }
 
+/// With `HANDOVER_TEST_LOG=<file>`, every log event of this process is written to that file
+/// exactly as the Lambda functions write it (`app::logging`, JSON lines, dependency cap
+/// included), for the `RUST_LOG`-style spec in `HANDOVER_TEST_LOG_LEVEL` (default `trace`).
+/// The log scan (tests/tests/it/log_scan.rs) runs end-to-end tests this way; without the
+/// variable nothing is installed.
+pub fn capture_logs_from_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(path) = std::env::var("HANDOVER_TEST_LOG") else {
+            return;
+        };
+        let level = std::env::var("HANDOVER_TEST_LOG_LEVEL").unwrap_or_else(|_| "trace".into());
+        let file = std::fs::File::create(&path).expect("log capture file");
+        handover::app::logging::install(&level, std::sync::Mutex::new(file))
+            .expect("no other log subscriber in a log-capture run");
+    });
+}
+
 impl TestEnv {
     pub async fn new() -> TestEnv {
+        capture_logs_from_env();
         let sdk = emulator_sdk().await;
         let counter = RequestCounter::default();
         let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -1,0 +1,2 @@
+//! The fuzz targets' properties; see `checks.rs`.
+pub mod checks;
