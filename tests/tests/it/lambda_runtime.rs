@@ -349,8 +349,9 @@ async fn an_event_of_the_wrong_shape_is_a_function_error_and_the_function_carrie
         }
         other => panic!("expected a function error, got {other:?}"),
     }
-    // The same process still answers the next event: an unknown bot is a 404.
+    // The same process still answers the next event: an unknown bot is a 401, like any
+    // request that is not authenticated.
     let ev = local::apigw_v2_event("POST", "/v1/bots/nobody/events", &[], b"{}");
     let (status, body) = p.invoke_http(&ev).await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 401, "{body}");
 }

@@ -48,8 +48,14 @@ fn credential_shapes(line: &str) -> Option<&'static str> {
         ("bearer ", "a Bearer token"),
         ("basic ", "Basic credentials"),
         ("\"authorization\"", "an Authorization header"),
-        ("x-api-key", "an API key header"),
-        ("x-hub-signature", "a signature header"),
+        // A header with its value (`name: value` or a JSON field); naming the header in a
+        // reason ("X-API-Key does not match") carries no credential.
+        ("x-api-key:", "an API key header"),
+        ("\"x-api-key\"", "an API key header"),
+        ("x-hub-signature:", "a signature header"),
+        ("\"x-hub-signature\"", "a signature header"),
+        ("sha1=", "a signature value"),
+        ("sha256=", "a signature value"),
     ] {
         if lower.contains(needle) {
             return Some(what);
