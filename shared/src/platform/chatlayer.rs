@@ -360,6 +360,18 @@ pub struct ChatlayerPlatform {
     pub http: reqwest::Client,
 }
 
+/// The conversation-actions URL. Both ids come from Chatlayer's events (outside input): each is
+/// one encoded path segment, so a `/`, `?` or `..` in one cannot reach another resource.
+fn action_url(base_url: &str, bot: &str, session_id: &str) -> String {
+    use crate::providers::path_segment;
+    format!(
+        "{}/v1/bots/{}/conversations/{}/actions",
+        base_url.trim_end_matches('/'),
+        path_segment(bot),
+        path_segment(session_id)
+    )
+}
+
 impl ChatlayerPlatform {
     async fn action(
         &self,
@@ -371,11 +383,7 @@ impl ChatlayerPlatform {
             DeliveryError::permanent("the session has no Chatlayer bot id (no event from Chatlayer yet)")
         })?;
         let version = context.get(CTX_VERSION).map(String::as_str).unwrap_or("LIVE");
-        let url = format!(
-            "{}/v1/bots/{bot}/conversations/{}/actions",
-            self.base_url.trim_end_matches('/'),
-            key.session_id
-        );
+        let url = action_url(&self.base_url, bot, &key.session_id);
         let now = Utc::now();
         let resp = self
             .http
@@ -460,4 +468,21 @@ pub fn offload_answer(reply: &Reply, pause_at: PauseAt) -> Value {
     body["offloadSuccess"] = json!(opened);
     body["pauseBot"] = json!(opened && pause_at == PauseAt::AtOffload);
     body
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::action_url;
+
+    #[test]
+    fn action_urls_encode_the_ids() {
+        assert_eq!(
+            action_url("https://api.chatlayer.ai/", "b/../x", "s?1#2"),
+            "https://api.chatlayer.ai/v1/bots/b%2F..%2Fx/conversations/s%3F1%232/actions"
+        );
+        assert_eq!(
+            action_url("https://api.chatlayer.ai", "cl-bot", "s-9"),
+            "https://api.chatlayer.ai/v1/bots/cl-bot/conversations/s-9/actions"
+        );
+    }
 }
