@@ -22,6 +22,9 @@ pub const BOT_CACHE_TTL: Duration = Duration::from_secs(30);
 /// and checks they agree).
 pub const REQUEST_BUDGET: Duration = Duration::from_secs(20);
 
+/// Sessions remembered per instance for one-round-trip turns.
+pub const RECENT_SESSIONS: usize = 10_000;
+
 /// How long a secret is reused (rotation is picked up within this time).
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -37,6 +40,10 @@ pub struct AppContext {
     pub health: Health,
     /// See [`REQUEST_BUDGET`]; shorter in tests.
     pub request_budget: Duration,
+    /// The sessions this instance committed last, with their versions: a turn for one of them
+    /// is decided on this copy and committed in one round trip, the version condition
+    /// guarding against a copy gone stale (then the session is read as usual).
+    pub(crate) recent: crate::providers::memo::Memo<(crate::domain::Session, u64)>,
     /// Where EMF metric lines go (stdout in Lambda).
     pub metrics: Arc<dyn crate::metrics::Sink>,
     ids: IdSource,
@@ -60,6 +67,7 @@ impl AppContext {
             clock,
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
+            recent: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),

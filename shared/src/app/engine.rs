@@ -178,8 +178,21 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
     // fails over past them.
     let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut open: Option<OpenConversation> = None;
+    let recent_key = format!("{}#{}", key.bot_id, key.session_id);
     for attempt in 0..MAX_ATTEMPTS {
-        let loaded = ctx.store.load_session(key).await?;
+        // A turn (the most common event) is first decided on this instance's copy of the
+        // session, if it has one: one round trip instead of two. A stale copy fails the
+        // version condition, and the session is then read.
+        let recent = (attempt == 0 && is_turn(&cmd.input))
+            .then(|| ctx.recent.get(&recent_key))
+            .flatten();
+        let loaded = match recent {
+            Some((session, version)) => Some(crate::store::Versioned {
+                value: session,
+                version,
+            }),
+            None => ctx.store.load_session(key).await?,
+        };
         let now = ctx.clock.now();
         let (before, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
@@ -290,7 +303,9 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             expires_at: now + ChronoDuration::days(i64::from(bot.config.retention_days)),
         };
         match ctx.store.commit(commit).await {
-            Ok(_) => {
+            Ok(new_version) => {
+                ctx.recent
+                    .insert(recent_key.clone(), (decision.session.clone(), new_version));
                 ctx.record(&metrics::decided(bot, &before, &cmd.input, &cond, &decision));
                 record_join(ctx, key, &before, &decision.session).await;
                 let pass = if outbox.is_empty() {
@@ -306,10 +321,12 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 return Ok((applied, pass.follow_ups));
             }
             Err(StoreError::Duplicate) => {
+                ctx.recent.take(&recent_key);
                 abandon(ctx, bot, key, open.take(), deadline).await;
                 return repeated(ctx, key, idem).await.map(|a| (a, Vec::new()));
             }
             Err(StoreError::Conflict) => {
+                ctx.recent.take(&recent_key);
                 // Another writer got there first: back off a little (jittered) and re-decide.
                 let ms = 2 + fastrand::u64(0..(4 + 4 * u64::from(attempt.min(10))));
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -323,6 +340,12 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
     abandon(ctx, bot, key, open.take(), deadline).await;
     tracing::warn!(bot_id = %key.bot_id, session = %key.log_ref(), "session too busy");
     Err(EngineError::Busy)
+}
+
+/// User and bot turns: they always write (so a decision on a stale copy of the session can
+/// never be answered without the commit that checks it).
+fn is_turn(input: &Input) -> bool {
+    matches!(input.event, Event::Message { .. } | Event::Messages(_))
 }
 
 /// Facts about the outside world the core needs for this input: provider health and agent
