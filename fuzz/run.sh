@@ -2,7 +2,7 @@
 # Runs every libFuzzer target for a bounded number of inputs and time, then prints a table of
 # inputs run and corpus size per target. Called by `make fuzz`; cargo-fuzz must be on PATH.
 #
-#   FUZZ_RUNS     inputs per target (default 250000: 5 targets, at least 1,000,000 in total)
+#   FUZZ_RUNS     inputs per target (default 2000000; at least 1,000,000 must run in total)
 #   FUZZ_SECONDS  time bound per target (default 120)
 #
 # The working corpus grows in fuzz/corpus/<target> (not committed); the committed seeds and
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${FUZZ_RUNS:-250000}
+RUNS=${FUZZ_RUNS:-2000000}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-120}
 TARGETS=(native_event chatlayer_webhook provider_callback signatures bot_config)
 LOGS=fuzz/corpus/logs
