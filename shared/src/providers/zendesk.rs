@@ -1082,6 +1082,30 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_source_types_setting_replaces_the_assumed_default() {
+        let p = provider_with(json!({
+            "appId": APP, "subdomain": "acme", "botIntegrationId": "bot",
+            "agentSourceTypes": ["zd:customDesk"]
+        }))
+        .unwrap();
+        let text = json!({"type": "text", "text": "Hello, Eva here"});
+        let from_desk = parse(&p, &business_message("c1", "zd:customDesk", text.clone())).unwrap();
+        assert_eq!(from_desk.len(), 1, "the configured source type marks the agent");
+        assert!(matches!(from_desk[0].kind, ProviderEventKind::AgentMessage { .. }));
+        assert_eq!(
+            parse(&p, &business_message("c2", "zd:agentWorkspace", text)).unwrap(),
+            vec![],
+            "once configured, the default source type no longer marks the agent"
+        );
+        assert!(
+            provider_with(json!({
+                "appId": APP, "subdomain": "acme", "botIntegrationId": "bot", "agentSourceTypes": [" "]
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
     fn agent_rich_content_is_kept() {
         let p = provider();
         let image = business_message(
