@@ -452,7 +452,13 @@ mod assumed {
     pub(super) fn reply_message(meta: Option<&Map<String, Value>>) -> Option<Message> {
         let html = meta_str(meta, "body_input_format").is_some_and(|f| f.eq_ignore_ascii_case("html"));
         let text = meta_str(meta, "body")
-            .map(|b| if html { super::html_to_text(&b) } else { b })
+            .map(|b| {
+                if html {
+                    crate::providers::text::html_to_text(&b).text
+                } else {
+                    b
+                }
+            })
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
         let has_attachment = meta
@@ -658,100 +664,6 @@ fn handshake(query: &[(String, String)]) -> Result<Callback, CallbackError> {
         content_type: "text/plain",
         body: challenge.to_owned(),
     })
-}
-
-/// Plain text from an HTML reply: tags dropped, line breaks kept, common entities decoded.
-fn html_to_text(html: &str) -> String {
-    let mut text = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(start) = rest.find('<') {
-        text.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('>') else {
-            // A lone `<` is text.
-            text.push('<');
-            rest = after;
-            continue;
-        };
-        let tag = after[..end].trim();
-        let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let breaks = name == "br"
-            || (closing
-                && matches!(
-                    name.as_str(),
-                    "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                ));
-        if breaks {
-            text.push('\n');
-        }
-        rest = &after[end + 1..];
-    }
-    text.push_str(rest);
-    let decoded = decode_entities(&text);
-    // At most one blank line in a row, no trailing spaces.
-    let mut out = String::with_capacity(decoded.len());
-    let mut blank_run = 0;
-    for line in decoded.lines() {
-        let line = line.trim_end();
-        if line.trim().is_empty() {
-            blank_run += 1;
-            if blank_run > 1 {
-                continue;
-            }
-        } else {
-            blank_run = 0;
-        }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let decoded = after.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
-            let entity = &after[..semi];
-            let c = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                    .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse::<u32>().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, semi))
-        });
-        match decoded {
-            Some((c, semi)) => {
-                out.push(c);
-                rest = &after[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A closed intervention leaves the thread in the agent category: it must be put back in the
@@ -1214,7 +1126,10 @@ mod tests {
             panic!("an agent message")
         };
         assert_eq!(message.text.as_deref(), Some("[attachment]"));
-        assert_eq!(html_to_text("a < b &unknown; c"), "a < b &unknown; c");
+        assert_eq!(
+            crate::providers::text::html_to_text("a < b &unknown; c").text,
+            "a < b &unknown; c"
+        );
     }
 
     #[test]

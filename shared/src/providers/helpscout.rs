@@ -51,6 +51,7 @@ use serde_json::{Map, Value, json};
 
 use super::memo::Memo;
 use super::oauth::{self, ClientAuth};
+use super::text::{html_to_text, text_to_html};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
@@ -395,7 +396,7 @@ impl HelpScoutProvider {
                 if *kind == "customer" {
                     t.insert("customer".into(), json!({ "email": email }));
                 }
-                t.insert("text".into(), json!(thread_html(text)));
+                t.insert("text".into(), json!(text_to_html(text)));
                 t.insert("createdAt".into(), json!(iso_seconds(*at)));
                 Value::Object(t)
             })
@@ -474,7 +475,7 @@ impl HelpScoutProvider {
                     .or_else(|| t.get("text"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let text = html_to_text(html);
+                let text = html_to_text(html).text;
                 let message = Message {
                     text: (!text.trim().is_empty()).then_some(text),
                     attachments: attachments_of(t),
@@ -881,191 +882,6 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// THE ONE PLACE that turns our plain text into a thread's `text`.
-///
-/// ASSUMPTION: Help Scout stores thread text as HTML (its SDK users send `<br>` for line
-/// breaks, and threads come back as HTML bodies); the 2.0 reference does not say. The text is
-/// therefore escaped and its line breaks become `<br>`.
-fn thread_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' => out.push_str("<br>"),
-            '\r' => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Plain text from a thread body. Help Scout bodies are HTML: tags are dropped, line and block
-/// breaks kept, entities decoded, layout whitespace collapsed. A body without any tag is taken
-/// as plain text.
-pub fn html_to_text(html: &str) -> String {
-    if !html.contains('<') {
-        return decode_entities(html).trim().to_owned();
-    }
-    let mut out = String::with_capacity(html.len());
-    let mut chars = html.chars();
-    let mut skip_until: Option<&'static str> = None;
-    let mut text = String::new();
-    let flush = |text: &mut String, out: &mut String| {
-        let decoded = decode_entities(text);
-        for c in decoded.chars() {
-            if c.is_whitespace() && c != '\u{a0}' {
-                if !out.ends_with(' ') && !out.ends_with('\n') && !out.is_empty() {
-                    out.push(' ');
-                }
-            } else if c == '\u{a0}' {
-                out.push(' ');
-            } else {
-                out.push(c);
-            }
-        }
-        text.clear();
-    };
-    while let Some(c) = chars.next() {
-        if c != '<' {
-            if skip_until.is_none() {
-                text.push(c);
-            }
-            continue;
-        }
-        let mut tag = String::new();
-        let mut closed = false;
-        for t in chars.by_ref() {
-            if t == '>' {
-                closed = true;
-                break;
-            }
-            tag.push(t);
-        }
-        if !closed {
-            if skip_until.is_none() {
-                text.push('<');
-                text.push_str(&tag);
-            }
-            break;
-        }
-        let tag = tag.trim();
-        let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if let Some(end) = skip_until {
-            if closing && name == end {
-                skip_until = None;
-            }
-            continue;
-        }
-        flush(&mut text, &mut out);
-        match name.as_str() {
-            "script" | "style" | "head" if !closing => {
-                skip_until = Some(match name.as_str() {
-                    "script" => "script",
-                    "style" => "style",
-                    _ => "head",
-                });
-            }
-            "br" => {
-                trim_trailing_space(&mut out);
-                out.push('\n');
-            }
-            "p" | "div" | "tr" | "ul" | "ol" | "table" | "blockquote" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-            | "pre" | "hr" => {
-                trim_trailing_space(&mut out);
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push('\n');
-                }
-            }
-            "li" if !closing => {
-                trim_trailing_space(&mut out);
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push('\n');
-                }
-                out.push_str("- ");
-            }
-            _ => {}
-        }
-    }
-    flush(&mut text, &mut out);
-    // Trim each line, keep at most one blank line between paragraphs.
-    let mut result = String::with_capacity(out.len());
-    let mut blank = 0;
-    for line in out.lines().map(str::trim) {
-        if line.is_empty() {
-            blank += 1;
-            if blank > 1 || result.is_empty() {
-                continue;
-            }
-        } else {
-            blank = 0;
-        }
-        if !result.is_empty() {
-            result.push('\n');
-        }
-        result.push_str(line);
-    }
-    result.trim().to_owned()
-}
-
-fn trim_trailing_space(out: &mut String) {
-    while out.ends_with(' ') {
-        out.pop();
-    }
-}
-
-/// Decodes the character references that appear in Help Scout bodies.
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let decoded = rest.find(';').filter(|&j| j <= 10).and_then(|j| {
-            let name = &rest[1..j];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => {
-                    let code = if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                        u32::from_str_radix(hex, 16).ok()
-                    } else {
-                        name.strip_prefix('#').and_then(|d| d.parse::<u32>().ok())
-                    };
-                    code.and_then(char::from_u32)
-                }
-            };
-            c.map(|c| (c, j))
-        });
-        match decoded {
-            Some((c, j)) => {
-                out.push(c);
-                rest = &rest[j + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The `X-HelpScout-Signature` value Help Scout sends with `body`: the base64 (standard
 /// alphabet, padded) HMAC-SHA1 of the raw body, keyed with the webhook's secret key as text.
 /// Public for tests and local tooling that play Help Scout.
@@ -1137,12 +953,12 @@ impl Provider for HelpScoutProvider {
         match entry.actor {
             Actor::User => {
                 let customer = self.customer_id(&c.conversation_id).await?;
-                let body = json!({ "customer": { "id": customer }, "text": thread_html(&text) });
+                let body = json!({ "customer": { "id": customer }, "text": text_to_html(&text) });
                 let path = format!("/v2/conversations/{conversation}/customer");
                 self.call(reqwest::Method::POST, &path, Some(&body)).await.map(drop)
             }
             Actor::Bot | Actor::Agent => {
-                let body = json!({ "text": thread_html(&format!("{}{text}", note_label(entry))) });
+                let body = json!({ "text": text_to_html(&format!("{}{text}", note_label(entry))) });
                 let path = format!("/v2/conversations/{conversation}/notes");
                 self.call(reqwest::Method::POST, &path, Some(&body)).await.map(drop)
             }
@@ -1156,7 +972,7 @@ impl Provider for HelpScoutProvider {
             // Nothing was created at Help Scout for this handover.
             return Ok(());
         }
-        let body = json!({ "text": thread_html(&end_note(reason)), "status": "closed" });
+        let body = json!({ "text": text_to_html(&end_note(reason)), "status": "closed" });
         let path = format!("/v2/conversations/{}/notes", path_segment(&c.conversation_id));
         match self.call(reqwest::Method::POST, &path, Some(&body)).await {
             Ok(_) => Ok(()),
@@ -1501,31 +1317,6 @@ mod tests {
             parse(&p, EVENT_STATUS, &json!({"status": "closed"})),
             Err(CallbackError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn html_bodies_become_plain_text() {
-        assert_eq!(
-            html_to_text("Plain &amp; simple\nsecond line"),
-            "Plain & simple\nsecond line"
-        );
-        assert_eq!(html_to_text("<p>One</p><p>Two<br/>Three</p>"), "One\nTwo\nThree");
-        assert_eq!(
-            html_to_text("<div>Items:</div><ul><li>a</li><li>b &lt;c&gt;</li></ul>"),
-            "Items:\n- a\n- b <c>"
-        );
-        assert_eq!(html_to_text("<p>Hello\n   world</p>"), "Hello world");
-        assert_eq!(
-            html_to_text("<style>p{}</style><b>Bold</b> &#8364;5 &#x41;"),
-            "Bold €5 A"
-        );
-        assert_eq!(html_to_text("a &unknown; b"), "a &unknown; b");
-        assert_eq!(html_to_text("<p>x</p><p></p><p></p><p>y</p>"), "x\ny");
-    }
-
-    #[test]
-    fn thread_text_is_escaped_html() {
-        assert_eq!(thread_html("a < b & c\nnext"), "a &lt; b &amp; c<br>next");
     }
 
     fn handover() -> Handover {

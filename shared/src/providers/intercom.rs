@@ -41,6 +41,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::memo::Memo;
+use super::text::{escape_html, html_to_text, text_to_html};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
@@ -902,26 +903,6 @@ fn paragraph(title: Option<&str>, text: &str) -> String {
     }
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escaped text with line breaks kept.
-fn text_to_html(s: &str) -> String {
-    s.split('\n').map(escape_html).collect::<Vec<_>>().join("<br>")
-}
-
 fn region_base(region: Option<&str>) -> Option<&'static str> {
     match region.map(|r| r.trim().to_ascii_lowercase()).as_deref() {
         None | Some("" | "us") => Some(US_API),
@@ -934,7 +915,7 @@ fn region_base(region: Option<&str>) -> Option<&'static str> {
 /// An agent's reply as a message: the HTML body as plain text, files and inline images as
 /// attachments.
 fn part_message(part: &Value) -> Message {
-    let (text, images) = html_to_text(part["body"].as_str().unwrap_or(""));
+    let super::text::HtmlText { text, images } = html_to_text(part["body"].as_str().unwrap_or(""));
     let mut attachments: Vec<Attachment> = Vec::new();
     for a in part["attachments"].as_array().into_iter().flatten() {
         let Some(url) = non_empty(a["url"].as_str()) else {
@@ -970,169 +951,6 @@ fn attachment_kind(content_type: Option<&str>) -> String {
         }
     }
     "file".to_owned()
-}
-
-/// Intercom bodies are HTML (`<p>`, `<br>`, `<b>`, `<a>`, `<img>`, lists): readable text for
-/// the user's channel, with the sources of inline images returned separately.
-fn html_to_text(html: &str) -> (String, Vec<String>) {
-    let mut out = String::new();
-    let mut images = Vec::new();
-    let mut links: Vec<(Option<String>, usize)> = Vec::new();
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&decode_entities(&rest[..lt]));
-        let after = &rest[lt + 1..];
-        let Some(gt) = after.find('>') else {
-            out.push_str(&decode_entities(&rest[lt..]));
-            rest = "";
-            break;
-        };
-        let tag = &after[..gt];
-        rest = &after[gt + 1..];
-        let closing = tag.starts_with('/');
-        let body = tag.trim_start_matches('/');
-        let name = body
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        match (name.as_str(), closing) {
-            ("br", _) => out.push('\n'),
-            ("li", false) => {
-                newline(&mut out);
-                out.push_str("- ");
-            }
-            (
-                "p" | "div" | "ul" | "ol" | "li" | "blockquote" | "pre" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5"
-                | "h6",
-                _,
-            ) => newline(&mut out),
-            ("a", false) => links.push((attribute(body, "href"), out.len())),
-            ("a", true) => {
-                if let Some((Some(href), start)) = links.pop() {
-                    let show = {
-                        let label = out.get(start..).unwrap_or("").trim();
-                        !href.is_empty() && label != href
-                    };
-                    if show {
-                        out.push_str(&format!(" ({href})"));
-                    }
-                }
-            }
-            ("img", _) => {
-                if let Some(src) = attribute(body, "src").filter(|s| !s.is_empty()) {
-                    images.push(src);
-                }
-            }
-            _ => {}
-        }
-    }
-    out.push_str(&decode_entities(rest));
-    (tidy(&out), images)
-}
-
-fn newline(out: &mut String) {
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-}
-
-/// Trims every line and keeps at most one empty line in a row, none at either end.
-fn tidy(s: &str) -> String {
-    let mut lines: Vec<&str> = Vec::new();
-    for line in s.lines() {
-        let l = line.trim();
-        if l.is_empty() && lines.last().is_none_or(|p| p.is_empty()) {
-            continue;
-        }
-        lines.push(l);
-    }
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    lines.join("\n")
-}
-
-/// The value of one attribute of a tag (`a href="…"`), entities decoded.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let mut s = tag.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
-    loop {
-        s = s.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
-        if s.is_empty() {
-            return None;
-        }
-        let key_end = s
-            .find(|c: char| c == '=' || c.is_whitespace() || c == '/')
-            .unwrap_or(s.len());
-        let key = &s[..key_end];
-        s = s[key_end..].trim_start();
-        let value = match s.strip_prefix('=') {
-            Some(after_eq) => {
-                let v = after_eq.trim_start();
-                let (value, remaining) = match v.chars().next() {
-                    Some(q @ ('"' | '\'')) => {
-                        let inner = &v[1..];
-                        let end = inner.find(q).unwrap_or(inner.len());
-                        (&inner[..end], inner.get(end + 1..).unwrap_or(""))
-                    }
-                    _ => {
-                        let end = v.find(char::is_whitespace).unwrap_or(v.len());
-                        (&v[..end], &v[end..])
-                    }
-                };
-                s = remaining;
-                Some(value)
-            }
-            None => None,
-        };
-        if key.eq_ignore_ascii_case(name) {
-            return value.map(decode_entities);
-        }
-    }
-}
-
-/// Decodes the named entities Intercom uses and numeric ones.
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let tail = &rest[amp..];
-        let decoded = tail[1..].find(';').filter(|&end| end <= 10).and_then(|end| {
-            let name = &tail[1..1 + end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => name
-                    .strip_prefix('#')
-                    .and_then(|n| match n.strip_prefix('x').or_else(|| n.strip_prefix('X')) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                        None => n.parse::<u32>().ok(),
-                    })
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, end + 2))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &tail[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -1543,20 +1361,6 @@ mod tests {
             json!([part(2, "comment", json!("<p>[handover:h-1]</p>"), admin(BOT, "B"))]),
         );
         assert!(!created_by_us(&plain, BOT, "h-1"), "only notes count");
-    }
-
-    #[test]
-    fn html_becomes_readable_text() {
-        let (t, imgs) = html_to_text(
-            "<p>Please try:</p><ul><li>Open settings</li><li>Try&nbsp;again</li></ul><p>Thanks &#8212; Eva<br/>Support</p>",
-        );
-        assert_eq!(t, "Please try:\n- Open settings\n- Try again\nThanks — Eva\nSupport");
-        assert!(imgs.is_empty());
-        assert_eq!(html_to_text("plain &lt;text&gt; & more").0, "plain <text> & more");
-        assert_eq!(
-            html_to_text("<a href='https://x.example'>https://x.example</a>").0,
-            "https://x.example"
-        );
     }
 
     fn setup_error(settings: Value) -> String {

@@ -10,6 +10,7 @@ pub mod memo;
 pub mod oauth;
 pub mod sig;
 pub mod sparkcentral;
+pub mod text;
 pub mod webhook;
 pub mod zendesk;
 

@@ -1,0 +1,359 @@
+//! HTML ↔ text for every provider whose desk speaks HTML (Intercom, Help Scout, Engage Digital).
+//!
+//! One implementation, so an agent's reply reads the same whichever desk it came from: tags
+//! dropped, `<script>`/`<style>`/`<head>` dropped with their content, block elements and `<br>`
+//! as line breaks, list items as `- ` lines, a link's URL kept after its label, inline images
+//! returned apart (adapters turn them into attachments), character references decoded (`&nbsp;`
+//! is a plain space), layout whitespace collapsed and at most one blank line in a row.
+//!
+//! The decoder knows the references desks actually send (the XML five, `&nbsp;`, numeric ones);
+//! anything else is kept as written rather than guessed.
+
+/// Readable text from an HTML body, and the sources of its inline images.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HtmlText {
+    pub text: String,
+    pub images: Vec<String>,
+}
+
+/// Plain text from an HTML body. A body without any tag is taken as plain text: its references
+/// are decoded and its own line breaks kept.
+pub fn html_to_text(html: &str) -> HtmlText {
+    if !html.contains('<') {
+        return HtmlText {
+            text: tidy(&decode_entities(html)),
+            images: Vec::new(),
+        };
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut images = Vec::new();
+    let mut links: Vec<(Option<String>, usize)> = Vec::new();
+    let mut skip_until: Option<String> = None;
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        if skip_until.is_none() {
+            push_text(&mut out, &rest[..lt]);
+        }
+        let after = &rest[lt + 1..];
+        let Some(gt) = after.find('>') else {
+            // A lone `<` is text.
+            if skip_until.is_none() {
+                push_text(&mut out, &rest[lt..]);
+            }
+            rest = "";
+            break;
+        };
+        let tag = after[..gt].trim();
+        rest = &after[gt + 1..];
+        let closing = tag.starts_with('/');
+        let body = tag.trim_start_matches('/');
+        let name = body
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if let Some(end) = &skip_until {
+            if closing && &name == end {
+                skip_until = None;
+            }
+            continue;
+        }
+        match (name.as_str(), closing) {
+            ("script" | "style" | "head", false) => skip_until = Some(name),
+            ("br", _) => {
+                trim_trailing_space(&mut out);
+                out.push('\n');
+            }
+            ("li", false) => {
+                newline(&mut out);
+                out.push_str("- ");
+            }
+            (
+                "p" | "div" | "ul" | "ol" | "li" | "tr" | "table" | "blockquote" | "pre" | "hr" | "h1" | "h2" | "h3"
+                | "h4" | "h5" | "h6",
+                _,
+            ) => newline(&mut out),
+            ("a", false) => links.push((attribute(body, "href"), out.len())),
+            ("a", true) => {
+                if let Some((Some(href), start)) = links.pop() {
+                    let label = out.get(start..).unwrap_or("").trim();
+                    if !href.is_empty() && label != href {
+                        if label.is_empty() {
+                            out.push_str(&href);
+                        } else {
+                            out.push_str(&format!(" ({href})"));
+                        }
+                    }
+                }
+            }
+            ("img", _) => {
+                if let Some(src) = attribute(body, "src").filter(|s| !s.is_empty()) {
+                    images.push(src);
+                }
+            }
+            _ => {}
+        }
+    }
+    if skip_until.is_none() {
+        push_text(&mut out, rest);
+    }
+    HtmlText {
+        text: tidy(&out),
+        images,
+    }
+}
+
+/// Our plain text as HTML: escaped, line breaks as `<br>`.
+pub fn text_to_html(text: &str) -> String {
+    text.split('\n')
+        .map(|line| escape_html(line.strip_suffix('\r').unwrap_or(line)))
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// Text escaped for HTML element content: `&`, `<` and `>` only. Quotes stay as they are so an
+/// agent reads "I'm", also in tools that show the stored body raw; nothing we write puts text in
+/// an attribute.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text between tags: references decoded, layout whitespace (source line breaks included)
+/// collapsed to single spaces as a browser shows it.
+fn push_text(out: &mut String, raw: &str) {
+    for c in decode_entities(raw).chars() {
+        if c.is_whitespace() {
+            if !out.is_empty() && !out.ends_with(' ') && !out.ends_with('\n') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn newline(out: &mut String) {
+    trim_trailing_space(out);
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+}
+
+fn trim_trailing_space(out: &mut String) {
+    while out.ends_with(' ') {
+        out.pop();
+    }
+}
+
+/// Trims every line and keeps at most one empty line in a row, none at either end.
+fn tidy(s: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in s.lines() {
+        let l = line.trim();
+        if l.is_empty() && lines.last().is_none_or(|p| p.is_empty()) {
+            continue;
+        }
+        lines.push(l);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
+}
+
+/// The value of one attribute of a tag (`a href="…"`), references decoded.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let mut s = tag.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    loop {
+        s = s.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+        if s.is_empty() {
+            return None;
+        }
+        let key_end = s
+            .find(|c: char| c == '=' || c.is_whitespace() || c == '/')
+            .unwrap_or(s.len());
+        let key = &s[..key_end];
+        s = s[key_end..].trim_start();
+        let value = match s.strip_prefix('=') {
+            Some(after_eq) => {
+                let v = after_eq.trim_start();
+                let (value, remaining) = match v.chars().next() {
+                    Some(q @ ('"' | '\'')) => {
+                        let inner = &v[1..];
+                        let end = inner.find(q).unwrap_or(inner.len());
+                        (&inner[..end], inner.get(end + 1..).unwrap_or(""))
+                    }
+                    _ => {
+                        let end = v.find(char::is_whitespace).unwrap_or(v.len());
+                        (&v[..end], &v[end..])
+                    }
+                };
+                s = remaining;
+                Some(value)
+            }
+            None => None,
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return value.map(decode_entities);
+        }
+        if value.is_none() && key.is_empty() {
+            return None;
+        }
+    }
+}
+
+/// Decodes the XML five, `&nbsp;` (as a plain space) and numeric references; anything else is
+/// kept as written.
+pub fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let tail = &rest[amp..];
+        let decoded = tail[1..].find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &tail[1..1 + end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => name
+                    .strip_prefix('#')
+                    .and_then(|n| match n.strip_prefix('x').or_else(|| n.strip_prefix('X')) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => n.parse::<u32>().ok(),
+                    })
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, end + 2))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(html: &str) -> String {
+        html_to_text(html).text
+    }
+
+    #[test]
+    fn blocks_breaks_and_list_items_become_lines() {
+        assert_eq!(text("<p>One</p><p>Two<br/>Three</p>"), "One\nTwo\nThree");
+        assert_eq!(
+            text("<div>Items:</div><ul><li>a</li><li>b &lt;c&gt;</li></ul>"),
+            "Items:\n- a\n- b <c>"
+        );
+        assert_eq!(text("<p>x</p><p></p><p></p><p>y</p>"), "x\ny");
+        assert_eq!(text("<h2>Title</h2>body<hr>end"), "Title\nbody\nend");
+    }
+
+    #[test]
+    fn layout_whitespace_collapses_like_a_browser_shows_it() {
+        assert_eq!(text("<p>Hello\n   world</p>"), "Hello world");
+        assert_eq!(text("<p>  a  </p>\n\n<p>b</p>"), "a\nb");
+    }
+
+    #[test]
+    fn an_intercom_reply_reads_as_text() {
+        let t = html_to_text(
+            "<p>Please try:</p><ul><li>Open settings</li><li>Try&nbsp;again</li></ul><p>Thanks &#8212; Eva<br/>Support</p>",
+        );
+        assert_eq!(
+            t.text,
+            "Please try:\n- Open settings\n- Try again\nThanks — Eva\nSupport"
+        );
+        assert!(t.images.is_empty());
+    }
+
+    #[test]
+    fn nbsp_is_a_plain_space_everywhere() {
+        assert_eq!(text("<p>a&nbsp;b</p>"), "a b");
+        assert_eq!(text("a&nbsp;b"), "a b");
+    }
+
+    #[test]
+    fn references_are_decoded_and_unknown_ones_kept() {
+        assert_eq!(
+            text("<b>Bold</b> &#8364;5 &#x41; &quot;q&quot; &apos;"),
+            "Bold €5 A \"q\" '"
+        );
+        assert_eq!(text("a &unknown; b"), "a &unknown; b");
+        assert_eq!(text("a < b &unknown; c"), "a < b &unknown; c");
+        assert_eq!(text("Plain &amp; simple\nsecond line"), "Plain & simple\nsecond line");
+    }
+
+    #[test]
+    fn script_style_and_head_are_dropped_with_their_content() {
+        assert_eq!(
+            text("<head><title>t</title></head><style>p{}</style><p>Hi</p><script>alert(1)</script>!"),
+            "Hi\n!"
+        );
+    }
+
+    #[test]
+    fn links_keep_their_url_and_images_are_returned_apart() {
+        let t = html_to_text(
+            "<p>See <a href=\"https://x.example/a?b=1&amp;c=2\">the guide</a></p>\
+             <img src='https://img.example/1.png' alt=x><a href='https://y.example'>https://y.example</a>\
+             <a href=\"https://z.example\"></a>",
+        );
+        assert_eq!(
+            t.text,
+            "See the guide (https://x.example/a?b=1&c=2)\nhttps://y.examplehttps://z.example"
+        );
+        assert_eq!(t.images, vec!["https://img.example/1.png".to_owned()]);
+    }
+
+    #[test]
+    fn an_unclosed_tag_is_text_and_nothing_panics_on_odd_input() {
+        assert_eq!(text("a <b"), "a <b");
+        for odd in [
+            "<",
+            ">",
+            "&",
+            "&#;",
+            "&#x110000;",
+            "<a href=>x</a>",
+            "</a>",
+            "<a href",
+            "<img src=\"",
+            "é<p>ü",
+        ] {
+            let _ = html_to_text(odd);
+        }
+    }
+
+    #[test]
+    fn text_becomes_escaped_html_with_line_breaks() {
+        assert_eq!(text_to_html("a < b & \"c\"\r\nnext"), "a &lt; b &amp; \"c\"<br>next");
+        assert_eq!(text(&text_to_html("x <y>\nz")), "x <y>\nz");
+    }
+}
