@@ -79,6 +79,7 @@ async fn events(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Respons
         create: Create::Allowed,
         answer: Answer::Native,
         deadline: Some(super::request::request_deadline(req, ctx.request_budget)),
+        known: None,
     };
     let applied = engine::apply(ctx, &bot, command).await?;
     Ok(json_response(200, &applied.body))

@@ -113,6 +113,7 @@ impl Call<'_> {
             create: Create::Allowed,
             answer,
             deadline: Some(self.deadline),
+            known: None,
         }
     }
 }

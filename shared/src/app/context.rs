@@ -25,6 +25,10 @@ pub const REQUEST_BUDGET: Duration = Duration::from_secs(20);
 /// Sessions remembered per instance for one-round-trip turns.
 pub const RECENT_SESSIONS: usize = 10_000;
 
+/// How long a container quotes the typical time to join it read, before reading it again. The
+/// figure is a two-day aggregate: a few minutes old changes nothing a user would notice.
+pub const TYPICAL_WAIT_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// How long a secret is reused (rotation is picked up within this time).
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -44,6 +48,10 @@ pub struct AppContext {
     /// is decided on this copy and committed in one round trip, the version condition
     /// guarding against a copy gone stale (then the session is read as usual).
     pub(crate) recent: crate::providers::memo::Memo<(crate::domain::Session, u64)>,
+    /// Typical time to join per `bot#queue`, with when it was read: a "still waiting" nudge
+    /// quotes it, and a daily aggregate does not need a read per nudge (see
+    /// [`TYPICAL_WAIT_TTL`]).
+    pub(crate) typical_waits: crate::providers::memo::Memo<(chrono::DateTime<chrono::Utc>, Option<u64>)>,
     /// Where EMF metric lines go (stdout in Lambda).
     pub metrics: Arc<dyn crate::metrics::Sink>,
     ids: IdSource,
@@ -68,6 +76,7 @@ impl AppContext {
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
             recent: crate::providers::memo::Memo::new(RECENT_SESSIONS),
+            typical_waits: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
             ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),

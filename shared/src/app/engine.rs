@@ -82,6 +82,10 @@ pub struct Command {
     /// When the caller must have its answer (`request::request_deadline`); `None` for our own
     /// events, which get the context's request budget.
     pub deadline: Option<Instant>,
+    /// The session as the caller has just read it (the evaluator reads it to see which timers
+    /// are due): the first attempt decides on this copy instead of reading it again. A copy
+    /// that went stale fails the commit's version condition, and the session is read then.
+    pub known: Option<crate::store::Versioned<Session>>,
 }
 
 impl Command {
@@ -94,7 +98,14 @@ impl Command {
             create: Create::Forbidden,
             answer: Answer::Internal,
             deadline: None,
+            known: None,
         }
+    }
+
+    /// The same command, decided first on a copy of the session the caller has just read.
+    pub fn on_copy(mut self, known: crate::store::Versioned<Session>) -> Self {
+        self.known = Some(known);
+        self
     }
 }
 
@@ -183,14 +194,19 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         // A turn (the most common event) is first decided on this instance's copy of the
         // session, if it has one: one round trip instead of two. A stale copy fails the
         // version condition, and the session is then read.
-        let recent = (attempt == 0 && is_turn(&cmd.input))
-            .then(|| ctx.recent.get(&recent_key))
-            .flatten();
-        let loaded = match recent {
-            Some((session, version)) => Some(crate::store::Versioned {
-                value: session,
-                version,
-            }),
+        let copy = if attempt > 0 {
+            None
+        } else if let Some(known) = &cmd.known {
+            Some(known.clone())
+        } else if is_turn(&cmd.input) {
+            ctx.recent
+                .get(&recent_key)
+                .map(|(value, version)| crate::store::Versioned { value, version })
+        } else {
+            None
+        };
+        let loaded = match copy {
+            Some(copy) => Some(copy),
             None => ctx.store.load_session(key).await?,
         };
         let now = ctx.clock.now();
@@ -311,7 +327,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 let pass = if outbox.is_empty() {
                     outbox::Pass::default()
                 } else {
-                    outbox::deliver_new(ctx, bot, key, &outbox).await
+                    outbox::deliver_new(ctx, bot, key, &outbox, &decision.session).await
                 };
                 let applied = Applied {
                     body,
@@ -360,14 +376,20 @@ async fn gather(ctx: &AppContext, bot: &LoadedBot, session: &Session, input: &In
             ..
         } => {
             let queue = session.handover.as_ref().map(|h| h.queue.as_str()).unwrap_or_default();
-            let typical = ctx
-                .store
-                .typical_wait(&session.bot_id, queue, now)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "time-to-join statistics unreadable");
-                    None
-                });
+            let memo_key = format!("{}#{queue}", session.bot_id);
+            let typical = match ctx.typical_waits.get(&memo_key) {
+                Some((read_at, typical)) if now - read_at < super::context::TYPICAL_WAIT_TTL => typical,
+                _ => match ctx.store.typical_wait(&session.bot_id, queue, now).await {
+                    Ok(typical) => {
+                        ctx.typical_waits.insert(memo_key, (now, typical));
+                        typical
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "time-to-join statistics unreadable");
+                        None
+                    }
+                },
+            };
             Conditions {
                 typical_wait_seconds: typical,
                 ..Conditions::default()

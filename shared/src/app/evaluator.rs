@@ -165,10 +165,12 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant
 
 async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> Result<u32, super::ApiError> {
     let bot = ctx.bot(&key.bot_id).await?;
-    let Some(session) = ctx.store.load_session(key).await? else {
+    let Some(loaded) = ctx.store.load_session(key).await? else {
         return Ok(0);
     };
-    let session = session.value;
+    // The first timer is decided on this very read; after a commit or a poll the copy is stale.
+    let mut copy = Some(loaded.clone());
+    let session = loaded.value;
     let Some(handover) = &session.handover else {
         return Ok(0);
     };
@@ -187,12 +189,17 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         }
         if timer == TimerKind::Poll {
             poll(ctx, &bot, key, handover).await;
+            copy = None;
         }
         let input = Input::new(Event::TimerFired {
             handover_id: handover.id.clone(),
             timer,
         });
-        let applied = engine::apply(ctx, &bot, Command::internal(key.clone(), input)).await?;
+        let mut command = Command::internal(key.clone(), input);
+        if let Some(copy) = copy.take() {
+            command = command.on_copy(copy);
+        }
+        let applied = engine::apply(ctx, &bot, command).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.
@@ -344,6 +351,7 @@ async fn poll(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, handover: &cr
                     create: Create::Forbidden,
                     answer: Answer::Ack,
                     deadline: None,
+                    known: None,
                 };
                 if let Err(e) = engine::apply(ctx, bot, command).await {
                     tracing::warn!(error = %e, "polled event not applied");

@@ -33,10 +33,17 @@ pub struct Pass {
     pub follow_ups: Vec<FollowUp>,
 }
 
-/// Delivers the items just committed. Older pending items of the session go first; in each
-/// lane, an item held by another deliverer or waiting for its retry time stops that lane, so
-/// order holds.
-pub async fn deliver_new(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, fresh: &[OutboxItem]) -> Pass {
+/// Delivers the items just committed with `session`. Older pending items of the session go
+/// first; in each lane, an item held by another deliverer or waiting for its retry time stops
+/// that lane, so order holds. The committed session names the provider's conversation, so a
+/// provider delivery needs no read of it.
+pub async fn deliver_new(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    fresh: &[OutboxItem],
+    session: &Session,
+) -> Pass {
     let mine = |item: &OutboxItem| fresh.iter().any(|f| f.seq == item.seq);
     let items = match ctx.store.outbox(key).await {
         Ok(items) => items,
@@ -45,7 +52,7 @@ pub async fn deliver_new(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, fr
             return Pass::default();
         }
     };
-    run(ctx, bot, items, |item, now| {
+    run(ctx, bot, items, Some(session), |item, now| {
         if mine(item) {
             Claim::Owned
         } else if item.due_at <= now {
@@ -67,7 +74,7 @@ pub async fn deliver_due(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey) ->
             return Pass::default();
         }
     };
-    run(ctx, bot, items, |item, now| {
+    run(ctx, bot, items, None, |item, now| {
         if item.due_at <= now { Claim::Take } else { Claim::Stop }
     })
     .await
@@ -103,6 +110,7 @@ async fn run(
     ctx: &AppContext,
     bot: &LoadedBot,
     items: Vec<OutboxItem>,
+    known: Option<&Session>,
     decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim,
 ) -> Pass {
     let mut pass = Pass::default();
@@ -136,7 +144,7 @@ async fn run(
                 }
             }
         }
-        let result = attempt(ctx, bot, &item).await;
+        let result = attempt(ctx, bot, &item, known).await;
         if let Effect::Provider { provider, .. } = &item.effect {
             ctx.health.record(&item.key.bot_id, provider, result.is_ok(), now).await;
         }
@@ -213,35 +221,43 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
     }
 }
 
-/// The provider's id for a handover's conversation: its own when it assigned one.
+/// The provider's id for a handover's conversation: its own when it assigned one. Taken from
+/// the session just committed when that session knows the handover, else read.
 async fn conversation(
     ctx: &AppContext,
     key: &SessionKey,
     handover_id: &str,
+    known: Option<&Session>,
 ) -> Result<ProviderConversation, DeliveryError> {
-    let session: Option<Session> = ctx
-        .store
-        .load_session(key)
-        .await
-        .map_err(|e| DeliveryError::retryable(e.to_string()))?
-        .map(|v| v.value);
-    let conv_id = session
-        .as_ref()
-        .and_then(|s| {
-            [s.handover.as_ref(), s.last_handover.as_ref()]
-                .into_iter()
-                .flatten()
-                .find(|h| h.id == handover_id)
-                .cloned()
-        })
-        .and_then(|h| h.provider_conversation_id);
+    let handover_in = |s: &Session| {
+        [s.handover.as_ref(), s.last_handover.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|h| h.id == handover_id)
+            .cloned()
+    };
+    let handover = match known.and_then(handover_in) {
+        Some(h) => Some(h),
+        None => ctx
+            .store
+            .load_session(key)
+            .await
+            .map_err(|e| DeliveryError::retryable(e.to_string()))?
+            .and_then(|v| handover_in(&v.value)),
+    };
+    let conv_id = handover.and_then(|h| h.provider_conversation_id);
     Ok(ProviderConversation {
         handover_id: handover_id.to_owned(),
         conversation_id: conv_id.unwrap_or_else(|| handover_id.to_owned()),
     })
 }
 
-async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result<(), DeliveryError> {
+async fn attempt(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    item: &OutboxItem,
+    known: Option<&Session>,
+) -> Result<(), DeliveryError> {
     let setup = |e: super::ApiError| DeliveryError::retryable(e.message);
     match &item.effect {
         Effect::Bot {
@@ -260,7 +276,7 @@ async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result
             let p = bot.provider(provider).await.map_err(setup)?;
             match op {
                 ProviderOp::Mirror { entry } => {
-                    let conv = conversation(ctx, &item.key, handover_id).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
                     p.send_message(&item.id, &conv, entry).await
                 }
                 ProviderOp::Abandon { conversation_id } => {
@@ -271,7 +287,7 @@ async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result
                     p.end(&item.id, &conv, crate::domain::EndReason::ProviderError).await
                 }
                 ProviderOp::CatchUp { after_seq, through_seq } => {
-                    let conv = conversation(ctx, &item.key, handover_id).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
                     let entries = ctx
                         .store
                         .transcript(&item.key, Some(*through_seq))
@@ -286,7 +302,7 @@ async fn attempt(ctx: &AppContext, bot: &LoadedBot, item: &OutboxItem) -> Result
                     Ok(())
                 }
                 ProviderOp::End { reason, keep_as_ticket } => {
-                    let conv = conversation(ctx, &item.key, handover_id).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
                     if *keep_as_ticket {
                         p.keep_as_ticket(&item.id, &conv, *reason).await
                     } else {

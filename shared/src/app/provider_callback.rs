@@ -98,6 +98,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             create: Create::Forbidden,
             answer: Answer::Ack,
             deadline: Some(deadline),
+            known: None,
         };
         engine::apply(ctx, &bot, command).await?;
         applied += 1;
