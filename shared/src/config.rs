@@ -298,8 +298,37 @@ impl BotConfig {
             return Err(ConfigError::TooLarge);
         }
         let config: BotConfig = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        let mut errors = match config.validate() {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(errors)) => errors,
+            Err(other) => return Err(other),
+        };
+        errors.extend(config.provider_setting_errors());
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
+    }
+
+    /// Each provider entry's provider-specific settings, checked by its adapter as it would be
+    /// built at run time (without the secret). Only a document being stored pays for this; a
+    /// stored bot is loaded with [`BotConfig::validate`] alone.
+    pub fn provider_setting_errors(&self) -> Vec<FieldError> {
+        self.providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                crate::providers::check_settings(p).err().map(|e| FieldError {
+                    path: if e.path.is_empty() {
+                        format!("providers[{i}]")
+                    } else {
+                        format!("providers[{i}].{}", e.path)
+                    },
+                    message: e.message,
+                })
+            })
+            .collect()
     }
 
     /// Checks everything serde cannot: references between sections, URLs, identifiers, ranges.

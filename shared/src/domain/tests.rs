@@ -16,7 +16,9 @@ fn bot_of_kind(kind: &str, extra: &str) -> Bot {
     let yaml = format!(
         "botId: acme\nplatform: {{ kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: p }}\nproviders:\n  - {{ id: desk, kind: {kind}, url: 'https://desk.example.com', secretRef: d }}\n  - {{ id: backup, kind: webhook, url: 'https://backup.example.com', secretRef: b }}\nrouting:\n  - {{ when: {{ language: nl }}, provider: desk, queue: dutch }}\n  - {{ provider: desk, queue: general, failover: [backup] }}\n{extra}"
     );
-    Bot::new(BotConfig::parse(&yaml).unwrap()).unwrap()
+    // The core's rules only: the desk's provider-specific settings are the adapter's concern
+    // (checked when a document is stored), and these tests need none.
+    Bot::new(serde_yaml_ng::from_str::<BotConfig>(&yaml).unwrap()).unwrap()
 }
 
 fn t0() -> DateTime<Utc> {

@@ -57,6 +57,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
+use super::kit::settings;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
@@ -149,27 +150,26 @@ pub struct EngageProvider {
 
 impl EngageProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let settings: EngageSettings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers.{}: {e}", config.id)))?;
+        let settings: EngageSettings = settings::parse(&config.settings)?;
         let required = |value: Option<String>, field: &str| {
-            non_empty(value).ok_or_else(|| {
-                ProviderSetupError::Config(format!("providers.{field}: is required for an engage provider"))
-            })
+            non_empty(value).ok_or_else(|| ProviderSetupError::setting(field, "is required for an engage provider"))
         };
         let agent_category = required(settings.agent_category_id, "agentCategoryId")?;
         let bot_category = required(settings.bot_category_id, "botCategoryId")?;
         if agent_category == bot_category {
-            return Err(ProviderSetupError::Config(
-                "providers.agentCategoryId: must differ from botCategoryId".into(),
+            return Err(ProviderSetupError::setting(
+                "agentCategoryId",
+                "must differ from botCategoryId",
             ));
         }
         let mut queue_categories = BTreeMap::new();
         for (queue, category) in settings.queue_categories {
             let category = category.trim().to_owned();
             if category.is_empty() || category == bot_category {
-                return Err(ProviderSetupError::Config(format!(
-                    "providers.queueCategories.{queue}: must be an agent category id other than botCategoryId"
-                )));
+                return Err(ProviderSetupError::setting(
+                    format!("queueCategories.{queue}"),
+                    "must be an agent category id other than botCategoryId",
+                ));
             }
             queue_categories.insert(queue, category);
         }
@@ -182,11 +182,13 @@ impl EngageProvider {
         .filter_map(|id| non_empty(Some(id)))
         .collect();
         if bot_users.is_empty() {
-            return Err(ProviderSetupError::Config(
-                "providers.botUserId: is required for an engage provider (the Engage user the bot answers as)".into(),
+            return Err(ProviderSetupError::setting(
+                "botUserId",
+                "is required for an engage provider (the Engage user the bot answers as)",
             ));
         }
-        let api_base = api_base(settings.api_base_url, settings.domain).map_err(ProviderSetupError::Config)?;
+        let api_base =
+            api_base(settings.api_base_url, settings.domain).map_err(|m| ProviderSetupError::setting("domain", m))?;
         let field = |name: &str| {
             secret
                 .field(name)
@@ -454,7 +456,7 @@ mod assumed {
         let text = meta_str(meta, "body")
             .map(|b| {
                 if html {
-                    crate::providers::text::html_to_text(&b).text
+                    crate::providers::kit::text::html_to_text(&b).text
                 } else {
                     b
                 }
@@ -600,14 +602,12 @@ fn api_base(api_base_url: Option<String>, domain: Option<String>) -> Result<Stri
         return Ok(url.to_owned());
     }
     let Some(domain) = non_empty(domain) else {
-        return Err("providers.domain: is required for an engage provider (or set providers.apiBaseUrl)".into());
+        return Err("is required for an engage provider (or set apiBaseUrl)".into());
     };
     let d = domain.to_ascii_lowercase();
     let d = d.strip_prefix("https://").unwrap_or(&d).trim_end_matches('/');
     if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-        return Err(format!(
-            "providers.domain: {domain:?} is not an Engage account name or API host"
-        ));
+        return Err(format!("{domain:?} is not an Engage account name or API host"));
     }
     if d.contains('.') {
         Ok(format!("https://{d}"))
@@ -1127,7 +1127,7 @@ mod tests {
         };
         assert_eq!(message.text.as_deref(), Some("[attachment]"));
         assert_eq!(
-            crate::providers::text::html_to_text("a < b &unknown; c").text,
+            crate::providers::kit::text::html_to_text("a < b &unknown; c").text,
             "a < b &unknown; c"
         );
     }
@@ -1297,7 +1297,7 @@ mod tests {
             api_base(Some("http://127.0.0.1:9".into()), None).unwrap(),
             "http://127.0.0.1:9"
         );
-        assert!(api_base(None, None).unwrap_err().contains("providers.domain"));
+        assert!(api_base(None, None).unwrap_err().contains("is required"));
         assert!(api_base(None, Some("acme/evil".into())).is_err());
         assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
     }

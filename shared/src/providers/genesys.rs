@@ -40,6 +40,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
+use super::kit::settings;
 use super::oauth::{self, ClientAuth};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
@@ -94,7 +95,7 @@ const REGION_DOMAINS: &[(&str, &str)] = &[
 /// The provider entry's Genesys fields. All optional here so that a missing one is reported
 /// with its name rather than as a serde message.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GenesysSettings {
     #[serde(default)]
     region: Option<String>,
@@ -136,22 +137,21 @@ pub struct GenesysProvider {
 
 impl GenesysProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let settings: GenesysSettings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers.{}: {e}", config.id)))?;
-        let integration_id = non_empty(settings.integration_id).ok_or_else(|| {
-            ProviderSetupError::Config("providers.integrationId: is required for a genesys provider".into())
-        })?;
+        let settings: GenesysSettings = settings::parse(&config.settings)?;
+        let integration_id = non_empty(settings.integration_id)
+            .ok_or_else(|| ProviderSetupError::setting("integrationId", "is required for a genesys provider"))?;
         let domain = match non_empty(settings.region) {
-            Some(region) => Some(region_domain(&region).map_err(ProviderSetupError::Config)?),
+            Some(region) => Some(region_domain(&region).map_err(|m| ProviderSetupError::setting("region", m))?),
             None => None,
         };
         let base = |given: Option<String>, host: &str, field: &str| -> Result<String, ProviderSetupError> {
             match (non_empty(given), &domain) {
                 (Some(url), _) => Ok(url.trim_end_matches('/').to_owned()),
                 (None, Some(d)) => Ok(format!("https://{host}.{d}")),
-                (None, None) => Err(ProviderSetupError::Config(format!(
-                    "providers.region: is required for a genesys provider (or set providers.{field})"
-                ))),
+                (None, None) => Err(ProviderSetupError::setting(
+                    "region",
+                    format!("is required for a genesys provider (or set {field})"),
+                )),
             }
         };
         let api_base = base(settings.api_base_url, "api", "apiBaseUrl")?;
@@ -376,9 +376,7 @@ fn region_domain(region: &str) -> Result<String, String> {
         .iter()
         .find(|(name, _)| *name == key)
         .map(|(_, domain)| (*domain).to_owned())
-        .ok_or_else(|| {
-            format!("providers.region: unknown Genesys Cloud region {region:?}; give its domain, e.g. mypurecloud.ie")
-        })
+        .ok_or_else(|| format!("unknown Genesys Cloud region {region:?}; give its domain, e.g. mypurecloud.ie"))
 }
 
 fn iso_millis(t: DateTime<Utc>) -> String {

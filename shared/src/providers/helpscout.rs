@@ -49,9 +49,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::kit::settings;
+use super::kit::text::{html_to_text, text_to_html};
 use super::memo::Memo;
 use super::oauth::{self, ClientAuth};
-use super::text::{html_to_text, text_to_html};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
@@ -190,7 +191,7 @@ pub struct HelpScoutProvider {
 }
 
 fn setup(field: &str, message: impl std::fmt::Display) -> ProviderSetupError {
-    ProviderSetupError::Config(format!("providers.{field}: {message}"))
+    ProviderSetupError::setting(field, message)
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -199,8 +200,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 impl HelpScoutProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let s: Settings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers.{}: {e}", config.id)))?;
+        let s: Settings = settings::parse(&config.settings)?;
         let mut mailboxes = BTreeMap::new();
         for (queue, mailbox) in &s.mailboxes {
             let id = mailbox.id().ok_or_else(|| {

@@ -54,6 +54,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::kit::settings;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment,
@@ -152,8 +153,7 @@ pub struct InteractProvider {
 
 impl InteractProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let settings: InteractSettings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers.{}: {e}", config.id)))?;
+        let settings: InteractSettings = settings::parse(&config.settings)?;
         let api_base = api_base(settings.api_base_url)?;
         let start_path = path_setting("startPath", settings.start_path, defaults::START_PATH)?;
         let message_path = path_setting("messagePath", settings.message_path, defaults::MESSAGE_PATH)?;
@@ -236,18 +236,19 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 fn api_base(given: Option<String>) -> Result<String, ProviderSetupError> {
     let url = non_empty(given).ok_or_else(|| {
-        ProviderSetupError::Config(
-            "providers.apiBaseUrl: is required for an interact provider (no public #Interact API host is known; ask Proximus)"
-                .into(),
+        ProviderSetupError::setting(
+            "apiBaseUrl",
+            "is required for an interact provider (no public #Interact API host is known; ask Proximus)",
         )
     })?;
     match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             Ok(url.trim_end_matches('/').to_owned())
         }
-        _ => Err(ProviderSetupError::Config(format!(
-            "providers.apiBaseUrl: {url:?} must be an http(s) URL with a host"
-        ))),
+        _ => Err(ProviderSetupError::setting(
+            "apiBaseUrl",
+            format!("{url:?} must be an http(s) URL with a host"),
+        )),
     }
 }
 
@@ -255,17 +256,21 @@ fn api_base(given: Option<String>) -> Result<String, ProviderSetupError> {
 fn path_setting(field: &str, given: Option<String>, default: &str) -> Result<String, ProviderSetupError> {
     let path = non_empty(given).unwrap_or_else(|| default.to_owned());
     if !path.starts_with('/') {
-        return Err(ProviderSetupError::Config(format!(
-            "providers.{field}: {path:?} must start with '/'"
-        )));
+        return Err(ProviderSetupError::setting(
+            field,
+            format!("{path:?} must start with '/'"),
+        ));
     }
     let rest = path
         .replace(CONVERSATION_PLACEHOLDER, "")
         .replace(HANDOVER_PLACEHOLDER, "");
     if rest.contains(['{', '}']) || rest.contains(char::is_whitespace) {
-        return Err(ProviderSetupError::Config(format!(
-            "providers.{field}: {path:?} may only use the placeholders {CONVERSATION_PLACEHOLDER} and {HANDOVER_PLACEHOLDER}, and no spaces"
-        )));
+        return Err(ProviderSetupError::setting(
+            field,
+            format!(
+                "{path:?} may only use the placeholders {CONVERSATION_PLACEHOLDER} and {HANDOVER_PLACEHOLDER}, and no spaces"
+            ),
+        ));
     }
     Ok(path)
 }
@@ -277,7 +282,7 @@ fn header_setting(field: &str, given: Option<&str>, default: &str) -> Result<Hea
         .unwrap_or(default)
         .to_ascii_lowercase();
     HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| ProviderSetupError::Config(format!("providers.{field}: {name:?} is not a valid header name")))
+        .map_err(|_| ProviderSetupError::setting(field, format!("{name:?} is not a valid header name")))
 }
 
 /// A scheme setting; an explicit empty string means "the token alone".

@@ -40,8 +40,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::kit::settings;
+use super::kit::text::{escape_html, html_to_text, text_to_html};
 use super::memo::Memo;
-use super::text::{escape_html, html_to_text, text_to_html};
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
@@ -84,7 +85,7 @@ const ORIGIN_CACHE_MAX: usize = 10_000;
 
 /// The provider entry's settings (`providers[]` fields besides id, kind and secretRef).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Settings {
     /// `us` (default), `eu` or `au`.
     #[serde(default)]
@@ -184,11 +185,8 @@ pub struct IntercomProvider {
 
 impl IntercomProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let err = |field: &str, msg: String| {
-            ProviderSetupError::Config(format!("providers.{field}: {msg} (provider {:?})", config.id))
-        };
-        let s: Settings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers: {e} (provider {:?})", config.id)))?;
+        let err = |field: &str, msg: String| ProviderSetupError::setting(field, msg);
+        let s: Settings = settings::parse(&config.settings)?;
         let base_url = match (&s.api_base_url, &config.url) {
             (Some(u), _) | (None, Some(u)) => u.trim().trim_end_matches('/').to_owned(),
             (None, None) => region_base(s.region.as_deref())
@@ -915,7 +913,7 @@ fn region_base(region: Option<&str>) -> Option<&'static str> {
 /// An agent's reply as a message: the HTML body as plain text, files and inline images as
 /// attachments.
 fn part_message(part: &Value) -> Message {
-    let super::text::HtmlText { text, images } = html_to_text(part["body"].as_str().unwrap_or(""));
+    let super::kit::text::HtmlText { text, images } = html_to_text(part["body"].as_str().unwrap_or(""));
     let mut attachments: Vec<Attachment> = Vec::new();
     for a in part["attachments"].as_array().into_iter().flatten() {
         let Some(url) = non_empty(a["url"].as_str()) else {

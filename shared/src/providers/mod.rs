@@ -6,11 +6,11 @@ pub mod genesys;
 pub mod helpscout;
 pub mod interact;
 pub mod intercom;
+pub mod kit;
 pub mod memo;
 pub mod oauth;
 pub mod sig;
 pub mod sparkcentral;
-pub mod text;
 pub mod webhook;
 pub mod zendesk;
 
@@ -167,8 +167,42 @@ pub trait Provider: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderSetupError {
+    /// A provider-specific field of the `providers[]` entry is wrong; known when the bot is
+    /// stored (`handover bot put`/`validate`), see [`check_settings`].
+    #[error("{}", setting_text(.0))]
+    Setting(#[from] kit::settings::SettingError),
+    /// Anything else, such as a field missing from the provider's secret: known only at run
+    /// time, when the secret is read.
     #[error("provider configuration: {0}")]
     Config(String),
+}
+
+/// A setting error as the bot document names it: `providers.mailboxes.NL: …`.
+fn setting_text(e: &kit::settings::SettingError) -> String {
+    if e.path.is_empty() {
+        format!("providers: {}", e.message)
+    } else {
+        format!("providers.{}: {}", e.path, e.message)
+    }
+}
+
+impl ProviderSetupError {
+    pub fn setting(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        ProviderSetupError::Setting(kit::settings::SettingError::new(path, message))
+    }
+}
+
+/// The first wrong provider-specific setting of a `providers[]` entry, without its secret:
+/// the adapter is built exactly as at run time, with an empty secret. Every adapter checks its
+/// settings before it reads its secret, so a secret error here means the settings are good.
+pub fn check_settings(config: &ProviderConfig) -> Result<(), kit::settings::SettingError> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let http = CLIENT.get_or_init(reqwest::Client::new).clone();
+    let no_secret = Secret::from_json("{}").expect("an empty object is a secret");
+    match build(config, &no_secret, http) {
+        Err(ProviderSetupError::Setting(e)) => Err(e),
+        Ok(_) | Err(ProviderSetupError::Config(_)) => Ok(()),
+    }
 }
 
 /// One URL path segment, percent-encoded: ids from providers and bot platforms are opaque

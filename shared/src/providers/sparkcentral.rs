@@ -60,6 +60,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::kit::settings;
 use super::memo::Memo;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
@@ -170,7 +171,7 @@ fn token_grant(api: Api, organization_id: Option<&str>) -> Vec<(&'static str, &s
 
 /// Provider entry fields of a `kind: sparkcentral` provider.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Settings {
     /// `us` or `eu` (Sparkcentral), `hootsuite` (Hootsuite Inbox 2.0).
     #[serde(default)]
@@ -249,7 +250,7 @@ pub struct SparkcentralProvider {
 }
 
 fn setup(field: &str, message: impl std::fmt::Display) -> ProviderSetupError {
-    ProviderSetupError::Config(format!("providers.{field}: {message}"))
+    ProviderSetupError::setting(field, message)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -276,9 +277,7 @@ pub fn signature(shared_secret_hex: &str, body: &[u8]) -> Option<String> {
 
 impl SparkcentralProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let s: Settings = serde_json::from_value(Value::Object(config.settings.clone())).map_err(|e| {
-            ProviderSetupError::Config(format!("providers ({:?}, sparkcentral settings): {e}", config.id))
-        })?;
+        let s: Settings = settings::parse(&config.settings)?;
         let region = non_empty(s.region).ok_or_else(|| {
             setup(
                 "region",

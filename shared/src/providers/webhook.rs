@@ -28,6 +28,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     agent_availability: true,
 };
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
 pub struct WebhookProvider {
     url: String,
     availability_url: Option<String>,
@@ -37,6 +41,9 @@ pub struct WebhookProvider {
 
 impl WebhookProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
+        // Everything the generic webhook needs is a core field of the entry (`url`,
+        // `availabilityUrl`): any other field is a mistake.
+        let NoSettings {} = super::kit::settings::parse(&config.settings)?;
         let url = config
             .url
             .clone()

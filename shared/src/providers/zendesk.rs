@@ -37,6 +37,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
+use super::kit::settings;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
@@ -95,7 +96,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// Provider entry fields of a `kind: zendesk` provider.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Settings {
     #[serde(default)]
     app_id: Option<String>,
@@ -136,7 +137,7 @@ pub struct ZendeskProvider {
 }
 
 fn setup(field: &str, message: impl std::fmt::Display) -> ProviderSetupError {
-    ProviderSetupError::Config(format!("providers.{field}: {message}"))
+    ProviderSetupError::setting(field, message)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -145,8 +146,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 impl ZendeskProvider {
     pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
-        let s: Settings = serde_json::from_value(Value::Object(config.settings.clone()))
-            .map_err(|e| ProviderSetupError::Config(format!("providers ({:?}, zendesk settings): {e}", config.id)))?;
+        let s: Settings = settings::parse(&config.settings)?;
         let app_id = non_empty(s.app_id).ok_or_else(|| setup("appId", "is required for a zendesk provider"))?;
         let base_text = match (non_empty(s.api_base_url), non_empty(s.subdomain)) {
             (Some(url), _) => url,
@@ -985,7 +985,8 @@ mod tests {
     #[test]
     fn settings_are_checked_and_name_the_field() {
         let err = |v: Value| match provider_with(v) {
-            Err(ProviderSetupError::Config(m)) => m,
+            Err(e @ ProviderSetupError::Setting(_)) => e.to_string(),
+            Err(ProviderSetupError::Config(m)) => panic!("a setting error was reported as {m:?}"),
             Ok(_) => panic!("accepted"),
         };
         assert!(err(json!({"subdomain": "acme"})).contains("providers.appId"));

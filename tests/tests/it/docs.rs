@@ -169,3 +169,77 @@ fn capability_table_matches_the_adapters() {
         );
     }
 }
+
+/// A provider page's configuration example as a whole bot document; with `uncomment`, its
+/// commented-out optional settings (`    # name: value`) are switched on too.
+fn provider_example_document(block: &str, uncomment: bool) -> String {
+    let mut entry = String::new();
+    for line in block.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let setting = line.trim_start().strip_prefix("# ").filter(|rest| {
+            rest.split_once(':')
+                .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric()))
+        });
+        match setting {
+            Some(rest) if uncomment && indent >= 4 => {
+                entry.push_str(&" ".repeat(indent));
+                entry.push_str(rest);
+            }
+            _ => entry.push_str(line),
+        }
+        entry.push('\n');
+    }
+    let first_id = block
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("- id: "))
+        .expect("the example names its provider")
+        .trim();
+    let routing = if block.contains("routing:") {
+        String::new()
+    } else {
+        format!("routing:\n  - {{ provider: {first_id}, queue: general }}\n")
+    };
+    format!(
+        "botId: acme\nplatform: {{ kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: handover/acme/platform }}\n{entry}{routing}"
+    )
+}
+
+#[test]
+fn every_setting_a_provider_page_shows_is_one_its_adapter_knows() {
+    let mut checked = 0;
+    for kind in [
+        "engage",
+        "genesys",
+        "helpscout",
+        "interact",
+        "intercom",
+        "sparkcentral",
+        "zendesk",
+    ] {
+        let page = format!("docs/providers/{kind}.md");
+        let text = read(&page);
+        let blocks: Vec<&str> = text
+            .split("```yaml")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .filter(|b| b.contains("providers:") && b.contains(&format!("kind: {kind}")))
+            .collect();
+        assert!(!blocks.is_empty(), "{page} shows no provider entry");
+        for block in blocks {
+            // As shown: a document `handover bot validate` accepts, except where the page
+            // leaves a value for the reader to fill in (`<…>`).
+            let shown = provider_example_document(block, false);
+            match BotConfig::parse(&shown) {
+                Ok(_) => {}
+                Err(e) => assert!(block.contains('<'), "{page}: {e}\n{shown}"),
+            }
+            // With every optional setting switched on: no field is unknown to the adapter.
+            let all = provider_example_document(block, true);
+            if let Err(e) = BotConfig::parse(&all) {
+                assert!(!e.to_string().contains("unknown field"), "{page}: {e}\n{all}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "{checked} provider examples");
+}

@@ -1,0 +1,87 @@
+//! One parser for the provider-specific fields of a `providers[]` entry.
+//!
+//! Every adapter reads its settings through [`parse`]: unknown fields are refused (the
+//! adapter's struct says `deny_unknown_fields`), and an error names the field's path inside
+//! the entry (`mailboxes.Support_NL`, `agentSourceTypes[1]`), so `handover bot validate`
+//! reports it like any core field: `providers[2].mailboxes.Support_NL: …`.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// One wrong setting: its path inside the provider entry (empty for the entry itself) and
+/// what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct SettingError {
+    pub path: String,
+    pub message: String,
+}
+
+impl SettingError {
+    pub fn new(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        SettingError {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The entry's settings as the adapter's typed struct, or the first wrong field with its path.
+pub fn parse<T: DeserializeOwned>(settings: &Map<String, Value>) -> Result<T, SettingError> {
+    serde_path_to_error::deserialize(Value::Object(settings.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        SettingError {
+            path: if path == "." { String::new() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Example {
+        region: Option<String>,
+        #[serde(default)]
+        mailboxes: BTreeMap<String, u64>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    fn parse_json(v: Value) -> Result<Example, SettingError> {
+        parse(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn good_settings_parse() {
+        let e = parse_json(json!({"region": "eu", "mailboxes": {"NL": 85}})).unwrap();
+        assert_eq!(e.mailboxes["NL"], 85);
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_path() {
+        let err = parse_json(json!({"mailboxes": {"NL": "eighty-five"}})).unwrap_err();
+        assert_eq!(err.path, "mailboxes.NL");
+        assert!(err.message.contains("invalid type"), "{err}");
+        let err = parse_json(json!({"tags": ["a", 7]})).unwrap_err();
+        assert_eq!(err.path, "tags[1]");
+        assert_eq!(err.to_string(), format!("tags[1]: {}", err.message));
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_with_its_name() {
+        let err = parse_json(json!({"region": "eu", "mailboxs": {}})).unwrap_err();
+        assert_eq!(err.path, "mailboxs");
+        assert!(err.message.contains("unknown field `mailboxs`"), "{err}");
+        assert!(err.message.contains("mailboxes"), "the known fields are listed: {err}");
+    }
+}
