@@ -47,7 +47,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest, path_segment, sig,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::message::Attachment;
 use crate::domain::{Actor, Agent, EndReason, Handover, Message, TranscriptEntry, UserInfo, render_transcript};
@@ -165,6 +165,16 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     bot_history_visible: true,
     history_written_back: true,
     agent_availability: true,
+};
+
+/// A conversation closed by its agent stays assigned to the agent's team: a user reply would
+/// reopen it in the humans' inbox while the bot is answering again. The end of the handover is
+/// therefore also delivered after an agent close, and hands the conversation back to the bot
+/// teammate (see `end`).
+pub const TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: None,
+    joins_at_start: false,
+    hands_back_after_agent_close: true,
 };
 
 pub struct IntercomProvider {
@@ -643,7 +653,13 @@ impl Provider for IntercomProvider {
         tracing::debug!(reason = reason.as_str(), conversation_id = %c.conversation_id, "ending the Intercom side");
         match self.origin(c).await? {
             None => Ok(()),
+            // The agent closed it, and the user's later turns are not relayed to it: it stays
+            // as the agent left it.
+            Some(Origin::Created { .. }) if reason == EndReason::AgentClosed => Ok(()),
             Some(Origin::Created { .. }) => self.close(&c.conversation_id).await,
+            // Intercom's own bot hand-over: the conversation goes back to the bot teammate, so
+            // the user's next reply (which reopens a closed conversation) reaches the bot that
+            // is answering again, not the team's inbox. After an agent close too (see TRAITS).
             Some(Origin::Intercom) => {
                 self.assign(&c.conversation_id, "team", UNASSIGNED).await?;
                 self.assign(&c.conversation_id, "admin", &self.bot_admin_id).await

@@ -240,11 +240,10 @@ pub fn traits(kind: ProviderKind) -> ProviderTraits {
         ProviderKind::Genesys => genesys::TRAITS,
         ProviderKind::Sparkcentral => sparkcentral::TRAITS,
         ProviderKind::Engage => engage::TRAITS,
-        ProviderKind::Webhook
-        | ProviderKind::Zendesk
-        | ProviderKind::Intercom
-        | ProviderKind::Interact
-        | ProviderKind::Helpscout => ProviderTraits::default(),
+        ProviderKind::Intercom => intercom::TRAITS,
+        ProviderKind::Webhook | ProviderKind::Zendesk | ProviderKind::Interact | ProviderKind::Helpscout => {
+            ProviderTraits::default()
+        }
     }
 }
 

@@ -369,7 +369,9 @@ async fn a_conversation_living_in_intercom_goes_to_the_team_and_back_to_the_bot(
     assert_eq!(status, 401, "unsigned");
     assert_eq!(w.env.dump().await, before);
 
-    // Eva closes: control returns to the bot; Intercom needs nothing more from us.
+    // Eva closes: control returns to the bot, and the conversation is handed back to the bot
+    // teammate the way Intercom's bot hand-over does (team unassigned, bot teammate assigned),
+    // so the user's next reply reopens it for the bot, not in the team's inbox.
     assert_eq!(w.webhook(&eva_closes(EMBEDDED)).await.0, 200);
     let ended = w.to_bot("handover.ended").await;
     assert_eq!(ended.len(), 1);
@@ -378,7 +380,27 @@ async fn a_conversation_living_in_intercom_goes_to_the_team_and_back_to_the_bot(
         w.send(&user_message("e6", "s-1", "Thanks!")).await.1,
         json!({"control": "bot", "state": "bot"})
     );
-    assert_eq!(w.writes().await.len(), 3);
+    let writes = w.writes().await;
+    assert_eq!(writes.len(), 5);
+    let handed_back: Vec<(&str, &str, &str)> = writes[3..]
+        .iter()
+        .map(|(path, body)| {
+            assert_eq!(path, &format!("/conversations/{EMBEDDED}/parts"));
+            assert_eq!(body["message_type"], "assignment");
+            assert_eq!(body["admin_id"], BOT_ADMIN, "made by the bot teammate");
+            (
+                body["type"].as_str().unwrap(),
+                body["assignee_id"].as_str().unwrap(),
+                body["message_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        handed_back,
+        [("team", "0", "assignment"), ("admin", BOT_ADMIN, "assignment")]
+    );
+    // That assignment, made by the bot teammate, is not an agent leaving or joining.
+    assert_eq!(w.to_bot("handover.ended").await.len(), 1);
 
     // The agent's turn is in the bot's history.
     let transcript = w
