@@ -317,6 +317,10 @@ pub fn provider_callback(data: &[u8]) {
                     <= raw.body.len() + raw.query.iter().map(|(k, v)| k.len() + v.len() + 64).sum::<usize>() + 256
             );
         }
+        Ok(Callback::Fetch { conversation_id }) => {
+            // The handler checks it before any call: it must be there to check.
+            let _ = format!("{conversation_id:?}");
+        }
         Ok(Callback::Events(events)) => {
             for e in &events {
                 // Echoed into logs and keys by the handler: plain data, never a panic to format.

@@ -56,23 +56,30 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
                 .expect("valid response"));
         }
         Callback::Events(events) => events,
+        Callback::Fetch { conversation_id } => {
+            check_ids(None, &conversation_id)?;
+            // Only a conversation we handed over is worth a call to the provider.
+            if ctx
+                .store
+                .find_conversation(bot_id, provider_id, &conversation_id)
+                .await?
+                .is_none()
+            {
+                Vec::new()
+            } else {
+                // A failure is a 503: the provider delivers the webhook again.
+                provider.fetch_events(&conversation_id).await.map_err(|e| {
+                    tracing::warn!(bot_id = %bot_id, provider = %provider_id, error = %e, "reading the conversation from the provider failed");
+                    ApiError::unavailable("the provider's conversation could not be read, retry")
+                })?
+            }
+        }
     };
     let mut applied = 0;
     let mut ignored = 0;
     // Ids end up in DynamoDB keys: refuse absurd ones before touching the table.
-    if let Some(e) = events.iter().find(|e| {
-        e.event_id.is_empty()
-            || e.event_id.len() > MAX_ID_LEN
-            || e.conversation_id.is_empty()
-            || e.conversation_id.len() > MAX_ID_LEN
-    }) {
-        return Err(ApiError::bad_request(
-            "invalid_callback",
-            format!(
-                "event id and conversation id must be 1-{MAX_ID_LEN} characters (got {:?})",
-                e.event_id.chars().take(40).collect::<String>()
-            ),
-        ));
+    for e in &events {
+        check_ids(Some(&e.event_id), &e.conversation_id)?;
     }
     for event in events {
         // Providers report conversations we never handed over (embedded providers see every
@@ -107,6 +114,21 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
         200,
         &json!({ "status": "ok", "applied": applied, "ignored": ignored }),
     ))
+}
+
+/// Refuses an absurd event or conversation id: they end up in DynamoDB keys.
+fn check_ids(event_id: Option<&str>, conversation_id: &str) -> Result<(), ApiError> {
+    let bad_event = event_id.is_some_and(|e| e.is_empty() || e.len() > MAX_ID_LEN);
+    if bad_event || conversation_id.is_empty() || conversation_id.len() > MAX_ID_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_callback",
+            format!(
+                "event id and conversation id must be 1-{MAX_ID_LEN} characters (got {:?})",
+                event_id.unwrap_or(conversation_id).chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn callback_error(e: CallbackError) -> ApiError {

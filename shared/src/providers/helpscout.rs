@@ -617,6 +617,12 @@ fn person_name(p: &Value) -> Option<String> {
     (!full.is_empty()).then_some(full)
 }
 
+/// Whether a webhook body holds the conversation's threads at all (an empty list is an answer;
+/// a missing one is not).
+fn carries_threads(body: &Value) -> bool {
+    body.pointer("/_embedded/threads").is_some_and(Value::is_array) || body.get("threads").is_some_and(Value::is_array)
+}
+
 /// The conversation's threads in a webhook body: `_embedded.threads` (the 2.0 conversation
 /// object) or a `threads` array (the older object format; in 2.0 `threads` is a count).
 fn threads_of(body: &Value) -> &[Value] {
@@ -986,6 +992,19 @@ impl Provider for HelpScoutProvider {
 
     /// Help Scout signs the raw body only (no timestamp, so no replay window): a replayed
     /// webhook is absorbed by the shell's idempotency on the event id.
+    /// `GET /v2/conversations/{id}/threads`: its first page holds the newest threads, so the
+    /// reply a webhook announced is there; replies seen before keep their event ids
+    /// (`thread:<id>`) and are applied once.
+    async fn fetch_events(&self, conversation_id: &str) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        let path = format!("/v2/conversations/{}/threads", path_segment(conversation_id));
+        let resp = self.call(reqwest::Method::GET, &path, None).await?;
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("Help Scout threads of {conversation_id}: {e}")))?;
+        Ok(self.agent_replies(conversation_id, &body))
+    }
+
     fn verify_callback(&self, r: &CallbackRequest<'_>, _now: DateTime<Utc>) -> Result<(), CallbackError> {
         let header = r
             .header(SIGNATURE_HEADER)
@@ -1013,6 +1032,10 @@ impl Provider for HelpScoutProvider {
         let conversation_id =
             id_string(body.get("id")).ok_or_else(|| CallbackError::Malformed("missing conversation `id`".into()))?;
         let events = if event == EVENT_AGENT_REPLY {
+            if !carries_threads(&body) {
+                // A body without its threads says a reply was made but not which: read them.
+                return Ok(Callback::Fetch { conversation_id });
+            }
             self.agent_replies(&conversation_id, &body)
         } else if event == EVENT_ASSIGNED {
             self.assignment(&conversation_id, &body).into_iter().collect()

@@ -117,6 +117,10 @@ pub enum CallbackError {
 pub enum Callback {
     /// Events to apply (possibly none: unknown types are acknowledged and ignored).
     Events(Vec<ProviderEvent>),
+    /// Something happened in this conversation but the callback does not say what (a Help
+    /// Scout webhook without its threads): the events are read from the provider with
+    /// [`Provider::fetch_events`], for a conversation of ours only.
+    Fetch { conversation_id: String },
     /// A URL-verification handshake answered directly.
     Challenge {
         status: u16,
@@ -158,6 +162,12 @@ pub trait Provider: Send + Sync {
     /// Asks the provider what happened to a conversation (an agent joined, it was closed). The
     /// events are applied like callbacks, idempotent on their ids.
     async fn poll(&self, _conversation: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        Ok(Vec::new())
+    }
+    /// The events of a conversation read from the provider's API, when a callback only said
+    /// that something happened ([`Callback::Fetch`]). Event ids are the provider's own, so
+    /// events seen before are applied once.
+    async fn fetch_events(&self, _conversation_id: &str) -> Result<Vec<ProviderEvent>, DeliveryError> {
         Ok(Vec::new())
     }
     /// Checks the provider's signature or token on the raw request, before any parsing.

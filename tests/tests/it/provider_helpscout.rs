@@ -561,3 +561,79 @@ async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
     assert_eq!(answer["ignored"], 1);
     assert!(received(&bot_srv).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_reply_webhook_without_threads_is_completed_from_the_api() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    open(&env, "s-42").await;
+
+    // Help Scout's threads endpoint: the agent's reply and the customer's first message
+    // (newest first, as the API lists them).
+    let threads_path = format!("{CONVERSATION_PATH}/threads");
+    Mock::given(method("GET"))
+        .and(path(threads_path.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "_embedded": {"threads": [
+                agent_reply(9002, "<p>Hi Ann,&nbsp;I&#39;m Eva.</p>", "2026-11-25T09:00:05Z"),
+                customer_thread(9001, "Where is my parcel?", "2026-11-25T08:59:58Z"),
+            ]},
+            "page": {"size": 25, "totalElements": 2, "totalPages": 1, "number": 1}
+        })))
+        .mount(&hs)
+        .await;
+
+    // The webhook names the conversation but carries no threads.
+    let mut bare = conversation(4321, "active", Vec::new());
+    bare.as_object_mut().unwrap().remove("_embedded");
+    let (status, answer) = callback(&env, "convo.agent.reply.created", &bare).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1, "{answer}");
+    let fetched = requests_to(&hs, "GET", &threads_path).await;
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(header_of(&fetched[0], "authorization").as_deref(), Some("Bearer tok-1"));
+    let to_bot = received(&bot_srv).await;
+    let messages = of_type(&to_bot, "agent.message");
+    assert_eq!(messages.len(), 1, "{to_bot:?}");
+    assert_eq!(messages[0]["message"]["text"], "Hi Ann, I'm Eva.");
+
+    // Delivered again (webhooks are at least once): read again, applied once.
+    let (status, _) = callback(&env, "convo.agent.reply.created", &bare).await;
+    assert_eq!(status, 200);
+    assert_eq!(requests_to(&hs, "GET", &threads_path).await.len(), 2);
+    assert_eq!(of_type(&received(&bot_srv).await, "agent.message").len(), 1);
+
+    // For a conversation that is not ours, Help Scout is not asked.
+    let mut foreign = bare.clone();
+    foreign["id"] = json!(999);
+    let (status, answer) = callback(&env, "convo.agent.reply.created", &foreign).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)), "{answer}");
+    assert!(
+        requests_to(&hs, "GET", "/v2/conversations/999/threads")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    open(&env, "s-42").await;
+    let threads_path = format!("{CONVERSATION_PATH}/threads");
+    Mock::given(method("GET"))
+        .and(path(threads_path.as_str()))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&hs)
+        .await;
+    let mut bare = conversation(4321, "active", Vec::new());
+    bare.as_object_mut().unwrap().remove("_embedded");
+    let before = env.dump().await;
+    let (status, answer) = callback(&env, "convo.agent.reply.created", &bare).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"]["code"].is_string(), "{answer}");
+    assert_eq!(env.dump().await, before, "nothing is written");
+    assert!(of_type(&received(&bot_srv).await, "agent.message").is_empty());
+}
