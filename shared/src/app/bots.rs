@@ -26,11 +26,37 @@ pub struct LoadedBot {
     deps: Deps,
 }
 
+/// The outbound HTTP client, built on first use. Building it reads and parses the system's CA
+/// bundle (about 5 ms, measured by `init-probe` in docs/performance.md); the most common event,
+/// a turn while the bot is in control, sends nothing outbound, so a container that only sees
+/// those never pays for it, and no container pays for it during init.
+#[derive(Clone, Default)]
+pub struct LazyHttp(Arc<std::sync::OnceLock<reqwest::Client>>);
+
+impl LazyHttp {
+    /// A client that is already built (tests and the local server hand theirs in).
+    pub fn built(client: reqwest::Client) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(client);
+        LazyHttp(Arc::new(cell))
+    }
+
+    /// The client, built now if this is its first use. Clones share one connection pool.
+    pub fn get(&self) -> reqwest::Client {
+        self.0.get_or_init(crate::delivery::http_client).clone()
+    }
+
+    /// Whether the client has been built (observability and the init tests).
+    pub fn is_built(&self) -> bool {
+        self.0.get().is_some()
+    }
+}
+
 /// What building adapters needs, shared by every loaded bot of a context.
 #[derive(Clone)]
 pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
-    pub http: reqwest::Client,
+    pub http: LazyHttp,
     /// Adapters constructed so far (observability, and the tests that adapters are built once
     /// per bot load rather than per request).
     pub built: Arc<AtomicUsize>,
@@ -70,7 +96,7 @@ impl LoadedBot {
             .ok_or_else(|| ApiError::unauthorized(format!("bot has no provider {provider_id:?}")))?;
         cell.get_or_try_init(|| async {
             let secret = self.secret(&config.secret_ref).await?;
-            let adapter = providers::build(config, &secret, self.deps.http.clone()).map_err(|e| {
+            let adapter = providers::build(config, &secret, self.deps.http.get()).map_err(|e| {
                 tracing::error!(provider_id, error = %e, "provider cannot be built");
                 ApiError::setup_unavailable(e.to_string())
             })?;
@@ -97,7 +123,7 @@ impl LoadedBot {
                 Ok(Arc::new(NativePlatform {
                     outbound_url: url,
                     signing_secret: self.platform_signing_secret().await?,
-                    http: self.deps.http.clone(),
+                    http: self.deps.http.get(),
                 }))
             }
             PlatformKind::Chatlayer => {
@@ -115,7 +141,7 @@ impl LoadedBot {
                     pause_at: p.pause_at(),
                     pause_action: p.pause_action.clone(),
                     resume_action: p.resume_action.clone(),
-                    http: self.deps.http.clone(),
+                    http: self.deps.http.get(),
                 }))
             }
         }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::bots::{BotCache, Deps, LoadedBot};
+use super::bots::{BotCache, Deps, LazyHttp, LoadedBot};
 use super::error::ApiError;
 use super::health::{BreakerPolicy, Health};
 use crate::clock::{Clock, SystemClock};
-use crate::delivery::{RetryPolicy, http_client};
+use crate::delivery::RetryPolicy;
 use crate::secrets::{CachedSecrets, SecretSource, SecretsManager};
 use crate::store::{DynamoStore, Store};
 
@@ -38,7 +38,8 @@ pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct AppContext {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn SecretSource>,
-    pub http: reqwest::Client,
+    /// The outbound client, built on first use (see [`LazyHttp`]).
+    pub http: LazyHttp,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
     pub health: Health,
@@ -61,7 +62,7 @@ pub struct AppContext {
 
 impl AppContext {
     pub fn new(store: Arc<dyn Store>, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
-        let http = http_client();
+        let http = LazyHttp::default();
         let deps = Deps {
             secrets: secrets.clone(),
             http: http.clone(),

@@ -109,3 +109,31 @@ async fn the_evaluator_refreshes_the_presence_a_webhook_provider_reports() {
         "a webhook provider without availabilityUrl cannot tell"
     );
 }
+
+#[tokio::test]
+async fn the_outbound_http_client_is_built_only_when_something_goes_out() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    assert!(!env.ctx.http.is_built(), "nothing is built at start");
+    let (status, _) = env
+        .send_event("acme", &bot.platform_secret, &user_message("e1", "s-1", "hello"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        !env.ctx.http.is_built(),
+        "a turn in bot control sends nothing out and builds no client"
+    );
+    let (status, answer) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e2", "s-1"))
+        .await;
+    assert_eq!((status, answer["outcome"].clone()), (200, json!("opened")), "{answer}");
+    assert!(env.ctx.http.is_built(), "the handover called the provider");
+    assert!(!received(&srv).await.is_empty());
+}
