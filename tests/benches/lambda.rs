@@ -369,7 +369,7 @@ fn init_breakdown(out: &mut String, runs: usize) {
          `aws-config`'s default chain (what `AppContext::from_env` does) or from the Lambda \
          environment variables alone (`env`), then the outbound HTTP client \
          (`delivery::http_client`: reqwest with the platform verifier, which reads and parses the \
-         system's CA bundle when the client is built). The two DynamoDB requests show what the \
+         system's CA bundle when the client is built; the functions build it on first outbound use          (`LazyHttp`), so it is no longer part of their init, and the probe times it to show what          was moved). The two DynamoDB requests show what the \
          SDK leaves until first use (its own copy of the system roots, \
          the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
         variants.join(" | "),
