@@ -327,27 +327,92 @@ pub fn handover_request(payload: Option<&Value>) -> Result<HandoverRequest, Stri
     })
 }
 
-/// The `sendMessages` entries for a message: text first, then media; rich parts an agent
-/// sent are rendered as text (agents rarely send them and Chatlayer's templates need
-/// dialog-state payloads we do not have).
+/// The `sendMessages` entries for an agent's message, in Chatlayer's own templates so the user
+/// sees what the agent sent: buttons as a `buttonTemplate`, cards (a card or a carousel) as a
+/// `carouselTemplate`, quick replies as a `quickReplyTemplate` carrying the text, images and
+/// videos as `attachmentTemplate`s. Only what has no template (other files, a location) is
+/// rendered into the text.
 pub fn send_messages(message: &Message) -> Vec<Value> {
+    let is_media = |a: &Attachment| matches!(a.kind.as_str(), "image" | "video");
+    let rest = Message {
+        text: message.text.clone(),
+        attachments: message.attachments.iter().filter(|a| !is_media(a)).cloned().collect(),
+        location: message.location.clone(),
+        ..Message::default()
+    };
+    let text = rest.render_text();
+    let text_messages = |t: &str| {
+        if t.is_empty() {
+            json!([])
+        } else {
+            json!([{ "text": t }])
+        }
+    };
     let mut out = Vec::new();
-    let mut text_only = message.clone();
-    text_only
-        .attachments
-        .retain(|a| !matches!(a.kind.as_str(), "image" | "video"));
-    let text = text_only.render_text();
-    if !text.is_empty() {
-        out.push(json!({ "textMessageTemplate": { "textMessages": [ { "text": text } ] } }));
+    // The text travels with the buttons, else with the quick replies, else alone.
+    let mut text_sent = false;
+    if !message.buttons.is_empty() {
+        out.push(json!({ "buttonTemplate": {
+            "textMessages": text_messages(&text),
+            "buttons": message.buttons.iter().map(chatlayer_button).collect::<Vec<_>>(),
+        }}));
+        text_sent = true;
+    } else if message.quick_replies.is_empty() && !text.is_empty() {
+        out.push(json!({ "textMessageTemplate": { "textMessages": text_messages(&text) } }));
+        text_sent = true;
     }
-    for a in message
-        .attachments
-        .iter()
-        .filter(|a| matches!(a.kind.as_str(), "image" | "video"))
-    {
+    if !message.cards.is_empty() {
+        let elements: Vec<Value> = message
+            .cards
+            .iter()
+            .map(|c| {
+                let mut e =
+                    json!({ "title": c.title, "buttons": c.buttons.iter().map(chatlayer_button).collect::<Vec<_>>() });
+                if let Some(sub) = &c.subtitle {
+                    e["subTitle"] = json!(sub);
+                }
+                if let Some(img) = &c.image_url {
+                    e["imageUrl"] = json!(img);
+                }
+                e
+            })
+            .collect();
+        out.push(json!({ "carouselTemplate": { "elements": elements } }));
+    }
+    for a in message.attachments.iter().filter(|a| is_media(a)) {
         out.push(json!({ "attachmentTemplate": { "media": { "url": a.url, "type": a.kind } } }));
     }
+    if !message.quick_replies.is_empty() {
+        let replies: Vec<Value> = message
+            .quick_replies
+            .iter()
+            .map(|q| json!({ "title": q, "payload": choice_payload(q) }))
+            .collect();
+        let t = if text_sent { "" } else { text.as_str() };
+        out.push(json!({ "quickReplyTemplate": { "textMessages": text_messages(t), "quickReplies": replies } }));
+    }
     out
+}
+
+/// A button of an agent's message: a link opens its URL; any other button answers with its
+/// payload (or title).
+fn chatlayer_button(b: &Button) -> Value {
+    match &b.url {
+        Some(url) => json!({ "urlButton": { "title": b.title, "url": url } }),
+        None => json!({ "postBackButton": {
+            "title": b.title,
+            "payload": choice_payload(b.payload.as_deref().unwrap_or(&b.title)),
+        }}),
+    }
+}
+
+/// ASSUMPTION (the one place it is made): Chatlayer's postback payload is
+/// `{nextDialogstateId, sessionDataToSet}` and names a dialog of the bot, which an agent's
+/// choice has none of. We send no `nextDialogstateId` and record the choice in the session
+/// variable `handoverChoice`; the user's click then reaches handover as the user's answer in the
+/// offloaded conversation (a postback, relayed to the agent as text). Not run against Chatlayer.
+fn choice_payload(value: &str) -> Value {
+    json!({ "sessionDataToSet": [ { "key": "handoverChoice", "value": value } ] })
 }
 
 /// Delivers events into Chatlayer conversations through its conversation-actions API.
@@ -468,6 +533,118 @@ pub fn offload_answer(reply: &Reply, pause_at: PauseAt) -> Value {
     body["offloadSuccess"] = json!(opened);
     body["pauseBot"] = json!(opened && pause_at == PauseAt::AtOffload);
     body
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn button(title: &str, payload: Option<&str>, url: Option<&str>) -> Button {
+        Button {
+            title: title.into(),
+            payload: payload.map(Into::into),
+            url: url.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn plain_text_is_a_text_template() {
+        assert_eq!(
+            send_messages(&Message::text("Hello")),
+            [json!({ "textMessageTemplate": { "textMessages": [ { "text": "Hello" } ] } })]
+        );
+    }
+
+    #[test]
+    fn quick_replies_carry_the_text_in_a_quick_reply_template() {
+        let m = Message {
+            text: Some("Shall I refund?".into()),
+            quick_replies: vec!["Yes".into(), "No".into()],
+            ..Message::default()
+        };
+        let out = send_messages(&m);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let t = &out[0]["quickReplyTemplate"];
+        assert_eq!(t["textMessages"], json!([{ "text": "Shall I refund?" }]));
+        assert_eq!(t["quickReplies"][1]["title"], "No");
+        assert_eq!(
+            t["quickReplies"][1]["payload"],
+            json!({ "sessionDataToSet": [ { "key": "handoverChoice", "value": "No" } ] })
+        );
+    }
+
+    #[test]
+    fn buttons_cards_and_media_use_their_own_templates() {
+        let m = Message {
+            text: Some("Your parcels".into()),
+            buttons: vec![
+                button("Track", None, Some("https://t.example.com/1")),
+                button("Refund", Some("refund"), None),
+            ],
+            cards: vec![Card {
+                title: "Parcel A-1".into(),
+                subtitle: Some("Late".into()),
+                image_url: Some("https://cdn.example.com/a1.png".into()),
+                buttons: vec![button("Pick", Some("a1"), None)],
+            }],
+            attachments: vec![
+                Attachment {
+                    kind: "image".into(),
+                    url: "https://cdn.example.com/p.png".into(),
+                    name: None,
+                },
+                Attachment {
+                    kind: "file".into(),
+                    url: "https://cdn.example.com/label.pdf".into(),
+                    name: Some("label.pdf".into()),
+                },
+            ],
+            quick_replies: vec!["Thanks".into()],
+            ..Message::default()
+        };
+        let out = send_messages(&m);
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|v| v.as_object().unwrap().keys().next().unwrap().as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "buttonTemplate",
+                "carouselTemplate",
+                "attachmentTemplate",
+                "quickReplyTemplate"
+            ]
+        );
+        assert_eq!(
+            out[0]["buttonTemplate"]["textMessages"][0]["text"],
+            "Your parcels\n[File: label.pdf https://cdn.example.com/label.pdf]",
+            "a file has no template: its link goes with the text"
+        );
+        assert_eq!(
+            out[0]["buttonTemplate"]["buttons"][0],
+            json!({ "urlButton": { "title": "Track", "url": "https://t.example.com/1" } })
+        );
+        assert_eq!(
+            out[0]["buttonTemplate"]["buttons"][1]["postBackButton"]["payload"]["sessionDataToSet"][0]["value"],
+            "refund"
+        );
+        let card = &out[1]["carouselTemplate"]["elements"][0];
+        assert_eq!(
+            (card["title"].as_str(), card["subTitle"].as_str()),
+            (Some("Parcel A-1"), Some("Late"))
+        );
+        assert_eq!(card["imageUrl"], "https://cdn.example.com/a1.png");
+        assert_eq!(
+            out[2],
+            json!({ "attachmentTemplate": { "media": { "url": "https://cdn.example.com/p.png", "type": "image" } } })
+        );
+        assert_eq!(
+            out[3]["quickReplyTemplate"]["textMessages"],
+            json!([]),
+            "the text went with the buttons"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use super::{
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::{self, DeliveryError};
-use crate::domain::message::Attachment;
+use crate::domain::message::{Attachment, Button, Card};
 use crate::domain::{Actor, Agent, EndReason, Message, TranscriptEntry, UserInfo, render_transcript};
 use crate::secrets::Secret;
 
@@ -707,6 +707,112 @@ struct Content {
     content_type: String,
     #[serde(default)]
     attachment: Option<ContentAttachment>,
+    /// `contentType: QuickReply`: one quick reply per content element.
+    #[serde(default)]
+    quick_reply: Option<ContentQuickReply>,
+    /// `contentType: Card`.
+    #[serde(default)]
+    card: Option<ContentCard>,
+    /// `contentType: Carousel`.
+    #[serde(default)]
+    carousel: Option<ContentCarousel>,
+}
+
+/// SDK model `ConversationContentQuickReply`: the text is also what the user answers.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentQuickReply {
+    #[serde(default)]
+    text: String,
+}
+
+/// SDK model `ConversationContentCard`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentCard {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    actions: Vec<CardAction>,
+}
+
+/// SDK model `ConversationContentCardAction`: `type` is `Link` (with `url`) or `Postback`
+/// (with `payload`, answered as a `ButtonResponse`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CardAction {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// SDK model `ConversationContentCarousel`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentCarousel {
+    #[serde(default)]
+    cards: Vec<ContentCard>,
+}
+
+impl ContentCard {
+    fn to_card(&self) -> Option<Card> {
+        let title = self.title.trim();
+        if title.is_empty() {
+            return None;
+        }
+        let non_empty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        Some(Card {
+            title: title.to_owned(),
+            subtitle: non_empty(&self.description),
+            image_url: non_empty(&self.image),
+            buttons: self
+                .actions
+                .iter()
+                .filter(|a| !a.text.trim().is_empty())
+                .map(|a| {
+                    let link = a.kind.eq_ignore_ascii_case("link");
+                    Button {
+                        title: a.text.trim().to_owned(),
+                        payload: if link { None } else { non_empty(&a.payload) },
+                        url: if link { non_empty(&a.url) } else { None },
+                    }
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The structured parts of an agent's message: quick replies, and cards (a card alone or the
+/// cards of a carousel), in the order Genesys lists them.
+fn structured_of(content: &[Content]) -> (Vec<String>, Vec<Card>) {
+    let mut quick_replies = Vec::new();
+    let mut cards = Vec::new();
+    for c in content {
+        match c.content_type.to_ascii_lowercase().as_str() {
+            "quickreply" => {
+                if let Some(q) = c.quick_reply.as_ref().map(|q| q.text.trim()).filter(|t| !t.is_empty()) {
+                    quick_replies.push(q.to_owned());
+                }
+            }
+            "card" => cards.extend(c.card.as_ref().and_then(ContentCard::to_card)),
+            "carousel" => {
+                if let Some(carousel) = &c.carousel {
+                    cards.extend(carousel.cards.iter().filter_map(ContentCard::to_card));
+                }
+            }
+            _ => {}
+        }
+    }
+    (quick_replies, cards)
 }
 
 #[derive(Deserialize)]
@@ -924,9 +1030,13 @@ impl Provider for GenesysProvider {
                 if !from_an_agent(&m) {
                     return Ok(Callback::Events(Vec::new()));
                 }
+                let content = m.content.as_deref().unwrap_or_default();
+                let (quick_replies, cards) = structured_of(content);
                 let message = Message {
                     text: m.text.clone().filter(|t| !t.trim().is_empty()),
-                    attachments: attachments_of(m.content.as_deref().unwrap_or_default()),
+                    quick_replies,
+                    cards,
+                    attachments: attachments_of(content),
                     ..Message::default()
                 };
                 if message.is_empty() {
@@ -1109,6 +1219,54 @@ mod tests {
             },
             "type": "Text", "text": text, "direction": "Outbound", "originatingEntity": "Human"
         })
+    }
+
+    #[test]
+    fn an_agents_quick_replies_cards_and_carousel_become_rich_parts() {
+        let mut m = agent_text("Which one?");
+        m["type"] = json!("Structured");
+        m["content"] = json!([
+            {"contentType": "QuickReply", "quickReply": {"text": "Yes", "payload": "yes", "action": "Message"}},
+            {"contentType": "QuickReply", "quickReply": {"text": "No", "payload": "no", "action": "Message"}},
+            {"contentType": "Card", "card": {
+                "title": "Parcel A-1", "description": "Late by a day", "image": "https://cdn.example.com/a1.png",
+                "actions": [
+                    {"type": "Link", "text": "Track", "url": "https://track.example.com/A-1"},
+                    {"type": "Postback", "text": "Refund", "payload": "refund-A-1"}
+                ]}},
+            {"contentType": "Carousel", "carousel": {"cards": [
+                {"title": "Option 1", "actions": [{"type": "Postback", "text": "Pick", "payload": "o1"}]},
+                {"title": "  ", "description": "a card without a title is not shown"},
+                {"title": "Option 2"}
+            ]}}
+        ]);
+        let e = events(parse(&provider(), &m).unwrap());
+        let ProviderEventKind::AgentMessage { message, .. } = &e[0].kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(message.text.as_deref(), Some("Which one?"));
+        assert_eq!(message.quick_replies, ["Yes", "No"]);
+        let titles: Vec<&str> = message.cards.iter().map(|c| c.title.as_str()).collect();
+        assert_eq!(titles, ["Parcel A-1", "Option 1", "Option 2"]);
+        let card = &message.cards[0];
+        assert_eq!(card.subtitle.as_deref(), Some("Late by a day"));
+        assert_eq!(card.image_url.as_deref(), Some("https://cdn.example.com/a1.png"));
+        assert_eq!(
+            card.buttons,
+            [
+                Button {
+                    title: "Track".into(),
+                    payload: None,
+                    url: Some("https://track.example.com/A-1".into())
+                },
+                Button {
+                    title: "Refund".into(),
+                    payload: Some("refund-A-1".into()),
+                    url: None
+                },
+            ]
+        );
+        assert_eq!(message.cards[1].buttons[0].payload.as_deref(), Some("o1"));
     }
 
     #[test]

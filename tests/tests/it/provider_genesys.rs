@@ -577,3 +577,103 @@ async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
         "Genesys ended it itself"
     );
 }
+
+/// An agent's Open Messaging `Structured` message: text, two quick replies and a carousel.
+fn agent_structured(id: &str, to: &str) -> Value {
+    let mut m = agent_text(id, to, "Which parcel?");
+    m["type"] = json!("Structured");
+    m["content"] = json!([
+        {"contentType": "QuickReply", "quickReply": {"text": "Both", "payload": "both", "action": "Message"}},
+        {"contentType": "QuickReply", "quickReply": {"text": "Neither", "payload": "none", "action": "Message"}},
+        {"contentType": "Carousel", "carousel": {"cards": [
+            {"title": "Parcel A-1", "description": "Late by a day", "image": "https://cdn.example.com/a1.png",
+             "actions": [{"type": "Link", "text": "Track", "url": "https://track.example.com/A-1"},
+                         {"type": "Postback", "text": "This one", "payload": "A-1"}]},
+            {"title": "Parcel B-2", "actions": [{"type": "Postback", "text": "This one", "payload": "B-2"}]}
+        ]}}
+    ]);
+    m
+}
+
+#[tokio::test]
+async fn an_agents_quick_replies_and_carousel_reach_a_chatlayer_bot_as_chatlayer_templates() {
+    let env = TestEnv::new().await;
+    let (_, gen_srv) = servers().await;
+    let cl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&cl)
+        .await;
+    let platform_ref = env
+        .secret(
+            "chatlayer",
+            &json!({"verifyToken": "verify-me", "apiToken": "cl-api-token"}),
+        )
+        .await;
+    let genesys_ref = env
+        .secret(
+            "genesys",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-test"}),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform: {{ kind: chatlayer, secretRef: {platform_ref}, apiBaseUrl: '{}' }}\nproviders:\n  - {{ id: genesys, kind: genesys, region: mypurecloud.ie, integrationId: {INTEGRATION}, apiBaseUrl: '{}', loginBaseUrl: '{}', secretRef: {genesys_ref} }}\nrouting:\n  - {{ provider: genesys, queue: Support_NL }}\n",
+        cl.uri(),
+        gen_srv.uri(),
+        gen_srv.uri()
+    ))
+    .await;
+    let user = json!({"actor": "user", "timestamp": "2026-11-25T09:00:01.000Z", "message": {"messageType": "text", "text": "Where are my parcels?", "sender": {"id": "s-9"}}});
+    let offload = json!({"botId": "cl-bot", "version": "LIVE", "sessionId": "s-9", "timestamp": "2026-11-25T09:00:04.000Z",
+        "event": "offload", "transcript": [user], "payload": {"queue": "Support_NL"}});
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/chatlayer?token=verify-me",
+        &[],
+        &serde_json::to_vec(&offload).unwrap(),
+    );
+    let (status, answer) = env.call_bot(req).await;
+    assert_eq!(
+        (status, answer["offloadSuccess"].clone()),
+        (200, json!(true)),
+        "{answer}"
+    );
+    let handover_id = answer["handoverId"].as_str().unwrap().to_owned();
+
+    let (status, _) = callback(&env, &agent_structured("m-rich", &handover_id)).await;
+    assert_eq!(status, 200);
+    let sent: Vec<Value> = cl
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/bots/cl-bot/conversations/s-9/actions")
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter_map(|b| b.get("sendMessages").cloned())
+        .collect();
+    let rich = sent
+        .iter()
+        .find(|m| m.to_string().contains("carouselTemplate"))
+        .unwrap_or_else(|| panic!("no carousel among {sent:?}"));
+    let elements = &rich[0]["carouselTemplate"]["elements"];
+    assert_eq!(elements[0]["title"], "Parcel A-1");
+    assert_eq!(elements[0]["subTitle"], "Late by a day");
+    assert_eq!(elements[0]["imageUrl"], "https://cdn.example.com/a1.png");
+    assert_eq!(
+        elements[0]["buttons"][0],
+        json!({"urlButton": {"title": "Track", "url": "https://track.example.com/A-1"}})
+    );
+    assert_eq!(
+        elements[1]["buttons"][0]["postBackButton"]["payload"]["sessionDataToSet"][0]["value"],
+        "B-2"
+    );
+    let quick = &rich[1]["quickReplyTemplate"];
+    assert_eq!(quick["textMessages"][0]["text"], "Which parcel?");
+    let titles: Vec<&str> = quick["quickReplies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Both", "Neither"]);
+}
