@@ -50,7 +50,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::kit::settings;
-use super::kit::text::{html_to_text, text_to_html};
+use super::kit::text::{html_to_text, message_html, text_to_html};
 use super::memo::Memo;
 use super::oauth::{self, ClientAuth};
 use super::{
@@ -475,10 +475,18 @@ impl HelpScoutProvider {
                     .or_else(|| t.get("text"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let text = html_to_text(html).text;
+                let html = html_to_text(html);
+                let text = html.text;
+                // Images in the reply's HTML reach the user as images, beside its attachments.
+                let mut attachments = attachments_of(t);
+                attachments.extend(html.images.into_iter().map(|url| Attachment {
+                    kind: "image".to_owned(),
+                    url,
+                    name: None,
+                }));
                 let message = Message {
                     text: (!text.trim().is_empty()).then_some(text),
-                    attachments: attachments_of(t),
+                    attachments,
                     ..Message::default()
                 };
                 if message.is_empty() {
@@ -964,7 +972,8 @@ impl Provider for HelpScoutProvider {
                 self.call(reqwest::Method::POST, &path, Some(&body)).await.map(drop)
             }
             Actor::Bot | Actor::Agent => {
-                let body = json!({ "text": text_to_html(&format!("{}{text}", note_label(entry))) });
+                // Notes are HTML: buttons, cards and images are shown as links, lists and images.
+                let body = json!({ "text": message_html(&note_label(entry), &entry.message) });
                 let path = format!("/v2/conversations/{conversation}/notes");
                 self.call(reqwest::Method::POST, &path, Some(&body)).await.map(drop)
             }

@@ -269,7 +269,8 @@ async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
     assert_eq!(notes.len(), 1);
     assert_eq!(
         json_of(&notes[0]),
-        json!({"text": "Bot: An agent is on the way.<br>[Quick replies: Yes | No]"})
+        json!({"text": "Bot: An agent is on the way.<p>Quick replies: Yes | No</p>"}),
+        "a note is HTML: the quick replies as a line of their own"
     );
 
     // An agent takes the conversation, then replies.
@@ -636,4 +637,47 @@ async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
     assert!(answer["error"]["code"].is_string(), "{answer}");
     assert_eq!(env.dump().await, before, "nothing is written");
     assert!(of_type(&received(&bot_srv).await, "agent.message").is_empty());
+}
+
+#[tokio::test]
+async fn rich_turns_reach_help_scout_as_html_and_an_agents_html_reaches_the_bot() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    open(&env, "s-42").await;
+
+    // A bot turn with a carousel while the user waits: a note with a list, images and links.
+    let carousel = json!({
+        "id": "e-rich", "type": "message", "sessionId": "s-42",
+        "message": { "actor": "bot", "text": "Your parcels:", "cards": [
+            {"title": "Parcel A-1", "subtitle": "Late", "imageUrl": "https://cdn.example.com/a1.png",
+             "buttons": [{"title": "Track", "url": "https://track.example.com/A-1"}]},
+            {"title": "Parcel B-2", "buttons": [{"title": "This one", "payload": "B-2"}]}
+        ]}
+    });
+    assert_eq!(send(&env, carousel).await.0, 200);
+    let notes = requests_to(&hs, "POST", NOTES_PATH).await;
+    let note = json_of(notes.last().unwrap())["text"].as_str().unwrap().to_owned();
+    assert_eq!(
+        note,
+        "Bot: Your parcels:<ul>\
+         <li><b>Parcel A-1</b> — Late<br><img src=\"https://cdn.example.com/a1.png\" alt=\"Parcel A-1\"><br><a href=\"https://track.example.com/A-1\">Track</a></li>\
+         <li><b>Parcel B-2</b><br>This one</li></ul>"
+    );
+
+    // The agent answers in HTML with a link, a list and an image.
+    let html = "<p>Hi Ann, see <a href=\"https://track.example.com/A-1\">the tracking page</a>:</p>\
+                <ul><li>A-1 leaves today</li><li>B-2 tomorrow</li></ul><p><img src=\"https://cdn.example.com/map.png\"></p>";
+    let body = conversation(4321, "active", vec![agent_reply(9005, html, "2026-11-25T09:01:00Z")]);
+    assert_eq!(callback(&env, "convo.agent.reply.created", &body).await.0, 200);
+    let to_bot = received(&bot_srv).await;
+    let message = &of_type(&to_bot, "agent.message")[0]["message"];
+    assert_eq!(
+        message["text"],
+        "Hi Ann, see the tracking page (https://track.example.com/A-1):\n- A-1 leaves today\n- B-2 tomorrow"
+    );
+    assert_eq!(
+        message["attachments"],
+        json!([{"type": "image", "url": "https://cdn.example.com/map.png"}])
+    );
 }

@@ -9,6 +9,9 @@
 //! The decoder knows the references desks actually send (the XML five, `&nbsp;`, numeric ones);
 //! anything else is kept as written rather than guessed.
 
+use crate::domain::Message;
+use crate::domain::message::Button;
+
 /// Readable text from an HTML body, and the sources of its inline images.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HtmlText {
@@ -101,6 +104,72 @@ pub fn html_to_text(html: &str) -> HtmlText {
         text: tidy(&out),
         images,
     }
+}
+
+/// A rich message as HTML, for desks that show HTML (Help Scout notes): the text, then buttons
+/// as a list (a button with a URL as a link), cards as a list with their image, subtitle and
+/// buttons, quick replies on one line, images inline and other attachments as links. A desk
+/// renders it as the richest form it has; the agent cannot click a postback, so those are shown
+/// by title.
+pub fn message_html(label: &str, message: &Message) -> String {
+    let mut out = String::new();
+    let text = message.text.as_deref().unwrap_or_default();
+    out.push_str(&text_to_html(&format!("{label}{text}")));
+    let button = |b: &Button| match &b.url {
+        Some(url) => format!("<a href=\"{}\">{}</a>", escape_attribute(url), escape_html(&b.title)),
+        None => escape_html(&b.title),
+    };
+    if !message.buttons.is_empty() {
+        out.push_str("<ul>");
+        for b in &message.buttons {
+            out.push_str(&format!("<li>{}</li>", button(b)));
+        }
+        out.push_str("</ul>");
+    }
+    if !message.cards.is_empty() {
+        out.push_str("<ul>");
+        for c in &message.cards {
+            out.push_str(&format!("<li><b>{}</b>", escape_html(&c.title)));
+            if let Some(sub) = &c.subtitle {
+                out.push_str(&format!(" — {}", escape_html(sub)));
+            }
+            if let Some(img) = &c.image_url {
+                out.push_str(&format!(
+                    "<br><img src=\"{}\" alt=\"{}\">",
+                    escape_attribute(img),
+                    escape_attribute(&c.title)
+                ));
+            }
+            if !c.buttons.is_empty() {
+                let buttons: Vec<String> = c.buttons.iter().map(button).collect();
+                out.push_str(&format!("<br>{}", buttons.join(" | ")));
+            }
+            out.push_str("</li>");
+        }
+        out.push_str("</ul>");
+    }
+    if !message.quick_replies.is_empty() {
+        let replies: Vec<String> = message.quick_replies.iter().map(|q| escape_html(q)).collect();
+        out.push_str(&format!("<p>Quick replies: {}</p>", replies.join(" | ")));
+    }
+    for a in &message.attachments {
+        let url = escape_attribute(&a.url);
+        if a.kind == "image" {
+            out.push_str(&format!("<p><img src=\"{url}\"></p>"));
+        } else {
+            let name = escape_html(a.name.as_deref().unwrap_or(&a.url));
+            out.push_str(&format!("<p><a href=\"{url}\">{name}</a></p>"));
+        }
+    }
+    if let Some(loc) = &message.location {
+        out.push_str(&format!("<p>Location: {}, {}</p>", loc.latitude, loc.longitude));
+    }
+    out
+}
+
+/// Text escaped for an attribute value in double quotes.
+pub fn escape_attribute(s: &str) -> String {
+    escape_html(s).replace('"', "&quot;")
 }
 
 /// Our plain text as HTML: escaped, line breaks as `<br>`.
@@ -349,6 +418,47 @@ mod tests {
         ] {
             let _ = html_to_text(odd);
         }
+    }
+
+    #[test]
+    fn a_rich_message_becomes_html_a_desk_shows_and_reads_back_to_the_same_words() {
+        use crate::domain::message::{Attachment, Card};
+        let m = Message {
+            text: Some("Pick one <please>".into()),
+            buttons: vec![Button {
+                title: "Track".into(),
+                payload: None,
+                url: Some("https://t.example.com/?a=1&b=\"2\"".into()),
+            }],
+            cards: vec![Card {
+                title: "Parcel A-1".into(),
+                subtitle: Some("Late".into()),
+                image_url: Some("https://cdn.example.com/a1.png".into()),
+                buttons: vec![Button {
+                    title: "This one".into(),
+                    payload: Some("a1".into()),
+                    url: None,
+                }],
+            }],
+            quick_replies: vec!["Yes".into(), "No".into()],
+            attachments: vec![Attachment {
+                kind: "file".into(),
+                url: "https://cdn.example.com/l.pdf".into(),
+                name: Some("label.pdf".into()),
+            }],
+            ..Message::default()
+        };
+        let html = message_html("Bot: ", &m);
+        assert!(html.starts_with("Bot: Pick one &lt;please&gt;<ul><li><a href=\"https://t.example.com/?a=1&amp;b=&quot;2&quot;\">Track</a></li></ul>"), "{html}");
+        assert!(html.contains("<li><b>Parcel A-1</b> — Late<br><img src=\"https://cdn.example.com/a1.png\" alt=\"Parcel A-1\"><br>This one</li>"), "{html}");
+        assert!(html.contains("<p>Quick replies: Yes | No</p>"));
+        assert!(html.ends_with("<p><a href=\"https://cdn.example.com/l.pdf\">label.pdf</a></p>"));
+        let back = html_to_text(&html);
+        assert_eq!(back.images, ["https://cdn.example.com/a1.png"]);
+        assert_eq!(
+            back.text,
+            "Bot: Pick one <please>\n- Track (https://t.example.com/?a=1&b=\"2\")\n- Parcel A-1 — Late\n\nThis one\nQuick replies: Yes | No\nlabel.pdf (https://cdn.example.com/l.pdf)"
+        );
     }
 
     #[test]
