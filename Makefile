@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 # The template checks run offline; a region is all they need.
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: run test functions lint check-template browser-test contract-test fuzz build tools build-tools fmt clippy bench clean
+.PHONY: run test functions lint check-template browser-test contract-test fuzz soak soak-broken build tools build-tools fmt clippy bench clean
 
 # Re-run when the pinned lists change, so an existing .venv picks up a new tool.
 $(VENV)/.test-tools: Makefile
@@ -64,6 +64,18 @@ $(VENV)/bin/cargo-fuzz: | $(VENV)/.test-tools
 
 fuzz: $(VENV)/bin/cargo-fuzz
 	fuzz/run.sh
+
+## make soak: random lifecycles under injected faults, every invariant checked (docs/reliability.md).
+## SEED and SESSIONS pick the run; the same seed gives the same schedule.
+SEED ?= 1
+SESSIONS ?= 150
+soak: tools
+	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS)
+
+## make soak-broken: the same soak against a library built without the idempotency check of
+## provider callbacks; it must report duplicates and exit non-zero.
+soak-broken: tools
+	! cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS)
 
 lint:
 	cargo fmt --all -- --check

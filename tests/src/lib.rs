@@ -29,6 +29,7 @@ use serde_json::Value;
 pub use handover;
 
 pub mod runtime_api;
+pub mod soak;
 
 struct Emulator {
     endpoint: String,

@@ -41,6 +41,12 @@ impl LazyHttp {
         LazyHttp(Arc::new(cell))
     }
 
+    /// Hands in the client to use when none was built yet (a test's shorter timeouts); false
+    /// when one was already in use.
+    pub fn set(&self, client: reqwest::Client) -> bool {
+        self.0.set(client).is_ok()
+    }
+
     /// The client, built now if this is its first use. Clones share one connection pool.
     pub fn get(&self) -> reqwest::Client {
         self.0.get_or_init(crate::delivery::http_client).clone()

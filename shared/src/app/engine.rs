@@ -322,6 +322,14 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             Ok(new_version) => {
                 ctx.recent
                     .insert(recent_key.clone(), (decision.session.clone(), new_version));
+                #[cfg(feature = "failpoints")]
+                if crashes_after_commit(&key.bot_id) {
+                    // As if the function died here: committed, nothing delivered, no answer.
+                    ctx.recent.take(&recent_key);
+                    return Err(EngineError::Store(StoreError::Backend(
+                        "failpoint: the function crashed after the commit".into(),
+                    )));
+                }
                 ctx.record(&metrics::decided(bot, &before, &cmd.input, &cond, &decision));
                 record_join(ctx, key, &before, &decision.session).await;
                 let pass = if outbox.is_empty() {
@@ -356,6 +364,27 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
     abandon(ctx, bot, key, open.take(), deadline).await;
     tracing::warn!(bot_id = %key.bot_id, session = %key.log_ref(), "session too busy");
     Err(EngineError::Busy)
+}
+
+/// Test-only (`failpoints`): whether the function "crashes" between a commit and its delivery,
+/// for the soak (`engine-after-commit`, configured with the bot id it applies to, so parallel
+/// tests of other bots are untouched).
+#[cfg(feature = "failpoints")]
+fn crashes_after_commit(bot_id: &str) -> bool {
+    let crash = fail::eval("engine-after-commit", |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false);
+    if crash {
+        CRASHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    crash
+}
+
+#[cfg(feature = "failpoints")]
+static CRASHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Test-only (`failpoints`): how many crashes the failpoint caused in this process.
+#[cfg(feature = "failpoints")]
+pub fn failpoint_crashes() -> u64 {
+    CRASHES.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// User and bot turns: they always write (so a decision on a stale copy of the session can

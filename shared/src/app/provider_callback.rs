@@ -92,12 +92,16 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             ignored += 1;
             continue;
         };
+        let idempotency = Some(Idempotency {
+            scope: format!("provider:{bot_id}:{provider_id}"),
+            event_id: event.event_id.clone(),
+        });
+        // The deliberately broken build of `make soak-broken`: repeats are applied again.
+        #[cfg(feature = "soak-broken-idempotency")]
+        let idempotency = idempotency.filter(|_| false);
         let command = Command {
             key: link.key,
-            idempotency: Some(Idempotency {
-                scope: format!("provider:{bot_id}:{provider_id}"),
-                event_id: event.event_id.clone(),
-            }),
+            idempotency,
             input: Input {
                 event_id: Some(event.event_id.clone()),
                 ..Input::new(to_event(event, link.handover_id))

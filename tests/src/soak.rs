@@ -1,0 +1,843 @@
+//! The soak: many concurrent sessions through random lifecycles while faults are injected
+//! everywhere a production deployment meets them, then a check of the promises a handover
+//! service makes: nothing accepted lost, nothing duplicated, nothing out of order, every
+//! handover ended with a reason, no conversation left open at the provider, nobody left waiting.
+//!
+//! The service runs in-process (the handlers `handover serve` and the Lambda functions run)
+//! on the DynamoDB emulator with the manual clock. The bot platform and the contact center
+//! (the generic webhook provider) are small HTTP servers of this module, so they can fail the
+//! way real ones do: 5xx, 429 with `Retry-After`, a connection reset, a hang past the client
+//! timeout (after processing the request, so the retry is a duplicate the receiver must drop).
+//! DynamoDB requests fail through an SDK interceptor; a failpoint makes the function "crash"
+//! between a commit and its delivery. Callbacks are sent twice (also concurrently), out of
+//! order, and late. The kill switch is flipped while sessions run.
+//!
+//! A seed fixes every random choice of the schedule (lifecycles, which request gets which
+//! fault); thread timing still varies from run to run, so two runs with one seed meet the same
+//! faults in nearly, not exactly, the same places. Run it with `make soak` (docs/reliability.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use handover::app::{AppContext, bot_webhook, evaluator, provider_callback};
+use handover::delivery::RetryPolicy;
+use handover::domain::State;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{TestEnv, emulator_sdk, response_json};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seed: u64,
+    pub sessions: usize,
+    /// Sessions running at the same time.
+    pub concurrency: usize,
+    /// Chance that a request to the bot platform or the provider, or a DynamoDB request, fails.
+    pub fault_rate: f64,
+    /// Chance that a failing HTTP request hangs past the client timeout (slow: kept rare).
+    pub hang_share: f64,
+    /// Chance that a commit is followed by a crash (the failpoint).
+    pub crash_rate: f64,
+}
+
+impl Config {
+    /// The short run inside `cargo test`.
+    pub fn short(seed: u64) -> Config {
+        Config {
+            seed,
+            sessions: 24,
+            concurrency: 8,
+            fault_rate: 0.15,
+            hang_share: 0.04,
+            crash_rate: 0.05,
+        }
+    }
+}
+
+/// The fault kinds, as counted and printed.
+pub const FAULT_KINDS: [&str; 12] = [
+    "provider 5xx",
+    "provider 429",
+    "provider hang",
+    "provider reset",
+    "bot platform 503",
+    "bot platform reset",
+    "bot platform hang",
+    "dynamodb request failed",
+    "crash after commit",
+    "duplicate callback",
+    "out-of-order callback",
+    "late callback",
+];
+
+/// What a run did and found.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub seed: u64,
+    pub duration: Duration,
+    pub sessions: usize,
+    pub handovers: usize,
+    /// User and bot turns accepted while a handover was open, which the agent must see.
+    pub to_agent: usize,
+    /// Agent messages accepted, which the bot platform must get.
+    pub to_bot: usize,
+    pub requests_retried: u64,
+    pub kill_switch_flips: u64,
+    /// Handover requests answered `disabled` by the kill switch (the session stays with the bot
+    /// and asks again).
+    pub refused_by_kill_switch: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub lost: usize,
+    pub duplicated: usize,
+    pub out_of_order: usize,
+    pub unended: usize,
+    pub left_open: usize,
+    pub still_waiting: usize,
+    /// One line per violation (at most a few of each kind are kept).
+    pub violations: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.lost == 0
+            && self.duplicated == 0
+            && self.out_of_order == 0
+            && self.unended == 0
+            && self.left_open == 0
+            && self.still_waiting == 0
+            && self.violations.is_empty()
+    }
+
+    /// The table `make soak` prints.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let mut row = |k: &str, v: String| t.push_str(&format!("| {k} | {v} |\n"));
+        row("seed", self.seed.to_string());
+        row("duration", format!("{:.1} s", self.duration.as_secs_f64()));
+        row("sessions", self.sessions.to_string());
+        row("handovers opened", self.handovers.to_string());
+        row("messages user/bot → agent", self.to_agent.to_string());
+        row("messages agent → bot", self.to_bot.to_string());
+        row("requests retried by the callers", self.requests_retried.to_string());
+        row("kill switch flips", self.kill_switch_flips.to_string());
+        row(
+            "handover requests refused by the kill switch",
+            self.refused_by_kill_switch.to_string(),
+        );
+        for kind in FAULT_KINDS {
+            row(
+                &format!("fault: {kind}"),
+                self.faults.get(kind).copied().unwrap_or(0).to_string(),
+            );
+        }
+        row("**lost**", self.lost.to_string());
+        row("**duplicated**", self.duplicated.to_string());
+        row("**out of order**", self.out_of_order.to_string());
+        row("handovers without an end reason", self.unended.to_string());
+        row("conversations left open at the provider", self.left_open.to_string());
+        row(
+            "sessions still waiting after the timeout",
+            self.still_waiting.to_string(),
+        );
+        format!("| | |\n|---|---|\n{t}")
+    }
+
+    fn violation(&mut self, line: String) {
+        if self.violations.len() < 40 {
+            self.violations.push(line);
+        }
+    }
+}
+
+// ---- fault plan -----------------------------------------------------------------------------
+
+/// Decides faults from the seed and counts them. Faults stop in the final phases.
+struct Faults {
+    rng: Mutex<fastrand::Rng>,
+    on: AtomicBool,
+    rate: f64,
+    hang_share: f64,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Faults injected so far per side: the first ones go through every kind once, so even a
+    /// short run meets each of them; the rest are drawn at random.
+    per_side: Mutex<[usize; 2]>,
+}
+
+enum HttpFault {
+    Status(u16),
+    Hang,
+    Reset,
+}
+
+impl Faults {
+    fn chance(&self, p: f64) -> bool {
+        self.on.load(Ordering::SeqCst) && self.rng.lock().unwrap().f64() < p
+    }
+
+    fn count(&self, kind: &'static str) {
+        *self.counts.lock().unwrap().entry(kind).or_default() += 1;
+    }
+
+    fn http(&self, side: Side) -> Option<HttpFault> {
+        if !self.chance(self.rate) {
+            return None;
+        }
+        let n = {
+            let mut per_side = self.per_side.lock().unwrap();
+            let slot = &mut per_side[side as usize];
+            *slot += 1;
+            *slot
+        };
+        let pick = match (side, n) {
+            (Side::Provider, 1..=4) => [0.0, 0.3, 0.6, 0.9][n - 1],
+            (Side::Bot, 1..=3) => [0.0, 0.5, 0.9][n - 1],
+            _ => self.rng.lock().unwrap().f64(),
+        };
+        let (fault, kind) = match side {
+            Side::Provider if pick < self.hang_share => (HttpFault::Hang, "provider hang"),
+            Side::Provider if pick < 0.4 => (HttpFault::Status(503), "provider 5xx"),
+            Side::Provider if pick < 0.75 => (HttpFault::Status(429), "provider 429"),
+            Side::Provider => (HttpFault::Reset, "provider reset"),
+            Side::Bot if pick < self.hang_share => (HttpFault::Hang, "bot platform hang"),
+            Side::Bot if pick < 0.7 => (HttpFault::Status(503), "bot platform 503"),
+            Side::Bot => (HttpFault::Reset, "bot platform reset"),
+        };
+        self.count(kind);
+        Some(fault)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Provider = 0,
+    Bot = 1,
+}
+
+/// Fails DynamoDB requests of the faulty function at random, before they are sent.
+#[derive(Clone)]
+struct DynamoFaults(Arc<Faults>);
+
+impl std::fmt::Debug for DynamoFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynamoFaults")
+    }
+}
+
+impl Intercept for DynamoFaults {
+    fn name(&self) -> &'static str {
+        "DynamoFaults"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if self.0.chance(self.0.rate / 3.0) {
+            self.0.count("dynamodb request failed");
+            return Err("injected: the request was throttled".into());
+        }
+        Ok(())
+    }
+}
+
+// ---- the two HTTP peers ---------------------------------------------------------------------
+
+/// A bot platform or a contact center: records what it accepted (by delivery id, so a
+/// redelivery is the receiver's duplicate to drop) and fails as the plan says.
+struct Peer {
+    url: String,
+    accepted: Arc<Mutex<Vec<Value>>>,
+}
+
+/// How long a hang lasts: longer than the function's client timeout (set in `run`).
+const CLIENT_TIMEOUT: Duration = Duration::from_millis(1500);
+
+async fn peer(side: Side, faults: Arc<Faults>) -> Peer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let store = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (faults, store) = (faults.clone(), store.clone());
+            tokio::spawn(async move { answer(sock, side, &faults, &store).await });
+        }
+    });
+    Peer { url, accepted }
+}
+
+async fn answer(mut sock: TcpStream, side: Side, faults: &Faults, store: &Mutex<Vec<Value>>) {
+    let Some(body) = read_request(&mut sock).await else {
+        return;
+    };
+    let fault = faults.http(side);
+    let record = || {
+        if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+            store.lock().unwrap().push(v);
+        }
+    };
+    let reply = match fault {
+        None => {
+            record();
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+                .to_owned()
+        }
+        Some(HttpFault::Status(code)) => {
+            format!("HTTP/1.1 {code} Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        }
+        Some(HttpFault::Reset) => return,
+        Some(HttpFault::Hang) => {
+            // Processed, but the answer never comes in time: the retry is a duplicate.
+            record();
+            tokio::time::sleep(CLIENT_TIMEOUT + Duration::from_millis(300)).await;
+            return;
+        }
+    };
+    let _ = sock.write_all(reply.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+/// One HTTP/1.1 request's body (the head is only read for its length).
+async fn read_request(sock: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf[head_end..head_end + length].to_vec())
+}
+
+// ---- the sessions ---------------------------------------------------------------------------
+
+/// What one session's script expects to see delivered.
+#[derive(Debug, Default)]
+struct Expected {
+    /// handover id → the turns the agent must see, in order.
+    to_agent: BTreeMap<String, Vec<String>>,
+    /// The agent messages the bot platform must get, in order.
+    to_bot: Vec<String>,
+    /// Handovers this session opened.
+    handovers: BTreeSet<String>,
+    /// Conversations the provider itself closed (no end is sent back for those).
+    closed_by_provider: BTreeSet<String>,
+}
+
+struct World {
+    env: TestEnv,
+    ctx: Arc<AppContext>,
+    bot_id: String,
+    platform_secret: Vec<u8>,
+    provider_secret: Vec<u8>,
+    faults: Arc<Faults>,
+    retried: AtomicU64,
+    /// Callbacks kept back, sent again after everything else (late duplicates).
+    late: Mutex<Vec<Value>>,
+}
+
+impl World {
+    /// A native event, retried like a bot platform retries (same id) until it is answered
+    /// with anything but a 5xx or 429. Returns the answer.
+    async fn event(&self, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let path = format!("/v1/bots/{}/events", self.bot_id);
+        for _ in 0..60 {
+            let req = self
+                .env
+                .request("POST", &path, &self.env.signed(&self.platform_secret, &bytes), &bytes);
+            let (status, answer) = response_json(bot_webhook::handle(&self.ctx, req).await);
+            if status < 500 && status != 429 {
+                return (status, answer);
+            }
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (599, json!({"error": "gave up retrying"}))
+    }
+
+    /// A provider callback, retried like a contact center retries its webhooks.
+    async fn callback(&self, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let path = format!("/v1/bots/{}/providers/desk/callback", self.bot_id);
+        for _ in 0..60 {
+            let req = self
+                .env
+                .request("POST", &path, &self.env.signed(&self.provider_secret, &bytes), &bytes);
+            let (status, answer) = response_json(provider_callback::handle(&self.ctx, req).await);
+            if status < 500 && status != 429 {
+                return (status, answer);
+            }
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (599, json!({"error": "gave up retrying"}))
+    }
+
+    /// A callback as providers deliver them: sometimes twice (at once, or one kept for the
+    /// end of the run).
+    async fn deliver_callback(&self, rng: &mut fastrand::Rng, body: Value) -> (u16, Value) {
+        let roll = rng.f64();
+        if roll < 0.1 {
+            self.faults.count("duplicate callback");
+            let (a, b) = tokio::join!(self.callback(&body), self.callback(&body));
+            return if a.0 == 200 { a } else { b };
+        }
+        if roll < 0.15 {
+            self.faults.count("late callback");
+            self.late.lock().unwrap().push(body.clone());
+        }
+        self.callback(&body).await
+    }
+}
+
+fn cb(id: String, kind: &str, conversation: &str, text: Option<&str>) -> Value {
+    let mut v = json!({"id": id, "type": kind, "conversationId": conversation, "agent": {"id": "a-1", "name": "Eva"}});
+    if let Some(t) = text {
+        v["message"] = json!({"text": t});
+    }
+    v
+}
+
+fn native(id: String, kind: &str, session: &str, actor: Option<(&str, &str)>) -> Value {
+    let mut v = json!({"id": id, "type": kind, "sessionId": session});
+    if let Some((actor, text)) = actor {
+        v["message"] = json!({"actor": actor, "text": text});
+    }
+    v
+}
+
+/// One session's random lifecycle. Sequential, as a bot platform sends one session's events.
+async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Report>>) -> Expected {
+    let mut rng = fastrand::Rng::with_seed(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let sid = format!("s-{n}");
+    let mut exp = Expected::default();
+    let mut seq = 0;
+    let mut next = |p: &str| {
+        seq += 1;
+        format!("{sid}-{p}{seq}")
+    };
+    let fail = |line: String| report.lock().unwrap().violation(line);
+
+    // The bot talks with the user.
+    for _ in 0..rng.usize(1..3) {
+        let id = next("u");
+        world
+            .event(&native(id.clone(), "message", &sid, Some(("user", &id))))
+            .await;
+        let id = next("b");
+        world
+            .event(&native(id.clone(), "message", &sid, Some(("bot", &id))))
+            .await;
+    }
+    // The user asks for an agent (the kill switch may answer for the contact center).
+    let mut handover = None;
+    for _ in 0..6 {
+        let (status, answer) = world.event(&crate::handover_request(&next("h"), &sid)).await;
+        if status != 200 {
+            fail(format!("{sid}: handover request answered {status}: {answer}"));
+            return exp;
+        }
+        if answer["outcome"] == "opened" {
+            handover = answer["handoverId"].as_str().map(str::to_owned);
+            break;
+        }
+        if answer["reason"] == "kill_switch" {
+            report.lock().unwrap().refused_by_kill_switch += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(h) = handover else { return exp };
+    exp.handovers.insert(h.clone());
+    let mut to_agent = Vec::new();
+
+    // Waiting: the bot stays active, and the agent sees every turn.
+    for _ in 0..rng.usize(0..3) {
+        for actor in ["user", "bot"] {
+            let id = next(&actor[..1]);
+            let (status, answer) = world
+                .event(&native(id.clone(), "message", &sid, Some((actor, &id))))
+                .await;
+            if status == 200 && answer["state"] == "waiting" {
+                to_agent.push(id);
+            } else {
+                fail(format!(
+                    "{sid}: a {actor} turn while waiting answered {status}: {answer}"
+                ));
+            }
+        }
+    }
+    let path = rng.f64();
+    if path < 0.55 {
+        // An agent joins (sometimes the first message comes before the join).
+        let out_of_order = rng.f64() < 0.2;
+        if out_of_order {
+            world.faults.count("out-of-order callback");
+            let id = next("a");
+            let (status, answer) = world
+                .deliver_callback(&mut rng, cb(id.clone(), "agent.message", &h, Some(&id)))
+                .await;
+            if status == 200 {
+                exp.to_bot.push(id);
+            } else {
+                fail(format!("{sid}: an agent message answered {status}: {answer}"));
+            }
+        }
+        world
+            .deliver_callback(&mut rng, cb(next("j"), "agent.joined", &h, None))
+            .await;
+        for _ in 0..rng.usize(1..4) {
+            let id = next("a");
+            let (status, _) = world
+                .deliver_callback(&mut rng, cb(id.clone(), "agent.message", &h, Some(&id)))
+                .await;
+            if status == 200 {
+                exp.to_bot.push(id);
+            } else {
+                fail(format!("{sid}: an agent message answered {status}"));
+            }
+            let id = next("u");
+            let (status, answer) = world
+                .event(&native(id.clone(), "message", &sid, Some(("user", &id))))
+                .await;
+            if status == 200 && answer["state"] == "agent" {
+                to_agent.push(id);
+            } else {
+                fail(format!("{sid}: a user turn with the agent answered {status}: {answer}"));
+            }
+        }
+        let end = rng.f64();
+        if end < 0.6 {
+            world
+                .deliver_callback(&mut rng, cb(next("c"), "conversation.closed", &h, None))
+                .await;
+            exp.closed_by_provider.insert(h.clone());
+        } else if end < 0.8 {
+            world.event(&native(next("x"), "handover.cancel", &sid, None)).await;
+        }
+        // Otherwise the agent goes idle, and the idle timeout ends it.
+    } else if path < 0.75 {
+        world.event(&native(next("x"), "handover.cancel", &sid, None)).await;
+    } else if path < 0.85 {
+        // The contact center closes it before anyone joined.
+        world
+            .deliver_callback(&mut rng, cb(next("c"), "conversation.closed", &h, None))
+            .await;
+        exp.closed_by_provider.insert(h.clone());
+    }
+    // Otherwise nobody joins, and the no-agent timeout ends it.
+    exp.to_agent.insert(h, to_agent);
+    exp
+}
+
+// ---- the run --------------------------------------------------------------------------------
+
+const NO_AGENT_SECONDS: i64 = 3600;
+const EVALUATOR_PERIOD_SECONDS: i64 = 60;
+
+fn bot_yaml(bot_id: &str, platform: &str, provider: &str, refs: (&str, &str), kill_switch: bool) -> String {
+    let disabled = if kill_switch {
+        "disabled: { reason: soak }\n"
+    } else {
+        ""
+    };
+    format!(
+        "botId: {bot_id}\nplatform: {{ kind: native, outboundUrl: '{platform}', secretRef: {} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{provider}', secretRef: {} }}\nrouting:\n  - {{ provider: desk, queue: general }}\ntimeouts: {{ noAgentSeconds: {NO_AGENT_SECONDS}, stillWaitingEverySeconds: 0, agentIdleSeconds: {NO_AGENT_SECONDS} }}\n{disabled}",
+        refs.0, refs.1
+    )
+}
+
+/// Runs the soak and checks every invariant.
+pub async fn run(cfg: &Config) -> Report {
+    let started = Instant::now();
+    let env = TestEnv::new().await;
+    let faults = Arc::new(Faults {
+        rng: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
+        on: AtomicBool::new(true),
+        rate: cfg.fault_rate,
+        hang_share: cfg.hang_share,
+        counts: Mutex::new(BTreeMap::new()),
+        per_side: Mutex::new([0, 0]),
+    });
+    let crashes_before = handover::app::engine::failpoint_crashes();
+    let bot_platform = peer(Side::Bot, faults.clone()).await;
+    let contact_center = peer(Side::Provider, faults.clone()).await;
+    let bot_id = format!("soak-{}", cfg.seed);
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "soak-platform"})).await;
+    let desk_ref = env.secret("desk", &json!({"signingSecret": "soak-desk"})).await;
+    let refs = (platform_ref.as_str(), desk_ref.as_str());
+    let yaml = |kill: bool| bot_yaml(&bot_id, &bot_platform.url, &contact_center.url, refs, kill);
+    env.put_bot(&yaml(false)).await;
+
+    // The function under test: DynamoDB requests fail at random, the outbound client gives up
+    // after CLIENT_TIMEOUT, the bot is re-read on every request (so kill-switch flips apply at
+    // once), and deliveries are retried for long enough that the run's faults end before they
+    // could run out.
+    let sdk = emulator_sdk().await;
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(DynamoFaults(faults.clone()))
+            .build(),
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let store = handover::store::DynamoStore::new(dynamo, env.table.clone());
+    let cached = handover::secrets::CachedSecrets::new(
+        Arc::new(handover::secrets::SecretsManager::new(secrets)),
+        Duration::from_secs(300),
+    );
+    let ctx = AppContext::new(Arc::new(store), Arc::new(cached), env.clock.clone())
+        .with_retry(RetryPolicy {
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+            max_attempts: 30,
+            lease: Duration::from_secs(30),
+        })
+        .with_request_budget(Duration::from_secs(6))
+        .with_bot_cache_ttl(Duration::ZERO)
+        .with_metrics(Arc::new(handover::metrics::Discard));
+    ctx.http.set(
+        reqwest::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+            .expect("a client"),
+    );
+    let world = Arc::new(World {
+        env,
+        ctx: Arc::new(ctx),
+        bot_id: bot_id.clone(),
+        platform_secret: b"soak-platform".to_vec(),
+        provider_secret: b"soak-desk".to_vec(),
+        faults: faults.clone(),
+        retried: AtomicU64::new(0),
+        late: Mutex::new(Vec::new()),
+    });
+    fail::cfg(
+        "engine-after-commit",
+        &format!("{}%return({bot_id})", (cfg.crash_rate * 100.0).round()),
+    )
+    .expect("the failpoint is configured");
+
+    let report = Arc::new(Mutex::new(Report {
+        seed: cfg.seed,
+        sessions: cfg.sessions,
+        ..Report::default()
+    }));
+
+    // While sessions run: the evaluator every 150 ms, moving the clock 5 s each time (retries
+    // and leases come due, timeouts do not), and the kill switch flipped now and then.
+    let running = Arc::new(AtomicBool::new(true));
+    let background = {
+        let (world, running, yaml_on, yaml_off) = (world.clone(), running.clone(), yaml(true), yaml(false));
+        let seed = cfg.seed;
+        tokio::spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(seed.rotate_left(17));
+            let mut flips = 0u64;
+            let mut switched_on = false;
+            while running.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                world.env.clock.advance(chrono::Duration::seconds(5));
+                evaluator::run(&world.ctx, world.env.now()).await;
+                if rng.f64() < 0.25 {
+                    switched_on = !switched_on;
+                    let text = if switched_on { &yaml_on } else { &yaml_off };
+                    world.env.put_bot(text).await;
+                    flips += 1;
+                }
+            }
+            if switched_on {
+                world.env.put_bot(&yaml_off).await;
+                flips += 1;
+            }
+            flips
+        })
+    };
+
+    let gate = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
+    let tasks: Vec<_> = (0..cfg.sessions)
+        .map(|n| {
+            let (world, gate, report) = (world.clone(), gate.clone(), report.clone());
+            let seed = cfg.seed;
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("the gate stays open");
+                session(world, n, seed, report).await
+            })
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for t in tasks {
+        expected.push(t.await.expect("a session task does not panic"));
+    }
+    // Late duplicates of earlier callbacks, after everything else.
+    let late: Vec<Value> = std::mem::take(&mut *world.late.lock().unwrap());
+    for body in late {
+        world.callback(&body).await;
+    }
+    running.store(false, Ordering::SeqCst);
+    let flips = background.await.expect("the background task does not panic");
+
+    // The outages end. Timeouts come due: one evaluator period after the no-agent timeout
+    // nobody may still be waiting. Then what is left in outboxes is delivered.
+    faults.on.store(false, Ordering::SeqCst);
+    fail::remove("engine-after-commit");
+    world
+        .env
+        .clock
+        .advance(chrono::Duration::seconds(NO_AGENT_SECONDS + EVALUATOR_PERIOD_SECONDS));
+    evaluator::run(&world.ctx, world.env.now()).await;
+    for _ in 0..40 {
+        world
+            .env
+            .clock
+            .advance(chrono::Duration::seconds(EVALUATOR_PERIOD_SECONDS));
+        let r = evaluator::run(&world.ctx, world.env.now()).await;
+        if r.delivered == 0 && r.retried == 0 && r.timers_fired == 0 && r.sessions == 0 {
+            break;
+        }
+    }
+
+    let mut report = std::mem::take(&mut *report.lock().unwrap());
+    report.kill_switch_flips = flips;
+    report.requests_retried = world.retried.load(Ordering::Relaxed);
+    report.faults = faults.counts.lock().unwrap().clone();
+    report.faults.insert(
+        "crash after commit",
+        handover::app::engine::failpoint_crashes() - crashes_before,
+    );
+    check(&world, &expected, &bot_platform, &contact_center, &mut report).await;
+    report.duration = started.elapsed();
+    report
+}
+
+/// Compares what the peers accepted with what the sessions expected.
+async fn check(world: &World, expected: &[Expected], bot: &Peer, desk: &Peer, report: &mut Report) {
+    // Receivers drop redeliveries by their id.
+    let dedupe = |items: &[Value]| -> Vec<Value> {
+        let mut seen = BTreeSet::new();
+        items
+            .iter()
+            .filter(|v| seen.insert(v["id"].as_str().unwrap_or_default().to_owned()))
+            .cloned()
+            .collect()
+    };
+    let at_bot = dedupe(&bot.accepted.lock().unwrap());
+    let at_desk = dedupe(&desk.accepted.lock().unwrap());
+
+    // Every conversation the provider saw started is ended by us or closed by the provider.
+    let closed_by_provider: BTreeSet<&String> = expected.iter().flat_map(|e| &e.closed_by_provider).collect();
+    let ended: BTreeSet<&str> = at_desk
+        .iter()
+        .filter(|v| v["type"] == "conversation.ended")
+        .filter_map(|v| v["conversationId"].as_str())
+        .collect();
+    for started in at_desk.iter().filter(|v| v["type"] == "conversation.started") {
+        let conv = started["conversationId"].as_str().unwrap_or_default();
+        if !ended.contains(conv) && !closed_by_provider.contains(&conv.to_owned()) {
+            report.left_open += 1;
+            report.violation(format!("conversation {conv} left open at the provider"));
+        }
+    }
+
+    for (n, exp) in expected.iter().enumerate() {
+        let sid = format!("s-{n}");
+        report.handovers += exp.handovers.len();
+        // Turns to the agent: exactly once and in order, per conversation.
+        for (h, want) in &exp.to_agent {
+            report.to_agent += want.len();
+            let got: Vec<String> = at_desk
+                .iter()
+                .filter(|v| v["type"] == "user.message" && v["conversationId"] == h.as_str())
+                .filter_map(|v| v["text"].as_str().map(str::to_owned))
+                .collect();
+            compare(report, &format!("{sid} → agent ({h})"), want, &got);
+        }
+        // Agent messages to the bot: exactly once and in order.
+        report.to_bot += exp.to_bot.len();
+        let got: Vec<String> = at_bot
+            .iter()
+            .filter(|v| v["type"] == "agent.message" && v["sessionId"] == sid.as_str())
+            .filter_map(|v| v["message"]["text"].as_str().map(str::to_owned))
+            .collect();
+        compare(report, &format!("agent → {sid}"), &exp.to_bot, &got);
+        // Every handover ended, once, with a reason.
+        for h in &exp.handovers {
+            let ends: Vec<&Value> = at_bot
+                .iter()
+                .filter(|v| v["type"] == "handover.ended" && v["handoverId"] == h.as_str())
+                .collect();
+            if ends.len() != 1 || ends[0]["reason"].as_str().is_none_or(str::is_empty) {
+                report.unended += 1;
+                report.violation(format!("{sid}: handover {h} ended {} times at the bot", ends.len()));
+            }
+        }
+        // Nobody left waiting (or with an agent) after the timeouts.
+        match world.env.session(&world.bot_id, &sid).await.map(|s| s.state) {
+            Some(State::Bot) | None => {}
+            Some(other) => {
+                report.still_waiting += 1;
+                report.violation(format!("{sid} still in {other:?} after the timeouts"));
+            }
+        }
+    }
+}
+
+/// Counts lost, duplicated and out-of-order items of one stream.
+fn compare(report: &mut Report, stream: &str, want: &[String], got: &[String]) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in got {
+        *counts.entry(g.as_str()).or_default() += 1;
+    }
+    for w in want {
+        match counts.get(w.as_str()).copied().unwrap_or(0) {
+            0 => {
+                report.lost += 1;
+                report.violation(format!("{stream}: {w} lost"));
+            }
+            1 => {}
+            k => {
+                report.duplicated += k - 1;
+                report.violation(format!("{stream}: {w} delivered {k} times"));
+            }
+        }
+    }
+    // Order: the wanted items as they arrived (first arrival) must keep the wanted order.
+    let mut firsts: Vec<&str> = Vec::new();
+    for g in got {
+        if want.iter().any(|w| w == g) && !firsts.contains(&g.as_str()) {
+            firsts.push(g);
+        }
+    }
+    let order: Vec<&str> = want.iter().map(String::as_str).filter(|w| firsts.contains(w)).collect();
+    if firsts != order {
+        report.out_of_order += 1;
+        report.violation(format!("{stream}: order {firsts:?}, sent {order:?}"));
+    }
+}
