@@ -5,6 +5,7 @@ mod availability;
 mod bad_input;
 mod chatlayer;
 mod concurrency;
+mod conformance;
 mod deployment;
 mod docs;
 mod fuzz;

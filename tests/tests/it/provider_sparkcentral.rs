@@ -21,28 +21,29 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A Hootsuite Inbox conversation id (the spec's example).
-const CONV: &str = "0ad42eef-a806-11eb-9642-f1ceb2f21def";
+pub(crate) const CONV: &str = "0ad42eef-a806-11eb-9642-f1ceb2f21def";
 /// The virtual agent's shared secret, as Sparkcentral shows it (hex).
-const SHARED: &str = "5e1f3c9a7b2d4e6f8091a2b3c4d5e6f70123456789abcdef0fedcba987654321";
-const ORG: &str = "900002";
+pub(crate) const SHARED: &str = "5e1f3c9a7b2d4e6f8091a2b3c4d5e6f70123456789abcdef0fedcba987654321";
+pub(crate) const ORG: &str = "900002";
 /// `Basic base64("va-client:va-secret")`, the client id and secret stored below.
-const BASIC_AUTH: &str = "Basic dmEtY2xpZW50OnZhLXNlY3JldA==";
+pub(crate) const BASIC_AUTH: &str = "Basic dmEtY2xpZW50OnZhLXNlY3JldA==";
 /// The access token of Hootsuite's example.
-const TOKEN: &str = "oZy8FDUHEiZ0mh0j4rUwOT9t5yHouTzBDsn-x_GROB0.rz-pMQzh-1F6VIGwnJZMBwH3SRwDfEHE4CRi-AClpcg";
-const CALLBACK: &str = "/v1/bots/acme/providers/sc/callback";
-const BOT_SECRET: &[u8] = b"bot-secret";
+pub(crate) const TOKEN: &str =
+    "oZy8FDUHEiZ0mh0j4rUwOT9t5yHouTzBDsn-x_GROB0.rz-pMQzh-1F6VIGwnJZMBwH3SRwDfEHE4CRi-AClpcg";
+pub(crate) const CALLBACK: &str = "/v1/bots/acme/providers/sc/callback";
+pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
 
 /// One generation of the API: Hootsuite Inbox or Sparkcentral's own.
 #[derive(Clone, Copy)]
-struct Gen {
+pub(crate) struct Gen {
     region: &'static str,
     token_path: &'static str,
     token_form: &'static str,
     conversation_path: &'static str,
-    signature_header: &'static str,
+    pub(crate) signature_header: &'static str,
 }
 
-const INBOX: Gen = Gen {
+pub(crate) const INBOX: Gen = Gen {
     region: "hootsuite",
     token_path: "/oauth2/token",
     token_form: "grant_type=organization_app&organization_id=900002",
@@ -50,7 +51,7 @@ const INBOX: Gen = Gen {
     signature_header: "X-Hootsuite-Signature",
 };
 
-const LEGACY: Gen = Gen {
+pub(crate) const LEGACY: Gen = Gen {
     region: "us",
     token_path: "/virtual-agent/oauth2/token",
     token_form: "grant_type=client_credentials&scope=client-read",
@@ -58,16 +59,16 @@ const LEGACY: Gen = Gen {
     signature_header: "X-Sparkcentral-Signature",
 };
 
-struct World {
-    env: TestEnv,
-    bot_srv: MockServer,
-    sc: MockServer,
-    api: Gen,
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) bot_srv: MockServer,
+    pub(crate) sc: MockServer,
+    pub(crate) api: Gen,
 }
 
 /// One call received by the Sparkcentral mock.
 #[derive(Debug)]
-struct Call {
+pub(crate) struct Call {
     method: String,
     path: String,
     auth: Option<String>,
@@ -77,7 +78,7 @@ struct Call {
 
 /// A bot routed to one Sparkcentral provider `sc`; `extra` adds lines to the provider entry.
 /// The API answers like Sparkcentral unless a test mounts something more specific first.
-async fn world(api: Gen, extra: &str) -> World {
+pub(crate) async fn world(api: Gen, extra: &str) -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     let sc = MockServer::builder().start().await;
@@ -133,12 +134,12 @@ async fn world(api: Gen, extra: &str) -> World {
 }
 
 impl World {
-    async fn send(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", BOT_SECRET, body).await
     }
 
     /// A virtual-agent webhook event sent now.
-    fn event(&self, kind: &str, key: &str, data: Value) -> Value {
+    pub(crate) fn event(&self, kind: &str, key: &str, data: Value) -> Value {
         json!({
             "timestamp": self.env.now().to_rfc3339_opts(SecondsFormat::Nanos, true),
             "idempotencyKey": key, "version": 1, "type": kind, "data": data
@@ -146,7 +147,7 @@ impl World {
     }
 
     /// `CONVERSATION_DELEGATED` / `CONVERSATION_STARTED` data, shaped like the spec's example.
-    fn assignment(&self, kind: &str, key: &str) -> Value {
+    pub(crate) fn assignment(&self, kind: &str, key: &str) -> Value {
         self.event(
             kind,
             key,
@@ -161,7 +162,7 @@ impl World {
         )
     }
 
-    fn inbound(&self, key: &str, text: &str) -> Value {
+    pub(crate) fn inbound(&self, key: &str, text: &str) -> Value {
         self.event(
             "INBOUND_MESSAGE_RECEIVED",
             key,
@@ -177,19 +178,19 @@ impl World {
     }
 
     /// Forwards a webhook delivery to the callback URL with the given signature headers.
-    async fn deliver(&self, headers: Vec<(&str, String)>, bytes: &[u8]) -> (u16, Value) {
+    pub(crate) async fn deliver(&self, headers: Vec<(&str, String)>, bytes: &[u8]) -> (u16, Value) {
         let req = self.env.request("POST", CALLBACK, &headers, bytes);
         self.env.call_provider(req).await
     }
 
     /// Forwards a webhook delivery signed as Sparkcentral signs it.
-    async fn webhook(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn webhook(&self, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let sig = sparkcentral::signature(SHARED, &bytes).unwrap();
         self.deliver(vec![(self.api.signature_header, sig)], &bytes).await
     }
 
-    async fn calls(&self) -> Vec<Call> {
+    pub(crate) async fn calls(&self) -> Vec<Call> {
         self.sc
             .received_requests()
             .await
@@ -209,7 +210,7 @@ impl World {
     }
 
     /// The token requests, each checked for HTTP Basic client credentials and a form body.
-    async fn token_requests(&self) -> Vec<String> {
+    pub(crate) async fn token_requests(&self) -> Vec<String> {
         self.calls()
             .await
             .into_iter()
@@ -224,7 +225,7 @@ impl World {
     }
 
     /// The conversation manipulations: (Authorization header, JSON body).
-    async fn manipulations(&self) -> Vec<(Option<String>, Value)> {
+    pub(crate) async fn manipulations(&self) -> Vec<(Option<String>, Value)> {
         self.calls()
             .await
             .into_iter()
@@ -242,7 +243,7 @@ impl World {
             .collect()
     }
 
-    async fn to_bot_types(&self) -> Vec<String> {
+    pub(crate) async fn to_bot_types(&self) -> Vec<String> {
         received(&self.bot_srv)
             .await
             .iter()
@@ -250,7 +251,7 @@ impl World {
             .collect()
     }
 
-    async fn opened(&self, event_id: &str, session: &str) -> String {
+    pub(crate) async fn opened(&self, event_id: &str, session: &str) -> String {
         let (status, answer) = self.send(&sparkcentral_handover(event_id, session)).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -258,7 +259,7 @@ impl World {
     }
 }
 
-fn sparkcentral_handover(id: &str, session: &str) -> Value {
+pub(crate) fn sparkcentral_handover(id: &str, session: &str) -> Value {
     json!({
         "id": id, "type": "handover.request", "sessionId": session,
         "handover": {
@@ -268,11 +269,11 @@ fn sparkcentral_handover(id: &str, session: &str) -> Value {
     })
 }
 
-fn bearer() -> Option<String> {
+pub(crate) fn bearer() -> Option<String> {
     Some(format!("Bearer {TOKEN}"))
 }
 
-fn expected_handover() -> Value {
+pub(crate) fn expected_handover() -> Value {
     json!({
         "sendMessage": { "text": "One moment, a colleague takes over." },
         "applyConversationNotes": [ { "text": "Handed over by the bot (explicit_request, queue general)\nSummary: Parcel A-1 is late\norderId: A-1\nTags: vip" } ],
@@ -282,7 +283,7 @@ fn expected_handover() -> Value {
 }
 
 #[tokio::test]
-async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_back_to_the_bot() {
+pub(crate) async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_back_to_the_bot() {
     let w = world(INBOX, "").await;
 
     // The bot is in control: nothing reaches Sparkcentral's API.
@@ -362,7 +363,7 @@ async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_back_to_the
 }
 
 #[tokio::test]
-async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_header() {
+pub(crate) async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_header() {
     let w = world(LEGACY, "").await;
     w.opened("e1", "s-1").await;
     assert_eq!(w.token_requests().await, [LEGACY.token_form]);
@@ -383,7 +384,7 @@ async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_head
 }
 
 #[tokio::test]
-async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
+pub(crate) async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
     let w = world(INBOX, "").await;
     let handover_id = w.opened("e1", "s-1").await;
     let (status, answer) = w
@@ -417,7 +418,7 @@ async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
 }
 
 #[tokio::test]
-async fn a_repeated_delivery_is_applied_once() {
+pub(crate) async fn a_repeated_delivery_is_applied_once() {
     let w = world(INBOX, "").await;
     w.opened("e1", "s-1").await;
     let delegated = w.assignment("CONVERSATION_DELEGATED", "6ebc6a78-d9e9-48be-b172-51eda40b7af8");
@@ -434,7 +435,7 @@ async fn a_repeated_delivery_is_applied_once() {
 }
 
 #[tokio::test]
-async fn a_failing_handover_call_is_tried_again_and_sent_once() {
+pub(crate) async fn a_failing_handover_call_is_tried_again_and_sent_once() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.conversation_path))
@@ -462,7 +463,7 @@ async fn a_failing_handover_call_is_tried_again_and_sent_once() {
 }
 
 #[tokio::test]
-async fn a_handover_that_went_through_before_a_failure_is_not_lost() {
+pub(crate) async fn a_handover_that_went_through_before_a_failure_is_not_lost() {
     let w = world(INBOX, "").await;
     // Sparkcentral applied the first call but the answer was a 503; the second try finds the
     // conversation no longer with the virtual agent (404): the handover did happen.
@@ -491,7 +492,7 @@ async fn a_handover_that_went_through_before_a_failure_is_not_lost() {
 }
 
 #[tokio::test]
-async fn a_long_retry_after_fails_the_handover_over_instead_of_waiting() {
+pub(crate) async fn a_long_retry_after_fails_the_handover_over_instead_of_waiting() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.conversation_path))
@@ -516,7 +517,7 @@ async fn a_long_retry_after_fails_the_handover_over_instead_of_waiting() {
 }
 
 #[tokio::test]
-async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
+pub(crate) async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.token_path))
@@ -548,7 +549,7 @@ async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
 }
 
 #[tokio::test]
-async fn wrong_missing_or_stale_signatures_are_refused_and_change_nothing() {
+pub(crate) async fn wrong_missing_or_stale_signatures_are_refused_and_change_nothing() {
     let w = world(INBOX, "").await;
     w.opened("e1", "s-1").await;
     let before = w.env.dump().await;
@@ -582,7 +583,7 @@ async fn wrong_missing_or_stale_signatures_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_request_without_the_conversation_id_opens_nothing() {
+pub(crate) async fn a_request_without_the_conversation_id_opens_nothing() {
     let w = world(INBOX, "").await;
     let mut request = sparkcentral_handover("e1", "s-1");
     request["handover"]
@@ -596,7 +597,7 @@ async fn a_request_without_the_conversation_id_opens_nothing() {
 }
 
 #[tokio::test]
-async fn with_every_agent_away_the_handover_is_not_offered() {
+pub(crate) async fn with_every_agent_away_the_handover_is_not_offered() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     Mock::given(method("GET"))
         .and(path("/inbox/v1/user-presence/online-agents"))
@@ -620,14 +621,14 @@ async fn with_every_agent_away_the_handover_is_not_offered() {
 }
 
 #[tokio::test]
-async fn with_an_available_agent_the_handover_opens() {
+pub(crate) async fn with_an_available_agent_the_handover_opens() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     w.opened("e1", "s-1").await;
     assert_eq!(w.manipulations().await.len(), 1);
 }
 
 #[tokio::test]
-async fn the_evaluator_refreshes_agent_presence() {
+pub(crate) async fn the_evaluator_refreshes_agent_presence() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     assert_eq!(
         w.env.refreshed_presence("acme", "sc", "general").await,
@@ -636,7 +637,7 @@ async fn the_evaluator_refreshes_agent_presence() {
 }
 
 #[tokio::test]
-async fn without_presence_checks_the_evaluator_stores_no_presence() {
+pub(crate) async fn without_presence_checks_the_evaluator_stores_no_presence() {
     let w = world(INBOX, "").await;
     assert_eq!(w.env.refreshed_presence("acme", "sc", "general").await, None);
 }
