@@ -56,6 +56,9 @@ pub trait Backend: Sized {
     fn significant(&self, event_id: &str) -> Callback;
     /// A well-formed callback of a kind the adapter does not act on.
     fn unknown(&self) -> Callback;
+    /// Whether the provider was told to end or hand back its side of the conversation; `None`
+    /// where the provider has nothing to end (the case says why).
+    async fn provider_side_ended(&self) -> Option<bool>;
 }
 
 async fn post<B: Backend>(b: &B, cb: &Callback, bytes: &[u8], which: Credential) -> (u16, Value) {
@@ -127,6 +130,32 @@ pub async fn an_event_the_adapter_does_not_act_on_is_acknowledged_and_ignored<B:
     assert_eq!(received(b.bot_platform()).await.len(), to_bot);
 }
 
+pub async fn a_user_cancel_while_waiting_ends_the_provider_side<B: Backend>() {
+    let b = B::open().await;
+    assert_eq!(
+        b.provider_side_ended().await.unwrap_or(false),
+        false,
+        "nothing ended yet"
+    );
+    let cancel = json!({"id": "conf-cancel", "type": "handover.cancel", "sessionId": "s-1"});
+    let (status, answer) = b.env().send_event("acme", b"bot-secret", &cancel).await;
+    assert_eq!(status, 200, "{answer}");
+    let ended = of_type(&received(b.bot_platform()).await, "handover.ended")
+        .iter()
+        .map(|e| e["reason"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        ended,
+        [json!("user_cancelled")],
+        "the bot is told once, with the reason"
+    );
+    let session = b.env().session("acme", "s-1").await.unwrap();
+    assert_eq!(session.state, handover::domain::State::Bot);
+    if let Some(ended) = b.provider_side_ended().await {
+        assert!(ended, "the provider was not told");
+    }
+}
+
 macro_rules! conformance {
     ($($provider:ident => $backend:ty),* $(,)?) => {$(
         mod $provider {
@@ -137,6 +166,10 @@ macro_rules! conformance {
             #[tokio::test]
             async fn a_callback_delivered_twice_is_applied_once() {
                 super::a_callback_delivered_twice_is_applied_once::<$backend>().await
+            }
+            #[tokio::test]
+            async fn a_user_cancel_while_waiting_ends_the_provider_side() {
+                super::a_user_cancel_while_waiting_ends_the_provider_side::<$backend>().await
             }
             #[tokio::test]
             async fn an_event_the_adapter_does_not_act_on_is_acknowledged_and_ignored() {
@@ -191,11 +224,14 @@ mod backends {
     pub struct Webhook {
         env: TestEnv,
         bot: MockServer,
-        _desk: MockServer,
+        desk: MockServer,
         conversation: String,
     }
 
     impl Backend for Webhook {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            Some(!of_type(&received(&self.desk).await, "conversation.ended").is_empty())
+        }
         async fn open() -> Self {
             let env = TestEnv::new().await;
             let (bot, desk) = wf::servers().await;
@@ -209,7 +245,7 @@ mod backends {
             Webhook {
                 env,
                 bot,
-                _desk: desk,
+                desk: desk,
                 conversation,
             }
         }
@@ -247,6 +283,16 @@ mod backends {
     pub struct Zendesk(zd::World);
 
     impl Backend for Zendesk {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            // Control passed back to the bot's switchboard integration.
+            Some(
+                self.0
+                    .zd_calls()
+                    .await
+                    .iter()
+                    .any(|(p, b)| *p == zd::pass_control_path() && b["switchboardIntegration"] == "chatbot"),
+            )
+        }
         async fn open() -> Self {
             let w = zd::world(Some("chatbot")).await;
             w.opened("e1", "s-1").await;
@@ -284,6 +330,12 @@ mod backends {
     pub struct Intercom(ic::World);
 
     impl Backend for Intercom {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            // Assigned back to the bot teammate.
+            Some(self.0.writes().await.iter().any(|(_, b)| {
+                b["message_type"] == "assignment" && b["type"] == "admin" && b["assignee_id"] == ic::BOT_ADMIN
+            }))
+        }
         async fn open() -> Self {
             let w = ic::world().await;
             let (status, answer) = w.send(&ic::embedded_request("e1", "s-1")).await;
@@ -329,11 +381,19 @@ mod backends {
     pub struct Genesys {
         env: TestEnv,
         bot: MockServer,
-        _genesys: MockServer,
+        genesys_srv: MockServer,
         handover: String,
     }
 
     impl Backend for Genesys {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            // The Genesys conversation's participants disconnected.
+            Some(
+                !requests_to(&self.genesys_srv, "PATCH", ge::DISCONNECT_PATH)
+                    .await
+                    .is_empty(),
+            )
+        }
         async fn open() -> Self {
             let env = TestEnv::new().await;
             let (bot, g) = ge::servers().await;
@@ -342,7 +402,7 @@ mod backends {
             Genesys {
                 env,
                 bot,
-                _genesys: g,
+                genesys_srv: g,
                 handover,
             }
         }
@@ -384,16 +444,25 @@ mod backends {
     pub struct HelpScout {
         env: TestEnv,
         bot: MockServer,
-        _hs: MockServer,
+        hs_srv: MockServer,
     }
 
     impl Backend for HelpScout {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            // A note posted with `status: closed`.
+            Some(
+                requests_to(&self.hs_srv, "POST", hs::NOTES_PATH)
+                    .await
+                    .iter()
+                    .any(|r| json_of(r)["status"] == "closed"),
+            )
+        }
         async fn open() -> Self {
             let env = TestEnv::new().await;
             let (bot, h) = hs::servers().await;
             hs::helpscout_bot(&env, &bot, &h).await;
             hs::open(&env, "s-1").await;
-            HelpScout { env, bot, _hs: h }
+            HelpScout { env, bot, hs_srv: h }
         }
         fn env(&self) -> &TestEnv {
             &self.env
@@ -440,6 +509,10 @@ mod backends {
     pub struct Engage(en::World);
 
     impl Backend for Engage {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            // The thread put back in the bot's category.
+            Some(self.0.thread_categories().contains(&en::BOT_CATEGORY.to_owned()))
+        }
         async fn open() -> Self {
             let w = en::world().await;
             w.opened("e1", "s-1").await;
@@ -475,6 +548,12 @@ mod backends {
     pub struct Sparkcentral(sc::World);
 
     impl Backend for Sparkcentral {
+        /// Nothing to end: Sparkcentral hands the conversation to agents only when the virtual
+        /// agent delegates it, which a waiting handover has not done yet; the user's cancel
+        /// leaves Sparkcentral alone (`provider_sparkcentral::a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone`).
+        async fn provider_side_ended(&self) -> Option<bool> {
+            None
+        }
         async fn open() -> Self {
             let w = sc::world(sc::INBOX, "").await;
             w.opened("e1", "s-1").await;
@@ -522,16 +601,23 @@ mod backends {
     pub struct Interact {
         env: TestEnv,
         bot: MockServer,
-        _interact: MockServer,
+        interact_srv: MockServer,
     }
 
     impl Backend for Interact {
+        async fn provider_side_ended(&self) -> Option<bool> {
+            Some(!ia::posts_to(&self.interact_srv, ia::CLOSE_PATH).await.is_empty())
+        }
         async fn open() -> Self {
             let env = TestEnv::new().await;
             let (bot, i) = ia::servers().await;
             ia::interact_bot(&env, &bot, &i, "").await;
             ia::open(&env, "s-1").await;
-            Interact { env, bot, _interact: i }
+            Interact {
+                env,
+                bot,
+                interact_srv: i,
+            }
         }
         fn env(&self) -> &TestEnv {
             &self.env
