@@ -705,3 +705,74 @@ pub(crate) async fn the_evaluator_refreshes_agent_presence() {
         Some(Some(true))
     );
 }
+
+/// Every request body sent to Intercom in both shapes of handover (created and embedded
+/// conversation, each with a user turn and a cancel), checked against the schema of its
+/// operation in Intercom's published OpenAPI description (tests/fixtures/intercom/, with its
+/// source, commit and licence).
+#[tokio::test]
+pub(crate) async fn every_request_body_matches_intercoms_published_schema() {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/intercom/requests-2.14.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = |operation: &str| {
+        let mut root = spec["operations"][operation]["schema"].clone();
+        assert!(root.is_object(), "no schema for {operation}");
+        root["components"] = spec["components"].clone();
+        jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{operation}: {e}"))
+    };
+
+    let w = world().await;
+    // A conversation handover creates: contact, conversation, transcript note, assignment, a
+    // user turn as the contact, and the close at the user's cancel.
+    assert_eq!(w.send(&handover_request("e1", "s-2")).await.1["outcome"], "opened");
+    w.send(&user_message("e2", "s-2", "Still there?")).await;
+    w.send(&json!({"id": "e3", "type": "handover.cancel", "sessionId": "s-2"}))
+        .await;
+    // A conversation living in Intercom: note, assignments, and the hand-back at the cancel.
+    assert_eq!(w.send(&embedded_request("e4", "s-1")).await.1["outcome"], "opened");
+    w.send(&json!({"id": "e5", "type": "handover.cancel", "sessionId": "s-1"}))
+        .await;
+
+    let writes = w.writes().await;
+    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
+    for (path, body) in &writes {
+        let operation = match path.as_str() {
+            "/contacts" => "POST /contacts",
+            "/contacts/search" => "POST /contacts/search",
+            "/conversations" => "POST /conversations",
+            p if p.ends_with("/reply") => "POST /conversations/{conversation_id}/reply",
+            p if p.ends_with("/parts") => "POST /conversations/{conversation_id}/parts",
+            other => panic!("a request to {other} has no schema here"),
+        };
+        let v = validator(operation);
+        let errors: Vec<String> = v
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{operation} {body}: {errors:?}");
+        *checked.entry(operation).or_default() += 1;
+    }
+    // Each kind of request was sent and checked; the schemas can refuse (a wrong body fails).
+    for op in [
+        "POST /contacts",
+        "POST /conversations",
+        "POST /conversations/{conversation_id}/reply",
+        "POST /conversations/{conversation_id}/parts",
+    ] {
+        assert!(
+            checked.get(op).is_some_and(|n| *n > 0),
+            "{op} not exercised: {checked:?}"
+        );
+    }
+    let wrong = json!({"message_type": "assignment", "type": "team"});
+    assert!(
+        !validator("POST /conversations/{conversation_id}/parts").is_valid(&wrong),
+        "an assignment without admin_id and assignee_id is refused"
+    );
+}
