@@ -507,3 +507,48 @@ pub(crate) async fn a_request_without_the_sunco_conversation_id_opens_nothing() 
         "no switchboard call without a conversation"
     );
 }
+
+/// Every switchboard request body sent to Sunshine Conversations (the hand-over with its
+/// metadata, the hand-back to a bot integration, the release), checked against the schema of its
+/// operation in the published API description (tests/fixtures/zendesk/, with its source and
+/// commit).
+#[tokio::test]
+pub(crate) async fn every_switchboard_body_matches_the_published_schema() {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/zendesk/switchboard-requests.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = |action: &str| {
+        let op = format!("POST /v2/apps/{{appId}}/conversations/{{conversationId}}/{action}");
+        let mut root = spec["operations"][op.as_str()]["schema"].clone();
+        assert!(root.is_object(), "no schema for {op}");
+        root["components"] = spec["components"].clone();
+        jsonschema::validator_for(&root).unwrap()
+    };
+    let cancel = json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"});
+    let mut checked = std::collections::BTreeMap::<String, usize>::new();
+    for bot_integration in [Some("chatbot"), None] {
+        let w = world(bot_integration).await;
+        w.opened("e1", "s-1").await;
+        assert_eq!(w.send(&cancel).await.0, 200);
+        for (path, body) in w.zd_calls().await {
+            let action = path.rsplit('/').next().unwrap().to_owned();
+            let errors: Vec<String> = validator(&action)
+                .iter_errors(&body)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{action} {body}: {errors:?}");
+            *checked.entry(action).or_default() += 1;
+        }
+    }
+    assert_eq!(checked.get("passControl"), Some(&3), "{checked:?}");
+    assert_eq!(checked.get("releaseControl"), Some(&1), "{checked:?}");
+    assert!(
+        !validator("passControl").is_valid(&json!({"metadata": {}})),
+        "a hand-over without its target is refused"
+    );
+}
