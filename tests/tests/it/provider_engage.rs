@@ -23,29 +23,29 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub(crate) const THREAD: &str = "5be5ae57d6cb009bde8e5674";
-pub(crate) const SOURCE: &str = "5b3b6562d6cb00f93fe59c9f";
-pub(crate) const OTHER_CATEGORY: &str = "5bdcb766799fc227748f4453";
-pub(crate) const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
-pub(crate) const AGENT_CATEGORY: &str = "5be59e1f13047d026b6ca8af";
-pub(crate) const BOT_USER: &str = "5b8eaf1813047d298f940001";
-pub(crate) const AGENT: &str = "52fcf5157aa58dd768000006";
-pub(crate) const ACCESS_TOKEN: &str = "tok-engage";
-pub(crate) const WEBHOOK_SECRET: &str = "whsec-engage";
-pub(crate) const VERIFY_TOKEN: &str = "verify-engage";
-pub(crate) const CALLBACK_PATH: &str = "/v1/bots/acme/providers/engage/callback";
-pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
+const THREAD: &str = "5be5ae57d6cb009bde8e5674";
+const SOURCE: &str = "5b3b6562d6cb00f93fe59c9f";
+const OTHER_CATEGORY: &str = "5bdcb766799fc227748f4453";
+const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
+const AGENT_CATEGORY: &str = "5be59e1f13047d026b6ca8af";
+const BOT_USER: &str = "5b8eaf1813047d298f940001";
+const AGENT: &str = "52fcf5157aa58dd768000006";
+const ACCESS_TOKEN: &str = "tok-engage";
+const WEBHOOK_SECRET: &str = "whsec-engage";
+const VERIFY_TOKEN: &str = "verify-engage";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/engage/callback";
+const BOT_SECRET: &[u8] = b"bot-secret";
 
-pub(crate) fn thread_path() -> String {
+fn thread_path() -> String {
     format!("/1.0/content_threads/{THREAD}")
 }
 
-pub(crate) fn update_path() -> String {
+fn update_path() -> String {
     format!("/1.0/content_threads/{THREAD}/update_categories")
 }
 
 /// The thread as `GET /content_threads/{id}` renders it (the transfer guide's example shape).
-pub(crate) fn thread_json(categories: &[String]) -> Value {
+fn thread_json(categories: &[String]) -> Value {
     json!({
         "id": THREAD, "source_id": SOURCE, "title": "salut", "interventions_count": 0,
         "contents_count": 4, "closed": false, "category_ids": categories,
@@ -57,7 +57,7 @@ pub(crate) fn thread_json(categories: &[String]) -> Value {
 /// The thread's categories, shared by the fake's GET and PUT.
 type Categories = Arc<Mutex<Vec<String>>>;
 
-pub(crate) struct GetThread(Categories);
+struct GetThread(Categories);
 
 impl Respond for GetThread {
     fn respond(&self, _request: &Request) -> ResponseTemplate {
@@ -66,7 +66,7 @@ impl Respond for GetThread {
 }
 
 /// `PUT …/update_categories?thread_category_ids[]=…`: the thread gets exactly those categories.
-pub(crate) struct UpdateCategories(Categories);
+struct UpdateCategories(Categories);
 
 impl Respond for UpdateCategories {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -81,15 +81,15 @@ impl Respond for UpdateCategories {
     }
 }
 
-pub(crate) struct World {
-    pub(crate) env: TestEnv,
-    pub(crate) bot_srv: MockServer,
-    pub(crate) engage: MockServer,
-    pub(crate) categories: Categories,
+struct World {
+    env: TestEnv,
+    bot_srv: MockServer,
+    engage: MockServer,
+    categories: Categories,
 }
 
 /// An intervention record as `GET /interventions` lists it.
-pub(crate) fn intervention_record(id: &str, user: &str, closed: bool, replies: u64) -> Value {
+fn intervention_record(id: &str, user: &str, closed: bool, replies: u64) -> Value {
     json!({
         "id": id, "created_at": "2026-11-25T09:01:00Z", "updated_at": "2026-11-25T09:02:00Z",
         "source_id": SOURCE, "thread_id": THREAD, "content_id": "5be5aeffd6cb009bde8e56e2",
@@ -100,7 +100,7 @@ pub(crate) fn intervention_record(id: &str, user: &str, closed: bool, replies: u
 
 /// A bot whose only provider is Engage; the thread starts in the bot category (plus another
 /// category that must survive every recategorisation); one agent is available.
-pub(crate) async fn world() -> World {
+async fn world() -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     Mock::given(method("POST"))
@@ -174,7 +174,7 @@ pub(crate) async fn world() -> World {
     }
 }
 
-pub(crate) fn handover_for_thread(id: &str, session: &str) -> Value {
+fn handover_for_thread(id: &str, session: &str) -> Value {
     json!({
         "id": id, "type": "handover.request", "sessionId": session,
         "handover": {
@@ -185,12 +185,12 @@ pub(crate) fn handover_for_thread(id: &str, session: &str) -> Value {
 }
 
 /// A webhook notification: `{id, domain_id, events[]}`.
-pub(crate) fn notification(request_id: &str, events: Vec<Value>) -> Value {
+fn notification(request_id: &str, events: Vec<Value>) -> Value {
     json!({ "id": request_id, "domain_id": "582af25a799fc247acfcde38", "events": events })
 }
 
 /// An intervention event (the events page's example shape) for the thread.
-pub(crate) fn intervention_event(kind: &str, event_id: &str, owner: &str) -> Value {
+fn intervention_event(kind: &str, event_id: &str, owner: &str) -> Value {
     json!({
         "type": kind, "id": event_id, "user_id": owner, "issued_at": "2026-11-25T09:03:00.000Z",
         "resource": { "type": "intervention", "id": "5464b5c04d61639684110000", "metadata": {
@@ -203,7 +203,7 @@ pub(crate) fn intervention_event(kind: &str, event_id: &str, owner: &str) -> Val
 
 /// A reply written in Engage (by an agent, or by the bot through the API), as `content.replied`
 /// carries it: content metadata of the chatbot guide's example shape.
-pub(crate) fn reply_event(event_id: &str, user: &str, body: &str) -> Value {
+fn reply_event(event_id: &str, user: &str, body: &str) -> Value {
     json!({
         "type": "content.replied", "id": event_id, "user_id": user, "issued_at": "2026-11-25T09:04:00.000Z",
         "resource": { "type": "chat/message", "id": format!("content-{event_id}"), "metadata": {
@@ -219,23 +219,23 @@ pub(crate) fn reply_event(event_id: &str, user: &str, body: &str) -> Value {
 }
 
 impl World {
-    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
+    async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", BOT_SECRET, body).await
     }
 
-    pub(crate) async fn callback_with(&self, secret: Option<&str>, body: &Value) -> (u16, Value) {
+    async fn callback_with(&self, secret: Option<&str>, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers: Vec<(&str, String)> = secret.map(|s| ("x-dimelo-secret", s.to_owned())).into_iter().collect();
         let req = self.env.request("POST", CALLBACK_PATH, &headers, &bytes);
         self.env.call_provider(req).await
     }
 
-    pub(crate) async fn callback(&self, body: &Value) -> (u16, Value) {
+    async fn callback(&self, body: &Value) -> (u16, Value) {
         self.callback_with(Some(WEBHOOK_SECRET), body).await
     }
 
     /// Every request Engage received, each checked for the bearer token.
-    pub(crate) async fn engage_requests(&self) -> Vec<Request> {
+    async fn engage_requests(&self) -> Vec<Request> {
         let reqs = self.engage.received_requests().await.unwrap_or_default();
         for r in &reqs {
             assert_eq!(
@@ -254,7 +254,7 @@ impl World {
     }
 
     /// `METHOD path` of every call but agent presence, in order.
-    pub(crate) async fn engage_calls(&self) -> Vec<String> {
+    async fn engage_calls(&self) -> Vec<String> {
         self.engage_requests()
             .await
             .iter()
@@ -264,7 +264,7 @@ impl World {
     }
 
     /// The category lists sent to `update_categories`, in order.
-    pub(crate) async fn recategorisations(&self) -> Vec<Vec<String>> {
+    async fn recategorisations(&self) -> Vec<Vec<String>> {
         self.engage_requests()
             .await
             .iter()
@@ -279,15 +279,15 @@ impl World {
             .collect()
     }
 
-    pub(crate) fn thread_categories(&self) -> Vec<String> {
+    fn thread_categories(&self) -> Vec<String> {
         self.categories.lock().unwrap().clone()
     }
 
-    pub(crate) async fn to_bot(&self) -> Vec<Value> {
+    async fn to_bot(&self) -> Vec<Value> {
         received(&self.bot_srv).await
     }
 
-    pub(crate) async fn to_bot_types(&self) -> Vec<String> {
+    async fn to_bot_types(&self) -> Vec<String> {
         self.to_bot()
             .await
             .iter()
@@ -295,7 +295,7 @@ impl World {
             .collect()
     }
 
-    pub(crate) async fn opened(&self, event_id: &str, session: &str) -> String {
+    async fn opened(&self, event_id: &str, session: &str) -> String {
         let (status, answer) = self.send(&handover_for_thread(event_id, session)).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -303,12 +303,12 @@ impl World {
     }
 
     /// Advances the clock and runs the evaluator (retries and timers).
-    pub(crate) async fn after_seconds(&self, seconds: i64) {
+    async fn after_seconds(&self, seconds: i64) {
         self.env.clock.advance(Duration::seconds(seconds));
         evaluator::run(&self.env.ctx, self.env.now()).await;
     }
 
-    pub(crate) async fn mount_interventions(&self, records: Vec<Value>) {
+    async fn mount_interventions(&self, records: Vec<Value>) {
         Mock::given(method("GET"))
             .and(path("/1.0/interventions"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -320,12 +320,12 @@ impl World {
     }
 }
 
-pub(crate) fn strings(items: &[&str]) -> Vec<String> {
+fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 #[tokio::test]
-pub(crate) async fn handover_to_engage_agents_and_back_to_the_bot() {
+async fn handover_to_engage_agents_and_back_to_the_bot() {
     let w = world().await;
 
     // The bot is in control; nothing reaches Engage.
@@ -462,7 +462,7 @@ pub(crate) async fn handover_to_engage_agents_and_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn the_end_after_an_agent_close_puts_the_thread_back_in_the_bot_category() {
+async fn the_end_after_an_agent_close_puts_the_thread_back_in_the_bot_category() {
     // What `end` does when the agent closed the conversation, called on the adapter itself:
     // the thread goes back to the bot category and no intervention is touched.
     let w = world().await;
@@ -505,7 +505,7 @@ pub(crate) async fn the_end_after_an_agent_close_puts_the_thread_back_in_the_bot
 }
 
 #[tokio::test]
-pub(crate) async fn the_validation_request_is_answered_with_the_challenge() {
+async fn the_validation_request_is_answered_with_the_challenge() {
     let w = world().await;
     let get = |query: &str, secret: Option<&str>| {
         let headers: Vec<(&str, String)> = secret.map(|s| ("x-dimelo-secret", s.to_owned())).into_iter().collect();
@@ -534,7 +534,7 @@ pub(crate) async fn the_validation_request_is_answered_with_the_challenge() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_while_waiting_hands_the_thread_back_and_releases_interventions() {
+async fn a_user_cancel_while_waiting_hands_the_thread_back_and_releases_interventions() {
     let w = world().await;
     w.mount_interventions(vec![
         // The bot's own statistics intervention: left to the bot.
@@ -596,7 +596,7 @@ pub(crate) async fn a_user_cancel_while_waiting_hands_the_thread_back_and_releas
 }
 
 #[tokio::test]
-pub(crate) async fn an_idle_agent_is_released_and_the_thread_returns_to_the_bot() {
+async fn an_idle_agent_is_released_and_the_thread_returns_to_the_bot() {
     let w = world().await;
     w.mount_interventions(vec![intervention_record("i-eva", AGENT, false, 2)])
         .await;
@@ -621,7 +621,7 @@ pub(crate) async fn an_idle_agent_is_released_and_the_thread_returns_to_the_bot(
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_notification_is_applied_once() {
+async fn a_repeated_notification_is_applied_once() {
     let w = world().await;
     w.opened("e1", "s-1").await;
     let msg = notification("req-7", vec![reply_event("ev-7", AGENT, "Hello")]);
@@ -646,7 +646,7 @@ pub(crate) async fn a_repeated_notification_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
+async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     let w = world().await;
     w.opened("e1", "s-1").await;
     Mock::given(method("PUT"))
@@ -695,7 +695,7 @@ pub(crate) async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_on
 }
 
 #[tokio::test]
-pub(crate) async fn a_wrong_or_missing_secret_is_refused_and_other_threads_are_ignored() {
+async fn a_wrong_or_missing_secret_is_refused_and_other_threads_are_ignored() {
     let w = world().await;
     w.opened("e1", "s-1").await;
     let before = w.env.dump().await;
@@ -730,7 +730,7 @@ pub(crate) async fn a_wrong_or_missing_secret_is_refused_and_other_threads_are_i
 }
 
 #[tokio::test]
-pub(crate) async fn a_request_without_the_thread_id_opens_nothing() {
+async fn a_request_without_the_thread_id_opens_nothing() {
     let w = world().await;
     let mut request = handover_for_thread("e1", "s-1");
     request["handover"]
@@ -745,7 +745,7 @@ pub(crate) async fn a_request_without_the_thread_id_opens_nothing() {
 }
 
 #[tokio::test]
-pub(crate) async fn without_an_available_agent_the_handover_is_closed() {
+async fn without_an_available_agent_the_handover_is_closed() {
     let w = world().await;
     Mock::given(method("GET"))
         .and(path("/1.0/status"))
@@ -764,7 +764,7 @@ pub(crate) async fn without_an_available_agent_the_handover_is_closed() {
 }
 
 #[tokio::test]
-pub(crate) async fn the_evaluator_refreshes_agent_presence() {
+async fn the_evaluator_refreshes_agent_presence() {
     let w = world().await;
     assert_eq!(
         w.env.refreshed_presence("acme", "engage", "general").await,

@@ -11,20 +11,20 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub(crate) const INTEGRATION: &str = "int-1";
-pub(crate) const GENESYS_CONVERSATION: &str = "gconv-1";
-pub(crate) const WEBHOOK_SECRET: &[u8] = b"whsec-test";
-pub(crate) const TOKEN_PATH: &str = "/oauth/token";
-pub(crate) const INBOUND_PATH: &str = "/api/v2/conversations/messages/int-1/inbound/open/message";
-pub(crate) const DISCONNECT_PATH: &str = "/api/v2/conversations/messages/gconv-1";
-pub(crate) const CALLBACK_PATH: &str = "/v1/bots/acme/providers/genesys/callback";
+const INTEGRATION: &str = "int-1";
+const GENESYS_CONVERSATION: &str = "gconv-1";
+const WEBHOOK_SECRET: &[u8] = b"whsec-test";
+const TOKEN_PATH: &str = "/oauth/token";
+const INBOUND_PATH: &str = "/api/v2/conversations/messages/int-1/inbound/open/message";
+const DISCONNECT_PATH: &str = "/api/v2/conversations/messages/gconv-1";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/genesys/callback";
 /// base64("cid:csecret")
-pub(crate) const BASIC_AUTH: &str = "Basic Y2lkOmNzZWNyZXQ=";
-pub(crate) const PLATFORM_SECRET: &[u8] = b"bot-secret";
+const BASIC_AUTH: &str = "Basic Y2lkOmNzZWNyZXQ=";
+const PLATFORM_SECRET: &[u8] = b"bot-secret";
 
 /// The bot platform, and Genesys answering like its API: a token, inbound messages answered
 /// with the conversation id (we ask for it with `prefetchConversationId=true`), disconnects.
-pub(crate) async fn servers() -> (MockServer, MockServer) {
+async fn servers() -> (MockServer, MockServer) {
     let bot = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot"))
@@ -69,7 +69,7 @@ pub(crate) async fn servers() -> (MockServer, MockServer) {
 }
 
 /// A `MessageConversation` with participants of the given purpose and state.
-pub(crate) fn polled(participants: &[(&str, &str)]) -> Value {
+fn polled(participants: &[(&str, &str)]) -> Value {
     let list: Vec<Value> = participants
         .iter()
         .enumerate()
@@ -82,7 +82,7 @@ pub(crate) fn polled(participants: &[(&str, &str)]) -> Value {
 }
 
 /// A native bot whose only provider is Genesys, with the API and login hosts on the mock.
-pub(crate) async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
+async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let genesys_ref = env
         .secret(
@@ -99,12 +99,12 @@ pub(crate) async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockS
     env.put_bot(&yaml).await;
 }
 
-pub(crate) async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
+async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
     env.send_event("acme", PLATFORM_SECRET, &body).await
 }
 
 /// POSTs an outbound-webhook body signed as Genesys signs it.
-pub(crate) async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
+async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let headers = [("x-hub-signature-256", genesys::signature(WEBHOOK_SECRET, &bytes))];
     let req = env.request("POST", CALLBACK_PATH, &headers, &bytes);
@@ -112,7 +112,7 @@ pub(crate) async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
 }
 
 /// An agent's text message as Genesys posts it to the outbound webhook.
-pub(crate) fn agent_text(id: &str, to: &str, text: &str) -> Value {
+fn agent_text(id: &str, to: &str, text: &str) -> Value {
     json!({
         "id": id,
         "channel": {
@@ -126,7 +126,7 @@ pub(crate) fn agent_text(id: &str, to: &str, text: &str) -> Value {
 }
 
 /// The agent-typing event, shaped as Genesys documents it.
-pub(crate) fn agent_typing(id: &str, to: &str) -> Value {
+fn agent_typing(id: &str, to: &str) -> Value {
     json!({
         "id": id,
         "channel": {
@@ -142,7 +142,7 @@ pub(crate) fn agent_typing(id: &str, to: &str) -> Value {
 }
 
 /// The inbound-message bodies Genesys received with this text, in order.
-pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
+async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
     requests_to(srv, "POST", INBOUND_PATH)
         .await
         .iter()
@@ -151,7 +151,7 @@ pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
+async fn open(env: &TestEnv, session: &str) -> String {
     let (status, answer) = send(env, handover_request("e-open", session)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -159,7 +159,7 @@ pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
 }
 
 #[tokio::test]
-pub(crate) async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
+async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -317,7 +317,7 @@ pub(crate) async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversation() {
+async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversation() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -350,7 +350,7 @@ pub(crate) async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversa
 }
 
 #[tokio::test]
-pub(crate) async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
+async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     // The first inbound message is answered without `conversationId`.
@@ -380,7 +380,7 @@ pub(crate) async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_webhook_is_applied_once() {
+async fn a_repeated_webhook_is_applied_once() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -403,7 +403,7 @@ pub(crate) async fn a_repeated_webhook_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -465,7 +465,7 @@ pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_o
 }
 
 #[tokio::test]
-pub(crate) async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
+async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -508,7 +508,7 @@ pub(crate) async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_igno
 }
 
 #[tokio::test]
-pub(crate) async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
+async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
@@ -579,7 +579,7 @@ pub(crate) async fn polling_learns_the_join_and_the_close_that_webhooks_never_re
 }
 
 /// An agent's Open Messaging `Structured` message: text, two quick replies and a carousel.
-pub(crate) fn agent_structured(id: &str, to: &str) -> Value {
+fn agent_structured(id: &str, to: &str) -> Value {
     let mut m = agent_text(id, to, "Which parcel?");
     m["type"] = json!("Structured");
     m["content"] = json!([
@@ -596,7 +596,7 @@ pub(crate) fn agent_structured(id: &str, to: &str) -> Value {
 }
 
 #[tokio::test]
-pub(crate) async fn an_agents_quick_replies_and_carousel_reach_a_chatlayer_bot_as_chatlayer_templates() {
+async fn an_agents_quick_replies_and_carousel_reach_a_chatlayer_bot_as_chatlayer_templates() {
     let env = TestEnv::new().await;
     let (_, gen_srv) = servers().await;
     let cl = MockServer::start().await;

@@ -15,21 +15,21 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-pub(crate) const WEBHOOK_SECRET: &[u8] = b"whsec-hs-test";
-pub(crate) const TOKEN_PATH: &str = "/v2/oauth2/token";
-pub(crate) const CONVERSATIONS_PATH: &str = "/v2/conversations";
-pub(crate) const CONVERSATION_PATH: &str = "/v2/conversations/4321";
-pub(crate) const CUSTOMER_PATH: &str = "/v2/conversations/4321/customer";
-pub(crate) const NOTES_PATH: &str = "/v2/conversations/4321/notes";
-pub(crate) const CALLBACK_PATH: &str = "/v1/bots/acme/providers/helpscout/callback";
-pub(crate) const PLATFORM_SECRET: &[u8] = b"bot-secret";
+const WEBHOOK_SECRET: &[u8] = b"whsec-hs-test";
+const TOKEN_PATH: &str = "/v2/oauth2/token";
+const CONVERSATIONS_PATH: &str = "/v2/conversations";
+const CONVERSATION_PATH: &str = "/v2/conversations/4321";
+const CUSTOMER_PATH: &str = "/v2/conversations/4321/customer";
+const NOTES_PATH: &str = "/v2/conversations/4321/notes";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/helpscout/callback";
+const PLATFORM_SECRET: &[u8] = b"bot-secret";
 /// The placeholder address of user `u-7` of bot `acme` (the test user has no email).
-pub(crate) const CUSTOMER_EMAIL: &str = "acme.u-7@handover.invalid";
-pub(crate) const CUSTOMER_ID: u64 = 777;
+const CUSTOMER_EMAIL: &str = "acme.u-7@handover.invalid";
+const CUSTOMER_ID: u64 = 777;
 
 /// The bot platform, and Help Scout answering like its API. New conversations get the ids
 /// 4321, 4322, … in the `Resource-ID` header (201 without a body, as Help Scout answers).
-pub(crate) async fn servers() -> (MockServer, MockServer) {
+async fn servers() -> (MockServer, MockServer) {
     let bot = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot"))
@@ -79,7 +79,7 @@ pub(crate) async fn servers() -> (MockServer, MockServer) {
 }
 
 /// A native bot whose only provider is Help Scout, with the API (and token endpoint) on the mock.
-pub(crate) async fn helpscout_bot(env: &TestEnv, bot: &MockServer, hs: &MockServer) {
+async fn helpscout_bot(env: &TestEnv, bot: &MockServer, hs: &MockServer) {
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let hs_ref = env
         .secret(
@@ -95,12 +95,12 @@ pub(crate) async fn helpscout_bot(env: &TestEnv, bot: &MockServer, hs: &MockServ
     env.put_bot(&yaml).await;
 }
 
-pub(crate) async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
+async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
     env.send_event("acme", PLATFORM_SECRET, &body).await
 }
 
 /// POSTs a webhook body signed as Help Scout signs it, with its event header.
-pub(crate) async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, Value) {
+async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let headers = [
         ("x-helpscout-event", event.to_owned()),
@@ -111,7 +111,7 @@ pub(crate) async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, 
 }
 
 /// A 2.0 conversation object as Help Scout's webhooks carry it, threads embedded (newest first).
-pub(crate) fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value {
+fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value {
     json!({
         "id": id, "number": 12, "threads": threads.len(), "type": "chat", "folderId": 11,
         "status": status, "state": "published", "subject": "Chat handed over by the bot",
@@ -126,7 +126,7 @@ pub(crate) fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value 
 }
 
 /// An agent's reply thread (type `message`, written by a user), its body HTML.
-pub(crate) fn agent_reply(thread_id: u64, html: &str, at: &str) -> Value {
+fn agent_reply(thread_id: u64, html: &str, at: &str) -> Value {
     json!({
         "id": thread_id, "type": "message", "status": "active", "state": "published",
         "body": html, "source": {"type": "web", "via": "user"},
@@ -135,7 +135,7 @@ pub(crate) fn agent_reply(thread_id: u64, html: &str, at: &str) -> Value {
     })
 }
 
-pub(crate) fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
+fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
     json!({
         "id": thread_id, "type": "customer", "status": "active", "state": "published",
         "body": text, "source": {"type": "api", "via": "customer"},
@@ -146,7 +146,7 @@ pub(crate) fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
 }
 
 /// The customer-thread bodies Help Scout received with this text.
-pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
+async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
     requests_to(srv, "POST", CUSTOMER_PATH)
         .await
         .iter()
@@ -155,7 +155,7 @@ pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
+async fn open(env: &TestEnv, session: &str) -> String {
     let (status, answer) = send(env, handover_request("e-open", session)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -163,7 +163,7 @@ pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
 }
 
 #[tokio::test]
-pub(crate) async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
+async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -367,7 +367,7 @@ pub(crate) async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_while_waiting_closes_the_help_scout_conversation() {
+async fn a_user_cancel_while_waiting_closes_the_help_scout_conversation() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -405,7 +405,7 @@ pub(crate) async fn a_user_cancel_while_waiting_closes_the_help_scout_conversati
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_webhook_is_applied_once() {
+async fn a_repeated_webhook_is_applied_once() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -447,7 +447,7 @@ pub(crate) async fn a_repeated_webhook_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -507,7 +507,7 @@ pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_o
 }
 
 #[tokio::test]
-pub(crate) async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
+async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -564,7 +564,7 @@ pub(crate) async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_
 }
 
 #[tokio::test]
-pub(crate) async fn a_reply_webhook_without_threads_is_completed_from_the_api() {
+async fn a_reply_webhook_without_threads_is_completed_from_the_api() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -618,7 +618,7 @@ pub(crate) async fn a_reply_webhook_without_threads_is_completed_from_the_api() 
 }
 
 #[tokio::test]
-pub(crate) async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
+async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
@@ -640,7 +640,7 @@ pub(crate) async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again(
 }
 
 #[tokio::test]
-pub(crate) async fn rich_turns_reach_help_scout_as_html_and_an_agents_html_reaches_the_bot() {
+async fn rich_turns_reach_help_scout_as_html_and_an_agents_html_reaches_the_bot() {
     let env = TestEnv::new().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;

@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-pub(crate) const API_TOKEN: &str = "itok-1";
-pub(crate) const CALLBACK_TOKEN: &str = "cbtok-0123456789abcdef";
-pub(crate) const INTERACT_CONVERSATION: &str = "ic-1";
+const API_TOKEN: &str = "itok-1";
+const CALLBACK_TOKEN: &str = "cbtok-0123456789abcdef";
+const INTERACT_CONVERSATION: &str = "ic-1";
 /// The default paths under the configured `apiBaseUrl` (`{mock}/interact-api`).
-pub(crate) const START_PATH: &str = "/interact-api/conversations";
-pub(crate) const MESSAGE_PATH: &str = "/interact-api/conversations/ic-1/messages";
-pub(crate) const CLOSE_PATH: &str = "/interact-api/conversations/ic-1/close";
-pub(crate) const CALLBACK_PATH: &str = "/v1/bots/acme/providers/interact/callback";
-pub(crate) const PLATFORM_SECRET: &[u8] = b"bot-secret";
+const START_PATH: &str = "/interact-api/conversations";
+const MESSAGE_PATH: &str = "/interact-api/conversations/ic-1/messages";
+const CLOSE_PATH: &str = "/interact-api/conversations/ic-1/close";
+const CALLBACK_PATH: &str = "/v1/bots/acme/providers/interact/callback";
+const PLATFORM_SECRET: &[u8] = b"bot-secret";
 
 /// The bot platform, and #Interact answering like the documented default contract: the start
 /// answers with its conversation id; messages and the close are accepted.
-pub(crate) async fn servers() -> (MockServer, MockServer) {
+async fn servers() -> (MockServer, MockServer) {
     let bot = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot"))
@@ -51,7 +51,7 @@ pub(crate) async fn servers() -> (MockServer, MockServer) {
 
 /// A native bot whose only provider is #Interact; `settings` are extra lines of the provider
 /// entry (each starting with four spaces).
-pub(crate) async fn interact_bot(env: &TestEnv, bot: &MockServer, interact: &MockServer, settings: &str) {
+async fn interact_bot(env: &TestEnv, bot: &MockServer, interact: &MockServer, settings: &str) {
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let interact_ref = env
         .secret(
@@ -67,43 +67,43 @@ pub(crate) async fn interact_bot(env: &TestEnv, bot: &MockServer, interact: &Moc
     env.put_bot(&yaml).await;
 }
 
-pub(crate) async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
+async fn send(env: &TestEnv, body: Value) -> (u16, Value) {
     env.send_event("acme", PLATFORM_SECRET, &body).await
 }
 
 /// POSTs a callback as #Interact would under the default contract: our token as a bearer token.
-pub(crate) async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
+async fn callback(env: &TestEnv, body: &Value) -> (u16, Value) {
     callback_with(env, &[("authorization", format!("Bearer {CALLBACK_TOKEN}"))], body).await
 }
 
-pub(crate) async fn callback_with(env: &TestEnv, headers: &[(&str, String)], body: &Value) -> (u16, Value) {
+async fn callback_with(env: &TestEnv, headers: &[(&str, String)], body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let req = env.request("POST", CALLBACK_PATH, headers, &bytes);
     env.call_provider(req).await
 }
 
-pub(crate) fn joined(id: &str, conversation: &str) -> Value {
+fn joined(id: &str, conversation: &str) -> Value {
     json!({"type": "agent.joined", "id": id, "conversationId": conversation, "agent": {"id": "a-3", "name": "Eva"}})
 }
 
-pub(crate) fn agent_text(id: &str, conversation: &str, text: &str) -> Value {
+fn agent_text(id: &str, conversation: &str, text: &str) -> Value {
     json!({
         "type": "agent.message", "id": id, "conversationId": conversation,
         "agent": {"id": "a-3", "name": "Eva"}, "message": {"text": text}
     })
 }
 
-pub(crate) fn closed(id: &str, conversation: &str) -> Value {
+fn closed(id: &str, conversation: &str) -> Value {
     json!({"type": "conversation.closed", "id": id, "conversationId": conversation})
 }
 
 /// POST requests to a path.
-pub(crate) async fn posts_to(srv: &MockServer, p: &str) -> Vec<Request> {
+async fn posts_to(srv: &MockServer, p: &str) -> Vec<Request> {
     requests_to(srv, "POST", p).await
 }
 
 /// The message bodies #Interact received with this text, in order.
-pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
+async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
     posts_to(srv, MESSAGE_PATH)
         .await
         .iter()
@@ -112,12 +112,12 @@ pub(crate) async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) async fn advance(env: &TestEnv, seconds: i64) {
+async fn advance(env: &TestEnv, seconds: i64) {
     env.clock.advance(Duration::seconds(seconds));
     evaluator::run(&env.ctx, env.now()).await;
 }
 
-pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
+async fn open(env: &TestEnv, session: &str) -> String {
     let (status, answer) = send(env, handover_request("e-open", session)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -125,7 +125,7 @@ pub(crate) async fn open(env: &TestEnv, session: &str) -> String {
 }
 
 #[tokio::test]
-pub(crate) async fn handover_to_an_interact_agent_and_back_to_the_bot() {
+async fn handover_to_an_interact_agent_and_back_to_the_bot() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
@@ -254,7 +254,7 @@ pub(crate) async fn handover_to_an_interact_agent_and_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
+async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
@@ -293,7 +293,7 @@ pub(crate) async fn a_user_cancel_while_waiting_closes_the_interact_conversation
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_callback_is_applied_once() {
+async fn a_repeated_callback_is_applied_once() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
@@ -316,7 +316,7 @@ pub(crate) async fn a_repeated_callback_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
@@ -380,7 +380,7 @@ pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_o
 }
 
 #[tokio::test]
-pub(crate) async fn callbacks_without_our_token_are_refused_and_unknown_ones_ignored() {
+async fn callbacks_without_our_token_are_refused_and_unknown_ones_ignored() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
@@ -418,7 +418,7 @@ pub(crate) async fn callbacks_without_our_token_are_refused_and_unknown_ones_ign
 }
 
 #[tokio::test]
-pub(crate) async fn paths_headers_and_relaying_follow_the_settings() {
+async fn paths_headers_and_relaying_follow_the_settings() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;
     Mock::given(method("POST"))

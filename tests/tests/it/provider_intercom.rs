@@ -12,32 +12,32 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub(crate) const BOT_ADMIN: &str = "991267000";
-pub(crate) const EVA: &str = "991267001";
-pub(crate) const TEAM: &str = "5017691";
-pub(crate) const TOKEN: &str = "tok-123";
-pub(crate) const CLIENT_SECRET: &[u8] = b"cs-456";
-pub(crate) const CONTACT: &str = "6762f0dd1bb69f9f2193bb83";
+const BOT_ADMIN: &str = "991267000";
+const EVA: &str = "991267001";
+const TEAM: &str = "5017691";
+const TOKEN: &str = "tok-123";
+const CLIENT_SECRET: &[u8] = b"cs-456";
+const CONTACT: &str = "6762f0dd1bb69f9f2193bb83";
 /// The conversation the mock creates for users outside Intercom.
-pub(crate) const CREATED: &str = "499";
+const CREATED: &str = "499";
 /// A conversation that already lives in Intercom.
-pub(crate) const EMBEDDED: &str = "4711";
-pub(crate) const CALLBACK: &str = "/v1/bots/acme/providers/intercom/callback";
+const EMBEDDED: &str = "4711";
+const CALLBACK: &str = "/v1/bots/acme/providers/intercom/callback";
 
-pub(crate) struct World {
-    pub(crate) env: TestEnv,
-    pub(crate) bot_srv: MockServer,
-    pub(crate) ic: MockServer,
-    pub(crate) platform_secret: Vec<u8>,
+struct World {
+    env: TestEnv,
+    bot_srv: MockServer,
+    ic: MockServer,
+    platform_secret: Vec<u8>,
 }
 
 impl World {
-    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
+    async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", &self.platform_secret, body).await
     }
 
     /// Posts a webhook notification signed as Intercom signs it.
-    pub(crate) async fn webhook(&self, body: &Value) -> (u16, Value) {
+    async fn webhook(&self, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers = vec![("X-Hub-Signature", intercom::signature(CLIENT_SECRET, &bytes))];
         let req = self.env.request("POST", CALLBACK, &headers, &bytes);
@@ -45,7 +45,7 @@ impl World {
     }
 
     /// The bot platform's events of one type.
-    pub(crate) async fn to_bot(&self, t: &str) -> Vec<Value> {
+    async fn to_bot(&self, t: &str) -> Vec<Value> {
         received(&self.bot_srv)
             .await
             .into_iter()
@@ -54,7 +54,7 @@ impl World {
     }
 
     /// Every write sent to Intercom, as (path, body), in order.
-    pub(crate) async fn writes(&self) -> Vec<(String, Value)> {
+    async fn writes(&self) -> Vec<(String, Value)> {
         self.ic
             .received_requests()
             .await
@@ -71,7 +71,7 @@ impl World {
     }
 }
 
-pub(crate) fn conversation_json(id: &str, parts: Value) -> Value {
+fn conversation_json(id: &str, parts: Value) -> Value {
     json!({
         "type": "conversation", "id": id, "created_at": 1764061200, "updated_at": 1764061200,
         "source": { "type": "conversation", "id": "403918330", "delivered_as": "customer_initiated",
@@ -83,7 +83,7 @@ pub(crate) fn conversation_json(id: &str, parts: Value) -> Value {
 }
 
 /// A bot whose only provider is Intercom, and a mock answering like Intercom's API.
-pub(crate) async fn world() -> World {
+async fn world() -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     let ic = MockServer::builder().start().await;
@@ -172,7 +172,7 @@ routing:
     }
 }
 
-pub(crate) fn notification(id: &str, topic: &str, item: Value) -> Value {
+fn notification(id: &str, topic: &str, item: Value) -> Value {
     json!({
         "type": "notification_event",
         "app_id": "abc123",
@@ -189,18 +189,18 @@ pub(crate) fn notification(id: &str, topic: &str, item: Value) -> Value {
     })
 }
 
-pub(crate) fn admin(id: &str, name: &str) -> Value {
+fn admin(id: &str, name: &str) -> Value {
     json!({ "type": "admin", "id": id, "name": name, "email": format!("{}@acme.example", name.to_lowercase()) })
 }
 
 /// The item of a conversation webhook: the conversation with the part that caused it.
-pub(crate) fn item(conv: &str, admin_assignee_id: Value, part: Value) -> Value {
+fn item(conv: &str, admin_assignee_id: Value, part: Value) -> Value {
     let mut c = conversation_json(conv, json!([part]));
     c["admin_assignee_id"] = admin_assignee_id;
     c
 }
 
-pub(crate) fn part(id: &str, part_type: &str, body: Value, author: Value) -> Value {
+fn part(id: &str, part_type: &str, body: Value, author: Value) -> Value {
     json!({
         "type": "conversation_part", "id": id, "part_type": part_type, "body": body,
         "created_at": 1764061260, "updated_at": 1764061260, "notified_at": 1764061260,
@@ -208,7 +208,7 @@ pub(crate) fn part(id: &str, part_type: &str, body: Value, author: Value) -> Val
     })
 }
 
-pub(crate) fn eva_takes(conv: &str) -> Value {
+fn eva_takes(conv: &str) -> Value {
     let mut p = part("7001", "assignment", Value::Null, admin(EVA, "Eva"));
     p["assigned_to"] = json!({ "type": "admin", "id": EVA });
     notification(
@@ -218,7 +218,7 @@ pub(crate) fn eva_takes(conv: &str) -> Value {
     )
 }
 
-pub(crate) fn eva_says(notif: &str, conv: &str, part_id: &str, html: &str) -> Value {
+fn eva_says(notif: &str, conv: &str, part_id: &str, html: &str) -> Value {
     notification(
         notif,
         "conversation.admin.replied",
@@ -230,7 +230,7 @@ pub(crate) fn eva_says(notif: &str, conv: &str, part_id: &str, html: &str) -> Va
     )
 }
 
-pub(crate) fn eva_closes(conv: &str) -> Value {
+fn eva_closes(conv: &str) -> Value {
     notification(
         "notif_close_1",
         "conversation.admin.closed",
@@ -242,7 +242,7 @@ pub(crate) fn eva_closes(conv: &str) -> Value {
     )
 }
 
-pub(crate) fn embedded_request(id: &str, session: &str) -> Value {
+fn embedded_request(id: &str, session: &str) -> Value {
     let mut req = handover_request(id, session);
     req["handover"]["providerConversationId"] = json!(EMBEDDED);
     req["handover"]["summary"] = json!("Parcel A-1 is late");
@@ -250,7 +250,7 @@ pub(crate) fn embedded_request(id: &str, session: &str) -> Value {
 }
 
 #[tokio::test]
-pub(crate) async fn a_conversation_living_in_intercom_goes_to_the_team_and_back_to_the_bot() {
+async fn a_conversation_living_in_intercom_goes_to_the_team_and_back_to_the_bot() {
     let w = world().await;
     w.send(&user_message("e1", "s-1", "Where is my parcel?")).await;
     w.send(&bot_message("e2", "s-1", "Do you have a tracking number?"))
@@ -418,7 +418,7 @@ pub(crate) async fn a_conversation_living_in_intercom_goes_to_the_team_and_back_
 }
 
 #[tokio::test]
-pub(crate) async fn a_conversation_is_created_for_a_user_outside_intercom_and_relayed_both_ways() {
+async fn a_conversation_is_created_for_a_user_outside_intercom_and_relayed_both_ways() {
     let w = world().await;
     w.send(&user_message("e1", "s-2", "Where is my parcel?")).await;
     w.send(&bot_message("e2", "s-2", "Do you have a tracking number?"))
@@ -536,7 +536,7 @@ pub(crate) async fn a_conversation_is_created_for_a_user_outside_intercom_and_re
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_while_waiting_releases_the_intercom_side() {
+async fn a_user_cancel_while_waiting_releases_the_intercom_side() {
     let w = world().await;
     let cancel = |id: &str, session: &str| json!({"id": id, "type": "handover.cancel", "sessionId": session});
 
@@ -587,7 +587,7 @@ pub(crate) async fn a_user_cancel_while_waiting_releases_the_intercom_side() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
+async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let w = world().await;
     w.send(&user_message("e1", "s-3", "Where is my parcel?")).await;
     assert_eq!(w.send(&handover_request("e2", "s-3")).await.1["outcome"], "opened");
@@ -655,7 +655,7 @@ pub(crate) async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_o
 }
 
 #[tokio::test]
-pub(crate) async fn a_team_whose_teammates_are_all_away_gets_the_closed_dialog() {
+async fn a_team_whose_teammates_are_all_away_gets_the_closed_dialog() {
     let w = world().await;
     Mock::given(method("GET"))
         .and(path("/admins"))
@@ -679,7 +679,7 @@ pub(crate) async fn a_team_whose_teammates_are_all_away_gets_the_closed_dialog()
 }
 
 #[tokio::test]
-pub(crate) async fn the_url_check_and_pings_are_acknowledged() {
+async fn the_url_check_and_pings_are_acknowledged() {
     let w = world().await;
     let (status, _) = w.env.call_provider(w.env.request("GET", CALLBACK, &[], b"")).await;
     assert_eq!(status, 200);
@@ -698,7 +698,7 @@ pub(crate) async fn the_url_check_and_pings_are_acknowledged() {
 }
 
 #[tokio::test]
-pub(crate) async fn the_evaluator_refreshes_agent_presence() {
+async fn the_evaluator_refreshes_agent_presence() {
     let w = world().await;
     assert_eq!(
         w.env.refreshed_presence("acme", "intercom", "general").await,
@@ -711,7 +711,7 @@ pub(crate) async fn the_evaluator_refreshes_agent_presence() {
 /// operation in Intercom's published OpenAPI description (tests/fixtures/intercom/, with its
 /// source, commit and licence).
 #[tokio::test]
-pub(crate) async fn every_request_body_matches_intercoms_published_schema() {
+async fn every_request_body_matches_intercoms_published_schema() {
     let spec: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

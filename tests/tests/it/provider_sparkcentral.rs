@@ -21,29 +21,28 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A Hootsuite Inbox conversation id (the spec's example).
-pub(crate) const CONV: &str = "0ad42eef-a806-11eb-9642-f1ceb2f21def";
+const CONV: &str = "0ad42eef-a806-11eb-9642-f1ceb2f21def";
 /// The virtual agent's shared secret, as Sparkcentral shows it (hex).
-pub(crate) const SHARED: &str = "5e1f3c9a7b2d4e6f8091a2b3c4d5e6f70123456789abcdef0fedcba987654321";
-pub(crate) const ORG: &str = "900002";
+const SHARED: &str = "5e1f3c9a7b2d4e6f8091a2b3c4d5e6f70123456789abcdef0fedcba987654321";
+const ORG: &str = "900002";
 /// `Basic base64("va-client:va-secret")`, the client id and secret stored below.
-pub(crate) const BASIC_AUTH: &str = "Basic dmEtY2xpZW50OnZhLXNlY3JldA==";
+const BASIC_AUTH: &str = "Basic dmEtY2xpZW50OnZhLXNlY3JldA==";
 /// The access token of Hootsuite's example.
-pub(crate) const TOKEN: &str =
-    "oZy8FDUHEiZ0mh0j4rUwOT9t5yHouTzBDsn-x_GROB0.rz-pMQzh-1F6VIGwnJZMBwH3SRwDfEHE4CRi-AClpcg";
-pub(crate) const CALLBACK: &str = "/v1/bots/acme/providers/sc/callback";
-pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
+const TOKEN: &str = "oZy8FDUHEiZ0mh0j4rUwOT9t5yHouTzBDsn-x_GROB0.rz-pMQzh-1F6VIGwnJZMBwH3SRwDfEHE4CRi-AClpcg";
+const CALLBACK: &str = "/v1/bots/acme/providers/sc/callback";
+const BOT_SECRET: &[u8] = b"bot-secret";
 
 /// One generation of the API: Hootsuite Inbox or Sparkcentral's own.
 #[derive(Clone, Copy)]
-pub(crate) struct Gen {
+struct Gen {
     region: &'static str,
     token_path: &'static str,
     token_form: &'static str,
     conversation_path: &'static str,
-    pub(crate) signature_header: &'static str,
+    signature_header: &'static str,
 }
 
-pub(crate) const INBOX: Gen = Gen {
+const INBOX: Gen = Gen {
     region: "hootsuite",
     token_path: "/oauth2/token",
     token_form: "grant_type=organization_app&organization_id=900002",
@@ -51,7 +50,7 @@ pub(crate) const INBOX: Gen = Gen {
     signature_header: "X-Hootsuite-Signature",
 };
 
-pub(crate) const LEGACY: Gen = Gen {
+const LEGACY: Gen = Gen {
     region: "us",
     token_path: "/virtual-agent/oauth2/token",
     token_form: "grant_type=client_credentials&scope=client-read",
@@ -59,16 +58,16 @@ pub(crate) const LEGACY: Gen = Gen {
     signature_header: "X-Sparkcentral-Signature",
 };
 
-pub(crate) struct World {
-    pub(crate) env: TestEnv,
-    pub(crate) bot_srv: MockServer,
-    pub(crate) sc: MockServer,
-    pub(crate) api: Gen,
+struct World {
+    env: TestEnv,
+    bot_srv: MockServer,
+    sc: MockServer,
+    api: Gen,
 }
 
 /// One call received by the Sparkcentral mock.
 #[derive(Debug)]
-pub(crate) struct Call {
+struct Call {
     method: String,
     path: String,
     auth: Option<String>,
@@ -78,7 +77,7 @@ pub(crate) struct Call {
 
 /// A bot routed to one Sparkcentral provider `sc`; `extra` adds lines to the provider entry.
 /// The API answers like Sparkcentral unless a test mounts something more specific first.
-pub(crate) async fn world(api: Gen, extra: &str) -> World {
+async fn world(api: Gen, extra: &str) -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     let sc = MockServer::builder().start().await;
@@ -134,12 +133,12 @@ pub(crate) async fn world(api: Gen, extra: &str) -> World {
 }
 
 impl World {
-    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
+    async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", BOT_SECRET, body).await
     }
 
     /// A virtual-agent webhook event sent now.
-    pub(crate) fn event(&self, kind: &str, key: &str, data: Value) -> Value {
+    fn event(&self, kind: &str, key: &str, data: Value) -> Value {
         json!({
             "timestamp": self.env.now().to_rfc3339_opts(SecondsFormat::Nanos, true),
             "idempotencyKey": key, "version": 1, "type": kind, "data": data
@@ -147,7 +146,7 @@ impl World {
     }
 
     /// `CONVERSATION_DELEGATED` / `CONVERSATION_STARTED` data, shaped like the spec's example.
-    pub(crate) fn assignment(&self, kind: &str, key: &str) -> Value {
+    fn assignment(&self, kind: &str, key: &str) -> Value {
         self.event(
             kind,
             key,
@@ -162,7 +161,7 @@ impl World {
         )
     }
 
-    pub(crate) fn inbound(&self, key: &str, text: &str) -> Value {
+    fn inbound(&self, key: &str, text: &str) -> Value {
         self.event(
             "INBOUND_MESSAGE_RECEIVED",
             key,
@@ -178,19 +177,19 @@ impl World {
     }
 
     /// Forwards a webhook delivery to the callback URL with the given signature headers.
-    pub(crate) async fn deliver(&self, headers: Vec<(&str, String)>, bytes: &[u8]) -> (u16, Value) {
+    async fn deliver(&self, headers: Vec<(&str, String)>, bytes: &[u8]) -> (u16, Value) {
         let req = self.env.request("POST", CALLBACK, &headers, bytes);
         self.env.call_provider(req).await
     }
 
     /// Forwards a webhook delivery signed as Sparkcentral signs it.
-    pub(crate) async fn webhook(&self, body: &Value) -> (u16, Value) {
+    async fn webhook(&self, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let sig = sparkcentral::signature(SHARED, &bytes).unwrap();
         self.deliver(vec![(self.api.signature_header, sig)], &bytes).await
     }
 
-    pub(crate) async fn calls(&self) -> Vec<Call> {
+    async fn calls(&self) -> Vec<Call> {
         self.sc
             .received_requests()
             .await
@@ -210,7 +209,7 @@ impl World {
     }
 
     /// The token requests, each checked for HTTP Basic client credentials and a form body.
-    pub(crate) async fn token_requests(&self) -> Vec<String> {
+    async fn token_requests(&self) -> Vec<String> {
         self.calls()
             .await
             .into_iter()
@@ -225,7 +224,7 @@ impl World {
     }
 
     /// The conversation manipulations: (Authorization header, JSON body).
-    pub(crate) async fn manipulations(&self) -> Vec<(Option<String>, Value)> {
+    async fn manipulations(&self) -> Vec<(Option<String>, Value)> {
         self.calls()
             .await
             .into_iter()
@@ -243,7 +242,7 @@ impl World {
             .collect()
     }
 
-    pub(crate) async fn to_bot_types(&self) -> Vec<String> {
+    async fn to_bot_types(&self) -> Vec<String> {
         received(&self.bot_srv)
             .await
             .iter()
@@ -251,7 +250,7 @@ impl World {
             .collect()
     }
 
-    pub(crate) async fn opened(&self, event_id: &str, session: &str) -> String {
+    async fn opened(&self, event_id: &str, session: &str) -> String {
         let (status, answer) = self.send(&sparkcentral_handover(event_id, session)).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -259,7 +258,7 @@ impl World {
     }
 }
 
-pub(crate) fn sparkcentral_handover(id: &str, session: &str) -> Value {
+fn sparkcentral_handover(id: &str, session: &str) -> Value {
     json!({
         "id": id, "type": "handover.request", "sessionId": session,
         "handover": {
@@ -269,11 +268,11 @@ pub(crate) fn sparkcentral_handover(id: &str, session: &str) -> Value {
     })
 }
 
-pub(crate) fn bearer() -> Option<String> {
+fn bearer() -> Option<String> {
     Some(format!("Bearer {TOKEN}"))
 }
 
-pub(crate) fn expected_handover() -> Value {
+fn expected_handover() -> Value {
     json!({
         "sendMessage": { "text": "One moment, a colleague takes over." },
         "applyConversationNotes": [ { "text": "Handed over by the bot (explicit_request, queue general)\nSummary: Parcel A-1 is late\norderId: A-1\nTags: vip" } ],
@@ -283,7 +282,7 @@ pub(crate) fn expected_handover() -> Value {
 }
 
 #[tokio::test]
-pub(crate) async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_back_to_the_bot() {
+async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_back_to_the_bot() {
     let w = world(INBOX, "").await;
 
     // The bot is in control: nothing reaches Sparkcentral's API.
@@ -363,7 +362,7 @@ pub(crate) async fn the_virtual_agent_hands_over_and_a_delegation_gives_control_
 }
 
 #[tokio::test]
-pub(crate) async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_header() {
+async fn sparkcentral_hosts_use_their_own_token_request_paths_and_signature_header() {
     let w = world(LEGACY, "").await;
     w.opened("e1", "s-1").await;
     assert_eq!(w.token_requests().await, [LEGACY.token_form]);
@@ -384,7 +383,7 @@ pub(crate) async fn sparkcentral_hosts_use_their_own_token_request_paths_and_sig
 }
 
 #[tokio::test]
-pub(crate) async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
+async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
     let w = world(INBOX, "").await;
     let handover_id = w.opened("e1", "s-1").await;
     let (status, answer) = w
@@ -418,7 +417,7 @@ pub(crate) async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alon
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_delivery_is_applied_once() {
+async fn a_repeated_delivery_is_applied_once() {
     let w = world(INBOX, "").await;
     w.opened("e1", "s-1").await;
     let delegated = w.assignment("CONVERSATION_DELEGATED", "6ebc6a78-d9e9-48be-b172-51eda40b7af8");
@@ -435,7 +434,7 @@ pub(crate) async fn a_repeated_delivery_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_failing_handover_call_is_tried_again_and_sent_once() {
+async fn a_failing_handover_call_is_tried_again_and_sent_once() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.conversation_path))
@@ -463,7 +462,7 @@ pub(crate) async fn a_failing_handover_call_is_tried_again_and_sent_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_handover_that_went_through_before_a_failure_is_not_lost() {
+async fn a_handover_that_went_through_before_a_failure_is_not_lost() {
     let w = world(INBOX, "").await;
     // Sparkcentral applied the first call but the answer was a 503; the second try finds the
     // conversation no longer with the virtual agent (404): the handover did happen.
@@ -492,7 +491,7 @@ pub(crate) async fn a_handover_that_went_through_before_a_failure_is_not_lost() 
 }
 
 #[tokio::test]
-pub(crate) async fn a_long_retry_after_fails_the_handover_over_instead_of_waiting() {
+async fn a_long_retry_after_fails_the_handover_over_instead_of_waiting() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.conversation_path))
@@ -517,7 +516,7 @@ pub(crate) async fn a_long_retry_after_fails_the_handover_over_instead_of_waitin
 }
 
 #[tokio::test]
-pub(crate) async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
+async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))
         .and(path(INBOX.token_path))
@@ -549,7 +548,7 @@ pub(crate) async fn an_expired_token_is_renewed_and_the_call_replayed_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn wrong_missing_or_stale_signatures_are_refused_and_change_nothing() {
+async fn wrong_missing_or_stale_signatures_are_refused_and_change_nothing() {
     let w = world(INBOX, "").await;
     w.opened("e1", "s-1").await;
     let before = w.env.dump().await;
@@ -583,7 +582,7 @@ pub(crate) async fn wrong_missing_or_stale_signatures_are_refused_and_change_not
 }
 
 #[tokio::test]
-pub(crate) async fn a_request_without_the_conversation_id_opens_nothing() {
+async fn a_request_without_the_conversation_id_opens_nothing() {
     let w = world(INBOX, "").await;
     let mut request = sparkcentral_handover("e1", "s-1");
     request["handover"]
@@ -597,7 +596,7 @@ pub(crate) async fn a_request_without_the_conversation_id_opens_nothing() {
 }
 
 #[tokio::test]
-pub(crate) async fn with_every_agent_away_the_handover_is_not_offered() {
+async fn with_every_agent_away_the_handover_is_not_offered() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     Mock::given(method("GET"))
         .and(path("/inbox/v1/user-presence/online-agents"))
@@ -621,14 +620,14 @@ pub(crate) async fn with_every_agent_away_the_handover_is_not_offered() {
 }
 
 #[tokio::test]
-pub(crate) async fn with_an_available_agent_the_handover_opens() {
+async fn with_an_available_agent_the_handover_opens() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     w.opened("e1", "s-1").await;
     assert_eq!(w.manipulations().await.len(), 1);
 }
 
 #[tokio::test]
-pub(crate) async fn the_evaluator_refreshes_agent_presence() {
+async fn the_evaluator_refreshes_agent_presence() {
     let w = world(INBOX, "    checkOnlineAgents: true\n").await;
     assert_eq!(
         w.env.refreshed_presence("acme", "sc", "general").await,
@@ -637,7 +636,7 @@ pub(crate) async fn the_evaluator_refreshes_agent_presence() {
 }
 
 #[tokio::test]
-pub(crate) async fn without_presence_checks_the_evaluator_stores_no_presence() {
+async fn without_presence_checks_the_evaluator_stores_no_presence() {
     let w = world(INBOX, "").await;
     assert_eq!(w.env.refreshed_presence("acme", "sc", "general").await, None);
 }

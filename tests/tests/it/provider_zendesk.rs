@@ -16,32 +16,32 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub(crate) const APP: &str = "5ebee0975ac5304b664a12fa";
-pub(crate) const CONV: &str = "f52b01137aa6c250bc7251fa";
-pub(crate) const WEBHOOK_SECRET: &str = "8564b3e6a8b20a4bdb68b05ce9bc5936";
+const APP: &str = "5ebee0975ac5304b664a12fa";
+const CONV: &str = "f52b01137aa6c250bc7251fa";
+const WEBHOOK_SECRET: &str = "8564b3e6a8b20a4bdb68b05ce9bc5936";
 /// `Basic base64("app_key_1:s3cr3t")`, the key id and secret stored below.
-pub(crate) const BASIC_AUTH: &str = "Basic YXBwX2tleV8xOnMzY3IzdA==";
+const BASIC_AUTH: &str = "Basic YXBwX2tleV8xOnMzY3IzdA==";
 
-pub(crate) fn pass_control_path() -> String {
+fn pass_control_path() -> String {
     format!("/sc/v2/apps/{APP}/conversations/{CONV}/passControl")
 }
 
-pub(crate) fn release_control_path() -> String {
+fn release_control_path() -> String {
     format!("/sc/v2/apps/{APP}/conversations/{CONV}/releaseControl")
 }
 
-pub(crate) struct World {
-    pub(crate) env: TestEnv,
-    pub(crate) bot_srv: MockServer,
-    pub(crate) zd_srv: MockServer,
+struct World {
+    env: TestEnv,
+    bot_srv: MockServer,
+    zd_srv: MockServer,
 }
 
-pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
+const BOT_SECRET: &[u8] = b"bot-secret";
 
 /// A bot routed to one Zendesk provider `zd`; `bot_integration` is the switchboard integration
 /// control goes back to (none: control is released). Zendesk's API answers 200 `{}` unless a
 /// test mounts something more specific first.
-pub(crate) async fn world(bot_integration: Option<&str>) -> World {
+async fn world(bot_integration: Option<&str>) -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     let zd_srv = MockServer::builder().start().await;
@@ -78,12 +78,12 @@ pub(crate) async fn world(bot_integration: Option<&str>) -> World {
 }
 
 impl World {
-    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
+    async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", BOT_SECRET, body).await
     }
 
     /// Posts a SunCo webhook to the provider's callback URL with `key` in `X-API-Key`.
-    pub(crate) async fn webhook_with_key(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
+    async fn webhook_with_key(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers: Vec<(&str, String)> = key.map(|k| ("x-api-key", k.to_owned())).into_iter().collect();
         let req = self
@@ -92,12 +92,12 @@ impl World {
         self.env.call_provider(req).await
     }
 
-    pub(crate) async fn webhook(&self, body: &Value) -> (u16, Value) {
+    async fn webhook(&self, body: &Value) -> (u16, Value) {
         self.webhook_with_key(Some(WEBHOOK_SECRET), body).await
     }
 
     /// The Zendesk API calls so far: (path, JSON body), each checked for Basic auth and JSON.
-    pub(crate) async fn zd_calls(&self) -> Vec<(String, Value)> {
+    async fn zd_calls(&self) -> Vec<(String, Value)> {
         let reqs = self.zd_srv.received_requests().await.unwrap_or_default();
         for r in &reqs {
             let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -121,7 +121,7 @@ impl World {
             .collect()
     }
 
-    pub(crate) async fn to_bot_types(&self) -> Vec<String> {
+    async fn to_bot_types(&self) -> Vec<String> {
         received(&self.bot_srv)
             .await
             .iter()
@@ -129,7 +129,7 @@ impl World {
             .collect()
     }
 
-    pub(crate) async fn opened(&self, event_id: &str, session: &str) -> String {
+    async fn opened(&self, event_id: &str, session: &str) -> String {
         let (status, answer) = self.send(&zendesk_handover(event_id, session)).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -137,7 +137,7 @@ impl World {
     }
 }
 
-pub(crate) fn zendesk_handover(id: &str, session: &str) -> Value {
+fn zendesk_handover(id: &str, session: &str) -> Value {
     json!({
         "id": id, "type": "handover.request", "sessionId": session,
         "handover": {
@@ -147,23 +147,23 @@ pub(crate) fn zendesk_handover(id: &str, session: &str) -> Value {
     })
 }
 
-pub(crate) fn envelope(events: Vec<Value>) -> Value {
+fn envelope(events: Vec<Value>) -> Value {
     json!({ "app": { "id": APP }, "webhook": { "id": "5f4eaef81e3dcc117c7ba48a", "version": "v2" }, "events": events })
 }
 
-pub(crate) fn agent_workspace() -> Value {
+fn agent_workspace() -> Value {
     json!({ "id": "69b431db701f816b35d0929e", "name": "zd-agentWorkspace",
             "integrationId": "69b431da02e3021a49370df2", "integrationType": "zd:agentWorkspace" })
 }
 
-pub(crate) fn chatbot() -> Value {
+fn chatbot() -> Value {
     json!({ "id": "5eecde2dcdbffb08f5c3ed37", "name": "chatbot",
             "integrationId": "5f11a650e4e987667c2051d1", "integrationType": "custom" })
 }
 
 /// A `conversation:message` written by the business side: an agent when `source` is the Agent
 /// Workspace, the bot when it is the API.
-pub(crate) fn business_message(event_id: &str, source: &str, name: &str, text: &str) -> Value {
+fn business_message(event_id: &str, source: &str, name: &str, text: &str) -> Value {
     json!({
         "id": event_id, "createdAt": "2026-11-25T09:05:00.000Z", "type": "conversation:message",
         "payload": {
@@ -178,7 +178,7 @@ pub(crate) fn business_message(event_id: &str, source: &str, name: &str, text: &
     })
 }
 
-pub(crate) fn agent_typing(event_id: &str) -> Value {
+fn agent_typing(event_id: &str) -> Value {
     json!({
         "id": event_id, "createdAt": "2026-11-25T09:04:00.000Z", "type": "conversation:typing",
         "payload": {
@@ -189,7 +189,7 @@ pub(crate) fn agent_typing(event_id: &str) -> Value {
     })
 }
 
-pub(crate) fn switchboard(event_id: &str, kind: &str, active: Option<Value>, extra: Value) -> Value {
+fn switchboard(event_id: &str, kind: &str, active: Option<Value>, extra: Value) -> Value {
     let mut conversation = json!({ "id": CONV, "type": "personal" });
     if let Some(a) = active {
         conversation["activeSwitchboardIntegration"] = a;
@@ -203,7 +203,7 @@ pub(crate) fn switchboard(event_id: &str, kind: &str, active: Option<Value>, ext
 }
 
 #[tokio::test]
-pub(crate) async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
+async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
     let w = world(Some("chatbot")).await;
 
     // The bot is in control; nothing reaches Zendesk's API.
@@ -349,7 +349,7 @@ pub(crate) async fn handover_to_the_agent_workspace_and_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn user_cancel_while_waiting_passes_control_back_to_the_bot() {
+async fn user_cancel_while_waiting_passes_control_back_to_the_bot() {
     let w = world(Some("chatbot")).await;
     let handover_id = w.opened("e1", "s-1").await;
     let cancel = json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"});
@@ -385,7 +385,7 @@ pub(crate) async fn user_cancel_while_waiting_passes_control_back_to_the_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn without_a_bot_integration_control_is_released() {
+async fn without_a_bot_integration_control_is_released() {
     let w = world(None).await;
     let handover_id = w.opened("e1", "s-1").await;
     w.send(&json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"}))
@@ -400,7 +400,7 @@ pub(crate) async fn without_a_bot_integration_control_is_released() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_repeated_webhook_is_applied_once() {
+async fn a_repeated_webhook_is_applied_once() {
     let w = world(Some("chatbot")).await;
     w.opened("e1", "s-1").await;
     let msg = envelope(vec![business_message("ev-7", "zd:agentWorkspace", "Eva", "Hello")]);
@@ -421,7 +421,7 @@ pub(crate) async fn a_repeated_webhook_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
+async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     let w = world(Some("chatbot")).await;
     let hand_back = json!({ "switchboardIntegration": "chatbot" });
     Mock::given(method("POST"))
@@ -480,7 +480,7 @@ pub(crate) async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_on
 }
 
 #[tokio::test]
-pub(crate) async fn a_wrong_or_missing_api_key_is_refused_and_changes_nothing() {
+async fn a_wrong_or_missing_api_key_is_refused_and_changes_nothing() {
     let w = world(Some("chatbot")).await;
     w.opened("e1", "s-1").await;
     let before = w.env.dump().await;
@@ -492,7 +492,7 @@ pub(crate) async fn a_wrong_or_missing_api_key_is_refused_and_changes_nothing() 
 }
 
 #[tokio::test]
-pub(crate) async fn a_request_without_the_sunco_conversation_id_opens_nothing() {
+async fn a_request_without_the_sunco_conversation_id_opens_nothing() {
     let w = world(Some("chatbot")).await;
     let mut request = zendesk_handover("e1", "s-1");
     request["handover"]
@@ -513,7 +513,7 @@ pub(crate) async fn a_request_without_the_sunco_conversation_id_opens_nothing() 
 /// operation in the published API description (tests/fixtures/zendesk/, with its source and
 /// commit).
 #[tokio::test]
-pub(crate) async fn every_switchboard_body_matches_the_published_schema() {
+async fn every_switchboard_body_matches_the_published_schema() {
     let spec: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

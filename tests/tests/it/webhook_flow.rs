@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub(crate) async fn servers() -> (MockServer, MockServer) {
+async fn servers() -> (MockServer, MockServer) {
     let bot = MockServer::start().await;
     let desk = MockServer::start().await;
     Mock::given(method("POST"))
@@ -24,7 +24,7 @@ pub(crate) async fn servers() -> (MockServer, MockServer) {
 }
 
 #[tokio::test]
-pub(crate) async fn handover_from_request_to_agent_close_and_back_to_bot() {
+async fn handover_from_request_to_agent_close_and_back_to_bot() {
     let env = TestEnv::new().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
@@ -189,7 +189,7 @@ pub(crate) async fn handover_from_request_to_agent_close_and_back_to_bot() {
 }
 
 #[tokio::test]
-pub(crate) async fn user_cancel_while_waiting_ends_the_provider_conversation() {
+async fn user_cancel_while_waiting_ends_the_provider_conversation() {
     let env = TestEnv::new().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
@@ -238,7 +238,7 @@ pub(crate) async fn user_cancel_while_waiting_ends_the_provider_conversation() {
 }
 
 #[tokio::test]
-pub(crate) async fn repeated_event_id_is_applied_once_and_gets_the_first_answer() {
+async fn repeated_event_id_is_applied_once_and_gets_the_first_answer() {
     let env = TestEnv::new().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
@@ -279,7 +279,7 @@ pub(crate) async fn repeated_event_id_is_applied_once_and_gets_the_first_answer(
 }
 
 #[tokio::test]
-pub(crate) async fn repeated_provider_callback_is_applied_once() {
+async fn repeated_provider_callback_is_applied_once() {
     let env = TestEnv::new().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
@@ -309,7 +309,7 @@ pub(crate) async fn repeated_provider_callback_is_applied_once() {
 }
 
 #[tokio::test]
-pub(crate) async fn erasing_a_session_removes_its_items_and_later_callbacks_are_ignored() {
+async fn erasing_a_session_removes_its_items_and_later_callbacks_are_ignored() {
     let env = TestEnv::new().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
