@@ -621,31 +621,6 @@ async fn an_idle_agent_is_released_and_the_thread_returns_to_the_bot() {
 }
 
 #[tokio::test]
-async fn a_repeated_notification_is_applied_once() {
-    let w = world().await;
-    w.opened("e1", "s-1").await;
-    let msg = notification("req-7", vec![reply_event("ev-7", AGENT, "Hello")]);
-    let first = w.callback(&msg).await;
-    let second = w.callback(&msg).await;
-    assert_eq!(first.0, 200, "{first:?}");
-    assert_eq!(first, second);
-    let types = w.to_bot_types().await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "agent.message").count(),
-        1,
-        "delivered once"
-    );
-    assert_eq!(
-        types.iter().filter(|t| *t == "agent.joined").count(),
-        1,
-        "the first agent message is the join"
-    );
-    let s = w.env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.state, State::Agent);
-    assert_eq!(s.seq, 1, "one transcript entry");
-}
-
-#[tokio::test]
 async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     let w = world().await;
     w.opened("e1", "s-1").await;

@@ -380,29 +380,6 @@ async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
 }
 
 #[tokio::test]
-async fn a_repeated_webhook_is_applied_once() {
-    let env = TestEnv::new().await;
-    let (bot_srv, genesys_srv) = servers().await;
-    genesys_bot(&env, &bot_srv, &genesys_srv).await;
-    let handover_id = open(&env, "s-1").await;
-
-    let msg = agent_text("m-dup", &handover_id, "Hello");
-    let first = callback(&env, &msg).await;
-    let second = callback(&env, &msg).await;
-    assert_eq!(first.0, 200, "{first:?}");
-    assert_eq!(first, second);
-    let to_bot = received(&bot_srv).await;
-    assert_eq!(of_type(&to_bot, "agent.message").len(), 1, "delivered once");
-    assert_eq!(
-        of_type(&to_bot, "agent.joined").len(),
-        1,
-        "the first agent message is the join"
-    );
-    let s = env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.seq, 1, "one agent turn in the transcript");
-}
-
-#[tokio::test]
 async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let env = TestEnv::new().await;
     let (bot_srv, genesys_srv) = servers().await;

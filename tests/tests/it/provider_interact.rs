@@ -293,29 +293,6 @@ async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
 }
 
 #[tokio::test]
-async fn a_repeated_callback_is_applied_once() {
-    let env = TestEnv::new().await;
-    let (bot_srv, interact_srv) = servers().await;
-    interact_bot(&env, &bot_srv, &interact_srv, "").await;
-    let _handover_id = open(&env, "s-1").await;
-
-    let msg = agent_text("ev-dup", INTERACT_CONVERSATION, "Hello");
-    let first = callback(&env, &msg).await;
-    let second = callback(&env, &msg).await;
-    assert_eq!(first.0, 200, "{first:?}");
-    assert_eq!(first, second);
-    let to_bot = received(&bot_srv).await;
-    assert_eq!(of_type(&to_bot, "agent.message").len(), 1, "delivered once");
-    assert_eq!(
-        of_type(&to_bot, "agent.joined").len(),
-        1,
-        "the first agent message is the join"
-    );
-    let s = env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.seq, 1, "one agent turn in the transcript");
-}
-
-#[tokio::test]
 async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
     let env = TestEnv::new().await;
     let (bot_srv, interact_srv) = servers().await;

@@ -417,23 +417,6 @@ async fn a_user_cancel_ends_the_handover_and_leaves_sparkcentral_alone() {
 }
 
 #[tokio::test]
-async fn a_repeated_delivery_is_applied_once() {
-    let w = world(INBOX, "").await;
-    w.opened("e1", "s-1").await;
-    let delegated = w.assignment("CONVERSATION_DELEGATED", "6ebc6a78-d9e9-48be-b172-51eda40b7af8");
-    let first = w.webhook(&delegated).await;
-    let second = w.webhook(&delegated).await;
-    assert_eq!(first.0, 200);
-    assert_eq!(first, second);
-    let types = w.to_bot_types().await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "handover.ended").count(),
-        1,
-        "delivered once"
-    );
-}
-
-#[tokio::test]
 async fn a_failing_handover_call_is_tried_again_and_sent_once() {
     let w = world(INBOX, "").await;
     Mock::given(method("POST"))

@@ -400,27 +400,6 @@ async fn without_a_bot_integration_control_is_released() {
 }
 
 #[tokio::test]
-async fn a_repeated_webhook_is_applied_once() {
-    let w = world(Some("chatbot")).await;
-    w.opened("e1", "s-1").await;
-    let msg = envelope(vec![business_message("ev-7", "zd:agentWorkspace", "Eva", "Hello")]);
-    let first = w.webhook(&msg).await;
-    let second = w.webhook(&msg).await;
-    assert_eq!(first.0, 200);
-    assert_eq!(first, second);
-    let types = w.to_bot_types().await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "agent.message").count(),
-        1,
-        "delivered once"
-    );
-    assert_eq!(types.iter().filter(|t| *t == "agent.joined").count(), 1);
-    let s = w.env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.state, State::Agent);
-    assert_eq!(s.seq, 1, "one transcript entry");
-}
-
-#[tokio::test]
 async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     let w = world(Some("chatbot")).await;
     let hand_back = json!({ "switchboardIntegration": "chatbot" });
@@ -477,18 +456,6 @@ async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
     );
     after(600).await;
     assert_eq!(hand_backs().await.len(), 3, "and never again");
-}
-
-#[tokio::test]
-async fn a_wrong_or_missing_api_key_is_refused_and_changes_nothing() {
-    let w = world(Some("chatbot")).await;
-    w.opened("e1", "s-1").await;
-    let before = w.env.dump().await;
-    let msg = envelope(vec![business_message("ev-1", "zd:agentWorkspace", "Eva", "Hello")]);
-    assert_eq!(w.webhook_with_key(Some("not-the-secret"), &msg).await.0, 401);
-    assert_eq!(w.webhook_with_key(None, &msg).await.0, 401);
-    assert_eq!(w.env.dump().await, before);
-    assert!(w.to_bot_types().await.is_empty());
 }
 
 #[tokio::test]
