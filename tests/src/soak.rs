@@ -167,8 +167,8 @@ struct Faults {
     rate: f64,
     hang_share: f64,
     counts: Mutex<BTreeMap<&'static str, u64>>,
-    /// Faults injected so far per side: the first ones go through every kind once, so even a
-    /// short run meets each of them; the rest are drawn at random.
+    /// Requests seen so far per side: every other one of the first few fails with each kind in
+    /// turn, so even a short run meets each of them; the rest fail at random.
     per_side: Mutex<[usize; 2]>,
 }
 
@@ -188,7 +188,7 @@ impl Faults {
     }
 
     fn http(&self, side: Side) -> Option<HttpFault> {
-        if !self.chance(self.rate) {
+        if !self.on.load(Ordering::SeqCst) {
             return None;
         }
         let n = {
@@ -197,10 +197,16 @@ impl Faults {
             *slot += 1;
             *slot
         };
-        let pick = match (side, n) {
-            (Side::Provider, 1..=4) => [0.0, 0.3, 0.6, 0.9][n - 1],
-            (Side::Bot, 1..=3) => [0.0, 0.5, 0.9][n - 1],
-            _ => self.rng.lock().unwrap().f64(),
+        // Every other one of a side's first requests fails, going through each kind once.
+        let forced = match (side, n) {
+            (Side::Provider, 2 | 4 | 6 | 8) => Some([0.0, 0.3, 0.6, 0.9][n / 2 - 1]),
+            (Side::Bot, 2 | 4 | 6) => Some([0.0, 0.5, 0.9][n / 2 - 1]),
+            _ => None,
+        };
+        let pick = match forced {
+            Some(pick) => pick,
+            None if self.chance(self.rate) => self.rng.lock().unwrap().f64(),
+            None => return None,
         };
         let (fault, kind) = match side {
             Side::Provider if pick < self.hang_share => (HttpFault::Hang, "provider hang"),
@@ -363,6 +369,12 @@ struct World {
     retried: AtomicU64,
     /// Callbacks kept back, sent again after everything else (late duplicates).
     late: Mutex<Vec<Value>>,
+    /// Callbacks delivered so far: the first is duplicated and the second kept for late, so
+    /// even a short run meets both; later ones are drawn at random.
+    callbacks: AtomicU64,
+    /// Whether a session has sent an agent message before the join yet (the first joining
+    /// session does, so even a short run meets it).
+    out_of_order_sent: AtomicBool,
 }
 
 impl World {
@@ -406,7 +418,11 @@ impl World {
     /// A callback as providers deliver them: sometimes twice (at once, or one kept for the
     /// end of the run).
     async fn deliver_callback(&self, rng: &mut fastrand::Rng, body: Value) -> (u16, Value) {
-        let roll = rng.f64();
+        let roll = match self.callbacks.fetch_add(1, Ordering::SeqCst) {
+            0 => 0.0,
+            1 => 0.12,
+            _ => rng.f64(),
+        };
         if roll < 0.1 {
             self.faults.count("duplicate callback");
             let (a, b) = tokio::join!(self.callback(&body), self.callback(&body));
@@ -461,7 +477,7 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
     }
     // The user asks for an agent (the kill switch may answer for the contact center).
     let mut handover = None;
-    for _ in 0..6 {
+    for _ in 0..10 {
         let (status, answer) = world.event(&crate::handover_request(&next("h"), &sid)).await;
         if status != 200 {
             fail(format!("{sid}: handover request answered {status}: {answer}"));
@@ -474,7 +490,7 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
         if answer["reason"] == "kill_switch" {
             report.lock().unwrap().refused_by_kill_switch += 1;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let Some(h) = handover else { return exp };
     exp.handovers.insert(h.clone());
@@ -499,7 +515,7 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
     let path = rng.f64();
     if path < 0.55 {
         // An agent joins (sometimes the first message comes before the join).
-        let out_of_order = rng.f64() < 0.2;
+        let out_of_order = rng.f64() < 0.2 || !world.out_of_order_sent.swap(true, Ordering::SeqCst);
         if out_of_order {
             world.faults.count("out-of-order callback");
             let id = next("a");
@@ -639,6 +655,8 @@ pub async fn run(cfg: &Config) -> Report {
         faults: faults.clone(),
         retried: AtomicU64::new(0),
         late: Mutex::new(Vec::new()),
+        callbacks: AtomicU64::new(0),
+        out_of_order_sent: AtomicBool::new(false),
     });
     fail::cfg(
         "engine-after-commit",
@@ -666,7 +684,7 @@ pub async fn run(cfg: &Config) -> Report {
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 world.env.clock.advance(chrono::Duration::seconds(5));
                 evaluator::run(&world.ctx, world.env.now()).await;
-                if rng.f64() < 0.25 {
+                if rng.f64() < 0.15 {
                     switched_on = !switched_on;
                     let text = if switched_on { &yaml_on } else { &yaml_off };
                     world.env.put_bot(text).await;
