@@ -780,7 +780,13 @@ async fn check(world: &World, expected: &[Expected], bot: &Peer, desk: &Peer, re
         let conv = started["conversationId"].as_str().unwrap_or_default();
         if !ended.contains(conv) && !closed_by_provider.contains(&conv.to_owned()) {
             report.left_open += 1;
-            report.violation(format!("conversation {conv} left open at the provider"));
+            let whose = expected
+                .iter()
+                .position(|e| e.handovers.contains(conv))
+                .map_or("a start never committed".to_owned(), |n| {
+                    format!("the handover of s-{n}")
+                });
+            report.violation(format!("conversation {conv} ({whose}) left open at the provider"));
         }
     }
 

@@ -207,7 +207,15 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         };
         let loaded = match copy {
             Some(copy) => Some(copy),
-            None => ctx.store.load_session(key).await?,
+            None => match ctx.store.load_session(key).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    // After a conflict this read may follow a conversation we opened: it must
+                    // not be left open (found by the soak under injected DynamoDB failures).
+                    abandon(ctx, bot, key, open.take(), deadline).await;
+                    return Err(e.into());
+                }
+            },
         };
         let now = ctx.clock.now();
         let (before, version) = match loaded {
@@ -271,7 +279,7 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                     Err(e) => {
                         tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
                         ctx.health.record(&key.bot_id, &start.provider, false, now).await;
-                        if matches!(e, StartError::TimedOut) {
+                        if e.outcome_unknown() {
                             // The provider may have opened it before we stopped waiting.
                             let maybe = OpenConversation {
                                 opened: Opened {
@@ -508,6 +516,23 @@ enum StartError {
     /// The request's deadline came first: the provider may or may not have opened it.
     #[error("no answer before the request's deadline")]
     TimedOut,
+    /// Failed before anything was sent to the provider (our own read of the transcript).
+    #[error("not sent: {0}")]
+    NotSent(DeliveryError),
+}
+
+impl StartError {
+    /// Whether the provider may have opened the conversation anyway: no answer in time, or a
+    /// failure without an HTTP status (the client's timeout, a connection lost after the
+    /// request went out). Only an answer from the provider says for sure that nothing opened.
+    /// Found by the soak: a start that hung past the client timeout had been processed, and the
+    /// conversation was left open.
+    fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            StartError::TimedOut | StartError::Failed(DeliveryError::Retryable { status: None, .. })
+        )
+    }
 }
 
 /// Opens the conversation at the provider, within the request's deadline; one quick second
@@ -527,7 +552,7 @@ async fn open_conversation(
         .store
         .transcript(key, Some(start.through_seq))
         .await
-        .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+        .map_err(|e| StartError::NotSent(DeliveryError::retryable(e.to_string())))?;
     // The delivery id doubles as the idempotency key of the creation where a provider takes one.
     let delivery_id = format!("{}-start", start.handover.id);
     let request = StartRequest {
@@ -564,6 +589,10 @@ async fn open_conversation(
 /// How long an inline end of an abandoned conversation may take before it is left to the
 /// outbox.
 const ABANDON_INLINE: Duration = Duration::from_secs(2);
+
+/// Writes of the outbox item that ends an abandoned provider conversation, before giving up
+/// (with the error logged): 6 attempts over about a second.
+const ABANDON_WRITE_ATTEMPTS: u32 = 6;
 
 /// Ends a provider conversation this command opened but could not keep (the session changed
 /// under it, the commit failed, the event was a repeat, the start timed out): at once when the
@@ -611,8 +640,19 @@ async fn abandon(
         last_error: None,
     };
     let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
-    if let Err(e) = ctx.store.put_outbox(&item, expires).await {
-        tracing::error!(handover_id = %o.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
+    // The only record that this conversation must be ended: a throttled or failed write is
+    // tried again (found by the soak: one failed write orphaned a conversation).
+    for attempt in 1..=ABANDON_WRITE_ATTEMPTS {
+        match ctx.store.put_outbox(&item, expires).await {
+            Ok(()) => return,
+            Err(e) if attempt == ABANDON_WRITE_ATTEMPTS => {
+                tracing::error!(handover_id = %o.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
+            }
+            Err(e) => {
+                tracing::warn!(handover_id = %o.handover_id, attempt, error = %e, "scheduling the end of an abandoned provider conversation failed; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+        }
     }
 }
 

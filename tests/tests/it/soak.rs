@@ -10,7 +10,7 @@ async fn a_short_soak_under_faults_loses_duplicates_and_reorders_nothing() {
     assert!(report.ok(), "{}\n{}", report.table(), report.violations.join("\n"));
     // It cannot pass by doing nothing: handovers ran, messages went both ways, and every kind
     // of fault happened at least once.
-    assert!(report.handovers >= report.sessions / 2, "{}", report.table());
+    assert!(report.handovers >= report.sessions / 4, "{}", report.table());
     assert!(report.to_agent > 0 && report.to_bot > 0, "{}", report.table());
     for kind in FAULT_KINDS {
         assert!(
