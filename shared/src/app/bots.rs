@@ -34,13 +34,6 @@ pub struct LoadedBot {
 pub struct LazyHttp(Arc<std::sync::OnceLock<reqwest::Client>>);
 
 impl LazyHttp {
-    /// A client that is already built (tests and the local server hand theirs in).
-    pub fn built(client: reqwest::Client) -> Self {
-        let cell = std::sync::OnceLock::new();
-        let _ = cell.set(client);
-        LazyHttp(Arc::new(cell))
-    }
-
     /// Hands in the client to use when none was built yet (a test's shorter timeouts); false
     /// when one was already in use.
     pub fn set(&self, client: reqwest::Client) -> bool {

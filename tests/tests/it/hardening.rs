@@ -408,6 +408,65 @@ async fn a_hanging_provider_gets_an_answer_before_the_deadline_and_the_end_of_wh
     assert_eq!(ended[0]["conversationId"], start["conversationId"]);
 }
 
+/// The client gives up before the request's deadline (its own timeout, or a connection lost
+/// after sending): the provider may still have opened the conversation, so it is ended too.
+/// Found by the soak, where such starts were left open.
+#[tokio::test]
+async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline() {
+    use handover::app::{AppContext, bot_webhook};
+    use wiremock::matchers::body_partial_json;
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    // A request budget far longer than the client's timeout: the deadline is not what ends it.
+    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+        .with_retry(test_retry())
+        .with_request_budget(Duration::from_secs(15));
+    assert!(
+        ctx.http.set(
+            reqwest::Client::builder()
+                .timeout(Duration::from_millis(500))
+                .build()
+                .unwrap()
+        )
+    );
+    let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/events",
+        &env.signed(&bot.platform_secret, &body),
+        &body,
+    );
+    let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    let starts = of_type(&bodies_at(&srv, "/desk").await, "conversation.started")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(!starts.is_empty(), "the start went out");
+    let ended = of_type(&bodies_at(&srv, "/desk").await, "conversation.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1, "what the provider may have opened is ended: {ended:?}");
+    assert_eq!(ended[0]["conversationId"], starts[0]["conversationId"]);
+    assert_eq!(ended[0]["reason"], "provider_error");
+}
+
 #[test]
 fn the_request_budget_fits_the_function_timeout_in_the_template() {
     let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
