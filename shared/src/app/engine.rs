@@ -519,6 +519,10 @@ enum StartError {
     /// Failed before anything was sent to the provider (our own read of the transcript).
     #[error("not sent: {0}")]
     NotSent(DeliveryError),
+    /// The second try was refused, but the first one's outcome is unknown: the provider may
+    /// have opened the conversation on the first.
+    #[error("{0}, after a first try whose outcome is unknown")]
+    AfterUnknown(DeliveryError),
 }
 
 impl StartError {
@@ -526,11 +530,14 @@ impl StartError {
     /// failure without an HTTP status (the client's timeout, a connection lost after the
     /// request went out). Only an answer from the provider says for sure that nothing opened.
     /// Found by the soak: a start that hung past the client timeout had been processed, and the
-    /// conversation was left open.
+    /// conversation was left open; and again when such a first try was followed by a refused
+    /// second one ([`StartError::AfterUnknown`]).
     fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            StartError::TimedOut | StartError::Failed(DeliveryError::Retryable { status: None, .. })
+            StartError::TimedOut
+                | StartError::AfterUnknown(_)
+                | StartError::Failed(DeliveryError::Retryable { status: None, .. })
         )
     }
 }
@@ -572,7 +579,7 @@ async fn open_conversation(
             .map_err(StartError::Failed)
     };
     match attempt().await {
-        Err(StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
+        Err(first @ StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
             if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) =>
         {
             let pause = retry_after.unwrap_or(Duration::from_millis(200));
@@ -580,7 +587,11 @@ async fn open_conversation(
                 return Err(StartError::TimedOut);
             }
             tokio::time::sleep(pause).await;
-            attempt().await
+            match attempt().await {
+                // What the first try may have opened must still be ended.
+                Err(StartError::Failed(refused)) if first.outcome_unknown() => Err(StartError::AfterUnknown(refused)),
+                second => second,
+            }
         }
         other => other,
     }

@@ -467,6 +467,66 @@ async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline(
     assert_eq!(ended[0]["reason"], "provider_error");
 }
 
+/// The first try of a start hangs past the client's timeout (the provider may have opened
+/// it), and the quick second try is refused with a 503: what the first may have opened is
+/// still ended. Found by the soak, after the fix above, as a conversation left open.
+#[tokio::test]
+async fn a_start_refused_after_a_try_lost_to_the_client_timeout_is_still_ended() {
+    use handover::app::{AppContext, bot_webhook};
+    use wiremock::matchers::body_partial_json;
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(2)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+        .with_retry(test_retry())
+        .with_request_budget(Duration::from_secs(15));
+    assert!(
+        ctx.http.set(
+            reqwest::Client::builder()
+                .timeout(Duration::from_millis(500))
+                .build()
+                .unwrap()
+        )
+    );
+    let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/events",
+        &env.signed(&bot.platform_secret, &body),
+        &body,
+    );
+    let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    let at_desk = bodies_at(&srv, "/desk").await;
+    let starts = of_type(&at_desk, "conversation.started");
+    assert_eq!(starts.len(), 2, "a first try and a refused second one: {starts:?}");
+    let ended = of_type(&at_desk, "conversation.ended");
+    assert_eq!(ended.len(), 1, "what the first try may have opened is ended: {ended:?}");
+    assert_eq!(ended[0]["conversationId"], starts[0]["conversationId"]);
+}
+
 #[test]
 fn the_request_budget_fits_the_function_timeout_in_the_template() {
     let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();

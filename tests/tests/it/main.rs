@@ -23,5 +23,6 @@ mod provider_sparkcentral;
 mod provider_zendesk;
 mod round_trips;
 mod shell;
+mod soak;
 mod stats;
 mod webhook_flow;
