@@ -1,7 +1,10 @@
 //! What every provider adapter shares, so each adapter keeps only what is specific to its
-//! provider: reading its settings from the bot document ([`settings`]) and turning the HTML
-//! agents write into text and back ([`text`]). Signatures are in `providers/sig.rs`, tokens
-//! in `providers/oauth.rs`.
+//! provider: calling its API with its authentication ([`http`]), checking the authentication
+//! of its callbacks ([`callback_auth`]), reading its settings from the bot document
+//! ([`settings`]) and turning the HTML agents write into text and back ([`text`]). OAuth
+//! tokens are cached in `providers/oauth.rs`.
 
+pub mod callback_auth;
+pub mod http;
 pub mod settings;
 pub mod text;

@@ -37,6 +37,39 @@ pub fn parse<T: DeserializeOwned>(settings: &Map<String, Value>) -> Result<T, Se
     })
 }
 
+/// A text setting with surrounding blanks removed; blank counts as absent.
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A base URL setting: an http(s) URL with a host, without its trailing slash.
+pub fn base_url(field: &str, value: &str) -> Result<String, SettingError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let valid = reqwest::Url::parse(trimmed)
+        .ok()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && !u.cannot_be_a_base());
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(SettingError::new(
+            field,
+            format!("{value:?} is not an http(s) URL with a host"),
+        ))
+    }
+}
+
+/// A field of the provider's secret (a JSON object in Secrets Manager). Known only at run
+/// time, so its error is not a setting error.
+pub fn secret_field(
+    secret: &crate::secrets::Secret,
+    name: &str,
+) -> Result<String, crate::providers::ProviderSetupError> {
+    secret
+        .field(name)
+        .map(str::to_owned)
+        .map_err(|e| crate::providers::ProviderSetupError::Config(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -83,5 +116,28 @@ mod tests {
         assert_eq!(err.path, "mailboxs");
         assert!(err.message.contains("unknown field `mailboxs`"), "{err}");
         assert!(err.message.contains("mailboxes"), "the known fields are listed: {err}");
+    }
+
+    #[test]
+    fn base_urls_are_http_with_a_host_and_lose_their_trailing_slash() {
+        assert_eq!(
+            base_url("apiBaseUrl", "https://api.example/v2/").unwrap(),
+            "https://api.example/v2"
+        );
+        assert_eq!(
+            base_url("apiBaseUrl", " http://127.0.0.1:9 ").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        for bad in ["ftp://x.example", "api.example", "https://", "mailto:a@b.example", ""] {
+            let e = base_url("apiBaseUrl", bad).unwrap_err();
+            assert_eq!(e.path, "apiBaseUrl", "{bad}");
+        }
+    }
+
+    #[test]
+    fn blank_text_is_absent() {
+        assert_eq!(non_empty(Some("  x ".into())).as_deref(), Some("x"));
+        assert_eq!(non_empty(Some(" \t".into())), None);
+        assert_eq!(non_empty(None), None);
     }
 }

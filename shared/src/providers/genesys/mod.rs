@@ -1,0 +1,337 @@
+//! Genesys Cloud through Open Messaging, as a relay: handover plays the integration's
+//! "external messaging service". A start is one inbound Open Message carrying the transcript,
+//! whose sender id is the handover id; the agent's messages come back to our callback on the
+//! integration's outbound webhook; joins and closes are polled from the conversation's
+//! participants; the end disconnects the conversation. How and why, with what is verified
+//! against Genesys' published description and what is assumed: `docs/providers/genesys.md`.
+//!
+//! `wire` holds the typed bodies, `inbound` reads what Genesys sends, `outbound` writes what we
+//! send.
+
+mod inbound;
+mod outbound;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::kit::callback_auth::{Algorithm, CallbackAuth, Encoding};
+use super::kit::http::{ApiClient, Auth, ClientCredentials};
+use super::kit::settings::{self, non_empty};
+use super::oauth::ClientAuth;
+use super::{
+    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
+    ProviderEvent, ProviderSetupError, StartRequest, path_segment,
+};
+use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::delivery::DeliveryError;
+use crate::domain::{EndReason, TranscriptEntry};
+use crate::secrets::Secret;
+use inbound::*;
+use outbound::*;
+use wire::*;
+
+/// How Genesys signs its outbound webhook: `X-Hub-Signature-256: sha256=<base64 HMAC-SHA256 of
+/// the body, keyed with the secret token as text>`. Genesys' reference code signs
+/// `JSON.stringify` of the parsed body, which is the raw body whenever Genesys sends compact
+/// JSON; a body with insignificant whitespace is also checked in its compact form.
+pub const CALLBACK_AUTH: CallbackAuth = CallbackAuth::BodyHmac {
+    header: Cow::Borrowed(SIGNATURE_HEADER),
+    algorithm: Algorithm::Sha256,
+    encoding: Encoding::Base64,
+    prefix: "sha256=",
+    compact_json_too: true,
+};
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+/// Our sender ids are handover ids: opaque to Genesys.
+const ID_TYPE: &str = "Opaque";
+/// Shown as the customer's name when the bot platform did not tell us one.
+const DEFAULT_NICKNAME: &str = "Customer";
+/// Prefix of mirrored bot turns: every inbound message appears as the customer's in Genesys,
+/// so the agent needs to see which ones the bot said (the transcript uses the same label).
+const BOT_PREFIX: &str = "Bot: ";
+
+/// ASSUMPTION (not published by Genesys): the longest `text` an inbound Open Message may carry.
+/// 4,000 characters stays under the common messaging-channel limits; longer transcripts keep
+/// their newest lines, longer turns are sent as several messages.
+const MAX_TEXT_CHARS: usize = 4000;
+/// ASSUMPTION (not published by Genesys): the longest value we put in one custom attribute.
+const MAX_ATTRIBUTE_CHARS: usize = 1000;
+
+/// Genesys Cloud regions, as the official SDKs name them, and their domains.
+const REGION_DOMAINS: &[(&str, &str)] = &[
+    ("us_east_1", "mypurecloud.com"),
+    ("eu_west_1", "mypurecloud.ie"),
+    ("ap_southeast_2", "mypurecloud.com.au"),
+    ("ap_northeast_1", "mypurecloud.jp"),
+    ("eu_central_1", "mypurecloud.de"),
+    ("us_west_2", "usw2.pure.cloud"),
+    ("ca_central_1", "cac1.pure.cloud"),
+    ("ap_northeast_2", "apne2.pure.cloud"),
+    ("eu_west_2", "euw2.pure.cloud"),
+    ("ap_south_1", "aps1.pure.cloud"),
+    ("us_east_2", "use2.us-gov-pure.cloud"),
+    ("sa_east_1", "sae1.pure.cloud"),
+    ("me_central_1", "mec1.pure.cloud"),
+    ("ap_northeast_3", "apne3.pure.cloud"),
+    ("eu_central_2", "euc2.pure.cloud"),
+    ("mx_central_1", "mxc1.pure.cloud"),
+    ("ap_southeast_1", "apse1.pure.cloud"),
+];
+
+/// The provider entry's Genesys fields. All optional here so that a missing one is reported
+/// with its name rather than as a serde message.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GenesysSettings {
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    integration_id: Option<String>,
+    #[serde(default)]
+    api_base_url: Option<String>,
+    #[serde(default)]
+    login_base_url: Option<String>,
+    #[serde(default)]
+    agent_name: Option<String>,
+}
+
+/// What Genesys Cloud Open Messaging can do.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    // The public APIs send text only; buttons and carousels become text.
+    rich_content: false,
+    // User attachments reach the agent as links in the text; agent attachments do come back to
+    // the bot, but the desk does not show the user's natively.
+    attachments: false,
+    typing: true,
+    // The first message carries the transcript.
+    bot_history_visible: true,
+    history_written_back: true,
+    agent_availability: false,
+};
+
+pub struct GenesysProvider {
+    integration_id: String,
+    webhook_secret: Vec<u8>,
+    agent_name: Option<String>,
+    api: ApiClient,
+}
+
+impl GenesysProvider {
+    pub fn new(config: &ProviderConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, ProviderSetupError> {
+        let settings: GenesysSettings = settings::parse(&config.settings)?;
+        let integration_id = non_empty(settings.integration_id)
+            .ok_or_else(|| ProviderSetupError::setting("integrationId", "is required for a genesys provider"))?;
+        let domain = match non_empty(settings.region) {
+            Some(region) => Some(region_domain(&region).map_err(|m| ProviderSetupError::setting("region", m))?),
+            None => None,
+        };
+        let base = |given: Option<String>, host: &str, field: &str| -> Result<String, ProviderSetupError> {
+            match (non_empty(given), &domain) {
+                (Some(url), _) => Ok(url.trim_end_matches('/').to_owned()),
+                (None, Some(d)) => Ok(format!("https://{host}.{d}")),
+                (None, None) => Err(ProviderSetupError::setting(
+                    "region",
+                    format!("is required for a genesys provider (or set {field})"),
+                )),
+            }
+        };
+        let api_base = base(settings.api_base_url, "api", "apiBaseUrl")?;
+        let login_base = base(settings.login_base_url, "login", "loginBaseUrl")?;
+        let credentials = ClientCredentials {
+            token_url: format!("{login_base}/oauth/token"),
+            client_id: settings::secret_field(secret, "clientId")?,
+            client_secret: settings::secret_field(secret, "clientSecret")?,
+            // HTTP Basic client authentication, `grant_type=client_credentials` as the body.
+            client_auth: ClientAuth::Basic,
+            grant: None,
+        };
+        let webhook_secret = settings::secret_field(secret, "webhookSecret")?.into_bytes();
+        Ok(GenesysProvider {
+            integration_id,
+            webhook_secret,
+            agent_name: non_empty(settings.agent_name),
+            api: ApiClient::new(http, api_base, Auth::ClientCredentials(credentials)),
+        })
+    }
+
+    /// Sends one inbound Open Message; `prefetch` asks Genesys to answer with the
+    /// conversation id.
+    async fn post_inbound(&self, body: &InboundMessage, prefetch: bool) -> Result<reqwest::Response, DeliveryError> {
+        let path = format!(
+            "/api/v2/conversations/messages/{}/inbound/open/message",
+            path_segment(&self.integration_id)
+        );
+        let query: &[(&str, &str)] = if prefetch {
+            &[("prefetchConversationId", "true")]
+        } else {
+            &[]
+        };
+        self.api.json(Method::POST, &path, query, body).await
+    }
+}
+
+/// How often an open Genesys conversation is checked for a connected or departed agent (the
+/// evaluator runs every minute, so this is effectively once a run).
+/// Open Messaging webhooks never say that an agent was connected or that the conversation
+/// ended (only messages, receipts and typing), so the evaluator asks every minute: the
+/// conversation's participants tell both. Genesys also offers notification topics and an
+/// EventBridge integration for this, but each needs a long-lived subscription or extra AWS
+/// wiring per organisation; a GET per open handover and minute fits the scheduled evaluator.
+pub const TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: Some(60),
+    joins_at_start: false,
+    hands_back_after_agent_close: false,
+};
+
+/// The Genesys domain for a region setting: a domain as is (`mypurecloud.ie`, also with an
+/// `https://`, `api.` or `login.` prefix), or an SDK/AWS region name (`eu-west-1`, `eu_west_1`).
+fn region_domain(region: &str) -> Result<String, String> {
+    let r = region.trim().trim_end_matches('/').to_ascii_lowercase();
+    let r = r.strip_prefix("https://").unwrap_or(&r);
+    let r = r.strip_prefix("api.").or_else(|| r.strip_prefix("login.")).unwrap_or(r);
+    if r.contains('.') {
+        return Ok(r.to_owned());
+    }
+    let key = r.replace('-', "_");
+    REGION_DOMAINS
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, domain)| (*domain).to_owned())
+        .ok_or_else(|| format!("unknown Genesys Cloud region {region:?}; give its domain, e.g. mypurecloud.ie"))
+}
+#[async_trait]
+impl Provider for GenesysProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Genesys
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    /// Not asked: presence would need the queue's id and a routing or analytics query; the
+    /// Architect flow decides what happens when nobody is on the queue.
+    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
+        Ok(AgentAvailability::Unknown)
+    }
+
+    /// One inbound message with the transcript: atomic (nothing to clean up if it fails, so the
+    /// shell can fail over), one API call while the handover request waits, and the agent reads
+    /// the history as one block instead of bot turns that all look like the customer's.
+    async fn start(&self, r: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError> {
+        let h = r.handover;
+        let body = inbound_message(
+            sender(&h.id, r.user, true),
+            r.delivery_id,
+            h.requested_at,
+            &opening_text(r),
+            Some(custom_attributes(r)),
+        );
+        let resp = self.post_inbound(&body, true).await?;
+        let genesys_conversation_id = conversation_id_of(resp).await;
+        Ok(ProviderConversation {
+            handover_id: h.id.clone(),
+            conversation_id: indexed_conversation_id(&h.id, genesys_conversation_id),
+        })
+    }
+
+    /// Each piece's message id derives from the delivery id, so a retried delivery sends the
+    /// same ids again.
+    async fn send_message(
+        &self,
+        delivery_id: &str,
+        c: &ProviderConversation,
+        entry: &TranscriptEntry,
+    ) -> Result<(), DeliveryError> {
+        let text = turn_text(entry);
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let parts = pieces(&text, MAX_TEXT_CHARS);
+        let single = parts.len() == 1;
+        for (i, part) in parts.iter().enumerate() {
+            let message_id = if single {
+                delivery_id.to_owned()
+            } else {
+                format!("{delivery_id}-{i}")
+            };
+            let body = inbound_message(
+                sender(&c.handover_id, None, false),
+                &message_id,
+                entry.timestamp,
+                part,
+                None,
+            );
+            self.post_inbound(&body, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Disconnects every participant of the Genesys conversation. When only the handover id is
+    /// known, a short notice is posted first with `prefetchConversationId=true` to learn the
+    /// conversation id (and to tell the agent why the conversation goes away).
+    async fn end(&self, delivery_id: &str, c: &ProviderConversation, reason: EndReason) -> Result<(), DeliveryError> {
+        let conversation_id = if c.conversation_id != c.handover_id {
+            c.conversation_id.clone()
+        } else {
+            let body = inbound_message(
+                sender(&c.handover_id, None, false),
+                delivery_id,
+                Utc::now(),
+                &end_notice(reason),
+                None,
+            );
+            let resp = self.post_inbound(&body, true).await?;
+            conversation_id_of(resp).await.ok_or_else(|| {
+                DeliveryError::permanent("Genesys returned no conversationId; the conversation cannot be disconnected")
+            })?
+        };
+        let path = format!("/api/v2/conversations/messages/{}", path_segment(&conversation_id));
+        self.api
+            .json(Method::PATCH, &path, &[], &json!({ "state": "disconnected" }))
+            .await
+            .map(drop)
+    }
+
+    async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        // Without Genesys' own conversation id there is nothing to ask about yet.
+        if c.conversation_id == c.handover_id {
+            return Ok(Vec::new());
+        }
+        let path = format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id));
+        let resp = self.api.get(&path, &[]).await?;
+        let conversation: PolledConversation = resp
+            .json()
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("conversation body: {e}")))?;
+        Ok(polled_events(c, &conversation, self.agent_name.as_deref()))
+    }
+
+    /// Genesys signs the body only (no timestamp, so no replay window): a replayed message is
+    /// absorbed by the shell's idempotency on the event id.
+    fn verify_callback(&self, r: &CallbackRequest<'_>, _now: DateTime<Utc>) -> Result<(), CallbackError> {
+        CALLBACK_AUTH.verify(&self.webhook_secret, r)
+    }
+
+    /// Text (and structured) messages become agent messages, typing events agent typing.
+    /// Receipts, inbound echoes, bot-originated messages and anything unknown are acknowledged
+    /// and ignored: Genesys retries only 429 and 5xx, and a refusal helps nobody.
+    fn parse_callback(&self, r: &CallbackRequest<'_>) -> Result<Callback, CallbackError> {
+        parse(r.body, self.agent_name.as_deref())
+    }
+}
+
+/// The `X-Hub-Signature-256` value Genesys sends with `body` ([`CALLBACK_AUTH`]), for tests
+/// and local tooling that play Genesys.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    CALLBACK_AUTH.sign(secret, body)
+}
