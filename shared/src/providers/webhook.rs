@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::kit::http::checked;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
@@ -69,7 +70,7 @@ impl WebhookProvider {
             req = req.header(name, value);
         }
         let resp = req.body(body).send().await.map_err(delivery::transport)?;
-        delivery::check(resp, now).await
+        checked(resp, now).await
     }
 }
 
@@ -118,7 +119,7 @@ impl Provider for WebhookProvider {
         for (name, value) in signing::headers(&self.signing_secret, now.timestamp(), b"") {
             req = req.header(name, value);
         }
-        let resp = delivery::check(req.send().await.map_err(delivery::transport)?, now).await?;
+        let resp = checked(req.send().await.map_err(delivery::transport)?, now).await?;
         let v: Value = resp
             .json()
             .await

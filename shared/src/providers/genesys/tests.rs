@@ -7,6 +7,7 @@ use crate::domain::message::Button;
 use crate::domain::{Actor, Message, UserInfo};
 use crate::providers::ProviderEventKind;
 use crate::providers::kit::callback_auth::compact_json;
+use crate::providers::kit::testing::{self, events};
 
 fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
     PolledConversation {
@@ -73,7 +74,6 @@ fn polling_reads_joins_closes_and_transfers_from_participants() {
     );
 }
 use crate::domain::{Handover, Trigger};
-use lambda_http::http::{HeaderMap, HeaderValue};
 
 const SECRET: &[u8] = b"s3cr3t-token";
 /// The typing event of Genesys' outbound-messages documentation, addressed to `h-1`.
@@ -82,62 +82,26 @@ const TYPING: &str = r#"{"id":"m-typing-1","channel":{"id":"int-1","platform":"O
 const TYPING_SIGNATURE: &str = "sha256=KvWBDsFyEXGVvQ5Mf5y4bQDpOnYTaa7VrKQB1wYNuFI=";
 
 fn provider_with(settings: Value) -> Result<GenesysProvider, ProviderSetupError> {
-    let Value::Object(settings) = settings else {
-        panic!("settings are an object")
-    };
-    let config = ProviderConfig {
-        id: "genesys".into(),
-        kind: ProviderKind::Genesys,
-        url: None,
-        availability_url: None,
-        secret_ref: "handover/acme/genesys".into(),
-        settings,
-    };
     let secret =
         Secret::from_json(r#"{"clientId":"cid","clientSecret":"csecret","webhookSecret":"s3cr3t-token"}"#).unwrap();
-    GenesysProvider::new(&config, &secret, reqwest::Client::new())
+    GenesysProvider::new(
+        &testing::config(ProviderKind::Genesys, settings),
+        &secret,
+        reqwest::Client::new(),
+    )
 }
 
 fn provider() -> GenesysProvider {
     provider_with(json!({"region": "mypurecloud.ie", "integrationId": "int-1"})).unwrap()
 }
 
-fn headers(signature: Option<&str>) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    if let Some(s) = signature {
-        h.insert(SIGNATURE_HEADER, HeaderValue::from_str(s).unwrap());
-    }
-    h
-}
-
 fn verify(p: &GenesysProvider, signature: Option<&str>, body: &[u8]) -> Result<(), CallbackError> {
-    let h = headers(signature);
-    let req = CallbackRequest {
-        method: "POST",
-        headers: &h,
-        query: &[],
-        body,
-    };
-    p.verify_callback(&req, Utc::now())
+    let pairs: Vec<(&str, &str)> = signature.map(|s| (SIGNATURE_HEADER, s)).into_iter().collect();
+    testing::verify(p, &pairs, body)
 }
 
 fn parse(p: &GenesysProvider, body: &Value) -> Result<Callback, CallbackError> {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let h = headers(None);
-    let req = CallbackRequest {
-        method: "POST",
-        headers: &h,
-        query: &[],
-        body: &bytes,
-    };
-    p.parse_callback(&req)
-}
-
-fn events(cb: Callback) -> Vec<ProviderEvent> {
-    match cb {
-        Callback::Events(e) => e,
-        other => panic!("expected events, got {other:?}"),
-    }
+    testing::parse(p, body)
 }
 
 fn agent_text(text: &str) -> Value {
@@ -345,7 +309,7 @@ fn a_message_without_recipient_or_id_is_malformed() {
     m["id"] = Value::Null;
     m["channel"]["messageId"] = Value::Null;
     assert!(matches!(parse(&p, &m), Err(CallbackError::Malformed(_))));
-    let h = headers(None);
+    let h = testing::headers(&[]);
     let req = CallbackRequest {
         method: "POST",
         headers: &h,

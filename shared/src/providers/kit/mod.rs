@@ -7,4 +7,6 @@
 pub mod callback_auth;
 pub mod http;
 pub mod settings;
+#[cfg(test)]
+pub mod testing;
 pub mod text;
