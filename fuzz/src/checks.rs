@@ -30,7 +30,8 @@ use handover::config::{Bot, BotConfig};
 use handover::domain::{Conditions, Event, HandoverRequest, Input, Session, Trigger, decide};
 use handover::platform::chatlayer::{self, ChatlayerEvent};
 use handover::platform::native::NativeEvent;
-use handover::providers::{self, Callback, CallbackError, CallbackRequest, Provider, sig};
+use handover::providers::kit::callback_auth::{Algorithm, CallbackAuth, Encoding};
+use handover::providers::{self, Callback, CallbackError, CallbackRequest, Provider};
 use handover::secrets::Secret;
 use handover::signing::{self, SignatureError};
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
@@ -380,23 +381,43 @@ pub fn signatures(data: &[u8]) {
         Err(SignatureError::Missing)
     );
 
-    // Provider helpers: the MAC in hex (either case) and base64 matches; the fuzzer's header
-    // matches only if it decodes to the MAC.
-    for mac in [sig::hmac_sha256(secret, body), sig::hmac_sha1(secret, body)] {
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert!(sig::matches_hex(&mac, &hex));
-        assert!(sig::matches_hex(&mac, &hex.to_uppercase()));
-        assert!(sig::matches_base64(&mac, &base64(&mac)));
-        if sig::matches_hex(&mac, &header) {
+    // Provider callback authentication (`providers::kit::callback_auth`): a body HMAC signed
+    // in hex (either case) or base64 verifies; the fuzzer's header verifies only if it decodes
+    // to that very MAC; a shared token only if it is the secret.
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha1] {
+        let hex_auth = CallbackAuth::hmac("x-sig", algorithm, Encoding::Hex, "");
+        let b64_auth = CallbackAuth::hmac("x-sig", algorithm, Encoding::Base64, "");
+        let hex = hex_auth.sign(secret, body);
+        let b64 = b64_auth.sign(secret, body);
+        assert!(hex_auth.matches(secret, &hex, body));
+        assert!(hex_auth.matches(secret, &hex.to_uppercase(), body));
+        assert!(b64_auth.matches(secret, &b64, body));
+        assert_eq!(b64, base64(&hex_bytes(&hex)), "hex and base64 carry the same MAC");
+        if hex_auth.matches(secret, &header, body) {
             assert!(
                 header.trim().eq_ignore_ascii_case(&hex),
                 "hex match without the MAC: {header:?}"
             );
         }
-        if sig::matches_base64(&mac, &header) {
-            assert_eq!(header.trim(), base64(&mac), "base64 match without the MAC: {header:?}");
+        if b64_auth.matches(secret, &header, body) {
+            assert_eq!(header.trim(), b64, "base64 match without the MAC: {header:?}");
         }
     }
+    if CallbackAuth::token_in("x-token").matches(secret, &header, body) {
+        assert_eq!(
+            header.trim().as_bytes(),
+            secret,
+            "token match without the secret: {header:?}"
+        );
+    }
+}
+
+/// Bytes of a hex string (of even length, as `sign` writes it).
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// The first byte says how many of the following bytes form the first part.
