@@ -4,7 +4,6 @@ use serde_json::Value;
 
 use super::*;
 use crate::domain::message::Button;
-use crate::domain::{Actor, Message, UserInfo};
 use crate::providers::ProviderEventKind;
 use crate::providers::kit::callback_auth::compact_json;
 use crate::providers::kit::testing::{self, events};
@@ -73,7 +72,6 @@ fn polling_reads_joins_closes_and_transfers_from_participants() {
         vec![ProviderEventKind::ConversationClosed]
     );
 }
-use crate::domain::{Handover, Trigger};
 
 const SECRET: &[u8] = b"s3cr3t-token";
 /// The typing event of Genesys' outbound-messages documentation, addressed to `h-1`.
@@ -365,125 +363,4 @@ fn a_missing_secret_field_is_a_setup_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("webhookSecret"), "{err}");
-}
-
-fn handover() -> Handover {
-    Handover {
-        id: "h-1".into(),
-        trigger: Trigger::ExplicitRequest,
-        provider: "genesys".into(),
-        queue: "Support_NL".into(),
-        language: "nl".into(),
-        variables: [
-            ("orderId".to_owned(), json!("A-1")),
-            ("items".to_owned(), json!(3)),
-            ("queue".to_owned(), json!("not this one")),
-        ]
-        .into_iter()
-        .collect(),
-        tags: vec!["vip".into(), "late".into()],
-        summary: Some("Parcel is late".into()),
-        provider_conversation_id: None,
-        requested_at: DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc(),
-        joined_at: None,
-        ended_at: None,
-        end_reason: None,
-        agent: None,
-        position: None,
-        estimated_wait_seconds: None,
-    }
-}
-
-fn entry(seq: u64, actor: Actor, text: &str) -> TranscriptEntry {
-    TranscriptEntry {
-        seq,
-        actor,
-        timestamp: DateTime::parse_from_rfc3339("2026-11-25T08:59:00Z").unwrap().to_utc(),
-        message: Message::text(text),
-        agent: None,
-        event_id: None,
-    }
-}
-
-#[test]
-fn the_opening_message_carries_context_and_transcript() {
-    let h = handover();
-    let user = UserInfo {
-        id: "u-7".into(),
-        name: Some("Ann Peeters".into()),
-        email: Some("ann@example.com".into()),
-        locale: None,
-    };
-    let transcript = [
-        entry(1, Actor::User, "Where is my parcel?"),
-        entry(2, Actor::Bot, "Let me check."),
-    ];
-    let r = StartRequest {
-        delivery_id: "h-1-start",
-        bot_id: "acme",
-        session_id: "s-42",
-        handover: &h,
-        user: Some(&user),
-        channel: Some("web"),
-        transcript: &transcript,
-    };
-    let body = inbound_message(
-        sender(&h.id, r.user, true),
-        r.delivery_id,
-        h.requested_at,
-        &opening_text(&r),
-        Some(custom_attributes(&r)),
-    );
-    let body = serde_json::to_value(&body).unwrap();
-    assert_eq!(body["channel"]["messageId"], "h-1-start");
-    assert_eq!(body["channel"]["time"], "2026-11-25T09:00:00.000Z");
-    assert_eq!(
-        body["channel"]["from"],
-        json!({"id": "h-1", "idType": "Opaque", "nickname": "Ann Peeters", "firstName": "Ann", "lastName": "Peeters", "email": "ann@example.com"})
-    );
-    let attrs = &body["channel"]["metadata"]["customAttributes"];
-    assert_eq!(attrs["queue"], "Support_NL", "our keys win over variables");
-    assert_eq!(attrs["orderId"], "A-1");
-    assert_eq!(attrs["items"], "3");
-    assert_eq!(attrs["tags"], "vip,late");
-    assert_eq!(attrs["handoverId"], "h-1");
-    assert_eq!(attrs["sessionId"], "s-42");
-    assert_eq!(attrs["channel"], "web");
-    assert!(attrs.as_object().unwrap().values().all(Value::is_string));
-    assert_eq!(
-        body["text"],
-        "Conversation handed over by the bot (queue: Support_NL, reason: explicit_request).\nSummary: Parcel is late\n\nUser: Where is my parcel?\nBot: Let me check."
-    );
-}
-
-#[test]
-fn a_long_transcript_keeps_its_newest_lines_within_the_limit() {
-    let transcript: String = (1..=500).map(|i| format!("User: line {i}\n")).collect();
-    let text = fit_transcript("Head", transcript.trim_end(), 200);
-    assert!(text.chars().count() <= 200, "{}", text.chars().count());
-    assert!(text.starts_with("Head\n\n["), "{text}");
-    assert!(text.contains("earlier lines omitted]"));
-    assert!(text.ends_with("User: line 500"), "{text}");
-    assert_eq!(fit_transcript("Head", "User: hi", 200), "Head\n\nUser: hi");
-}
-
-#[test]
-fn mirrored_bot_turns_are_labelled_and_long_turns_split() {
-    assert_eq!(turn_text(&entry(3, Actor::Bot, "On its way")), "Bot: On its way");
-    assert_eq!(turn_text(&entry(4, Actor::User, "Thanks")), "Thanks");
-    let long = "x".repeat(MAX_TEXT_CHARS * 2 + 1);
-    let parts = pieces(&long, MAX_TEXT_CHARS);
-    assert_eq!(parts.len(), 3);
-    assert_eq!(parts.concat(), long);
-    assert_eq!(
-        serde_json::to_value(sender("h-1", None, false)).unwrap(),
-        json!({"id": "h-1", "idType": "Opaque"})
-    );
-}
-
-#[test]
-fn the_indexed_id_is_genesys_conversation_id_when_known() {
-    assert_eq!(indexed_conversation_id("h-1", Some("c-9".into())), "c-9");
-    assert_eq!(indexed_conversation_id("h-1", None), "h-1");
-    assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
 }
