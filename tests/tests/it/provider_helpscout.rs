@@ -6,13 +6,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Duration;
-use handover::app::evaluator;
 use handover::providers::helpscout;
 use handover::store::{SessionKey, Store};
 use handover_tests::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path, path_regex};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const WEBHOOK_SECRET: &[u8] = b"whsec-hs-test";
@@ -444,66 +442,6 @@ async fn a_repeated_webhook_is_applied_once() {
     assert_eq!(messages, [json!("Hello"), json!("Anything else?")]);
     let s = env.session("acme", "s-1").await.unwrap();
     assert_eq!(s.seq, 2, "two agent turns in the transcript");
-}
-
-#[tokio::test]
-async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
-    let env = TestEnv::new().await;
-    let (bot_srv, hs) = servers().await;
-    helpscout_bot(&env, &bot_srv, &hs).await;
-    let _handover_id = open(&env, "s-1").await;
-
-    // Help Scout refuses the next user message with 429 (its own X-RateLimit-Retry-After: 45),
-    // then with 503.
-    Mock::given(method("POST"))
-        .and(path(CUSTOMER_PATH))
-        .and(body_partial_json(json!({"text": "anyone?"})))
-        .respond_with(ResponseTemplate::new(429).insert_header("x-ratelimit-retry-after", "45"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&hs)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CUSTOMER_PATH))
-        .and(body_partial_json(json!({"text": "anyone?"})))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&hs)
-        .await;
-
-    let (status, _) = send(&env, user_message("e2", "s-1", "anyone?")).await;
-    assert_eq!(status, 200, "accepted even though Help Scout refused it");
-    assert_eq!(relayed(&hs, "anyone?").await.len(), 1, "refused once with 429");
-
-    env.clock.advance(Duration::seconds(40));
-    evaluator::run(&env.ctx, env.now()).await;
-    assert_eq!(
-        relayed(&hs, "anyone?").await.len(),
-        1,
-        "no second attempt before X-RateLimit-Retry-After (45 s)"
-    );
-    tick_minutes(&env, 2).await;
-    assert_eq!(
-        relayed(&hs, "anyone?").await.len(),
-        2,
-        "second attempt, refused with 503"
-    );
-    tick_minutes(&env, 1).await;
-    assert_eq!(relayed(&hs, "anyone?").await.len(), 3, "third attempt, accepted");
-    tick_minutes(&env, 5).await;
-    let sent = relayed(&hs, "anyone?").await;
-    assert_eq!(sent.len(), 3, "nothing more once delivered");
-    assert!(sent.iter().all(|b| b["customer"]["id"] == CUSTOMER_ID));
-    assert_eq!(
-        requests_to(&hs, "GET", CONVERSATION_PATH).await.len(),
-        1,
-        "the customer id is read once"
-    );
-    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
-    assert!(left.is_empty(), "{left:?}");
-    let s = env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.state, handover::domain::State::Waiting, "the handover goes on");
 }
 
 #[tokio::test]

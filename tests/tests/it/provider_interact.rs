@@ -3,12 +3,10 @@
 //! API exists; see docs/providers/interact.md). Our calls carry the #Interact token; #Interact's
 //! callbacks carry the token we gave it.
 
-use chrono::Duration;
-use handover::app::evaluator;
 use handover::store::{SessionKey, Store};
 use handover_tests::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const API_TOKEN: &str = "itok-1";
@@ -110,11 +108,6 @@ async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
         .map(json_of)
         .filter(|b| b["text"] == text)
         .collect()
-}
-
-async fn advance(env: &TestEnv, seconds: i64) {
-    env.clock.advance(Duration::seconds(seconds));
-    evaluator::run(&env.ctx, env.now()).await;
 }
 
 async fn open(env: &TestEnv, session: &str) -> String {
@@ -290,70 +283,6 @@ async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
         200
     );
     assert_eq!(env.dump().await, before, "a stale callback writes nothing");
-}
-
-#[tokio::test]
-async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
-    let env = TestEnv::new().await;
-    let (bot_srv, interact_srv) = servers().await;
-    interact_bot(&env, &bot_srv, &interact_srv, "").await;
-    let _handover_id = open(&env, "s-1").await;
-
-    // #Interact refuses the next user message with 429 (Retry-After: 45), then with 503.
-    Mock::given(method("POST"))
-        .and(path(MESSAGE_PATH))
-        .and(body_partial_json(json!({"text": "anyone?"})))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "45"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&interact_srv)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGE_PATH))
-        .and(body_partial_json(json!({"text": "anyone?"})))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&interact_srv)
-        .await;
-
-    let (status, _) = send(&env, user_message("e2", "s-1", "anyone?")).await;
-    assert_eq!(status, 200, "accepted even though #Interact refused it");
-    assert_eq!(
-        relayed(&interact_srv, "anyone?").await.len(),
-        1,
-        "refused once with 429"
-    );
-
-    advance(&env, 40).await;
-    assert_eq!(
-        relayed(&interact_srv, "anyone?").await.len(),
-        1,
-        "no second attempt before Retry-After (45 s)"
-    );
-    advance(&env, 10).await;
-    assert_eq!(
-        relayed(&interact_srv, "anyone?").await.len(),
-        2,
-        "second attempt, refused with 503"
-    );
-    advance(&env, 5).await;
-    assert_eq!(
-        relayed(&interact_srv, "anyone?").await.len(),
-        3,
-        "third attempt, accepted"
-    );
-    advance(&env, 50).await;
-    let sent = relayed(&interact_srv, "anyone?").await;
-    assert_eq!(sent.len(), 3, "nothing more once delivered");
-    assert!(
-        sent.iter().all(|b| b["id"] == sent[0]["id"]),
-        "every attempt carries the same id"
-    );
-    let left = env.store.outbox(&SessionKey::new("acme", "s-1")).await.unwrap();
-    assert!(left.is_empty(), "{left:?}");
-    let s = env.session("acme", "s-1").await.unwrap();
-    assert_eq!(s.state, handover::domain::State::Waiting, "the handover goes on");
 }
 
 #[tokio::test]

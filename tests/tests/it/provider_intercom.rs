@@ -2,14 +2,12 @@
 //! mock server answering like Intercom's REST API (2.14 shapes) and signing webhooks the way
 //! Intercom does (`X-Hub-Signature: sha1=<hex HMAC-SHA1(client secret, body)>`).
 
-use chrono::Duration;
-use handover::app::evaluator;
 use handover::domain::{Actor, State};
 use handover::providers::intercom;
 use handover::store::{SessionKey, Store};
 use handover_tests::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BOT_ADMIN: &str = "991267000";
@@ -584,74 +582,6 @@ async fn a_user_cancel_while_waiting_releases_the_intercom_side() {
             "{s}: nothing left to deliver"
         );
     }
-}
-
-#[tokio::test]
-async fn a_rate_limited_then_failing_relay_is_retried_and_delivered_once() {
-    let w = world().await;
-    w.send(&user_message("e1", "s-3", "Where is my parcel?")).await;
-    assert_eq!(w.send(&handover_request("e2", "s-3")).await.1["outcome"], "opened");
-    assert_eq!(w.webhook(&eva_takes(CREATED)).await.0, 200);
-
-    // Intercom refuses the next user reply with 429 (Retry-After 120 s), then fails once.
-    Mock::given(method("POST"))
-        .and(path("/conversations/499/reply"))
-        .and(body_partial_json(json!({"type": "user"})))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "45"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&w.ic)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/conversations/499/reply"))
-        .and(body_partial_json(json!({"type": "user"})))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&w.ic)
-        .await;
-    let relayed = || async {
-        w.writes()
-            .await
-            .into_iter()
-            .filter(|(p, b)| p == "/conversations/499/reply" && b["type"] == "user")
-            .map(|(_, b)| b)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        w.send(&user_message("e3", "s-3", "My order is A-1")).await,
-        (200, json!({"control": "agent", "state": "agent"})),
-        "accepted although Intercom refused the relay"
-    );
-    assert_eq!(relayed().await.len(), 1, "refused with 429");
-
-    let run = |seconds: i64| {
-        let env = &w.env;
-        async move {
-            env.clock.advance(Duration::seconds(seconds));
-            evaluator::run(&env.ctx, env.now()).await
-        }
-    };
-    run(40).await;
-    assert_eq!(relayed().await.len(), 1, "not before Retry-After (45 s)");
-    run(120).await;
-    assert_eq!(relayed().await.len(), 2, "second attempt, answered 503");
-    run(60).await;
-    assert_eq!(relayed().await.len(), 3, "third attempt delivered");
-    run(300).await;
-    let attempts = relayed().await;
-    assert_eq!(attempts.len(), 3, "delivered once, never again");
-    assert!(attempts.iter().all(|b| *b
-        == json!({ "message_type": "comment", "type": "user", "intercom_user_id": CONTACT, "body": "My order is A-1" })));
-    assert!(
-        w.env
-            .store
-            .outbox(&SessionKey::new("acme", "s-3"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(w.env.session("acme", "s-3").await.unwrap().state, State::Agent);
 }
 
 #[tokio::test]
