@@ -269,6 +269,17 @@ impl TestEnv {
     }
 
     /// POSTs a native event, signed with `secret`.
+    /// Asks for a handover in `session` of bot `acme` and returns its id; fails the test
+    /// unless a conversation was opened.
+    pub async fn open_handover(&self, platform_secret: &[u8], session: &str) -> String {
+        let (status, answer) = self
+            .send_event("acme", platform_secret, &handover_request("e-open", session))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["outcome"], "opened", "{answer}");
+        answer["handoverId"].as_str().unwrap().to_owned()
+    }
+
     pub async fn send_event(&self, bot_id: &str, secret: &[u8], body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let req = self.request(
@@ -570,6 +581,16 @@ pub async fn requests_to(srv: &wiremock::MockServer, verb: &str, path: &str) -> 
 /// A received request's JSON body.
 pub fn json_of(r: &wiremock::Request) -> Value {
     serde_json::from_slice(&r.body).expect("a JSON body")
+}
+
+/// The JSON bodies POSTed to `path` whose `field` is `value`, in the order received.
+pub async fn posted_with(srv: &wiremock::MockServer, path: &str, field: &str, value: &str) -> Vec<Value> {
+    requests_to(srv, "POST", path)
+        .await
+        .iter()
+        .map(json_of)
+        .filter(|b| b[field] == value)
+        .collect()
 }
 
 /// A received request's header, as text.

@@ -145,19 +145,11 @@ fn customer_thread(thread_id: u64, text: &str, at: &str) -> Value {
 
 /// The customer-thread bodies Help Scout received with this text.
 async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
-    requests_to(srv, "POST", CUSTOMER_PATH)
-        .await
-        .iter()
-        .map(json_of)
-        .filter(|b| b["text"] == text)
-        .collect()
+    posted_with(srv, CUSTOMER_PATH, "text", text).await
 }
 
 async fn open(env: &TestEnv, session: &str) -> String {
-    let (status, answer) = send(env, handover_request("e-open", session)).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["outcome"], "opened", "{answer}");
-    answer["handoverId"].as_str().unwrap().to_owned()
+    env.open_handover(PLATFORM_SECRET, session).await
 }
 
 #[tokio::test]

@@ -102,19 +102,11 @@ async fn posts_to(srv: &MockServer, p: &str) -> Vec<Request> {
 
 /// The message bodies #Interact received with this text, in order.
 async fn relayed(srv: &MockServer, text: &str) -> Vec<Value> {
-    posts_to(srv, MESSAGE_PATH)
-        .await
-        .iter()
-        .map(json_of)
-        .filter(|b| b["text"] == text)
-        .collect()
+    posted_with(srv, MESSAGE_PATH, "text", text).await
 }
 
 async fn open(env: &TestEnv, session: &str) -> String {
-    let (status, answer) = send(env, handover_request("e-open", session)).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["outcome"], "opened", "{answer}");
-    answer["handoverId"].as_str().unwrap().to_owned()
+    env.open_handover(PLATFORM_SECRET, session).await
 }
 
 #[tokio::test]
