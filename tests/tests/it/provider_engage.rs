@@ -746,3 +746,154 @@ async fn the_evaluator_refreshes_agent_presence() {
         Some(Some(true))
     );
 }
+
+/// The operation of `templates` (`METHOD /path/{param}`) a request matches, with the values of
+/// its path parameters.
+fn operation_of<'a>(
+    templates: impl Iterator<Item = &'a String>,
+    verb: &str,
+    path: &str,
+) -> Option<(&'a str, Vec<(String, String)>)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    templates.map(String::as_str).find_map(|t| {
+        let (t_verb, t_path) = t.split_once(' ')?;
+        let t_segments: Vec<&str> = t_path.split('/').collect();
+        if t_verb != verb || t_segments.len() != segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (want, got) in t_segments.iter().zip(&segments) {
+            match want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                Some(name) => params.push((name.to_owned(), (*got).to_owned())),
+                None if want == got => {}
+                None => return None,
+            }
+        }
+        Some((t, params))
+    })
+}
+
+/// A request's path and query parameters as one JSON object, each value typed as the
+/// operation's parameter declares it (repeated `name[]` parameters are arrays).
+fn parameters_of(declared: &[Value], path_params: &[(String, String)], request: &Request) -> Value {
+    let declared_type = |name: &str| {
+        declared
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["schema"]["type"].as_str())
+            .unwrap_or("string")
+            .to_owned()
+    };
+    let mut object = serde_json::Map::new();
+    for (name, value) in path_params {
+        object.insert(name.clone(), json!(value));
+    }
+    for (name, value) in request.url.query_pairs() {
+        let typed = match declared_type(&name).as_str() {
+            "integer" | "number" | "boolean" => serde_json::from_str(&value).unwrap_or(json!(value)),
+            _ => json!(value),
+        };
+        if declared_type(&name) == "array" {
+            let entry = object.entry(name.into_owned()).or_insert_with(|| json!([]));
+            entry.as_array_mut().unwrap().push(typed);
+        } else {
+            assert!(
+                object.insert(name.clone().into_owned(), typed).is_none(),
+                "{name} repeated"
+            );
+        }
+    }
+    Value::Object(object)
+}
+
+/// The parameters an operation declares, as the schema of the object `parameters_of` builds:
+/// each parameter's own schema, the required ones required, no other names.
+fn parameters_schema(declared: &[Value]) -> Value {
+    let properties: serde_json::Map<String, Value> = declared
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["schema"].clone()))
+        .collect();
+    let required: Vec<&Value> = declared
+        .iter()
+        .filter(|p| p["required"] == true)
+        .map(|p| &p["name"])
+        .collect();
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+#[tokio::test]
+async fn every_request_matches_engages_published_parameters() {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/engage/requests-openapi3.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let operations = spec["operations"].as_object().unwrap();
+    let declared = |operation: &str| -> Vec<Value> {
+        let params = spec["operations"][operation]["parameters"].as_array();
+        params
+            .unwrap_or_else(|| panic!("no parameters for {operation}"))
+            .clone()
+    };
+    let validator = |operation: &str| {
+        jsonschema::validator_for(&parameters_schema(&declared(operation)))
+            .unwrap_or_else(|e| panic!("{operation}: {e}"))
+    };
+
+    let w = world().await;
+    // At the cancel, the agent who replied has their intervention closed, the one who did not
+    // has theirs cancelled.
+    w.mount_interventions(vec![
+        intervention_record("i-replied", AGENT, false, 2),
+        intervention_record("i-engaged", "52fcf5157aa58dd768000007", false, 0),
+    ])
+    .await;
+    // The handover (agent presence, the thread, its recategorisation), a user turn, and the
+    // hand-back at the user's cancel (the thread, its recategorisation, the interventions).
+    w.opened("e1", "s-1").await;
+    w.send(&user_message("e2", "s-1", "Still there?")).await;
+    w.send(&json!({"id": "e3", "type": "handover.cancel", "sessionId": "s-1"}))
+        .await;
+
+    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
+    for r in w.engage_requests().await {
+        let path = r.url.path().strip_prefix("/1.0").expect("under the API version");
+        let (operation, path_params) = operation_of(operations.keys(), r.method.as_str(), path)
+            .unwrap_or_else(|| panic!("a {} to {path} has no operation here", r.method));
+        // None of these operations declares a request body: everything is in the URL.
+        assert!(r.body.is_empty(), "{operation} sent a body");
+        let params = parameters_of(&declared(operation), &path_params, &r);
+        let errors: Vec<String> = validator(operation)
+            .iter_errors(&params)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{operation} {params}: {errors:?}");
+        *checked.entry(operation).or_default() += 1;
+    }
+    // Each kind of request was sent and checked; the schemas can refuse (wrong parameters fail).
+    for op in [
+        "GET /status",
+        "GET /content_threads/{threadId}",
+        "PUT /content_threads/{threadId}/update_categories",
+        "GET /interventions",
+        "PUT /interventions/{interventionId}/close",
+        "DELETE /interventions/{interventionId}/cancel",
+    ] {
+        assert!(
+            checked.get(op).is_some_and(|n| *n > 0),
+            "{op} not exercised: {checked:?}"
+        );
+    }
+    assert!(
+        !validator("PUT /content_threads/{threadId}/update_categories")
+            .is_valid(&json!({"threadId": THREAD, "thread_category_ids": [BOT_CATEGORY]})),
+        "categories under a name the operation does not declare are refused"
+    );
+    assert!(
+        !validator("GET /interventions").is_valid(&json!({"thread_id": THREAD, "limit": "all"})),
+        "a limit that is not an integer is refused"
+    );
+}

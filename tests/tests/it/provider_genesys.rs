@@ -654,3 +654,62 @@ async fn an_agents_quick_replies_and_carousel_reach_a_chatlayer_bot_as_chatlayer
         .collect();
     assert_eq!(titles, ["Both", "Neither"]);
 }
+
+#[tokio::test]
+async fn every_request_body_matches_genesys_published_schema() {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/open-messaging-requests.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    // Swagger 2.0: the schemas refer to `#/definitions/…`.
+    let validator = |operation: &str| {
+        let mut root = spec["operations"][operation]["schema"].clone();
+        assert!(root.is_object(), "no schema for {operation}");
+        root["definitions"] = spec["definitions"].clone();
+        jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{operation}: {e}"))
+    };
+    const INBOUND: &str = "POST /api/v2/conversations/messages/{integrationId}/inbound/open/message";
+    const DISCONNECT: &str = "PATCH /api/v2/conversations/messages/{conversationId}";
+
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    // The handover (an inbound message with the transcript and the routing context), the
+    // user's and the bot's turns while waiting, and the disconnect at the user's cancel.
+    send(&env, user_message("e1", "s-1", "Where is my parcel?")).await;
+    open(&env, "s-1").await;
+    send(&env, user_message("e2", "s-1", "Are you still there?")).await;
+    send(&env, bot_message("e3", "s-1", "An agent is on the way.")).await;
+    send(&env, json!({"id": "e4", "type": "handover.cancel", "sessionId": "s-1"})).await;
+
+    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
+    for r in genesys_srv.received_requests().await.unwrap() {
+        let operation = match (r.method.as_str(), r.url.path()) {
+            ("POST", INBOUND_PATH) => INBOUND,
+            ("PATCH", DISCONNECT_PATH) => DISCONNECT,
+            // The login host's client-credentials form is not part of the Platform API
+            // description; GETs carry no body.
+            ("POST", TOKEN_PATH) | ("GET", _) => continue,
+            (verb, other) => panic!("a {verb} to {other} has no schema here"),
+        };
+        let body = json_of(&r);
+        let errors: Vec<String> = validator(operation)
+            .iter_errors(&body)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{operation} {body}: {errors:?}");
+        *checked.entry(operation).or_default() += 1;
+    }
+    // Each kind of request was sent and checked; the schemas can refuse (a wrong body fails).
+    assert_eq!(checked.get(INBOUND), Some(&3), "{checked:?}");
+    assert_eq!(checked.get(DISCONNECT), Some(&1), "{checked:?}");
+    let wrong = json!({"channel": {"from": {"id": "h-1", "idType": "Handover"}}, "text": "x"});
+    assert!(
+        !validator(INBOUND).is_valid(&wrong),
+        "a sender of an unknown id type, and a message without its time, are refused"
+    );
+}
