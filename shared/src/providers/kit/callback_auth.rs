@@ -345,6 +345,11 @@ mod tests {
         assert!(bearer.matches(b"t", "t", b""), "a bare token is taken whole");
         assert!(!bearer.matches(b"t", "Bearer", b""));
         assert!(!bearer.matches(b"t", "Basic t", b""));
+        assert!(bearer.matches(b"t", "Bearer   t ", b""), "blanks around the token");
+        assert!(
+            bearer.matches(b"Bearert", "Bearert", b""),
+            "the scheme word must be followed by a blank to count as one"
+        );
         let h = with("authorization", "Bearer nope");
         assert_eq!(
             bearer.verify(b"t", &request(&h, b"")),

@@ -76,6 +76,11 @@ impl ApiClient {
         &self.base
     }
 
+    /// How calls authenticate.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
     /// The OAuth token endpoint, with client-credentials authentication.
     pub fn token_url(&self) -> Option<&str> {
         match &self.auth {
