@@ -10,19 +10,10 @@ use super::wire::*;
 use super::{BOT_PREFIX, DEFAULT_NICKNAME, ID_TYPE, MAX_ATTRIBUTE_CHARS, MAX_TEXT_CHARS};
 use crate::domain::{Actor, EndReason, TranscriptEntry, UserInfo, render_transcript};
 use crate::providers::StartRequest;
+use crate::providers::kit::text::clip;
 
 pub(super) fn iso_millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// At most `max` characters, the cut marked with an ellipsis.
-pub(super) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Splits text into pieces of at most `max` characters (never an empty list).

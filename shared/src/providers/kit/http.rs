@@ -89,6 +89,16 @@ impl ApiClient {
         }
     }
 
+    /// Fetches a token now when calls use client credentials (nothing to do otherwise), so
+    /// that a caller can tell a token failure apart from a failure of the call that follows:
+    /// Sparkcentral's handover call may have been applied when it fails, a token request not.
+    pub async fn authenticate(&self) -> Result<(), DeliveryError> {
+        match &self.auth {
+            Auth::ClientCredentials(grant) => self.token(grant).await.map(drop),
+            _ => Ok(()),
+        }
+    }
+
     /// A GET, its answer classified ([`delivery::check`] plus [`rate_limit_wait`]).
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Response, DeliveryError> {
         let (resp, now) = self.send(Method::GET, path, query, None).await?;

@@ -325,9 +325,27 @@ pub fn decode_entities(s: &str) -> String {
     out
 }
 
+/// At most `max` characters, the cut marked with an ellipsis (which counts as one): for
+/// fields and notes a provider limits in length.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_keeps_short_text_and_marks_the_cut() {
+        assert_eq!(clip("short", 5), "short");
+        assert_eq!(clip("éàüöß!", 4), "éàü…");
+        assert_eq!(clip("abc", 1), "…");
+    }
 
     fn text(html: &str) -> String {
         html_to_text(html).text

@@ -1,0 +1,66 @@
+//! The provider entry's fields of a `kind: sparkcentral` provider, as the bot document
+//! writes them; `SparkcentralProvider::new` checks them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Provider entry fields of a `kind: sparkcentral` provider.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Settings {
+    /// `us` or `eu` (Sparkcentral), `hootsuite` (Hootsuite Inbox 2.0).
+    #[serde(default)]
+    pub(super) region: Option<String>,
+    /// Overrides the region's host (tests, proxies); the region still decides the API paths.
+    #[serde(default)]
+    pub(super) api_base_url: Option<String>,
+    /// The Hootsuite organization linked to the app (required with `region: hootsuite`).
+    #[serde(default)]
+    pub(super) organization_id: Option<Id>,
+    /// Queue name → Sparkcentral topic name(s) applied at the handover.
+    #[serde(default)]
+    pub(super) queue_topics: BTreeMap<String, Topics>,
+    /// Text the virtual agent sends the contact together with the handover.
+    #[serde(default)]
+    pub(super) handover_message: Option<String>,
+    /// Ask Hootsuite Inbox whether any agent is available before offering a handover.
+    #[serde(default)]
+    pub(super) check_online_agents: bool,
+    #[serde(default)]
+    pub(super) max_event_age_seconds: Option<u64>,
+}
+
+/// An id an operator may write quoted or not.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Id {
+    Text(String),
+    Number(u64),
+}
+
+impl Id {
+    pub(super) fn into_string(self) -> String {
+        match self {
+            Id::Text(s) => s.trim().to_owned(),
+            Id::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// One topic name or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Topics {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Topics {
+    pub(super) fn into_vec(self) -> Vec<String> {
+        match self {
+            Topics::One(t) => vec![t],
+            Topics::Many(ts) => ts,
+        }
+    }
+}
