@@ -621,55 +621,6 @@ async fn an_idle_agent_is_released_and_the_thread_returns_to_the_bot() {
 }
 
 #[tokio::test]
-async fn a_rate_limited_then_failing_hand_back_is_retried_and_sent_once() {
-    let w = world().await;
-    w.opened("e1", "s-1").await;
-    Mock::given(method("PUT"))
-        .and(path(update_path()))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "45"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&w.engage)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(update_path()))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&w.engage)
-        .await;
-    w.send(&json!({"id": "e2", "type": "handover.cancel", "sessionId": "s-1"}))
-        .await;
-    let hand_backs = || async {
-        w.recategorisations()
-            .await
-            .into_iter()
-            .filter(|c| c.iter().any(|id| id == BOT_CATEGORY))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(hand_backs().await.len(), 1, "refused once with 429");
-    assert_eq!(w.thread_categories(), strings(&[OTHER_CATEGORY, AGENT_CATEGORY]));
-
-    // Retry-After stays below the test policy's 60 s cap on delays, so it is honoured as sent.
-    w.after_seconds(30).await;
-    assert_eq!(hand_backs().await.len(), 1, "not before Retry-After (45 s)");
-    w.after_seconds(30).await;
-    assert_eq!(hand_backs().await.len(), 2, "retried after Retry-After, then 503");
-    w.after_seconds(60).await;
-    let sent = hand_backs().await;
-    assert_eq!(sent.len(), 3, "delivered on the third attempt");
-    assert!(sent.iter().all(|c| *c == sent[0]), "the same categories every time");
-    assert_eq!(w.thread_categories(), strings(&[OTHER_CATEGORY, BOT_CATEGORY]));
-    let key = SessionKey::new("acme", "s-1");
-    assert!(
-        w.env.store.outbox(&key).await.unwrap().is_empty(),
-        "nothing left to deliver"
-    );
-    w.after_seconds(600).await;
-    assert_eq!(hand_backs().await.len(), 3, "and never again");
-}
-
-#[tokio::test]
 async fn a_wrong_or_missing_secret_is_refused_and_other_threads_are_ignored() {
     let w = world().await;
     w.opened("e1", "s-1").await;

@@ -1,0 +1,140 @@
+//! Engage Digital's wire formats, typed and read leniently: the webhook notification
+//! (`{id, domain_id, events[]}`), and the REST answers we read (`Thread`, the interventions
+//! list, `AgentStatus`). Engage's events page types ids as integers while its examples show
+//! strings, and metadata differs per resource type, so every scalar we read is a [`Scalar`]
+//! and a field of an unexpected type reads as absent instead of failing the notification.
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde_json::Value;
+
+/// A string or a number, read as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl Scalar {
+    /// The value as text, trimmed; `None` when blank.
+    fn text(&self) -> Option<String> {
+        match self {
+            Scalar::Text(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Scalar::Text(_) => None,
+            Scalar::Number(n) => Some(n.to_string()),
+        }
+    }
+}
+
+/// The text of an optional scalar field.
+pub(super) fn text(field: &Option<Scalar>) -> Option<String> {
+    field.as_ref().and_then(Scalar::text)
+}
+
+/// A field of an unexpected type (or `null`) reads as absent.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+/// The webhook notification: `{id, domain_id, events[]}`; only the events are read.
+#[derive(Debug, Deserialize)]
+pub(super) struct Envelope {
+    pub(super) events: Vec<WebhookEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WebhookEvent {
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    pub(super) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) id: Option<Scalar>,
+    /// The user who triggered the event, when an agent did.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) user_id: Option<Scalar>,
+    #[serde(default)]
+    pub(super) resource: Option<Resource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Resource {
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    pub(super) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) id: Option<Scalar>,
+    #[serde(default)]
+    pub(super) metadata: Option<Metadata>,
+}
+
+/// The metadata fields of contents and interventions this adapter reads.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Metadata {
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) source_id: Option<Scalar>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) thread_id: Option<Scalar>,
+    /// A content's creator.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) creator_id: Option<Scalar>,
+    /// An intervention's agent.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) user_id: Option<Scalar>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) body: Option<Scalar>,
+    /// `text` or `html`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) body_input_format: Option<Scalar>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) has_attachment: Option<bool>,
+}
+
+/// The thread fields used here (`Thread` in the OpenAPI description).
+#[derive(Debug, Deserialize)]
+pub(super) struct Thread {
+    #[serde(default)]
+    pub(super) source_id: Option<String>,
+    #[serde(default)]
+    pub(super) closed: Option<bool>,
+    #[serde(default)]
+    pub(super) thread_category_ids: Option<Vec<String>>,
+}
+
+/// `GET /1.0/interventions`: one page of records.
+#[derive(Debug, Deserialize)]
+pub(super) struct InterventionList {
+    #[serde(default)]
+    pub(super) records: Option<Vec<InterventionRecord>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct InterventionRecord {
+    #[serde(default)]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) closed: Option<bool>,
+    #[serde(default)]
+    pub(super) user_id: Option<String>,
+    #[serde(default)]
+    pub(super) user_replies_count: Option<u64>,
+}
+
+/// One entry of `GET /1.0/status` (`AgentStatus`).
+#[derive(Debug, Deserialize)]
+pub(super) struct AgentStatus {
+    #[serde(default)]
+    pub(super) agent_id: Option<String>,
+    #[serde(default)]
+    pub(super) channels: Option<Vec<AgentChannel>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AgentChannel {
+    #[serde(default)]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) status: Option<String>,
+    #[serde(default)]
+    pub(super) busyness: Option<String>,
+}
