@@ -1,0 +1,83 @@
+//! The pass-control metadata the agent's ticket is filled from.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::super::outbound::{METADATA_BUDGET, json_len};
+use super::*;
+use crate::domain::{Handover, Trigger, UserInfo};
+
+// --- the agent's context ---
+
+fn handover(variables: Value, tags: Vec<&str>) -> Handover {
+    Handover {
+        id: "h-9".into(),
+        trigger: Trigger::ExplicitRequest,
+        provider: "zd".into(),
+        queue: "general".into(),
+        language: "en".into(),
+        variables: serde_json::from_value(variables).unwrap(),
+        tags: tags.into_iter().map(str::to_owned).collect(),
+        summary: Some("Parcel A-1 is late".into()),
+        provider_conversation_id: Some("f52b01137aa6c250bc7251fa".into()),
+        requested_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+        joined_at: None,
+        ended_at: None,
+        end_reason: None,
+        agent: None,
+        position: None,
+        estimated_wait_seconds: None,
+    }
+}
+
+fn entry(seq: u64, text: &str) -> TranscriptEntry {
+    TranscriptEntry {
+        seq,
+        actor: crate::domain::Actor::User,
+        timestamp: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+        message: Message::text(text),
+        agent: None,
+        event_id: None,
+    }
+}
+
+#[test]
+fn metadata_carries_tags_fields_and_fits_four_kilobytes() {
+    let p = provider_with(json!({
+        "appId": APP, "subdomain": "acme",
+        "ticketFields": {"summary": "360001", "transcript": "360002", "orderId": "360003", "userEmail": "360004"}
+    }))
+    .unwrap();
+    let h = handover(
+        json!({"orderId": "A-1", "firstMessageId": "603012d7e0a3f9000c879b67"}),
+        vec!["vip", "late parcel"],
+    );
+    let user = UserInfo {
+        id: "u-7".into(),
+        name: Some("Ann".into()),
+        email: Some("ann@example.com".into()),
+        locale: None,
+    };
+    let long: Vec<TranscriptEntry> = (1..=200).map(|i| entry(i, &"Where is my parcel? ".repeat(5))).collect();
+    let r = StartRequest {
+        delivery_id: "h-9-start",
+        bot_id: "acme",
+        session_id: "s-42",
+        handover: &h,
+        user: Some(&user),
+        channel: Some("web"),
+        transcript: &long,
+    };
+    let m = p.handover_metadata(&r);
+    assert_eq!(m["handover_id"], "h-9");
+    assert_eq!(m["dataCapture.systemField.tags"], "vip late_parcel");
+    assert_eq!(m["first_message_id"], "603012d7e0a3f9000c879b67");
+    assert_eq!(m["dataCapture.ticketField.360001"], "Parcel A-1 is late");
+    assert_eq!(m["dataCapture.ticketField.360003"], "A-1");
+    assert_eq!(m["dataCapture.ticketField.360004"], "ann@example.com");
+    let transcript = m["dataCapture.ticketField.360002"].as_str().unwrap();
+    assert!(transcript.starts_with("User: Where is my parcel?"));
+    assert!(transcript.ends_with('…'), "shortened to fit");
+    assert!(json_len(&m) <= METADATA_BUDGET);
+    assert!(m.values().all(|v| v.is_string()), "flat");
+}
