@@ -1,36 +1,14 @@
 //! Engage Digital's wire formats, typed and read leniently: the webhook notification
 //! (`{id, domain_id, events[]}`), and the REST answers we read (`Thread`, the interventions
 //! list, `AgentStatus`). Engage's events page types ids as integers while its examples show
-//! strings, and metadata differs per resource type, so every scalar we read is a [`Scalar`]
+//! strings, and metadata differs per resource type, so every scalar we read is a kit [`Scalar`]
 //! and a field of an unexpected type reads as absent instead of failing the notification.
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::Value;
 
-/// A string or a number, read as text.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(super) enum Scalar {
-    Text(String),
-    Number(serde_json::Number),
-}
-
-impl Scalar {
-    /// The value as text, trimmed; `None` when blank.
-    fn text(&self) -> Option<String> {
-        match self {
-            Scalar::Text(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-            Scalar::Text(_) => None,
-            Scalar::Number(n) => Some(n.to_string()),
-        }
-    }
-}
-
-/// The text of an optional scalar field.
-pub(super) fn text(field: &Option<Scalar>) -> Option<String> {
-    field.as_ref().and_then(Scalar::text)
-}
+pub(super) use crate::providers::kit::wire::{Scalar, text};
 
 /// A field of an unexpected type (or `null`) reads as absent.
 fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
@@ -47,10 +25,10 @@ pub(super) struct Envelope {
 pub(super) struct WebhookEvent {
     #[serde(rename = "type", default, deserialize_with = "lenient")]
     pub(super) kind: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) id: Option<Scalar>,
     /// The user who triggered the event, when an agent did.
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) user_id: Option<Scalar>,
     #[serde(default)]
     pub(super) resource: Option<Resource>,
@@ -60,7 +38,7 @@ pub(super) struct WebhookEvent {
 pub(super) struct Resource {
     #[serde(rename = "type", default, deserialize_with = "lenient")]
     pub(super) kind: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) id: Option<Scalar>,
     #[serde(default)]
     pub(super) metadata: Option<Metadata>,
@@ -69,20 +47,20 @@ pub(super) struct Resource {
 /// The metadata fields of contents and interventions this adapter reads.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Metadata {
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) source_id: Option<Scalar>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) thread_id: Option<Scalar>,
     /// A content's creator.
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) creator_id: Option<Scalar>,
     /// An intervention's agent.
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) user_id: Option<Scalar>,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) body: Option<Scalar>,
     /// `text` or `html`.
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub(super) body_input_format: Option<Scalar>,
     #[serde(default, deserialize_with = "lenient")]
     pub(super) has_attachment: Option<bool>,

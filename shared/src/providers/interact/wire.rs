@@ -73,25 +73,8 @@ pub(super) struct StartAnswer {
     pub(super) conversation_id: Option<Id>,
 }
 
-/// An id, given as a string or a number.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(super) enum Id {
-    Text(String),
-    Number(serde_json::Number),
-    /// Anything else (an object, a bool): no usable id.
-    Other(#[allow(dead_code)] serde::de::IgnoredAny),
-}
-
-impl Id {
-    pub(super) fn text(&self) -> Option<String> {
-        match self {
-            Id::Text(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-            Id::Number(n) => Some(n.to_string()),
-            Id::Other(_) => None,
-        }
-    }
-}
+/// Ids come as a string or a number.
+pub(super) use crate::providers::kit::wire::Scalar as Id;
 
 // ASSUMED CALLBACK CONTRACT (the documented default; confirm with Proximus):
 //

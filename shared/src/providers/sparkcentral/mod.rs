@@ -28,6 +28,7 @@ use reqwest::header::{ACCEPT, HeaderValue};
 use super::kit::callback_auth::{Algorithm, CallbackAuth, Encoding};
 use super::kit::http::{ApiClient, Auth, ClientCredentials};
 use super::kit::settings::{self as kit_settings, non_empty};
+use super::kit::wire::IdSetting;
 use super::memo::Memo;
 use super::oauth::ClientAuth;
 use super::{
@@ -39,7 +40,7 @@ use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, TranscriptEntry};
 use crate::secrets::Secret;
 use outbound::{handover_body, is_ambiguous, is_not_assigned, token_grant};
-use settings::{Id, Settings};
+use settings::Settings;
 use wire::OnlineAgents;
 
 /// Signature header of Sparkcentral's own platform (header names are stored lowercase).
@@ -187,7 +188,7 @@ impl SparkcentralProvider {
             Some(url) => kit_settings::base_url("apiBaseUrl", &url)?,
             None => default_base.to_owned(),
         };
-        let organization_id = s.organization_id.map(Id::into_string).filter(|v| !v.is_empty());
+        let organization_id = s.organization_id.map(IdSetting::into_string).filter(|v| !v.is_empty());
         if api == Api::Inbox && organization_id.is_none() {
             return Err(ProviderSetupError::setting(
                 "organizationId",

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::providers::kit::wire::IdSetting;
+
 /// Provider entry fields of a `kind: sparkcentral` provider.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -17,7 +19,7 @@ pub(super) struct Settings {
     pub(super) api_base_url: Option<String>,
     /// The Hootsuite organization linked to the app (required with `region: hootsuite`).
     #[serde(default)]
-    pub(super) organization_id: Option<Id>,
+    pub(super) organization_id: Option<IdSetting>,
     /// Queue name → Sparkcentral topic name(s) applied at the handover.
     #[serde(default)]
     pub(super) queue_topics: BTreeMap<String, Topics>,
@@ -29,23 +31,6 @@ pub(super) struct Settings {
     pub(super) check_online_agents: bool,
     #[serde(default)]
     pub(super) max_event_age_seconds: Option<u64>,
-}
-
-/// An id an operator may write quoted or not.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(super) enum Id {
-    Text(String),
-    Number(u64),
-}
-
-impl Id {
-    pub(super) fn into_string(self) -> String {
-        match self {
-            Id::Text(s) => s.trim().to_owned(),
-            Id::Number(n) => n.to_string(),
-        }
-    }
 }
 
 /// One topic name or a list of them.
