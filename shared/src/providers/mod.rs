@@ -9,7 +9,6 @@ pub mod intercom;
 pub mod kit;
 pub mod memo;
 pub mod oauth;
-pub mod sig;
 pub mod sparkcentral;
 pub mod webhook;
 pub mod zendesk;

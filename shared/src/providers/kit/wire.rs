@@ -1,6 +1,6 @@
 //! Small wire types several providers need: values they send as a string in one place and a
-//! number in another ([`Scalar`]), and ids operators write quoted or not in a bot document
-//! ([`IdSetting`]).
+//! number in another ([`Scalar`]), parts of a body read only when they have the expected shape
+//! ([`Lenient`]), and ids operators write quoted or not in a bot document ([`IdSetting`]).
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -31,6 +31,30 @@ impl Scalar {
 /// The text of an optional [`Scalar`] field.
 pub fn text(field: &Option<Scalar>) -> Option<String> {
     field.as_ref().and_then(Scalar::text)
+}
+
+/// A part of a body read when it has the expected shape and ignored otherwise, so that one
+/// odd field (a count where older formats had a list, a number where an object was expected)
+/// does not make the whole callback unreadable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Lenient<T> {
+    Read(T),
+    Unreadable(#[allow(dead_code)] IgnoredAny),
+}
+
+impl<T> Lenient<T> {
+    pub fn get(&self) -> Option<&T> {
+        match self {
+            Lenient::Read(t) => Some(t),
+            Lenient::Unreadable(_) => None,
+        }
+    }
+}
+
+/// The value of an optional lenient field, when it was readable.
+pub fn read<T>(field: &Option<Lenient<T>>) -> Option<&T> {
+    field.as_ref().and_then(Lenient::get)
 }
 
 /// An id setting as an operator writes it in YAML: `12345` or `"12345"`.
@@ -76,6 +100,29 @@ mod tests {
         assert_eq!(id_of(json!({"id": {"nested": 1}})), None);
         assert_eq!(id_of(json!({"id": true})), None);
         assert_eq!(id_of(json!({})), None);
+    }
+
+    #[test]
+    fn a_lenient_part_of_another_shape_is_unreadable_not_an_error() {
+        #[derive(Debug, Deserialize)]
+        struct Person {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            people: Option<Lenient<Vec<Lenient<Person>>>>,
+        }
+        let names = |v: serde_json::Value| -> Option<Vec<Option<String>>> {
+            let doc: Doc = serde_json::from_value(v).unwrap();
+            read(&doc.people).map(|list| list.iter().map(|p| p.get().map(|p| p.name.clone())).collect())
+        };
+        assert_eq!(
+            names(json!({"people": [{"name": "Eva"}, 3]})),
+            Some(vec![Some("Eva".to_owned()), None])
+        );
+        assert_eq!(names(json!({"people": 3})), None, "a count, not a list");
+        assert_eq!(names(json!({})), None);
     }
 
     #[test]
