@@ -131,8 +131,15 @@ pub enum Callback {
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
-    fn capabilities(&self) -> Capabilities;
-    async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError>;
+    /// What this adapter can do: its kind's declared row, unless a setting changes it.
+    fn capabilities(&self) -> Capabilities {
+        declared(self.kind())
+    }
+    /// Whether agents are there for `queue`. `Unknown` unless the provider has a presence API
+    /// the adapter asks; the core then offers the handover and the provider's routing decides.
+    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
+        Ok(AgentAvailability::Unknown)
+    }
     async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
     /// Adds a user or bot turn to the agent's conversation.
     async fn send_message(

@@ -181,10 +181,6 @@ impl Provider for EngageProvider {
         ProviderKind::Engage
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     /// `GET /1.0/status` for the agents having the queue's agent category (and reply permission
     /// on `sourceId`, when set): online when one of them, other than the bot, is available and
     /// not at full capacity on a channel (`channel`, when set).

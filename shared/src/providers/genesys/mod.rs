@@ -27,8 +27,8 @@ use super::kit::http::{ApiClient, Auth, ClientCredentials};
 use super::kit::settings::{self, non_empty};
 use super::oauth::ClientAuth;
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderSetupError, StartRequest, path_segment,
+    Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderEvent,
+    ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
@@ -115,6 +115,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // The first message carries the transcript.
     bot_history_visible: true,
     history_written_back: true,
+    // Not asked: presence would need the queue's id and a routing or analytics query; the
+    // Architect flow decides what happens when nobody is on the queue.
     agent_availability: false,
 };
 
@@ -212,16 +214,6 @@ fn region_domain(region: &str) -> Result<String, String> {
 impl Provider for GenesysProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Genesys
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    /// Not asked: presence would need the queue's id and a routing or analytics query; the
-    /// Architect flow decides what happens when nobody is on the queue.
-    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
-        Ok(AgentAvailability::Unknown)
     }
 
     /// One inbound message with the transcript: atomic (nothing to clean up if it fails, so the

@@ -200,13 +200,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::{Handover, Message, Trigger};
+    use crate::domain::{Handover, Message};
+    use crate::providers::kit::testing;
     use crate::providers::path_segment;
 
     fn handover() -> Handover {
         Handover {
-            id: "h-1".into(),
-            trigger: Trigger::ExplicitRequest,
             provider: "genesys".into(),
             queue: "Support_NL".into(),
             language: "nl".into(),
@@ -219,50 +218,23 @@ mod tests {
             .collect(),
             tags: vec!["vip".into(), "late".into()],
             summary: Some("Parcel is late".into()),
-            provider_conversation_id: None,
-            requested_at: DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc(),
-            joined_at: None,
-            ended_at: None,
-            end_reason: None,
-            agent: None,
-            position: None,
-            estimated_wait_seconds: None,
+            ..testing::handover()
         }
     }
 
     fn entry(seq: u64, actor: Actor, text: &str) -> TranscriptEntry {
-        TranscriptEntry {
-            seq,
-            actor,
-            timestamp: DateTime::parse_from_rfc3339("2026-11-25T08:59:00Z").unwrap().to_utc(),
-            message: Message::text(text),
-            agent: None,
-            event_id: None,
-        }
+        testing::entry(seq, actor, Message::text(text), "2026-11-25T08:59:00Z")
     }
 
     #[test]
     fn the_opening_message_carries_context_and_transcript() {
         let h = handover();
-        let user = UserInfo {
-            id: "u-7".into(),
-            name: Some("Ann Peeters".into()),
-            email: Some("ann@example.com".into()),
-            locale: None,
-        };
+        let user = testing::ann();
         let transcript = [
             entry(1, Actor::User, "Where is my parcel?"),
             entry(2, Actor::Bot, "Let me check."),
         ];
-        let r = StartRequest {
-            delivery_id: "h-1-start",
-            bot_id: "acme",
-            session_id: "s-42",
-            handover: &h,
-            user: Some(&user),
-            channel: Some("web"),
-            transcript: &transcript,
-        };
+        let r = testing::start_request(&h, Some(&user), &transcript);
         let body = inbound_message(
             sender(&h.id, r.user, true),
             r.delivery_id,

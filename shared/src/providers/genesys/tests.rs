@@ -307,14 +307,10 @@ fn a_message_without_recipient_or_id_is_malformed() {
     m["id"] = Value::Null;
     m["channel"]["messageId"] = Value::Null;
     assert!(matches!(parse(&p, &m), Err(CallbackError::Malformed(_))));
-    let h = testing::headers(&[]);
-    let req = CallbackRequest {
-        method: "POST",
-        headers: &h,
-        query: &[],
-        body: b"not json",
-    };
-    assert!(matches!(p.parse_callback(&req), Err(CallbackError::Malformed(_))));
+    assert!(matches!(
+        testing::parse_bytes(&p, &[], b"not json"),
+        Err(CallbackError::Malformed(_))
+    ));
 }
 
 #[test]

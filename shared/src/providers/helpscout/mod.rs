@@ -31,8 +31,8 @@ use super::kit::text::{message_html, text_to_html};
 use super::memo::Memo;
 use super::oauth::ClientAuth;
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderEvent, ProviderSetupError, StartRequest, path_segment,
+    Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderEvent,
+    ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
@@ -85,6 +85,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // The transcript is imported as threads.
     bot_history_visible: true,
     history_written_back: true,
+    // Not asked: the API has no presence endpoint for a mailbox.
     agent_availability: false,
 };
 
@@ -194,6 +195,16 @@ impl HelpScoutProvider {
             .or(self.default_mailbox)
     }
 
+    /// A conversation or its thread list, read; an unreadable answer is retried.
+    async fn read_conversation(&self, path: &str) -> Result<ConversationBody, DeliveryError> {
+        self.api
+            .get(path, &[])
+            .await?
+            .json()
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("Help Scout answer to GET {path}: {e}")))
+    }
+
     /// The conversation's customer id, which the customer-thread endpoint needs: remembered
     /// in-process, else read once from the conversation (`primaryCustomer.id`, or its creator
     /// when that is a customer).
@@ -203,13 +214,7 @@ impl HelpScoutProvider {
             return Ok(id);
         }
         let path = format!("/v2/conversations/{}", path_segment(conversation_id));
-        let body: ConversationBody = self
-            .api
-            .get(&path, &[])
-            .await?
-            .json()
-            .await
-            .map_err(|e| DeliveryError::retryable(format!("Help Scout conversation {conversation_id}: {e}")))?;
+        let body = self.read_conversation(&path).await?;
         let as_id = |p: &wire::Person| text(&p.id).and_then(|s| s.parse::<u64>().ok());
         let id = read(&body.primary_customer)
             .and_then(as_id)
@@ -256,15 +261,6 @@ fn created_id(resp: &reqwest::Response) -> Option<String> {
 impl Provider for HelpScoutProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Helpscout
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    /// Not asked: the API has no presence endpoint for a mailbox.
-    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
-        Ok(AgentAvailability::Unknown)
     }
 
     /// One create call: atomic (if it fails nothing exists in Help Scout, and the shell fails
@@ -355,13 +351,7 @@ impl Provider for HelpScoutProvider {
     /// (`thread:<id>`) and are applied once.
     async fn fetch_events(&self, conversation_id: &str) -> Result<Vec<ProviderEvent>, DeliveryError> {
         let path = format!("/v2/conversations/{}/threads", path_segment(conversation_id));
-        let body: ConversationBody = self
-            .api
-            .get(&path, &[])
-            .await?
-            .json()
-            .await
-            .map_err(|e| DeliveryError::retryable(format!("Help Scout threads of {conversation_id}: {e}")))?;
+        let body = self.read_conversation(&path).await?;
         Ok(self.agent_replies(conversation_id, &body))
     }
 

@@ -24,8 +24,8 @@ use super::kit::callback_auth::CallbackAuth;
 use super::kit::http::{ApiClient, Auth};
 use super::kit::settings::{self, non_empty};
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderSetupError, StartRequest, path_segment,
+    Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderSetupError,
+    StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
@@ -75,7 +75,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // shows a field of that name to the agent is not known.
     bot_history_visible: false,
     history_written_back: true,
-    // No public presence API.
+    // No public presence API: #Interact's own routing decides what happens without agents.
     agent_availability: false,
 };
 
@@ -239,15 +239,6 @@ fn fill(template: &str, conversation_id: &str, handover_id: &str) -> String {
 impl Provider for InteractProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Interact
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    /// No public presence API: #Interact's own routing decides what happens without agents.
-    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
-        Ok(AgentAvailability::Unknown)
     }
 
     /// One call, atomic: if it fails nothing exists at #Interact and the shell fails over.

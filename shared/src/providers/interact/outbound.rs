@@ -87,40 +87,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use chrono::DateTime;
 
-    use crate::domain::{Handover, Message, Trigger, UserInfo};
+    use crate::domain::{Handover, Message, UserInfo};
+    use crate::providers::kit::testing;
 
     fn handover() -> Handover {
         Handover {
-            id: "h-1".into(),
-            trigger: Trigger::ExplicitRequest,
             provider: "interact".into(),
             queue: "Support_NL".into(),
             language: "nl".into(),
             variables: [("orderId".to_owned(), json!("A-1"))].into_iter().collect(),
             tags: vec!["vip".into()],
             summary: Some("Parcel is late".into()),
-            provider_conversation_id: None,
-            requested_at: DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc(),
-            joined_at: None,
-            ended_at: None,
-            end_reason: None,
-            agent: None,
-            position: None,
-            estimated_wait_seconds: None,
+            ..testing::handover()
         }
     }
 
     fn entry(seq: u64, actor: Actor, message: Message) -> TranscriptEntry {
-        TranscriptEntry {
-            seq,
-            actor,
-            timestamp: DateTime::parse_from_rfc3339("2026-11-25T08:59:00Z").unwrap().to_utc(),
-            message,
-            agent: None,
-            event_id: None,
-        }
+        testing::entry(seq, actor, message, "2026-11-25T08:59:00Z")
     }
 
     #[test]
@@ -144,15 +128,7 @@ mod tests {
                 },
             ),
         ];
-        let r = StartRequest {
-            delivery_id: "h-1-start",
-            bot_id: "acme",
-            session_id: "s-42",
-            handover: &h,
-            user: Some(&user),
-            channel: Some("web"),
-            transcript: &transcript,
-        };
+        let r = testing::start_request(&h, Some(&user), &transcript);
         let body = serde_json::to_value(start_body(&r, "h-1")).unwrap();
         assert_eq!(body["id"], "h-1-start");
         assert_eq!(body["type"], "conversation.started");

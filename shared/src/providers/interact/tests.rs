@@ -248,14 +248,10 @@ fn unknown_types_are_ignored_and_incomplete_events_are_malformed() {
         json!({"type": "agent.message", "id": "ev-1", "conversationId": "ic-1"})
     ));
     assert!(malformed(json!(["not", "an", "object"])));
-    let h = testing::headers(&[]);
-    let req = CallbackRequest {
-        method: "POST",
-        headers: &h,
-        query: &[],
-        body: b"not json",
-    };
-    assert!(matches!(p.parse_callback(&req), Err(CallbackError::Malformed(_))));
+    assert!(matches!(
+        testing::parse_bytes(&p, &[], b"not json"),
+        Err(CallbackError::Malformed(_))
+    ));
 }
 
 #[test]

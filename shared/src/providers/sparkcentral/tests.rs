@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::outbound::{MAX_NOTE_CHARS, handover_note};
 use super::*;
 use crate::domain::Handover;
-use crate::domain::handover::Trigger;
 use crate::providers::kit::testing::{self, events};
 use crate::providers::{ProviderEvent, ProviderEventKind, oauth};
 
@@ -353,21 +352,13 @@ fn token_requests_follow_each_generation() {
 fn handover(variables: Value, tags: Vec<&str>, summary: Option<&str>) -> Handover {
     Handover {
         id: "h-9".into(),
-        trigger: Trigger::ExplicitRequest,
         provider: "sc".into(),
-        queue: "general".into(),
-        language: "en".into(),
         variables: serde_json::from_value(variables).unwrap(),
         tags: tags.into_iter().map(str::to_owned).collect(),
         summary: summary.map(str::to_owned),
         provider_conversation_id: Some("0-01e67a8c216-000-8c9ea98e".into()),
         requested_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
-        joined_at: None,
-        ended_at: None,
-        end_reason: None,
-        agent: None,
-        position: None,
-        estimated_wait_seconds: None,
+        ..testing::handover()
     }
 }
 

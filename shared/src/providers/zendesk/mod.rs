@@ -30,8 +30,8 @@ use super::kit::callback_auth::CallbackAuth;
 use super::kit::http::{ApiClient, Auth};
 use super::kit::settings::{self as kit_settings, non_empty};
 use super::{
-    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderSetupError, StartRequest, path_segment,
+    Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderSetupError,
+    StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
@@ -178,14 +178,6 @@ impl ZendeskProvider {
 impl Provider for ZendeskProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Zendesk
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
-        Ok(AgentAvailability::Unknown)
     }
 
     async fn start(&self, r: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError> {

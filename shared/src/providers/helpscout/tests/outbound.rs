@@ -10,13 +10,11 @@ use super::super::outbound::{
 };
 use super::super::wire::ConversationBody;
 use super::*;
-use crate::domain::{Handover, Message, Trigger, UserInfo};
+use crate::domain::{Handover, Message, UserInfo};
 use crate::providers::path_segment;
 
 fn handover() -> Handover {
     Handover {
-        id: "h-1".into(),
-        trigger: Trigger::ExplicitRequest,
         provider: "helpscout".into(),
         queue: "Support_NL".into(),
         language: "nl".into(),
@@ -25,59 +23,25 @@ fn handover() -> Handover {
             .collect(),
         tags: vec!["vip".into()],
         summary: Some("Parcel is late".into()),
-        provider_conversation_id: None,
-        requested_at: DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc(),
-        joined_at: None,
-        ended_at: None,
-        end_reason: None,
-        agent: None,
-        position: None,
-        estimated_wait_seconds: None,
+        ..testing::handover()
     }
 }
 
 fn entry(seq: u64, actor: Actor, text: &str) -> TranscriptEntry {
-    TranscriptEntry {
-        seq,
-        actor,
-        timestamp: DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc(),
-        message: Message::text(text),
-        agent: None,
-        event_id: None,
-    }
-}
-
-fn start_request<'a>(
-    h: &'a Handover,
-    user: Option<&'a UserInfo>,
-    transcript: &'a [TranscriptEntry],
-) -> StartRequest<'a> {
-    StartRequest {
-        delivery_id: "h-1-start",
-        bot_id: "acme",
-        session_id: "s-42",
-        handover: h,
-        user,
-        channel: Some("web"),
-        transcript,
-    }
+    testing::entry(seq, actor, Message::text(text), "2026-11-25T09:00:00Z")
 }
 
 #[test]
 fn the_new_conversation_carries_customer_transcript_and_context() {
     let p = provider();
     let h = handover();
-    let user = UserInfo {
-        id: "u-7".into(),
-        name: Some("Ann Peeters".into()),
-        email: Some("ann@example.com".into()),
-        locale: None,
-    };
+    let user = testing::ann();
     let transcript = [
         entry(1, Actor::User, "Where is my parcel?"),
         entry(2, Actor::Bot, "Let me check."),
     ];
-    let body = serde_json::to_value(p.new_conversation(&start_request(&h, Some(&user), &transcript), 85)).unwrap();
+    let body =
+        serde_json::to_value(p.new_conversation(&testing::start_request(&h, Some(&user), &transcript), 85)).unwrap();
     assert_eq!(body["mailboxId"], 85);
     assert_eq!(body["type"], "chat");
     assert_eq!(body["status"], "active");
@@ -122,18 +86,18 @@ fn the_customer_email_falls_back_to_variables_then_a_placeholder() {
         email: None,
         locale: None,
     };
-    let r = start_request(&h, Some(&user), &[]);
+    let r = testing::start_request(&h, Some(&user), &[]);
     assert_eq!(
         customer_email(&r, true, "handover.invalid"),
         "acme.u-7-x@handover.invalid"
     );
     assert_eq!(
-        customer_email(&start_request(&h, None, &[]), true, "chat.example.com"),
+        customer_email(&testing::start_request(&h, None, &[]), true, "chat.example.com"),
         "acme.s-42@chat.example.com"
     );
     h.variables.insert("email".into(), json!("ann@example.com"));
     h.variables.insert("firstName".into(), json!("Ann"));
-    let r = start_request(&h, Some(&user), &[]);
+    let r = testing::start_request(&h, Some(&user), &[]);
     assert_eq!(customer_email(&r, true, "handover.invalid"), "ann@example.com");
     assert_eq!(customer_names(&r), (Some("Ann".into()), None));
     assert_eq!(
@@ -141,7 +105,7 @@ fn the_customer_email_falls_back_to_variables_then_a_placeholder() {
         "acme.u-7-x@handover.invalid"
     );
     h.variables.insert("email".into(), json!("not an email"));
-    let r = start_request(&h, Some(&user), &[]);
+    let r = testing::start_request(&h, Some(&user), &[]);
     assert_eq!(
         customer_email(&r, true, "handover.invalid"),
         "acme.u-7-x@handover.invalid"
@@ -154,7 +118,7 @@ fn a_conversation_without_user_turns_gets_a_customer_thread() {
     let mut h = handover();
     h.summary = None;
     h.tags.clear();
-    let body = serde_json::to_value(p.new_conversation(&start_request(&h, None, &[]), 85)).unwrap();
+    let body = serde_json::to_value(p.new_conversation(&testing::start_request(&h, None, &[]), 85)).unwrap();
     assert_eq!(body["subject"], "From the bot");
     assert_eq!(body["type"], "email");
     assert!(body.get("tags").is_none());

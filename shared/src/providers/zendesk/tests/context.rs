@@ -5,40 +5,30 @@ use serde_json::{Value, json};
 
 use super::super::outbound::{METADATA_BUDGET, json_len};
 use super::*;
-use crate::domain::{Handover, Trigger, UserInfo};
+use crate::domain::{Handover, UserInfo};
 
 // --- the agent's context ---
 
 fn handover(variables: Value, tags: Vec<&str>) -> Handover {
     Handover {
         id: "h-9".into(),
-        trigger: Trigger::ExplicitRequest,
         provider: "zd".into(),
-        queue: "general".into(),
-        language: "en".into(),
         variables: serde_json::from_value(variables).unwrap(),
         tags: tags.into_iter().map(str::to_owned).collect(),
         summary: Some("Parcel A-1 is late".into()),
         provider_conversation_id: Some("f52b01137aa6c250bc7251fa".into()),
         requested_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
-        joined_at: None,
-        ended_at: None,
-        end_reason: None,
-        agent: None,
-        position: None,
-        estimated_wait_seconds: None,
+        ..testing::handover()
     }
 }
 
 fn entry(seq: u64, text: &str) -> TranscriptEntry {
-    TranscriptEntry {
+    testing::entry(
         seq,
-        actor: crate::domain::Actor::User,
-        timestamp: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
-        message: Message::text(text),
-        agent: None,
-        event_id: None,
-    }
+        crate::domain::Actor::User,
+        Message::text(text),
+        "1970-01-01T00:00:00Z",
+    )
 }
 
 #[test]
@@ -59,15 +49,7 @@ fn metadata_carries_tags_fields_and_fits_four_kilobytes() {
         locale: None,
     };
     let long: Vec<TranscriptEntry> = (1..=200).map(|i| entry(i, &"Where is my parcel? ".repeat(5))).collect();
-    let r = StartRequest {
-        delivery_id: "h-9-start",
-        bot_id: "acme",
-        session_id: "s-42",
-        handover: &h,
-        user: Some(&user),
-        channel: Some("web"),
-        transcript: &long,
-    };
+    let r = testing::start_request(&h, Some(&user), &long);
     let m = p.handover_metadata(&r);
     assert_eq!(m["handover_id"], "h-9");
     assert_eq!(m["dataCapture.systemField.tags"], "vip late_parcel");

@@ -255,14 +255,10 @@ fn every_event_of_a_batch_is_read_and_other_apps_are_ignored() {
 #[test]
 fn malformed_bodies_are_refused() {
     let p = provider();
-    let h = headers(Some(SECRET));
-    let req = CallbackRequest {
-        method: "POST",
-        headers: &h,
-        query: &[],
-        body: b"not json",
-    };
-    assert!(matches!(p.parse_callback(&req), Err(CallbackError::Malformed(_))));
+    assert!(matches!(
+        testing::parse_bytes(&p, &[("x-api-key", SECRET)], b"not json"),
+        Err(CallbackError::Malformed(_))
+    ));
     assert!(matches!(
         parse(&p, &json!({"app": {"id": APP}})),
         Err(CallbackError::Malformed(_))
