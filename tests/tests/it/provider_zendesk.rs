@@ -458,3 +458,34 @@ async fn every_switchboard_body_matches_the_published_schema() {
         "a hand-over without its target is refused"
     );
 }
+
+#[tokio::test]
+async fn an_agents_carousel_and_quick_replies_reach_the_bot_as_a_rich_message() {
+    let w = world(Some("chatbot")).await;
+    w.opened("e1", "s-42").await;
+    let mut rich = business_message("ev-rich", "zd:agentWorkspace", "Eva", "Which parcel?");
+    rich["payload"]["message"]["content"] = json!({
+        "type": "carousel",
+        "items": [
+            { "title": "Parcel A-1", "description": "Late by a day", "mediaUrl": "https://cdn.example.com/a1.png",
+              "actions": [ { "type": "link", "text": "Track", "uri": "https://track.example.com/A-1" },
+                           { "type": "postback", "text": "This one", "payload": "A-1" } ] },
+            { "title": "Parcel B-2", "actions": [ { "type": "postback", "text": "This one", "payload": "B-2" } ] }
+        ],
+        "actions": [ { "type": "reply", "text": "Neither", "payload": "none" } ]
+    });
+    let (status, answer) = w.webhook(&envelope(vec![rich])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    let to_bot = received(&w.bot_srv).await;
+    let message = &to_bot.last().unwrap()["message"];
+    assert_eq!(
+        message["cards"],
+        json!([
+            { "title": "Parcel A-1", "subtitle": "Late by a day", "imageUrl": "https://cdn.example.com/a1.png",
+              "buttons": [ { "title": "Track", "url": "https://track.example.com/A-1" },
+                           { "title": "This one", "payload": "A-1" } ] },
+            { "title": "Parcel B-2", "buttons": [ { "title": "This one", "payload": "B-2" } ] }
+        ])
+    );
+    assert_eq!(message["quickReplies"], json!(["Neither"]));
+}
