@@ -2,7 +2,7 @@
 //! outright. Each item is listed, with what is known, in `docs/providers/engage.md`
 //! ("Assumed").
 
-use super::wire::{Metadata, Resource, Scalar, text};
+use super::wire::{Metadata, Resource, Scalar, read, text};
 use crate::domain::Message;
 
 /// Events that lock a thread. The events page lists them, without a payload: the thread is
@@ -16,9 +16,7 @@ pub(super) const ATTACHMENT_NOTE: &str = "[attachment]";
 /// The thread an event is about.
 pub(super) fn thread_of(resource: &Resource) -> Option<String> {
     resource.metadata.as_ref().and_then(|m| text(&m.thread_id)).or_else(|| {
-        resource
-            .kind
-            .as_deref()
+        read(&resource.kind)
             .is_some_and(|t| t.contains("thread"))
             .then(|| text(&resource.id))
             .flatten()
@@ -47,7 +45,7 @@ pub(super) fn reply_message(meta: &Metadata) -> Option<Message> {
         })
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty());
-    let text = match (body, meta.has_attachment.unwrap_or(false)) {
+    let text = match (body, read(&meta.has_attachment).copied().unwrap_or(false)) {
         (Some(t), true) => format!("{t}\n{ATTACHMENT_NOTE}"),
         (Some(t), false) => t,
         (None, true) => ATTACHMENT_NOTE.to_owned(),

@@ -3,7 +3,7 @@
 
 use super::EngageProvider;
 use super::assumed;
-use super::wire::{Metadata, Scalar, WebhookEvent, text};
+use super::wire::{Metadata, Scalar, WebhookEvent, read, text};
 use crate::providers::{Callback, CallbackError, ProviderEvent, ProviderEventKind};
 
 /// The longest `hub.challenge` echoed back (Engage sends a short random string).
@@ -43,7 +43,7 @@ impl EngageProvider {
         {
             return None;
         }
-        let kind = self.kind_of(e.kind.as_deref().unwrap_or_default(), &e.user_id, meta)?;
+        let kind = self.kind_of(read(&e.kind).map_or("", String::as_str), &e.user_id, meta)?;
         Some(ProviderEvent {
             event_id: text(&e.id)?,
             conversation_id: assumed::thread_of(resource)?,

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::kit::callback_auth::CallbackAuth;
+use super::kit::callback_auth::{CallbackAuth, same_secret};
 use super::kit::http::{ApiClient, Auth};
 use super::kit::settings::{non_empty, parse, secret_field};
 use super::{
@@ -44,8 +44,6 @@ pub const SECRET_HEADER: &str = "x-dimelo-secret";
 /// Engage sends the webhook's secret itself on every request: it covers neither the body nor a
 /// time (Engage offers nothing more), so replays are absorbed by idempotency on event ids.
 pub const CALLBACK_AUTH: CallbackAuth = CallbackAuth::token_in(SECRET_HEADER);
-/// The validation GET's `hub.verify_token`, compared like a shared token (constant time).
-const VERIFY_TOKEN: CallbackAuth = CallbackAuth::token_in("hub.verify_token");
 /// The API host of historical (non-North-American) accounts: `{account}.api.engagement.dimelo.com`.
 /// North-American accounts use `{account}.api.digital.ringcentral.com` (give it as `domain` or
 /// `apiBaseUrl`).
@@ -271,7 +269,7 @@ impl Provider for EngageProvider {
         if r.method.eq_ignore_ascii_case("GET") {
             let token = inbound::query_value(r.query, "hub.verify_token")
                 .ok_or_else(|| CallbackError::Unauthenticated("missing hub.verify_token".into()))?;
-            if !VERIFY_TOKEN.matches(&self.verify_token, token, b"") {
+            if !same_secret(&self.verify_token, token) {
                 return Err(CallbackError::Unauthenticated(
                     "hub.verify_token does not match the verification token".into(),
                 ));

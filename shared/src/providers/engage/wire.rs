@@ -5,15 +5,8 @@
 //! and a field of an unexpected type reads as absent instead of failing the notification.
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer};
-use serde_json::Value;
 
-pub(super) use crate::providers::kit::wire::{Scalar, text};
-
-/// A field of an unexpected type (or `null`) reads as absent.
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
-}
+pub(super) use crate::providers::kit::wire::{Lenient, Scalar, read, text};
 
 /// The webhook notification: `{id, domain_id, events[]}`; only the events are read.
 #[derive(Debug, Deserialize)]
@@ -23,8 +16,8 @@ pub(super) struct Envelope {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct WebhookEvent {
-    #[serde(rename = "type", default, deserialize_with = "lenient")]
-    pub(super) kind: Option<String>,
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<Lenient<String>>,
     #[serde(default)]
     pub(super) id: Option<Scalar>,
     /// The user who triggered the event, when an agent did.
@@ -36,8 +29,8 @@ pub(super) struct WebhookEvent {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Resource {
-    #[serde(rename = "type", default, deserialize_with = "lenient")]
-    pub(super) kind: Option<String>,
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<Lenient<String>>,
     #[serde(default)]
     pub(super) id: Option<Scalar>,
     #[serde(default)]
@@ -62,8 +55,8 @@ pub(super) struct Metadata {
     /// `text` or `html`.
     #[serde(default)]
     pub(super) body_input_format: Option<Scalar>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub(super) has_attachment: Option<bool>,
+    #[serde(default)]
+    pub(super) has_attachment: Option<Lenient<bool>>,
 }
 
 /// The thread fields used here (`Thread` in the OpenAPI description).

@@ -102,17 +102,7 @@ impl CallbackAuth {
     /// Whether the header value `given` is valid for `secret` and `body`.
     pub fn matches(&self, secret: &[u8], given: &str, body: &[u8]) -> bool {
         match self {
-            CallbackAuth::SharedToken { scheme, .. } => {
-                let token = strip_prefix(given.trim(), scheme, true);
-                // Digests first: equal lengths, so the comparison says nothing about the
-                // secret's length either.
-                !token.is_empty()
-                    && bool::from(
-                        sha2::Sha256::digest(token.as_bytes())
-                            .as_slice()
-                            .ct_eq(sha2::Sha256::digest(secret).as_slice()),
-                    )
-            }
+            CallbackAuth::SharedToken { scheme, .. } => same_secret(secret, strip_prefix(given.trim(), scheme, true)),
             CallbackAuth::BodyHmac {
                 algorithm,
                 encoding,
@@ -162,6 +152,19 @@ impl CallbackAuth {
             }
         }
     }
+}
+
+/// Whether `given` is the shared secret, compared in constant time; an empty value never is.
+/// Digests first: equal lengths, so the comparison says nothing about the secret's length
+/// either. Also for secrets that travel elsewhere than in a header (Engage's
+/// `hub.verify_token` query parameter).
+pub fn same_secret(secret: &[u8], given: &str) -> bool {
+    !given.is_empty()
+        && bool::from(
+            sha2::Sha256::digest(given.as_bytes())
+                .as_slice()
+                .ct_eq(sha2::Sha256::digest(secret).as_slice()),
+        )
 }
 
 /// `value` without `prefix` (case ignored). A scheme must be followed by whitespace; without
