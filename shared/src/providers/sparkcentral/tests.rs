@@ -426,3 +426,66 @@ fn online_agents_tell_whether_anyone_can_answer() {
     assert_eq!(read(agents(&[])), AgentAvailability::NoneOnline);
     assert_eq!(read(json!({})), AgentAvailability::Unknown);
 }
+
+/// A virtual agent API on a mock server: the token endpoint answers `token` (in order, the
+/// last one for good), the handover call answers `handover` (likewise).
+async fn va_server(token: &[u16], handover: &[u16]) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let srv = MockServer::start().await;
+    let mount = |p: &'static str, statuses: Vec<u16>| {
+        let srv = &srv;
+        async move {
+            let last = statuses.len() - 1;
+            for (i, status) in statuses.into_iter().enumerate() {
+                let body = json!({ "access_token": "va-token", "token_type": "bearer", "expires_in": 3599 });
+                let mock = Mock::given(method("POST"))
+                    .and(path(p))
+                    .respond_with(ResponseTemplate::new(status).set_body_json(body))
+                    .with_priority(u8::try_from(i + 1).unwrap());
+                let mock = if i < last { mock.up_to_n_times(1) } else { mock };
+                mock.mount(srv).await;
+            }
+        }
+    };
+    mount("/virtual-agent/oauth2/token", token.to_vec()).await;
+    mount(
+        "/virtual-agent/conversations/0-01e67a8c216-000-8c9ea98e",
+        handover.to_vec(),
+    )
+    .await;
+    srv
+}
+
+#[tokio::test]
+async fn only_a_handover_call_without_answer_makes_a_later_404_mean_success() {
+    let h = handover(json!({}), vec![], None);
+    let r = testing::start_request(&h, None, &[]);
+    let not_assigned = |res: Result<ProviderConversation, DeliveryError>| {
+        matches!(res, Err(DeliveryError::Permanent { status: Some(404), .. }))
+    };
+
+    // The handover call failed with a 503: Sparkcentral may have applied it, so a 404 on the
+    // retry means the conversation already went to the agents.
+    let srv = va_server(&[200], &[503, 404]).await;
+    let p = build(json!({ "region": "us", "apiBaseUrl": srv.uri() })).unwrap();
+    assert!(matches!(p.start(&r).await, Err(DeliveryError::Retryable { .. })));
+    let second = p.start(&r).await;
+    assert_eq!(
+        second.map(|c| c.conversation_id).ok().as_deref(),
+        Some("0-01e67a8c216-000-8c9ea98e")
+    );
+
+    // The token request failed: the handover call never went out, so a 404 afterwards is a
+    // conversation that is not the virtual agent's.
+    let srv = va_server(&[503, 200], &[404]).await;
+    let p = build(json!({ "region": "us", "apiBaseUrl": srv.uri() })).unwrap();
+    assert!(matches!(p.start(&r).await, Err(DeliveryError::Retryable { .. })));
+    assert!(not_assigned(p.start(&r).await));
+    let calls = srv.received_requests().await.unwrap();
+    let handover_calls = calls
+        .iter()
+        .filter(|c| c.url.path().starts_with("/virtual-agent/conversations/"))
+        .count();
+    assert_eq!(handover_calls, 1, "no handover call without a token");
+}

@@ -178,3 +178,38 @@ async fn a_second_401_counts_as_a_permanent_failure() {
     assert_eq!(String::from_utf8_lossy(&grant.body), "grant_type=organization_app");
     assert_eq!(requests.iter().filter(|r| r.url.path() == "/me").count(), 2);
 }
+
+#[tokio::test]
+async fn authenticating_fetches_a_token_once_and_only_for_client_credentials() {
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(r#"{"access_token":"t"}"#, "application/json"))
+        .mount(&srv)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer t"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let plain = ApiClient::new(reqwest::Client::new(), srv.uri(), Auth::Bearer("t".into()));
+    plain.authenticate().await.unwrap();
+    assert!(srv.received_requests().await.unwrap().is_empty(), "nothing to fetch");
+
+    let api = ApiClient::new(
+        reqwest::Client::new(),
+        srv.uri(),
+        Auth::ClientCredentials(ClientCredentials {
+            token_url: format!("{}/token", srv.uri()),
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            client_auth: ClientAuth::Form,
+            grant: None,
+        }),
+    );
+    api.authenticate().await.unwrap();
+    api.get("/me", &[]).await.unwrap();
+    let requests = srv.received_requests().await.unwrap();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(paths, ["/token", "/me"], "the call uses the token fetched before it");
+}
