@@ -322,6 +322,12 @@ pub fn provider_callback(data: &[u8]) {
             // The handler checks it before any call: it must be there to check.
             let _ = format!("{conversation_id:?}");
         }
+        Ok(Callback::Partial { events, unreadable }) => {
+            assert!(!unreadable.is_empty(), "{id}: a partial delivery names what it skipped");
+            for e in &events {
+                let _ = format!("{e:?}");
+            }
+        }
         Ok(Callback::Events(events)) => {
             for e in &events {
                 // Echoed into logs and keys by the handler: plain data, never a panic to format.

@@ -56,7 +56,6 @@ pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<StdDuration> {
     (at - now).to_std().ok()
 }
 
-/// Turns a response into success or a classified failure. 408, 425, 429 and 5xx are worth
 /// A provider's error body as it may be logged and stored on an outbox item: cut to 200
 /// characters, and withheld entirely when it looks like it carries a credential (a token
 /// endpoint's answer, an echoed header).
@@ -77,7 +76,8 @@ pub fn excerpt(body: &str) -> String {
     body.chars().take(200).collect()
 }
 
-/// retrying; other 4xx mean the request itself is wrong and will not improve.
+/// Turns a response into success or a classified failure. 401, 403, 408, 425, 429 and 5xx
+/// are worth retrying; other 4xx mean the request itself is wrong and will not improve.
 pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwest::Response, DeliveryError> {
     let status = resp.status();
     if status.is_success() {
@@ -91,7 +91,10 @@ pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwes
         .and_then(|v| retry_after(v, now));
     let body = excerpt(&resp.text().await.unwrap_or_default());
     let message = format!("HTTP {code}: {body}");
-    if matches!(code, 408 | 425 | 429) || status.is_server_error() {
+    // 401 and 403 are a credentials problem on our side (a rotated secret, an expired grant):
+    // retried, by which time the secret cache has read the new value; never the end of a
+    // handover at the first refusal.
+    if matches!(code, 401 | 403 | 408 | 425 | 429) || status.is_server_error() {
         Err(DeliveryError::Retryable {
             status: Some(code),
             retry_after: ra,

@@ -280,16 +280,29 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                         tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
                         ctx.health.record(&key.bot_id, &start.provider, false, now).await;
                         if e.outcome_unknown() {
-                            // The provider may have opened it before we stopped waiting.
-                            let maybe = OpenConversation {
-                                opened: Opened {
-                                    conversation_id: start.handover.id.clone(),
-                                    through_seq: start.through_seq,
-                                },
-                                provider: start.provider.clone(),
-                                handover_id: start.handover.id.clone(),
+                            // The provider may have opened it before we stopped waiting: it is
+                            // ended under the id the provider knows it by, never under a guess.
+                            let known_id = match bot.provider(&start.provider).await {
+                                Ok(p) => p.uncertain_start_id(&start.handover),
+                                Err(_) => None,
                             };
-                            abandon(ctx, bot, key, Some(maybe), deadline).await;
+                            match known_id {
+                                Some(conversation_id) => {
+                                    let maybe = OpenConversation {
+                                        opened: Opened {
+                                            conversation_id,
+                                            through_seq: start.through_seq,
+                                        },
+                                        provider: start.provider.clone(),
+                                        handover_id: start.handover.id.clone(),
+                                    };
+                                    abandon(ctx, bot, key, Some(maybe), deadline).await;
+                                }
+                                None => {
+                                    tracing::error!(bot_id = %key.bot_id, provider = %start.provider, handover_id = %start.handover.id, "a start of unknown outcome at a provider that names its conversations only in its answer: nothing is known to end; counted");
+                                    ctx.record(&metrics::start_unresolved(&key.bot_id, &start.provider));
+                                }
+                            }
                         }
                         failed.insert(start.provider);
                         continue;
@@ -578,9 +591,13 @@ async fn open_conversation(
             .map(|c| c.conversation_id)
             .map_err(StartError::Failed)
     };
+    // A provider that creates the conversation and names it only in its answer is not tried a
+    // second time after a first try of unknown outcome: the second could only open another.
+    let retry_safe =
+        |first: &StartError| !first.outcome_unknown() || provider.uncertain_start_id(start.handover.as_ref()).is_some();
     match attempt().await {
         Err(first @ StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
-            if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) =>
+            if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) && retry_safe(&first) =>
         {
             let pause = retry_after.unwrap_or(Duration::from_millis(200));
             if Instant::now() + pause >= deadline {

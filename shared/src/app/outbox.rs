@@ -6,6 +6,8 @@
 //! returns a follow-up input that ends the handover with `provider_error`, so the user is told.
 //! Delivery never applies events itself: the engine's driver applies the follow-ups.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::bots::LoadedBot;
@@ -33,10 +35,15 @@ pub struct Pass {
     pub follow_ups: Vec<FollowUp>,
 }
 
-/// Delivers the items just committed with `session`. Older pending items of the session go
-/// first; in each lane, an item held by another deliverer or waiting for its retry time stops
-/// that lane, so order holds. The committed session names the provider's conversation, so a
-/// provider delivery needs no read of it.
+/// Rounds of one drain (each round reads the outbox once): enough for a burst of turns at
+/// chat cadence, bounded so one invocation never drains forever.
+const MAX_DRAIN_ROUNDS: u32 = 16;
+
+/// Delivers the items just committed with `session`, and keeps draining their lanes: items
+/// that others commit while this delivery runs are delivered too, in order, until the lanes
+/// are empty. A lane whose next item another deliverer holds is handed over to it (see
+/// [`drain`]). The committed session names the provider's conversation, so a provider
+/// delivery of this session's own handover needs no read of it.
 pub async fn deliver_new(
     ctx: &AppContext,
     bot: &LoadedBot,
@@ -44,106 +51,135 @@ pub async fn deliver_new(
     fresh: &[OutboxItem],
     session: &Session,
 ) -> Pass {
-    let mine = |item: &OutboxItem| fresh.iter().any(|f| f.seq == item.seq);
-    let items = match ctx.store.outbox(key).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "outbox unreadable; the evaluator will deliver");
-            return Pass::default();
-        }
-    };
-    run(ctx, bot, items, Some(session), |item, now| {
-        if mine(item) {
-            Claim::Owned
-        } else if item.due_at <= now {
-            Claim::Take
-        } else {
-            Claim::Stop
-        }
-    })
-    .await
+    let held = fresh.iter().map(|f| (f.seq, f.due_at)).collect();
+    drain(ctx, bot, key, held, Some(session)).await
 }
 
 /// Delivers a session's due items (the evaluator's path): each is claimed first, so two
-/// evaluators never deliver the same item at the same time.
+/// deliverers never deliver the same item at the same time; then drains like an inline
+/// delivery.
 pub async fn deliver_due(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey) -> Pass {
-    let items = match ctx.store.outbox(key).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "outbox unreadable");
-            return Pass::default();
-        }
-    };
-    run(ctx, bot, items, None, |item, now| {
-        if item.due_at <= now { Claim::Take } else { Claim::Stop }
-    })
-    .await
+    drain(ctx, bot, key, BTreeMap::new(), None).await
 }
 
-enum Claim {
-    /// Written by this caller with a lease: deliver without claiming.
-    Owned,
-    /// Due: claim, then deliver.
-    Take,
-    /// Not ours and not due: stop this lane here to keep order.
-    Stop,
-}
-
-/// Deliveries to the bot platform and to providers are independent lanes: each keeps its own
-/// order, and an outage on one side never holds the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Deliveries to the bot platform and to each provider conversation are independent lanes:
+/// each keeps its own order, and an outage or a backoff on one never holds another (a
+/// failover handover's turns never wait behind the previous provider's pending end).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {
     Bot,
-    Provider,
+    /// One lane per handover: its provider conversation.
+    Provider(String),
 }
 
 impl Lane {
     pub fn of(effect: &Effect) -> Lane {
         match effect {
             Effect::Bot { .. } => Lane::Bot,
-            Effect::Provider { .. } => Lane::Provider,
+            Effect::Provider { handover_id, .. } => Lane::Provider(handover_id.clone()),
         }
     }
 }
 
+/// The drain. Items this deliverer holds are keyed by sequence number, with the lease
+/// (`dueAt`) it holds them under.
+///
+/// Each round reads the session's outbox and walks every lane in order: an item held here is
+/// delivered; a due item is claimed (conditionally: one deliverer wins) and delivered; an item
+/// that is neither (another deliverer's lease, or a retry time not yet reached) stops its lane.
+/// Rounds repeat while they deliver something, so items committed by others meanwhile are
+/// delivered too.
+///
+/// The hand-over when a lane is busy: items held here behind another deliverer's item are
+/// released (made due at once) and the lane is read again in the next round. If the other
+/// deliverer has finished by then, they are claimed back and delivered here; if not, it will
+/// find them due when it reads the outbox after its last delivery. Either the release comes
+/// before the other's last read (it sees them due), or the other's last delete comes before
+/// our next read (we see the lane free): with strongly consistent reads there is no order of
+/// events in which both leave the item to the other.
+async fn drain(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    mut held: BTreeMap<u64, DateTime<Utc>>,
+    known: Option<&Session>,
+) -> Pass {
+    let mut pass = Pass::default();
+    for round in 0..MAX_DRAIN_ROUNDS {
+        let items = match ctx.store.outbox(key).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox unreadable; the evaluator will deliver");
+                return pass;
+            }
+        };
+        let before = (pass.delivered, pass.gave_up);
+        let released = run(ctx, bot, items, known, &mut held, &mut pass).await;
+        let progressed = (pass.delivered, pass.gave_up) != before;
+        if !progressed && !released {
+            return pass;
+        }
+        if round + 1 == MAX_DRAIN_ROUNDS {
+            tracing::info!(bot_id = %key.bot_id, session = %key.log_ref(), "drain stopped after its last round; the evaluator delivers the rest");
+        }
+    }
+    pass
+}
+
+/// One round over the outbox as read. Returns whether items held here were released to
+/// another deliverer's lane (the caller reads the lane again).
 async fn run(
     ctx: &AppContext,
     bot: &LoadedBot,
     items: Vec<OutboxItem>,
     known: Option<&Session>,
-    decide: impl Fn(&OutboxItem, DateTime<Utc>) -> Claim,
-) -> Pass {
-    let mut pass = Pass::default();
-    let mut stopped: Vec<Lane> = Vec::new();
+    held: &mut BTreeMap<u64, DateTime<Utc>>,
+    pass: &mut Pass,
+) -> bool {
+    // Stopped lanes, and whether items held here behind the stop are handed over: yes when
+    // another deliverer holds the lane, no when our own delivery failed and is rescheduled
+    // (the items keep their lease and follow the retry).
+    let mut stopped: BTreeMap<Lane, bool> = BTreeMap::new();
+    let mut released = false;
     for mut item in items.into_iter().filter(|i| i.status == OutboxStatus::Pending) {
         let lane = Lane::of(&item.effect);
-        if stopped.contains(&lane) {
+        let now = ctx.clock.now();
+        // Stored times have millisecond precision: compare leases at that precision.
+        let mine = held.get(&item.seq).map(DateTime::timestamp_millis) == Some(item.due_at.timestamp_millis());
+        if let Some(&hand_over) = stopped.get(&lane) {
+            if mine && hand_over {
+                // Behind another deliverer's item: hand it over (made due at once), or order
+                // would be broken. Conditional on our lease, so nothing else is overwritten.
+                match ctx.store.claim_outbox(&item, now).await {
+                    Ok(true) => released = true,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox release failed; the item waits for its lease"),
+                }
+                held.remove(&item.seq);
+            }
             continue;
         }
-        let now = ctx.clock.now();
-        match decide(&item, now) {
-            Claim::Stop => {
-                stopped.push(lane);
+        if !mine {
+            if item.due_at > now {
+                stopped.insert(lane, true);
                 continue;
             }
-            Claim::Owned => {}
-            Claim::Take => {
-                let lease = ctx.retry.lease_until(now);
-                match ctx.store.claim_outbox(&item, lease).await {
-                    // From here on the item is ours while `dueAt` holds our lease.
-                    Ok(true) => item.due_at = lease,
-                    Ok(false) => {
-                        stopped.push(lane);
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox claim failed");
-                        stopped.push(lane);
-                        continue;
-                    }
+            let lease = ctx.retry.lease_until(now);
+            match ctx.store.claim_outbox(&item, lease).await {
+                // From here on the item is ours while `dueAt` holds our lease.
+                Ok(true) => item.due_at = lease,
+                Ok(false) => {
+                    stopped.insert(lane, true);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox claim failed");
+                    stopped.insert(lane, false);
+                    continue;
                 }
             }
         }
+        held.remove(&item.seq);
         let result = attempt(ctx, bot, &item, known).await;
         if let Effect::Provider { provider, .. } = &item.effect {
             ctx.health.record(&item.key.bot_id, provider, result.is_ok(), now).await;
@@ -181,15 +217,16 @@ async fn run(
                 }
                 ctx.record(&metrics::delivery(&item, metrics::Delivery::Retried));
                 pass.retried += 1;
-                stopped.push(lane);
+                stopped.insert(lane, false);
             }
         }
     }
-    pass
+    released
 }
 
 /// Records a give-up. Returns the input that ends the handover when the item was a turn for
-/// the provider: a handover whose provider cannot be reached must not leave the user waiting.
+/// a provider that can no longer serve the conversation ([`ends_handover`]): a handover whose
+/// provider cannot be reached must not leave the user waiting.
 async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Option<FollowUp> {
     tracing::error!(
         bot_id = %item.key.bot_id,
@@ -208,7 +245,7 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
     }
     match &item.effect {
         Effect::Provider { handover_id, op, .. }
-            if !matches!(op, ProviderOp::End { .. } | ProviderOp::Abandon { .. }) =>
+            if matches!(op, ProviderOp::Mirror { .. } | ProviderOp::CatchUp { .. }) && ends_handover(err) =>
         {
             Some(FollowUp {
                 key: item.key.clone(),
@@ -218,6 +255,18 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
             })
         }
         _ => None,
+    }
+}
+
+/// Whether a turn the provider would not take means the handover is over. A provider that
+/// stays unreachable through every retry, or answers that the conversation is gone (404, 410),
+/// cannot serve the user: the handover ends. A provider that refuses one message (400, 413,
+/// 422: too long, a content it does not take) still has the agent: that turn is marked failed
+/// (the item stays `gave_up`, visible in `session show`, counted) and the next turns go on.
+fn ends_handover(err: &DeliveryError) -> bool {
+    match err {
+        DeliveryError::Retryable { .. } => true,
+        DeliveryError::Permanent { status, .. } => status.is_none_or(|s| matches!(s, 404 | 410)),
     }
 }
 

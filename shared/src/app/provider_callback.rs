@@ -43,6 +43,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
         body,
     };
     provider.verify_callback(&cb, ctx.clock.now()).map_err(callback_error)?;
+    let mut skipped = 0;
     let events = match provider.parse_callback(&cb).map_err(callback_error)? {
         Callback::Challenge {
             status,
@@ -56,6 +57,18 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
                 .expect("valid response"));
         }
         Callback::Events(events) => events,
+        Callback::Partial { events, unreadable } => {
+            for kind in &unreadable {
+                tracing::warn!(bot_id = %bot_id, provider = %provider_id, event_type = %kind, "an unreadable event in a provider's delivery was skipped; the others are applied");
+            }
+            ctx.record(&crate::metrics::callback_unreadable(
+                bot_id,
+                provider_id,
+                unreadable.len(),
+            ));
+            skipped = unreadable.len();
+            events
+        }
         Callback::Fetch { conversation_id } => {
             check_ids(None, &conversation_id)?;
             // Only a conversation we handed over is worth a call to the provider.
@@ -114,10 +127,11 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
         engine::apply(ctx, &bot, command).await?;
         applied += 1;
     }
-    Ok(json_response(
-        200,
-        &json!({ "status": "ok", "applied": applied, "ignored": ignored }),
-    ))
+    let mut answer = json!({ "status": "ok", "applied": applied, "ignored": ignored });
+    if skipped > 0 {
+        answer["unreadable"] = json!(skipped);
+    }
+    Ok(json_response(200, &answer))
 }
 
 /// Refuses an absurd event or conversation id: they end up in DynamoDB keys.

@@ -277,7 +277,9 @@ pub fn decide(
         Event::ProviderFailed { handover_id } => {
             let applied = d.is_current(handover_id);
             if applied {
-                d.end(EndReason::ProviderError, false);
+                // The provider side is ended too (best effort, retried by the outbox): an agent
+                // who can still reach the conversation must not keep writing into it.
+                d.end(EndReason::ProviderError, true);
             }
             Reply::Accepted { applied }
         }

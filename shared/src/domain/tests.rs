@@ -253,6 +253,32 @@ fn agent_close_returns_control_to_the_bot() {
 }
 
 #[test]
+fn a_provider_that_cannot_be_reached_ends_the_handover_on_both_sides() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    let d = w.apply(Event::ProviderFailed { handover_id: id }).unwrap();
+    assert!(
+        matches!(
+            provider_ops(&d)[..],
+            [ProviderOp::End {
+                reason: EndReason::ProviderError,
+                keep_as_ticket: false
+            }]
+        ),
+        "an agent who can still reach the conversation sees it end"
+    );
+    assert!(matches!(
+        bot_events(&d)[..],
+        [BotEvent::Ended {
+            reason: EndReason::ProviderError,
+            ..
+        }]
+    ));
+    assert_eq!(w.session.state, State::Bot);
+}
+
+#[test]
 fn no_agent_timeout_ends_the_provider_conversation() {
     let mut w = World::new(bot(""));
     w.request();

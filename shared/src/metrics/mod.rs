@@ -186,6 +186,18 @@ pub const PROVIDER_FAILOVER: Metric = Metric {
     dimensions: BY_PROVIDER,
     meaning: "a handover opened at a later candidate because an earlier one was unavailable; `provider` is the one that took it",
 };
+pub const START_UNRESOLVED: Metric = Metric {
+    name: "StartUnresolved",
+    unit: Unit::Count,
+    dimensions: BY_PROVIDER,
+    meaning: "a start of unknown outcome (no answer in time) at a provider that names its conversations only in its answer: a conversation may be open there that nothing can end",
+};
+pub const CALLBACK_EVENTS_UNREADABLE: Metric = Metric {
+    name: "CallbackEventsUnreadable",
+    unit: Unit::Count,
+    dimensions: BY_PROVIDER,
+    meaning: "events skipped in a provider's delivery because they could not be read (the delivery's other events were applied)",
+};
 pub const EVALUATOR_DURATION: Metric = Metric {
     name: "EvaluatorDuration",
     unit: Unit::Milliseconds,
@@ -229,6 +241,8 @@ pub const METRICS: &[&Metric] = &[
     &PROVIDER_ERRORS,
     &PROVIDER_CIRCUIT_OPEN,
     &PROVIDER_FAILOVER,
+    &START_UNRESOLVED,
+    &CALLBACK_EVENTS_UNREADABLE,
     &EVALUATOR_DURATION,
     &EVALUATOR_BACKLOG,
     &EVALUATOR_BUDGET_USED,
@@ -560,6 +574,24 @@ pub fn delivery(item: &crate::store::OutboxItem, what: Delivery) -> Vec<Record> 
 pub fn provider_failed(bot_id: &str, provider_id: &str) -> Vec<Record> {
     vec![
         Record::count(&PROVIDER_ERRORS)
+            .dim("botId", bot_id)
+            .dim("provider", provider_id),
+    ]
+}
+
+/// A start of unknown outcome whose conversation, if any, cannot be found to end it.
+pub fn start_unresolved(bot_id: &str, provider_id: &str) -> Vec<Record> {
+    vec![
+        Record::count(&START_UNRESOLVED)
+            .dim("botId", bot_id)
+            .dim("provider", provider_id),
+    ]
+}
+
+/// Events of a provider's delivery that could not be read and were skipped.
+pub fn callback_unreadable(bot_id: &str, provider_id: &str, count: usize) -> Vec<Record> {
+    vec![
+        Record::new(&CALLBACK_EVENTS_UNREADABLE, count as f64)
             .dim("botId", bot_id)
             .dim("provider", provider_id),
     ]

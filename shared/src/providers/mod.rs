@@ -116,6 +116,15 @@ pub enum CallbackError {
 pub enum Callback {
     /// Events to apply (possibly none: unknown types are acknowledged and ignored).
     Events(Vec<ProviderEvent>),
+    /// A delivery of several events of which some could not be read: the readable ones are
+    /// applied and the answer is a success (providers such as SunCo do not resend a delivery
+    /// answered 4xx, so refusing the whole delivery would lose its good events); the unreadable
+    /// ones are counted and logged by kind, never by content.
+    Partial {
+        events: Vec<ProviderEvent>,
+        /// What each unreadable event was (its type), for the log.
+        unreadable: Vec<String>,
+    },
     /// Something happened in this conversation but the callback does not say what (a Help
     /// Scout webhook without its threads): the events are read from the provider with
     /// [`Provider::fetch_events`], for a conversation of ours only.
@@ -141,6 +150,17 @@ pub trait Provider: Send + Sync {
         Ok(AgentAvailability::Unknown)
     }
     async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
+    /// The id under which [`Provider::end`] reaches a conversation that a start of `handover`
+    /// may have opened when the provider did not answer (a timeout, a lost connection): known
+    /// before the call for an embedded conversation (the request's `providerConversationId`,
+    /// the default) and for providers that file the conversation under our handover id or
+    /// find it by it. `None` when only the provider's answer names it (a conversation the
+    /// provider creates): such a start is never tried twice (a second try could only open a
+    /// second conversation) and is counted, never ended under a guessed id, since a 404 to a
+    /// wrong id would pass for a successful end.
+    fn uncertain_start_id(&self, handover: &Handover) -> Option<String> {
+        kit::settings::non_empty(handover.provider_conversation_id.clone())
+    }
     /// Adds a user or bot turn to the agent's conversation.
     async fn send_message(
         &self,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
-use crate::domain::{Agent, EndReason, Message, TranscriptEntry, render_transcript};
+use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, render_transcript};
 use crate::secrets::Secret;
 use crate::signing;
 
@@ -157,6 +157,11 @@ impl Provider for WebhookProvider {
             handover_id: h.id.clone(),
             conversation_id: h.id.clone(),
         })
+    }
+
+    /// The contact center files the conversation under our handover id.
+    fn uncertain_start_id(&self, handover: &Handover) -> Option<String> {
+        Some(handover.id.clone())
     }
 
     async fn send_message(

@@ -14,32 +14,32 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const APP: &str = "5ebee0975ac5304b664a12fa";
-const CONV: &str = "f52b01137aa6c250bc7251fa";
-const WEBHOOK_SECRET: &str = "8564b3e6a8b20a4bdb68b05ce9bc5936";
+pub(crate) const APP: &str = "5ebee0975ac5304b664a12fa";
+pub(crate) const CONV: &str = "f52b01137aa6c250bc7251fa";
+pub(crate) const WEBHOOK_SECRET: &str = "8564b3e6a8b20a4bdb68b05ce9bc5936";
 /// `Basic base64("app_key_1:s3cr3t")`, the key id and secret stored below.
 const BASIC_AUTH: &str = "Basic YXBwX2tleV8xOnMzY3IzdA==";
 
-fn pass_control_path() -> String {
+pub(crate) fn pass_control_path() -> String {
     format!("/sc/v2/apps/{APP}/conversations/{CONV}/passControl")
 }
 
-fn release_control_path() -> String {
+pub(crate) fn release_control_path() -> String {
     format!("/sc/v2/apps/{APP}/conversations/{CONV}/releaseControl")
 }
 
-struct World {
-    env: TestEnv,
-    bot_srv: MockServer,
-    zd_srv: MockServer,
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) bot_srv: MockServer,
+    pub(crate) zd_srv: MockServer,
 }
 
-const BOT_SECRET: &[u8] = b"bot-secret";
+pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
 
 /// A bot routed to one Zendesk provider `zd`; `bot_integration` is the switchboard integration
 /// control goes back to (none: control is released). Zendesk's API answers 200 `{}` unless a
 /// test mounts something more specific first.
-async fn world(bot_integration: Option<&str>) -> World {
+pub(crate) async fn world(bot_integration: Option<&str>) -> World {
     let env = TestEnv::new().await;
     let bot_srv = MockServer::start().await;
     let zd_srv = MockServer::builder().start().await;
@@ -76,7 +76,7 @@ async fn world(bot_integration: Option<&str>) -> World {
 }
 
 impl World {
-    async fn send(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn send(&self, body: &Value) -> (u16, Value) {
         self.env.send_event("acme", BOT_SECRET, body).await
     }
 
@@ -90,12 +90,12 @@ impl World {
         self.env.call_provider(req).await
     }
 
-    async fn webhook(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn webhook(&self, body: &Value) -> (u16, Value) {
         self.webhook_with_key(Some(WEBHOOK_SECRET), body).await
     }
 
     /// The Zendesk API calls so far: (path, JSON body), each checked for Basic auth and JSON.
-    async fn zd_calls(&self) -> Vec<(String, Value)> {
+    pub(crate) async fn zd_calls(&self) -> Vec<(String, Value)> {
         let reqs = self.zd_srv.received_requests().await.unwrap_or_default();
         for r in &reqs {
             let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -119,7 +119,7 @@ impl World {
             .collect()
     }
 
-    async fn to_bot_types(&self) -> Vec<String> {
+    pub(crate) async fn to_bot_types(&self) -> Vec<String> {
         received(&self.bot_srv)
             .await
             .iter()
@@ -127,7 +127,7 @@ impl World {
             .collect()
     }
 
-    async fn opened(&self, event_id: &str, session: &str) -> String {
+    pub(crate) async fn opened(&self, event_id: &str, session: &str) -> String {
         let (status, answer) = self.send(&zendesk_handover(event_id, session)).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "opened", "{answer}");
@@ -135,7 +135,7 @@ impl World {
     }
 }
 
-fn zendesk_handover(id: &str, session: &str) -> Value {
+pub(crate) fn zendesk_handover(id: &str, session: &str) -> Value {
     json!({
         "id": id, "type": "handover.request", "sessionId": session,
         "handover": {
@@ -145,11 +145,11 @@ fn zendesk_handover(id: &str, session: &str) -> Value {
     })
 }
 
-fn envelope(events: Vec<Value>) -> Value {
+pub(crate) fn envelope(events: Vec<Value>) -> Value {
     json!({ "app": { "id": APP }, "webhook": { "id": "5f4eaef81e3dcc117c7ba48a", "version": "v2" }, "events": events })
 }
 
-fn agent_workspace() -> Value {
+pub(crate) fn agent_workspace() -> Value {
     json!({ "id": "69b431db701f816b35d0929e", "name": "zd-agentWorkspace",
             "integrationId": "69b431da02e3021a49370df2", "integrationType": "zd:agentWorkspace" })
 }
@@ -161,7 +161,7 @@ fn chatbot() -> Value {
 
 /// A `conversation:message` written by the business side: an agent when `source` is the Agent
 /// Workspace, the bot when it is the API.
-fn business_message(event_id: &str, source: &str, name: &str, text: &str) -> Value {
+pub(crate) fn business_message(event_id: &str, source: &str, name: &str, text: &str) -> Value {
     json!({
         "id": event_id, "createdAt": "2026-11-25T09:05:00.000Z", "type": "conversation:message",
         "payload": {

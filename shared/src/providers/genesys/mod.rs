@@ -32,7 +32,7 @@ use super::{
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
-use crate::domain::{EndReason, TranscriptEntry};
+use crate::domain::{EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;
 use inbound::*;
 use outbound::*;
@@ -214,6 +214,12 @@ fn region_domain(region: &str) -> Result<String, String> {
 impl Provider for GenesysProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Genesys
+    }
+
+    /// The inbound message is sent under our handover id as its sender, and [`Provider::end`]
+    /// finds the Genesys conversation from it when only the handover id is known.
+    fn uncertain_start_id(&self, handover: &Handover) -> Option<String> {
+        Some(handover.id.clone())
     }
 
     /// One inbound message with the transcript: atomic (nothing to clean up if it fails, so the

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
-use crate::domain::{Actor, EndReason, TranscriptEntry};
+use crate::domain::{Actor, EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;
 use outbound::{end_note, note_label};
 use settings::Settings;
@@ -261,6 +261,13 @@ fn created_id(resp: &reqwest::Response) -> Option<String> {
 impl Provider for HelpScoutProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Helpscout
+    }
+
+    /// Help Scout creates the conversation and names it only in its answer; it takes no
+    /// idempotency key and offers no lookup by our reference (an assumption: none is
+    /// published), so a start of unknown outcome can be neither ended nor tried again.
+    fn uncertain_start_id(&self, _handover: &Handover) -> Option<String> {
+        None
     }
 
     /// One create call: atomic (if it fails nothing exists in Help Scout, and the shell fails

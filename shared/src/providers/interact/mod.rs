@@ -29,7 +29,7 @@ use super::{
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
-use crate::domain::{Actor, EndReason, TranscriptEntry};
+use crate::domain::{Actor, EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;
 use inbound::parse;
 use outbound::*;
@@ -239,6 +239,12 @@ fn fill(template: &str, conversation_id: &str, handover_id: &str) -> String {
 impl Provider for InteractProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Interact
+    }
+
+    /// The conversation is opened under the id we send: the requested one, else our handover id.
+    fn uncertain_start_id(&self, handover: &Handover) -> Option<String> {
+        let requested = handover.provider_conversation_id.as_deref().map(str::trim);
+        Some(requested.filter(|id| !id.is_empty()).unwrap_or(&handover.id).to_owned())
     }
 
     /// One call, atomic: if it fails nothing exists at #Interact and the shell fails over.

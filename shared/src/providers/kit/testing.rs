@@ -76,6 +76,9 @@ pub fn parse(p: &dyn Provider, body: &Value) -> Result<Callback, CallbackError> 
 pub fn events(cb: Callback) -> Vec<ProviderEvent> {
     match cb {
         Callback::Events(e) => e,
+        Callback::Partial { events, unreadable } => {
+            panic!("expected events, got {events:?} and unreadable {unreadable:?}")
+        }
         other => panic!("expected events, got {other:?}"),
     }
 }

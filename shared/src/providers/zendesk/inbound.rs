@@ -21,6 +21,20 @@ const READ_TYPES: &[&str] = &[
     "switchboard:passControl:failure",
 ];
 
+/// An event's type as it may be logged (one of the types we read, else "other"): never the
+/// event's content.
+pub(super) fn kind_of(raw: &Value) -> String {
+    let kind = EventType::deserialize(raw)
+        .ok()
+        .and_then(|t| t.kind)
+        .unwrap_or_default();
+    if READ_TYPES.contains(&kind.as_str()) {
+        kind
+    } else {
+        "other".to_owned()
+    }
+}
+
 impl ZendeskProvider {
     /// Whether the switchboard integration in a webhook is the Agent Workspace we pass control
     /// to: the configured value may be its id, name, integration id or integration type.

@@ -250,12 +250,25 @@ impl Provider for ZendeskProvider {
             // Another app's webhook pointed at this URL: none of its conversations are ours.
             return Ok(Callback::Events(Vec::new()));
         }
+        // Event by event: one unreadable event in a batch must not lose the others.
         let mut events = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut first_error = None;
         for raw in &envelope.events {
-            if let Some(event) = self.normalize(raw)? {
-                events.push(event);
+            match self.normalize(raw) {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => {}
+                Err(e) => {
+                    unreadable.push(inbound::kind_of(raw));
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(Callback::Events(events))
+        match first_error {
+            None => Ok(Callback::Events(events)),
+            // Nothing in the delivery could be read: the whole delivery is refused.
+            Some(e) if unreadable.len() == envelope.events.len() => Err(e),
+            Some(_) => Ok(Callback::Partial { events, unreadable }),
+        }
     }
 }

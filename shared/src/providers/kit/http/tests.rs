@@ -147,7 +147,7 @@ async fn a_refused_oauth_token_is_replaced_once_and_the_call_replayed() {
 }
 
 #[tokio::test]
-async fn a_second_401_counts_as_a_permanent_failure() {
+async fn a_second_401_is_a_credentials_failure_retried_later_not_a_refusal() {
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/token"))
@@ -170,7 +170,7 @@ async fn a_second_401_counts_as_a_permanent_failure() {
         }),
     );
     match api.get("/me", &[]).await {
-        Err(DeliveryError::Permanent { status: Some(401), .. }) => {}
+        Err(DeliveryError::Retryable { status: Some(401), .. }) => {}
         other => panic!("{other:?}"),
     }
     let requests = srv.received_requests().await.unwrap();

@@ -1,0 +1,262 @@
+//! Where the engine meets a provider: a refused turn, a batch with one unreadable event, a
+//! start that never answers in time at an embedded provider and at one that creates its
+//! conversations. Each case is one a contact center meets in production; each test failed
+//! before its fix.
+
+use std::time::Duration;
+
+use handover::app::{AppContext, bot_webhook, evaluator};
+use handover::domain::State;
+use handover::store::{OutboxStatus, SessionKey, Store};
+use handover_tests::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::provider_zendesk as zd;
+
+async fn bodies_at(srv: &MockServer, p: &str) -> Vec<Value> {
+    requests_to(srv, "POST", p).await.iter().map(json_of).collect()
+}
+
+/// A standard bot whose desk refuses the user turn "refused" with `status` and takes
+/// everything else.
+async fn desk_refusing_one_turn(env: &TestEnv, status: u16) -> (MockServer, StandardBot) {
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "user.message", "text": "refused"})))
+        .respond_with(ResponseTemplate::new(status))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    (srv, bot)
+}
+
+async fn outbox_of(env: &TestEnv, session: &str) -> Vec<handover::store::OutboxItem> {
+    env.store.outbox(&SessionKey::new("acme", session)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_turn_the_desk_refuses_with_400_is_marked_failed_and_the_next_turn_is_relayed() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = desk_refusing_one_turn(&env, 400).await;
+    env.open_handover(&bot.platform_secret, "s-1").await;
+
+    let (status, _) = env
+        .send_event("acme", &bot.platform_secret, &user_message("m-1", "s-1", "refused"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = env
+        .send_event("acme", &bot.platform_secret, &user_message("m-2", "s-1", "next"))
+        .await;
+    assert_eq!(status, 200);
+
+    let session = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(session.state, State::Waiting, "the handover goes on");
+    let to_desk: Vec<String> = of_type(&bodies_at(&srv, "/desk").await, "user.message")
+        .iter()
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(to_desk, ["refused", "next"], "the next turn is relayed");
+    assert!(
+        of_type(&bodies_at(&srv, "/bot").await, "handover.ended").is_empty(),
+        "the bot is not told the handover ended"
+    );
+    assert!(
+        of_type(&bodies_at(&srv, "/desk").await, "conversation.ended").is_empty(),
+        "the desk's conversation is not ended"
+    );
+    let outbox = outbox_of(&env, "s-1").await;
+    let failed: Vec<_> = outbox.iter().filter(|i| i.status == OutboxStatus::GaveUp).collect();
+    assert_eq!(failed.len(), 1, "the refused turn is kept, marked failed: {outbox:?}");
+    assert!(failed[0].last_error.as_deref().unwrap_or_default().contains("400"));
+}
+
+#[tokio::test]
+async fn a_turn_refused_with_401_is_a_credentials_problem_retried_and_the_handover_goes_on() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = desk_refusing_one_turn(&env, 401).await;
+    env.open_handover(&bot.platform_secret, "s-1").await;
+    let (status, _) = env
+        .send_event("acme", &bot.platform_secret, &user_message("m-1", "s-1", "refused"))
+        .await;
+    assert_eq!(status, 200);
+
+    assert_eq!(env.session("acme", "s-1").await.unwrap().state, State::Waiting);
+    let outbox = outbox_of(&env, "s-1").await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(
+        outbox[0].status,
+        OutboxStatus::Pending,
+        "kept for a retry, not given up"
+    );
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(of_type(&bodies_at(&srv, "/bot").await, "handover.ended").is_empty());
+}
+
+#[tokio::test]
+async fn a_sunco_delivery_with_one_unreadable_event_applies_the_readable_one() {
+    let w = zd::world(Some("chatbot")).await;
+    let handover_id = w.opened("e1", "s-42").await;
+    // No `payload.conversation`: this event cannot be read.
+    let unreadable = json!({
+        "id": "ev-bad", "createdAt": "2026-11-25T09:05:00.000Z", "type": "conversation:message",
+        "payload": { "message": { "id": "m", "author": { "type": "business" }, "content": { "type": "text", "text": "?" } } }
+    });
+    let good = zd::business_message("ev-good", "zd:agentWorkspace", "Eva", "Hi Ann, Eva here.");
+
+    let (status, answer) = w.webhook(&zd::envelope(vec![unreadable, good])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["applied"].clone(), answer["unreadable"].clone()),
+        (json!(1), json!(1)),
+        "{answer}"
+    );
+    let to_bot = received(&w.bot_srv).await;
+    let types: Vec<&str> = to_bot.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["agent.joined", "agent.message"]);
+    assert_eq!(to_bot[1]["handoverId"], handover_id.as_str());
+    assert_eq!(w.env.session("acme", "s-42").await.unwrap().state, State::Agent);
+
+    // A delivery in which nothing can be read is still refused whole, and changes nothing.
+    let before = w.env.dump().await;
+    let only_bad = json!({ "id": "ev-bad-2", "type": "conversation:message", "payload": {} });
+    let (status, answer) = w.webhook(&zd::envelope(vec![only_bad])).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(w.env.dump().await, before);
+}
+
+/// A context like a deployed function's, with a client that gives up after 500 ms and a
+/// request budget far longer, so the client's timeout is what ends each try.
+fn impatient(env: &TestEnv) -> AppContext {
+    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
+        .with_retry(test_retry())
+        .with_request_budget(Duration::from_secs(15));
+    assert!(
+        ctx.http.set(
+            reqwest::Client::builder()
+                .timeout(Duration::from_millis(500))
+                .build()
+                .unwrap()
+        )
+    );
+    ctx
+}
+
+#[tokio::test]
+async fn a_zendesk_start_that_outlives_the_client_timeout_on_every_try_is_released_under_the_sunco_id() {
+    let w = zd::world(None).await;
+    // Every pass to the agents is taken, but answered only after the client gave up.
+    Mock::given(method("POST"))
+        .and(path(zd::pass_control_path()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({}))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .with_priority(1)
+        .mount(&w.zd_srv)
+        .await;
+    let ctx = impatient(&w.env);
+    let body = serde_json::to_vec(&zd::zendesk_handover("e1", "s-42")).unwrap();
+    let req = w.env.request(
+        "POST",
+        "/v1/bots/acme/events",
+        &w.env.signed(zd::BOT_SECRET, &body),
+        &body,
+    );
+    let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    evaluator::run(&ctx, w.env.now()).await;
+
+    let calls = w.zd_calls().await;
+    let passes = calls.iter().filter(|(p, _)| *p == zd::pass_control_path()).count();
+    let releases = calls.iter().filter(|(p, _)| *p == zd::release_control_path()).count();
+    assert!(passes >= 1, "{calls:?}");
+    assert_eq!(
+        releases, 1,
+        "control released once, on the SunCo conversation: {calls:?}"
+    );
+    assert!(
+        calls.iter().all(|(p, _)| p.contains(zd::CONV)),
+        "no call under another id (a 404 there would pass for a release): {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_help_scout_create_of_unknown_outcome_is_not_created_twice_and_is_counted() {
+    let env = TestEnv::new().await;
+    let metrics = handover::metrics::Captured::default();
+    let bot_srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot_srv)
+        .await;
+    let hs = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "bearer", "access_token": "tok-1", "expires_in": 172800
+        })))
+        .mount(&hs)
+        .await;
+    // Help Scout creates the conversation but answers after the client gave up; a second
+    // create would be answered at once.
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("resource-id", "4321")
+                .set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&hs)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations"))
+        .respond_with(ResponseTemplate::new(201).insert_header("resource-id", "4322"))
+        .with_priority(2)
+        .mount(&hs)
+        .await;
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let hs_ref = env
+        .secret(
+            "helpscout",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-hs-test"}),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: helpscout\n    kind: helpscout\n    mailboxId: 85\n    apiBaseUrl: '{}'\n    secretRef: {hs_ref}\nrouting:\n  - provider: helpscout\n    queue: general\n",
+        bot_srv.uri(),
+        hs.uri()
+    ))
+    .await;
+    let ctx = impatient(&env).with_metrics(std::sync::Arc::new(metrics.clone()));
+    let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
+    let req = env.request("POST", "/v1/bots/acme/events", &env.signed(b"bot-secret", &body), &body);
+    let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
+    assert_eq!(status, 200, "{answer}");
+
+    let creates = requests_to(&hs, "POST", "/v2/conversations").await.len();
+    assert_eq!(
+        creates, 1,
+        "a create of unknown outcome is not tried again: at most one conversation is open"
+    );
+    assert_ne!(answer["outcome"], "opened", "{answer}");
+    let counted = metrics
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"StartUnresolved\""))
+        .count();
+    assert_eq!(counted, 1, "the unresolvable start is counted: {:?}", metrics.lines());
+}
