@@ -55,7 +55,8 @@ pub struct AppContext {
     pub(crate) typical_waits: crate::providers::memo::Memo<(chrono::DateTime<chrono::Utc>, Option<u64>)>,
     /// Where EMF metric lines go (stdout in Lambda).
     pub metrics: Arc<dyn crate::metrics::Sink>,
-    ids: IdSource,
+    /// Set only where a fixed id is wanted (sample events); otherwise ids are derived or random.
+    ids: Option<IdSource>,
     bots: BotCache,
     deps: Deps,
 }
@@ -79,7 +80,7 @@ impl AppContext {
             recent: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             typical_waits: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
-            ids: Arc::new(|| format!("h-{}", uuid::Uuid::new_v4().simple())),
+            ids: None,
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),
             deps,
         }
@@ -108,13 +109,30 @@ impl AppContext {
     }
 
     pub fn with_handover_ids(mut self, ids: IdSource) -> Self {
-        self.ids = ids;
+        self.ids = Some(ids);
         self
     }
 
     /// A fresh handover id.
     pub fn new_handover_id(&self) -> String {
-        (self.ids)()
+        match &self.ids {
+            Some(ids) => ids(),
+            None => format!("h-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// The handover id a request would start: derived from the bot, the session and the
+    /// request's event id when it has one, so a repeated or concurrent copy of the request
+    /// names the same handover (and the same start intent); random otherwise.
+    pub fn handover_id_for(&self, key: &crate::store::SessionKey, event_id: Option<&str>) -> String {
+        use sha2::{Digest, Sha256};
+        match (&self.ids, event_id) {
+            (None, Some(event_id)) => {
+                let digest = Sha256::digest(format!("{}\n{}\n{}", key.bot_id, key.session_id, event_id).as_bytes());
+                format!("h-{}", hex::encode(&digest[..16]))
+            }
+            _ => self.new_handover_id(),
+        }
     }
 
     pub fn with_bot_cache_ttl(mut self, ttl: Duration) -> Self {

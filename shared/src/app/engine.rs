@@ -14,14 +14,13 @@ use super::bots::LoadedBot;
 use super::context::AppContext;
 use super::error::ApiError;
 use super::outbox::{self, FollowUp};
+use super::start::{self, StartFailure, Starts};
 use crate::config::PauseAt;
-use crate::delivery::DeliveryError;
 use crate::domain::{
-    Conditions, Decision, EndReason, Event, Input, Opened, Rejection, Reply, Session, Start, TimerKind, decide, started,
+    Conditions, Decision, EndReason, Event, Input, Rejection, Reply, Session, Start, TimerKind, decide, started,
 };
 use crate::metrics;
 use crate::platform::native;
-use crate::providers::{ProviderConversation, StartRequest};
 use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
 
 /// Attempts before a hot session is reported as busy. Each retry re-reads and re-decides.
@@ -164,31 +163,44 @@ pub async fn drive(ctx: &AppContext, bot: &LoadedBot, follow_ups: Vec<FollowUp>)
             tracing::error!(bot_id = %bot.config.bot_id, left = pending.len() + 1, "follow-up chain too long; left to the evaluator");
             return;
         }
-        match step(ctx, bot, &Command::internal(f.key, f.input)).await {
+        let command = Command {
+            idempotency: f.idempotency,
+            ..Command::internal(f.key, f.input)
+        };
+        match step(ctx, bot, &command).await {
             Ok((_, more)) => pending.extend(more),
             Err(e) => tracing::error!(bot_id = %bot.config.bot_id, error = %e, "follow-up not applied"),
         }
     }
 }
 
-/// A conversation opened at a provider during this command.
-struct OpenConversation {
-    provider: String,
-    handover_id: String,
-    opened: Opened,
+/// One command: load → decide → (open) → commit → deliver. Returns the follow-ups. Every
+/// conversation a start opened and this command did not commit is settled on the way out,
+/// whichever way that is ([`Starts::settle`], the start protocol's one exit).
+async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Applied, Vec<FollowUp>), EngineError> {
+    let deadline = cmd.deadline.unwrap_or_else(|| Instant::now() + ctx.request_budget);
+    let mut starts = Starts::new(ctx, bot, &cmd.key, deadline);
+    let result = decide_and_commit(ctx, bot, cmd, &mut starts).await;
+    starts.settle().await;
+    result
 }
 
-/// One command: load → decide → (open) → commit → deliver. Returns the follow-ups.
-async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Applied, Vec<FollowUp>), EngineError> {
+async fn decide_and_commit(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    cmd: &Command,
+    starts: &mut Starts<'_>,
+) -> Result<(Applied, Vec<FollowUp>), EngineError> {
     let key = &cmd.key;
     let idem = cmd.idempotency.as_ref();
-    let deadline = cmd.deadline.unwrap_or_else(|| Instant::now() + ctx.request_budget);
-    let handover_id = ctx.new_handover_id();
+    let handover_id = ctx.handover_id_for(key, idem.map(|i| i.event_id.as_str()));
     let mut conditions: Option<Conditions> = None;
     // Providers that failed to open the conversation during this command: the next decision
     // fails over past them.
     let mut failed: BTreeSet<String> = BTreeSet::new();
-    let mut open: Option<OpenConversation> = None;
+    // A cancel that found no handover looks for a start in flight once, and the session once
+    // more if that start has committed meanwhile.
+    let mut cancel_rechecked = false;
     let recent_key = format!("{}#{}", key.bot_id, key.session_id);
     for attempt in 0..MAX_ATTEMPTS {
         // A turn (the most common event) is first decided on this instance's copy of the
@@ -207,24 +219,13 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         };
         let loaded = match copy {
             Some(copy) => Some(copy),
-            None => match ctx.store.load_session(key).await {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    // After a conflict this read may follow a conversation we opened: it must
-                    // not be left open (found by the soak under injected DynamoDB failures).
-                    abandon(ctx, bot, key, open.take(), deadline).await;
-                    return Err(e.into());
-                }
-            },
+            None => ctx.store.load_session(key).await?,
         };
         let now = ctx.clock.now();
         let (before, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
             None if cmd.create == Create::Allowed => (Session::new(&key.bot_id, &key.session_id, now), None),
-            None => {
-                abandon(ctx, bot, key, open.take(), deadline).await;
-                return Err(EngineError::UnknownSession(key.session_id.clone()));
-            }
+            None => return Err(EngineError::UnknownSession(key.session_id.clone())),
         };
         if conditions.is_none() {
             conditions = Some(gather(ctx, bot, &before, &cmd.input, now).await);
@@ -233,82 +234,53 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
         cond.unavailable_providers.extend(failed.iter().cloned());
         let decision = match decide(&before, &cmd.input, bot, &cond, now, &handover_id) {
             Ok(d) => d,
-            Err(rejection) => {
-                abandon(ctx, bot, key, open.take(), deadline).await;
-                return rejected(ctx, key, idem, rejection).await.map(|a| (a, Vec::new()));
+            Err(Rejection::NoActiveHandover)
+                if matches!(cmd.input.event, Event::UserCancelled) && !cancel_rechecked =>
+            {
+                cancel_rechecked = true;
+                // The handover may still be starting: the cancel wins over it.
+                if let Some(cancelled) = start::cancel_in_flight(ctx, key).await? {
+                    let reply = Reply::Cancelled {
+                        state: crate::domain::State::Bot,
+                        handover_id: cancelled,
+                        reason: EndReason::UserCancelled,
+                    };
+                    let applied = Applied {
+                        body: cmd.answer.render(&reply),
+                        reply: Some(reply),
+                        session: Some(before),
+                    };
+                    return Ok((applied, Vec::new()));
+                }
+                // No start in flight: it may have just committed. Read the session again.
+                continue;
             }
+            Err(rejection) => return rejected(ctx, key, idem, rejection).await.map(|a| (a, Vec::new())),
         };
-        // The same handover at the same provider, re-decided after a conflict: the conversation
-        // we opened is kept.
-        let kept = decision
-            .start
-            .as_ref()
-            .and_then(|s| {
-                open.as_ref()
-                    .filter(|o| o.provider == s.provider && o.handover_id == s.handover.id)
-            })
-            .map(|o| o.opened.clone());
-        let decision = match (decision.start.clone(), kept) {
-            (None, _) => {
-                abandon(ctx, bot, key, open.take(), deadline).await;
-                decision
-            }
-            (Some(_), Some(opened)) => started(decision, bot, &opened, now),
-            (Some(start), None) => {
-                abandon(ctx, bot, key, open.take(), deadline).await;
-                // A repeated request must not open a second conversation before the commit
-                // would have told us it is a repeat.
-                if let Some(answer) = first_answer(ctx, key, idem).await? {
-                    return Ok((answer, Vec::new()));
-                }
-                match open_conversation(ctx, bot, key, &start, deadline).await {
-                    Ok(conversation_id) => {
-                        ctx.health.record(&key.bot_id, &start.provider, true, now).await;
-                        let opened = Opened {
-                            conversation_id,
-                            through_seq: start.through_seq,
-                        };
-                        let d = started(decision, bot, &opened, now);
-                        open = Some(OpenConversation {
-                            provider: start.provider,
-                            handover_id: start.handover.id.clone(),
-                            opened,
-                        });
-                        d
+        // The start this decision records (kept across a conflict, or opened just now).
+        let recorded = decision.start.clone();
+        let decision = match decision.start.clone() {
+            None => decision,
+            // The same handover at the same provider, decided again after a conflict: the
+            // conversation this command opened is kept.
+            Some(start) => match starts.kept(&start) {
+                Some(opened) => started(decision, bot, &opened, now),
+                None => {
+                    // A repeated request must not open a second conversation before the commit
+                    // would have told us it is a repeat.
+                    if let Some(answer) = first_answer(ctx, key, idem).await? {
+                        return Ok((answer, Vec::new()));
                     }
-                    Err(e) => {
-                        tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
-                        ctx.health.record(&key.bot_id, &start.provider, false, now).await;
-                        if e.outcome_unknown() {
-                            // The provider may have opened it before we stopped waiting: it is
-                            // ended under the id the provider knows it by, never under a guess.
-                            let known_id = match bot.provider(&start.provider).await {
-                                Ok(p) => p.uncertain_start_id(&start.handover),
-                                Err(_) => None,
-                            };
-                            match known_id {
-                                Some(conversation_id) => {
-                                    let maybe = OpenConversation {
-                                        opened: Opened {
-                                            conversation_id,
-                                            through_seq: start.through_seq,
-                                        },
-                                        provider: start.provider.clone(),
-                                        handover_id: start.handover.id.clone(),
-                                    };
-                                    abandon(ctx, bot, key, Some(maybe), deadline).await;
-                                }
-                                None => {
-                                    tracing::error!(bot_id = %key.bot_id, provider = %start.provider, handover_id = %start.handover.id, "a start of unknown outcome at a provider that names its conversations only in its answer: nothing is known to end; counted");
-                                    ctx.record(&metrics::start_unresolved(&key.bot_id, &start.provider));
-                                }
-                            }
+                    match starts.open(&start, now).await {
+                        Ok(opened) => started(decision, bot, &opened, now),
+                        Err(StartFailure::Store(e)) => return Err(e.into()),
+                        Err(StartFailure::Provider) => {
+                            failed.insert(start.provider);
+                            continue;
                         }
-                        failed.insert(start.provider);
-                        continue;
                     }
                 }
-            }
+            },
         };
         let body = cmd.answer.render(&decision.reply);
         if !decision.changes(&before) {
@@ -330,6 +302,15 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 body: body.clone(),
             },
         });
+        #[cfg(feature = "failpoints")]
+        if recorded.is_some() && crashes_before_commit(&key.bot_id) {
+            // As if the function died between the provider's answer and the commit: nothing
+            // committed, nothing settled, no answer. The start's intent is all that is left.
+            starts.crashed();
+            return Err(EngineError::Store(StoreError::Backend(
+                "failpoint: the function crashed before the commit".into(),
+            )));
+        }
         let commit = Commit {
             session: &decision.session,
             expected_version: version,
@@ -338,11 +319,15 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
             seen: seen.as_ref(),
             links: &links,
             expires_at: now + ChronoDuration::days(i64::from(bot.config.retention_days)),
+            intent: recorded.as_ref().and_then(|s| starts.intent_for(s)),
         };
         match ctx.store.commit(commit).await {
             Ok(new_version) => {
                 ctx.recent
                     .insert(recent_key.clone(), (decision.session.clone(), new_version));
+                if let Some(s) = &recorded {
+                    starts.committed(s);
+                }
                 #[cfg(feature = "failpoints")]
                 if crashes_after_commit(&key.bot_id) {
                     // As if the function died here: committed, nothing delivered, no answer.
@@ -358,16 +343,19 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 } else {
                     outbox::deliver_new(ctx, bot, key, &outbox, &decision.session).await
                 };
+                let mut follow_ups = pass.follow_ups;
+                if let Some(s) = &recorded {
+                    follow_ups.extend(after_start(ctx, key, s, starts.cancelled()).await);
+                }
                 let applied = Applied {
                     body,
                     reply: Some(decision.reply),
                     session: Some(decision.session),
                 };
-                return Ok((applied, pass.follow_ups));
+                return Ok((applied, follow_ups));
             }
             Err(StoreError::Duplicate) => {
                 ctx.recent.take(&recent_key);
-                abandon(ctx, bot, key, open.take(), deadline).await;
                 return repeated(ctx, key, idem).await.map(|a| (a, Vec::new()));
             }
             Err(StoreError::Conflict) => {
@@ -376,15 +364,38 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
                 let ms = 2 + fastrand::u64(0..(4 + 4 * u64::from(attempt.min(10))));
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Err(e) => {
-                abandon(ctx, bot, key, open.take(), deadline).await;
-                return Err(e.into());
-            }
+            // A cancel marked the start while it was in flight: committed on the next round,
+            // then ended at once.
+            Err(StoreError::StartCancelled) => starts.cancel_seen(),
+            Err(e) => return Err(e.into()),
         }
     }
-    abandon(ctx, bot, key, open.take(), deadline).await;
     tracing::warn!(bot_id = %key.bot_id, session = %key.log_ref(), "session too busy");
     Err(EngineError::Busy)
+}
+
+/// What follows a committed start: a cancel that arrived while it was in flight ends it at
+/// once; provider events that arrived before the commit (an agent who joined before the
+/// contact center answered) are applied now, each under its own id.
+async fn after_start(ctx: &AppContext, key: &SessionKey, start: &Start, cancelled: bool) -> Vec<FollowUp> {
+    if cancelled {
+        return vec![FollowUp {
+            key: key.clone(),
+            input: Input::new(Event::UserCancelled),
+            idempotency: None,
+        }];
+    }
+    match ctx.store.early_events(key).await {
+        Ok(events) => events
+            .into_iter()
+            .filter(|e| e.handover_id == start.handover.id && e.provider == start.provider)
+            .map(|e| super::provider_events::early_follow_up(key, e))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(bot_id = %key.bot_id, error = %e, "events held for the start unreadable; the provider's next event applies");
+            Vec::new()
+        }
+    }
 }
 
 /// Test-only (`failpoints`): whether the function "crashes" between a commit and its delivery,
@@ -393,6 +404,17 @@ async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Appli
 #[cfg(feature = "failpoints")]
 fn crashes_after_commit(bot_id: &str) -> bool {
     let crash = fail::eval("engine-after-commit", |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false);
+    if crash {
+        CRASHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    crash
+}
+
+/// Test-only (`failpoints`): whether the function "crashes" between a start's answer and its
+/// commit (`engine-before-commit`, configured with the bot id it applies to).
+#[cfg(feature = "failpoints")]
+fn crashes_before_commit(bot_id: &str) -> bool {
+    let crash = fail::eval("engine-before-commit", |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false);
     if crash {
         CRASHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -519,169 +541,6 @@ fn new_links(before: &Session, after: &Session) -> Vec<(String, String, String)>
         links.push((h.provider.clone(), conv.clone(), h.id.clone()));
     }
     links
-}
-
-/// Why a conversation was not opened.
-#[derive(Debug, thiserror::Error)]
-enum StartError {
-    #[error(transparent)]
-    Failed(#[from] DeliveryError),
-    /// The request's deadline came first: the provider may or may not have opened it.
-    #[error("no answer before the request's deadline")]
-    TimedOut,
-    /// Failed before anything was sent to the provider (our own read of the transcript).
-    #[error("not sent: {0}")]
-    NotSent(DeliveryError),
-    /// The second try was refused, but the first one's outcome is unknown: the provider may
-    /// have opened the conversation on the first.
-    #[error("{0}, after a first try whose outcome is unknown")]
-    AfterUnknown(DeliveryError),
-}
-
-impl StartError {
-    /// Whether the provider may have opened the conversation anyway: no answer in time, or a
-    /// failure without an HTTP status (the client's timeout, a connection lost after the
-    /// request went out). Only an answer from the provider says for sure that nothing opened.
-    /// Found by the soak: a start that hung past the client timeout had been processed, and the
-    /// conversation was left open; and again when such a first try was followed by a refused
-    /// second one ([`StartError::AfterUnknown`]).
-    fn outcome_unknown(&self) -> bool {
-        matches!(
-            self,
-            StartError::TimedOut
-                | StartError::AfterUnknown(_)
-                | StartError::Failed(DeliveryError::Retryable { status: None, .. })
-        )
-    }
-}
-
-/// Opens the conversation at the provider, within the request's deadline; one quick second
-/// try for a transient failure when time allows. Returns the provider's conversation id.
-async fn open_conversation(
-    ctx: &AppContext,
-    bot: &LoadedBot,
-    key: &SessionKey,
-    start: &Start,
-    deadline: Instant,
-) -> Result<String, StartError> {
-    let provider = bot
-        .provider(&start.provider)
-        .await
-        .map_err(|e| DeliveryError::permanent(e.message))?;
-    let transcript = ctx
-        .store
-        .transcript(key, Some(start.through_seq))
-        .await
-        .map_err(|e| StartError::NotSent(DeliveryError::retryable(e.to_string())))?;
-    // The delivery id doubles as the idempotency key of the creation where a provider takes one.
-    let delivery_id = format!("{}-start", start.handover.id);
-    let request = StartRequest {
-        delivery_id: &delivery_id,
-        bot_id: &key.bot_id,
-        session_id: &start.session_id,
-        handover: &start.handover,
-        user: start.user.as_ref(),
-        channel: start.channel.as_deref(),
-        transcript: &transcript,
-    };
-    let attempt = || async {
-        tokio::time::timeout_at(deadline.into(), provider.start(&request))
-            .await
-            .map_err(|_| StartError::TimedOut)?
-            .map(|c| c.conversation_id)
-            .map_err(StartError::Failed)
-    };
-    // A provider that creates the conversation and names it only in its answer is not tried a
-    // second time after a first try of unknown outcome: the second could only open another.
-    let retry_safe =
-        |first: &StartError| !first.outcome_unknown() || provider.uncertain_start_id(start.handover.as_ref()).is_some();
-    match attempt().await {
-        Err(first @ StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
-            if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) && retry_safe(&first) =>
-        {
-            let pause = retry_after.unwrap_or(Duration::from_millis(200));
-            if Instant::now() + pause >= deadline {
-                return Err(StartError::TimedOut);
-            }
-            tokio::time::sleep(pause).await;
-            match attempt().await {
-                // What the first try may have opened must still be ended.
-                Err(StartError::Failed(refused)) if first.outcome_unknown() => Err(StartError::AfterUnknown(refused)),
-                second => second,
-            }
-        }
-        other => other,
-    }
-}
-
-/// How long an inline end of an abandoned conversation may take before it is left to the
-/// outbox.
-const ABANDON_INLINE: Duration = Duration::from_secs(2);
-
-/// Writes of the outbox item that ends an abandoned provider conversation, before giving up
-/// (with the error logged): 6 attempts over about a second.
-const ABANDON_WRITE_ATTEMPTS: u32 = 6;
-
-/// Ends a provider conversation this command opened but could not keep (the session changed
-/// under it, the commit failed, the event was a repeat, the start timed out): at once when the
-/// provider answers in time, else through a durable outbox item of its own that the evaluator
-/// delivers with retries. Nothing opened is left orphaned.
-async fn abandon(
-    ctx: &AppContext,
-    bot: &LoadedBot,
-    key: &SessionKey,
-    open: Option<OpenConversation>,
-    deadline: Instant,
-) {
-    let Some(o) = open else { return };
-    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %o.handover_id, "abandoning a provider conversation that was not committed");
-    let conv = ProviderConversation {
-        handover_id: o.handover_id.clone(),
-        conversation_id: o.opened.conversation_id.clone(),
-    };
-    let delivery_id = format!("{}-abandon", o.handover_id);
-    let left = deadline.saturating_duration_since(Instant::now()).min(ABANDON_INLINE);
-    if !left.is_zero()
-        && let Ok(provider) = bot.provider(&o.provider).await
-        && let Ok(Ok(())) =
-            tokio::time::timeout(left, provider.end(&delivery_id, &conv, EndReason::ProviderError)).await
-    {
-        return;
-    }
-    let now = ctx.clock.now();
-    let item = OutboxItem {
-        // A lane of its own (`#` never occurs in a session id), so the session's numbering
-        // and order are untouched.
-        key: SessionKey::new(&key.bot_id, &format!("{}#abandoned", key.session_id)),
-        seq: u64::try_from(now.timestamp_millis()).unwrap_or(0),
-        id: delivery_id,
-        effect: crate::domain::Effect::Provider {
-            provider: o.provider.clone(),
-            handover_id: o.handover_id.clone(),
-            op: crate::domain::ProviderOp::Abandon {
-                conversation_id: o.opened.conversation_id.clone(),
-            },
-        },
-        attempts: 0,
-        status: OutboxStatus::Pending,
-        due_at: now,
-        last_error: None,
-    };
-    let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
-    // The only record that this conversation must be ended: a throttled or failed write is
-    // tried again (found by the soak: one failed write orphaned a conversation).
-    for attempt in 1..=ABANDON_WRITE_ATTEMPTS {
-        match ctx.store.put_outbox(&item, expires).await {
-            Ok(()) => return,
-            Err(e) if attempt == ABANDON_WRITE_ATTEMPTS => {
-                tracing::error!(handover_id = %o.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
-            }
-            Err(e) => {
-                tracing::warn!(handover_id = %o.handover_id, attempt, error = %e, "scheduling the end of an abandoned provider conversation failed; trying again");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-        }
-    }
 }
 
 /// Feeds our own time-to-join statistics when an agent has just joined (best effort: the

@@ -40,6 +40,8 @@ pub struct Report {
     pub errors: u32,
     /// Due-index entries that could not be read and were skipped.
     pub unreadable: u32,
+    /// Starts left behind by a function that stopped before its commit, ended by this run.
+    pub starts_settled: u32,
     /// Due sessions left for the next run because the budget ran out.
     pub backlog: u32,
     /// Bots whose availability was not refreshed because the budget ran out.
@@ -143,6 +145,19 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant
                 Ok(n) => report.timers_fired += n,
                 Err(e) => {
                     tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "timer failed");
+                    report.errors += 1;
+                }
+            },
+            Due::Start(key) => match ctx.bot(&key.bot_id).await {
+                Ok(bot) => match super::start::settle_left_behind(ctx, &bot, &key, now).await {
+                    Ok(n) => report.starts_settled += n,
+                    Err(e) => {
+                        tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
+                        report.errors += 1;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable to settle a start left behind");
                     report.errors += 1;
                 }
             },
@@ -346,7 +361,7 @@ async fn poll(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey, handover: &cr
                     }),
                     input: Input {
                         event_id: Some(event.event_id.clone()),
-                        ..Input::new(super::provider_callback::to_event(event, handover.id.clone()))
+                        ..Input::new(super::provider_events::to_event(event, handover.id.clone()))
                     },
                     create: Create::Forbidden,
                     answer: Answer::Ack,

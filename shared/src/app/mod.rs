@@ -14,8 +14,10 @@ pub mod local;
 pub mod logging;
 pub mod outbox;
 pub mod provider_callback;
+pub mod provider_events;
 pub mod request;
 pub mod routes;
+pub mod start;
 
 pub use context::AppContext;
 pub use error::ApiError;

@@ -24,6 +24,9 @@ use crate::store::{OutboxItem, OutboxStatus, SessionKey};
 pub struct FollowUp {
     pub key: SessionKey,
     pub input: Input,
+    /// Recorded like the provider's own event when the follow-up is one (an event held for a
+    /// start in flight), so it is applied once whoever applies it.
+    pub idempotency: Option<super::engine::Idempotency>,
 }
 
 /// What one delivery pass did.
@@ -252,6 +255,7 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
                 input: Input::new(Event::ProviderFailed {
                     handover_id: handover_id.clone(),
                 }),
+                idempotency: None,
             })
         }
         _ => None,

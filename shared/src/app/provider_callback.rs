@@ -6,12 +6,13 @@ use serde_json::json;
 
 use super::bot_webhook::not_routed;
 use super::context::AppContext;
-use super::engine::{self, Answer, Command, Create, Idempotency};
+use super::engine::{self, Answer, Command, Create};
 use super::error::{ApiError, json_response};
+use super::provider_events;
 use super::request::{body_bytes, query_pairs, route_path};
 use super::routes::{self, Function};
-use crate::domain::{Event, Input};
-use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
+use crate::domain::Input;
+use crate::providers::{Callback, CallbackError, CallbackRequest};
 
 /// Longest event or conversation id accepted from a provider.
 const MAX_ID_LEN: usize = 256;
@@ -94,10 +95,11 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     for e in &events {
         check_ids(Some(&e.event_id), &e.conversation_id)?;
     }
+    let mut held = 0;
     for event in events {
         // Providers report conversations we never handed over (embedded providers see every
         // conversation): those are acknowledged and ignored, or the provider retries forever.
-        let Some(link) = ctx
+        let Some(mut link) = ctx
             .store
             .find_conversation(bot_id, provider_id, &event.conversation_id)
             .await?
@@ -105,10 +107,27 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             ignored += 1;
             continue;
         };
-        let idempotency = Some(Idempotency {
-            scope: format!("provider:{bot_id}:{provider_id}"),
-            event_id: event.event_id.clone(),
-        });
+        if link.pending {
+            // The conversation's start is still in flight (the contact center answered the
+            // agent before it answered us): the event is held for the commit, then the link
+            // read again. Either the commit reads the held event after it, or this read sees
+            // the commit: the event is never left to nobody, and its id applies it once.
+            let expires = ctx.clock.now() + chrono::Duration::days(i64::from(bot.config.retention_days));
+            let early = provider_events::early(&event, provider_id, &link.handover_id);
+            ctx.store.hold_early(&link.key, &early, expires).await?;
+            match ctx
+                .store
+                .find_conversation(bot_id, provider_id, &event.conversation_id)
+                .await?
+            {
+                Some(now) if !now.pending => link = now,
+                _ => {
+                    held += 1;
+                    continue;
+                }
+            }
+        }
+        let idempotency = Some(provider_events::idempotency(bot_id, provider_id, &event.event_id));
         // The deliberately broken build of `make soak-broken`: repeats are applied again.
         #[cfg(feature = "soak-broken-idempotency")]
         let idempotency = idempotency.filter(|_| false);
@@ -117,7 +136,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             idempotency,
             input: Input {
                 event_id: Some(event.event_id.clone()),
-                ..Input::new(to_event(event, link.handover_id))
+                ..Input::new(provider_events::to_event(event, link.handover_id))
             },
             create: Create::Forbidden,
             answer: Answer::Ack,
@@ -130,6 +149,9 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     let mut answer = json!({ "status": "ok", "applied": applied, "ignored": ignored });
     if skipped > 0 {
         answer["unreadable"] = json!(skipped);
+    }
+    if held > 0 {
+        answer["held"] = json!(held);
     }
     Ok(json_response(200, &answer))
 }
@@ -153,18 +175,5 @@ fn callback_error(e: CallbackError) -> ApiError {
     match e {
         CallbackError::Unauthenticated(m) => ApiError::unauthorized(m),
         CallbackError::Malformed(m) => ApiError::bad_request("invalid_callback", m),
-    }
-}
-
-pub(crate) fn to_event(e: ProviderEvent, handover_id: String) -> Event {
-    match e.kind {
-        ProviderEventKind::AgentJoined { agent } => Event::AgentJoined { handover_id, agent },
-        ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage {
-            handover_id,
-            agent,
-            message,
-        },
-        ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
-        ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
     }
 }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 
 use super::schema::DUE_INDEX;
 use super::{
-    Commit, ConversationLink, Due, DueBatch, OutboxItem, OutboxStatus, ProviderHealth, SessionKey, StoreError,
-    StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat, shard_of,
+    Commit, ConversationLink, Due, DueBatch, EarlyEvent, IntentCheck, OutboxItem, OutboxStatus, ProviderHealth,
+    SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat, shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -76,6 +76,18 @@ fn seen_sk(scope: &str, event_id: &str) -> String {
 /// The back-reference, in the session's partition, to a provider-conversation link.
 fn link_sk(provider_id: &str, conversation_id: &str) -> String {
     format!("LINK#{provider_id}#{conversation_id}")
+}
+
+/// A start intent, one per provider a start is in flight at (a failover tries several).
+fn start_sk(provider_id: &str) -> String {
+    format!("START#{provider_id}")
+}
+
+/// Events held for a start in flight: a day is far longer than any start.
+const EARLY_TTL_HOURS: i64 = 24;
+
+fn early_sk(provider_id: &str, event_id: &str) -> String {
+    format!("EARLY#{provider_id}#{event_id}")
 }
 
 fn conv_pk(bot_id: &str, provider_id: &str, conversation_id: &str) -> String {
@@ -444,6 +456,31 @@ impl super::Store for DynamoStore {
         for o in c.outbox {
             items.push(put(&self.table, outbox_item(o, c.expires_at), None, None));
         }
+        // The start intent this commit records: removed with it, and only if it is still
+        // there (the evaluator did not finish it as abandoned) and, unless a cancel was already
+        // seen, not cancelled meanwhile. Its position is read from the cancellation reasons.
+        let intent_at = c.intent.map(|(provider, handover_id, check)| {
+            let condition = match check {
+                IntentCheck::Consume => "#h = :h AND attribute_not_exists(#c)",
+                IntentCheck::ConsumeCancelled => "#h = :h",
+            };
+            let mut names = HashMap::from([("#h".to_owned(), "handoverId".to_owned())]);
+            if check == IntentCheck::Consume {
+                names.insert("#c".into(), "cancelled".into());
+            }
+            let d = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(session_pk(&key)))
+                .key("sk", s(start_sk(provider)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .expression_attribute_values(":h", s(handover_id))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .expect("table name and key are set");
+            items.push(TransactWriteItem::builder().delete(d).build());
+            items.len() - 1
+        });
         for (provider, conversation, handover) in c.links {
             let item: Item = HashMap::from([
                 ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
@@ -482,6 +519,17 @@ impl super::Store for DynamoStore {
                     };
                     if c.seen.is_some() && failed(1) {
                         return Err(StoreError::Duplicate);
+                    }
+                    if let Some(i) = intent_at
+                        && failed(i)
+                    {
+                        let old = t.cancellation_reasons().get(i).and_then(|r| r.item());
+                        let cancelled = old.is_some_and(|o| o.contains_key("cancelled"));
+                        return Err(if cancelled {
+                            StoreError::StartCancelled
+                        } else {
+                            StoreError::StartGone
+                        });
                     }
                     if failed(0) {
                         return Err(StoreError::Conflict);
@@ -531,6 +579,7 @@ impl super::Store for DynamoStore {
         Ok(Some(ConversationLink {
             key: SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?),
             handover_id: get_s(item, "handoverId")?.to_owned(),
+            pending: matches!(item.get("pending"), Some(AttributeValue::Bool(true))),
         }))
     }
 
@@ -670,6 +719,8 @@ impl super::Store for DynamoStore {
                     let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
                     Ok(if get_s(item, "pk")?.starts_with("OUTBOX#") {
                         Due::Outbox(key)
+                    } else if get_s(item, "sk")?.starts_with("START#") {
+                        Due::Start(key)
                     } else {
                         Due::Timer(key)
                     })
@@ -940,6 +991,181 @@ impl super::Store for DynamoStore {
         Ok((joins > 0).then(|| u64::try_from(waited / joins).unwrap_or(0)))
     }
 
+    async fn put_start_intent(
+        &self,
+        key: &SessionKey,
+        intent: &StartIntent,
+        links: &[(String, String, String)],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut record: Item = HashMap::from([
+            ("pk".into(), s(session_pk(key))),
+            ("sk".into(), s(start_sk(&intent.provider))),
+            ("botId".into(), s(&key.bot_id)),
+            ("sessionId".into(), s(&key.session_id)),
+            ("handoverId".into(), s(&intent.handover_id)),
+            ("doc".into(), to_doc(intent)),
+            ("duePk".into(), s(due_pk(key))),
+            ("dueAt".into(), n(millis(intent.due_at))),
+            ("expiresAt".into(), n(expires_at.timestamp())),
+        ]);
+        if let Some(conv) = &intent.conversation_id {
+            record.insert("conversationId".into(), s(conv));
+        }
+        let mut items = vec![put(&self.table, record, None, None)];
+        for (provider, conversation, handover) in links {
+            let link: Item = HashMap::from([
+                ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+                ("sk".into(), s("SESSION")),
+                ("botId".into(), s(&key.bot_id)),
+                ("sessionId".into(), s(&key.session_id)),
+                ("handoverId".into(), s(handover)),
+                ("pending".into(), AttributeValue::Bool(true)),
+                ("expiresAt".into(), n(expires_at.timestamp())),
+            ]);
+            items.push(put(&self.table, link, None, None));
+            let back: Item = HashMap::from([
+                ("pk".into(), s(session_pk(key))),
+                ("sk".into(), s(link_sk(provider, conversation))),
+                ("target".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+                ("expiresAt".into(), n(expires_at.timestamp())),
+            ]);
+            items.push(put(&self.table, back, None, None));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn start_intents(&self, key: &SessionKey) -> StoreResult<Vec<StartIntent>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :start)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(session_pk(key)))
+            .expression_attribute_values(":start", s("START#"))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let mut intent: StartIntent = from_doc(item)?;
+                if let Ok(conv) = get_s(item, "conversationId") {
+                    intent.conversation_id = Some(conv.to_owned());
+                }
+                intent.cancelled = item.contains_key("cancelled");
+                Ok(intent)
+            })
+            .collect()
+    }
+
+    async fn record_start_answer(
+        &self,
+        key: &SessionKey,
+        intent: &StartIntent,
+        conversation_id: &str,
+    ) -> StoreResult<()> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(key)))
+            .key("sk", s(start_sk(&intent.provider)))
+            .update_expression("SET #conv = :conv")
+            .condition_expression("#h = :h")
+            .expression_attribute_names("#conv", "conversationId")
+            .expression_attribute_names("#h", "handoverId")
+            .expression_attribute_values(":conv", s(conversation_id))
+            .expression_attribute_values(":h", s(&intent.handover_id))
+            .send()
+            .await;
+        // Gone or another start's: nothing of ours to record on.
+        conditional(r.map(drop)).map(drop)
+    }
+
+    async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>> {
+        let mut cancelled = None;
+        for intent in self.start_intents(key).await? {
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(session_pk(key)))
+                .key("sk", s(start_sk(&intent.provider)))
+                .update_expression("SET #c = :t")
+                .condition_expression("#h = :h")
+                .expression_attribute_names("#c", "cancelled")
+                .expression_attribute_names("#h", "handoverId")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":h", s(&intent.handover_id))
+                .send()
+                .await;
+            if conditional(r.map(drop))? {
+                cancelled = Some(intent.handover_id);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(key)))
+            .key("sk", s(start_sk(&intent.provider)))
+            .condition_expression("#h = :h")
+            .expression_attribute_names("#h", "handoverId")
+            .expression_attribute_values(":h", s(&intent.handover_id))
+            .send()
+            .await;
+        conditional(r.map(drop)).map(drop)
+    }
+
+    async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        let expires = expires_at.min(Utc::now() + Duration::hours(EARLY_TTL_HOURS));
+        let item: Item = HashMap::from([
+            ("pk".into(), s(session_pk(key))),
+            ("sk".into(), s(early_sk(&event.provider, &event.event_id))),
+            ("doc".into(), to_doc(event)),
+            ("expiresAt".into(), n(expires.timestamp())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :early)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(session_pk(key)))
+            .expression_attribute_values(":early", s("EARLY#"))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.items().iter().map(from_doc).collect()
+    }
+
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
         // Everything of the session is in two partitions: its state, transcript, idempotency
         // markers and link back-references; and its outbox. Each back-reference names a
@@ -977,6 +1203,21 @@ impl super::Store for DynamoStore {
                 .map_err(backend)?;
         }
         Ok(keys.len())
+    }
+}
+
+/// `true` when a conditional write applied, `false` when its condition failed (the item is gone
+/// or is another's).
+fn conditional<E>(
+    r: Result<(), aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> StoreResult<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(backend(e)),
     }
 }
 

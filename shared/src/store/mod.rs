@@ -89,6 +89,64 @@ pub struct OutboxItem {
 pub struct ConversationLink {
     pub key: SessionKey,
     pub handover_id: String,
+    /// Written by a start still in flight (its intent, before the provider was called), not
+    /// yet by its commit: events for it are held until the commit.
+    pub pending: bool,
+}
+
+/// The durable record of a start in flight (`SESSION#…` / `START#{providerId}`), written before the
+/// provider is called and removed by the commit that records the handover. Whoever finds it
+/// left behind (the evaluator, after `due_at`) ends what the start may have opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartIntent {
+    pub handover_id: String,
+    pub provider: String,
+    /// The id the provider knows the conversation by: known before the call
+    /// (`Provider::uncertain_start_id`), or recorded from the provider's answer before the
+    /// commit. `None` while only the provider knows it.
+    pub conversation_id: Option<String>,
+    pub through_seq: u64,
+    pub started_at: DateTime<Utc>,
+    /// When the start must have committed or ended; after it the evaluator ends it.
+    pub due_at: DateTime<Utc>,
+    /// A cancel arrived while the start was in flight: the handover ends as soon as it commits.
+    #[serde(default)]
+    pub cancelled: bool,
+}
+
+/// A provider event that arrived for a start still in flight (`SESSION#…` / `EARLY#…`), held
+/// until the start commits and then applied under its own id. Expires by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlyEvent {
+    pub provider: String,
+    pub event_id: String,
+    pub handover_id: String,
+    pub kind: EarlyKind,
+    #[serde(default)]
+    pub agent: Option<crate::domain::Agent>,
+    #[serde(default)]
+    pub message: Option<crate::domain::Message>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EarlyKind {
+    Joined,
+    Message,
+    Typing,
+    Closed,
+}
+
+/// What a commit does with the start intent of the handover it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentCheck {
+    /// Removed, on the condition that it is still there and not cancelled.
+    Consume,
+    /// Removed, on the condition that it is still there (a cancel was seen: the handover is
+    /// committed and then ended at once).
+    ConsumeCancelled,
 }
 
 /// One state change, written atomically.
@@ -103,6 +161,8 @@ pub struct Commit<'a> {
     /// `(providerId, providerConversationId, handoverId)` links to create.
     pub links: &'a [(String, String, String)],
     pub expires_at: DateTime<Utc>,
+    /// The start intent this commit records: provider, handover id, condition.
+    pub intent: Option<(&'a str, &'a str, IntentCheck)>,
 }
 
 /// Something the evaluator must look at.
@@ -124,6 +184,8 @@ pub enum Due {
     Timer(SessionKey),
     /// A session with an outbox item to (re)deliver.
     Outbox(SessionKey),
+    /// A session with a start intent past its time: the start never committed.
+    Start(SessionKey),
 }
 
 /// Circuit-breaker state of one provider of one bot, shared by every function instance.
@@ -181,6 +243,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the change is too large for one transaction ({0} items)")]
     TooLarge(usize),
+    #[error("the start was cancelled while it was in flight")]
+    StartCancelled,
+    #[error("the start's intent is gone (it was finished as abandoned)")]
+    StartGone,
     #[error("dynamodb: {0}")]
     Backend(String),
 }
@@ -242,6 +308,35 @@ pub trait Store: Send + Sync {
     async fn record_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>, waited_seconds: u64) -> StoreResult<()>;
     /// Mean time to join of a queue over the day of `at` and the day before.
     async fn typical_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>) -> StoreResult<Option<u64>>;
+    /// Records a start before the provider is called: its intent, and a pending link for each
+    /// `(providerId, conversationId, handoverId)` known before the call, so early callbacks
+    /// find the session. One transaction.
+    async fn put_start_intent(
+        &self,
+        key: &SessionKey,
+        intent: &StartIntent,
+        links: &[(String, String, String)],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The session's start intents: starts in flight, or left behind by a function that died.
+    async fn start_intents(&self, key: &SessionKey) -> StoreResult<Vec<StartIntent>>;
+    /// Records the provider's own conversation id on `intent` (a provider that names its
+    /// conversations only in its answer), before the commit.
+    async fn record_start_answer(
+        &self,
+        key: &SessionKey,
+        intent: &StartIntent,
+        conversation_id: &str,
+    ) -> StoreResult<()>;
+    /// Marks every start in flight as cancelled. Returns a cancelled start's handover id, or
+    /// `None` when no start is in flight.
+    async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>>;
+    /// Removes `intent` (a start that ended without its commit), if it is still that start's.
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()>;
+    /// Holds a provider event that arrived before its start committed.
+    async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    /// The events held for the session's starts, oldest first.
+    async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>>;
     /// Deletes every item of a session (on request, or by retention). Returns the count.
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
 }

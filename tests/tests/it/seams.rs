@@ -260,3 +260,165 @@ async fn a_help_scout_create_of_unknown_outcome_is_not_created_twice_and_is_coun
         .count();
     assert_eq!(counted, 1, "the unresolvable start is counted: {:?}", metrics.lines());
 }
+
+/// A standard bot whose desk takes `delay` to answer `conversation.started` and answers
+/// everything else at once.
+async fn slow_start_desk(env: &TestEnv, delay: Duration) -> (MockServer, StandardBot) {
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(delay))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    (srv, bot)
+}
+
+/// Waits until the desk has the start (as a contact center would before its agent acts on it)
+/// and returns the conversation id it was given.
+async fn started_at_desk(srv: &MockServer) -> String {
+    let since = std::time::Instant::now();
+    loop {
+        if let Some(start) = of_type(&bodies_at(srv, "/desk").await, "conversation.started").first() {
+            return start["conversationId"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the start never reached the desk"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_who_joins_before_the_contact_center_answers_the_start_reaches_the_bot() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = slow_start_desk(&env, Duration::from_millis(1500)).await;
+    let request = handover_request("e-open", "s-1");
+    let open = env.send_event("acme", &bot.platform_secret, &request);
+    let join_early = async {
+        let conversation = started_at_desk(&srv).await;
+        let join = json!({"id": "j-1", "type": "agent.joined", "conversationId": conversation,
+                          "agent": {"id": "a-1", "name": "Eva"}});
+        env.send_callback("acme", "desk", &bot.desk_secret, &join).await
+    };
+    let ((status, answer), (cb_status, cb_answer)) = tokio::join!(open, join_early);
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("opened")), "{answer}");
+    assert_eq!(cb_status, 200, "{cb_answer}");
+    assert_eq!(
+        cb_answer["held"], 1,
+        "held for the start's commit, not ignored: {cb_answer}"
+    );
+
+    let session = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(session.state, State::Agent, "the join was applied after the commit");
+    let joined = of_type(&bodies_at(&srv, "/bot").await, "agent.joined")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0]["agent"]["name"], "Eva");
+
+    // The contact center sends the join again (no answer it trusted): applied once.
+    let join = json!({"id": "j-1", "type": "agent.joined", "conversationId": answer["handoverId"],
+                      "agent": {"id": "a-1", "name": "Eva"}});
+    let (status, _) = env.send_callback("acme", "desk", &bot.desk_secret, &join).await;
+    assert_eq!(status, 200);
+    assert_eq!(of_type(&bodies_at(&srv, "/bot").await, "agent.joined").len(), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_during_a_slow_start_ends_the_handover_on_both_sides() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = slow_start_desk(&env, Duration::from_millis(1500)).await;
+    let request = handover_request("e-open", "s-1");
+    let open = env.send_event("acme", &bot.platform_secret, &request);
+    let cancel = async {
+        started_at_desk(&srv).await;
+        env.send_event(
+            "acme",
+            &bot.platform_secret,
+            &json!({"id": "c-1", "type": "handover.cancel", "sessionId": "s-1"}),
+        )
+        .await
+    };
+    let ((status, answer), (c_status, c_answer)) = tokio::join!(open, cancel);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(c_status, 200, "the cancel is accepted, not refused: {c_answer}");
+    assert_eq!(c_answer["state"], "bot", "{c_answer}");
+
+    let session = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(session.state, State::Bot, "the user is back with the bot");
+    assert!(session.handover.is_none());
+    assert_eq!(
+        session.last_handover.as_ref().and_then(|h| h.end_reason),
+        Some(handover::domain::EndReason::UserCancelled)
+    );
+    let desk = bodies_at(&srv, "/desk").await;
+    let started = of_type(&desk, "conversation.started")[0]["conversationId"].clone();
+    let ended = of_type(&desk, "conversation.ended");
+    assert_eq!(ended.len(), 1, "the provider's conversation is ended: {desk:?}");
+    assert_eq!(
+        (ended[0]["conversationId"].clone(), ended[0]["reason"].clone()),
+        (started, json!("user_cancelled"))
+    );
+    let to_bot = of_type(&bodies_at(&srv, "/bot").await, "handover.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(to_bot.len(), 1, "{to_bot:?}");
+    assert_eq!(to_bot[0]["reason"], "user_cancelled");
+}
+
+#[tokio::test]
+async fn a_function_killed_between_the_providers_answer_and_the_commit_leaves_no_open_conversation() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    // A bot of its own: the failpoint is process-wide and keyed by bot id.
+    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    env.put_bot(&format!(
+        "botId: crashy\nplatform: {{ kind: native, outboundUrl: '{0}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{0}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
+        srv.uri()
+    ))
+    .await;
+    fail::cfg("engine-before-commit", "1*return(crashy)").unwrap();
+    let (status, answer) = env
+        .send_event("crashy", b"bot-secret", &handover_request("e-open", "s-1"))
+        .await;
+    fail::remove("engine-before-commit");
+    assert_eq!(status, 503, "the function died: {answer}");
+    assert!(
+        env.session("crashy", "s-1").await.is_none_or(|s| s.handover.is_none()),
+        "nothing committed"
+    );
+    let desk = bodies_at(&srv, "/desk").await;
+    let started = of_type(&desk, "conversation.started")[0]["conversationId"].clone();
+    assert!(of_type(&desk, "conversation.ended").is_empty(), "nobody ended it yet");
+
+    // Before its time the start is left alone (it could still be running elsewhere)...
+    evaluator::run(&env.ctx, env.now()).await;
+    assert!(of_type(&bodies_at(&srv, "/desk").await, "conversation.ended").is_empty());
+    // ...after it, the next evaluator run ends it at the provider, once.
+    env.clock.advance(chrono::Duration::minutes(2));
+    let report = evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(report.starts_settled, 1, "{report:?}");
+    let desk = bodies_at(&srv, "/desk").await;
+    let ended = of_type(&desk, "conversation.ended");
+    assert_eq!(ended.len(), 1, "{desk:?}");
+    assert_eq!(ended[0]["conversationId"], started);
+    let again = evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(again.starts_settled, 0, "the intent is gone");
+}

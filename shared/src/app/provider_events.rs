@@ -1,0 +1,84 @@
+//! Provider events as the engine applies them: the one conversion from what an adapter read
+//! into a core event, the idempotency scope of a provider's events, and the events held for a
+//! start still in flight. Used by the callback entry point, the evaluator's polls and the
+//! engine, so none of them imports another.
+
+use super::engine::Idempotency;
+use super::outbox::FollowUp;
+use crate::domain::{Event, Input};
+use crate::providers::{ProviderEvent, ProviderEventKind};
+use crate::store::{EarlyEvent, EarlyKind, SessionKey};
+
+/// The core event for a provider's event about `handover_id`.
+pub fn to_event(e: ProviderEvent, handover_id: String) -> Event {
+    match e.kind {
+        ProviderEventKind::AgentJoined { agent } => Event::AgentJoined { handover_id, agent },
+        ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage {
+            handover_id,
+            agent,
+            message,
+        },
+        ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
+        ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
+    }
+}
+
+/// A provider's events are recorded under its own ids, per bot and provider.
+pub fn idempotency(bot_id: &str, provider_id: &str, event_id: &str) -> Idempotency {
+    Idempotency {
+        scope: format!("provider:{bot_id}:{provider_id}"),
+        event_id: event_id.to_owned(),
+    }
+}
+
+/// A provider event for a start in flight, as it is held until the commit.
+pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str) -> EarlyEvent {
+    let (kind, agent, message) = match &e.kind {
+        ProviderEventKind::AgentJoined { agent } => (EarlyKind::Joined, Some(agent.clone()), None),
+        ProviderEventKind::AgentMessage { agent, message } => {
+            (EarlyKind::Message, agent.clone(), Some(message.clone()))
+        }
+        ProviderEventKind::AgentTyping { agent } => (EarlyKind::Typing, agent.clone(), None),
+        ProviderEventKind::ConversationClosed => (EarlyKind::Closed, None, None),
+    };
+    EarlyEvent {
+        provider: provider_id.to_owned(),
+        event_id: e.event_id.clone(),
+        handover_id: handover_id.to_owned(),
+        kind,
+        agent,
+        message,
+    }
+}
+
+/// A held event, applied after its start committed, once (under the provider's event id).
+pub fn early_follow_up(key: &SessionKey, e: EarlyEvent) -> FollowUp {
+    let handover_id = e.handover_id.clone();
+    let event = match e.kind {
+        EarlyKind::Joined => Event::AgentJoined {
+            handover_id,
+            agent: e.agent.unwrap_or_else(|| crate::domain::Agent {
+                id: "agent".into(),
+                name: None,
+            }),
+        },
+        EarlyKind::Message => Event::AgentMessage {
+            handover_id,
+            agent: e.agent,
+            message: e.message.unwrap_or_default(),
+        },
+        EarlyKind::Typing => Event::AgentTyping {
+            handover_id,
+            agent: e.agent,
+        },
+        EarlyKind::Closed => Event::ConversationClosed { handover_id },
+    };
+    FollowUp {
+        key: key.clone(),
+        input: Input {
+            event_id: Some(e.event_id.clone()),
+            ..Input::new(event)
+        },
+        idempotency: Some(idempotency(&key.bot_id, &e.provider, &e.event_id)),
+    }
+}

@@ -1,0 +1,471 @@
+//! The start protocol: opening a conversation at a provider, with one owner and one exit.
+//!
+//! A start opens something outside our transaction, so it can outlive everything that goes
+//! wrong around it. Each provider a command tries goes through these states:
+//!
+//! ```text
+//! intent written ──► provider called ──► answered: opened ──► committed (the commit removes the intent)
+//!  (durable, with        │                                 └─► not committed ─┐
+//!   the id the           ├──► refused: nothing opened ─────────────────────────┤
+//!   provider will        └──► no answer: maybe opened ─────────────────────────┤
+//!   know, if known)                                                            ▼
+//!                                          settled: ended at the provider under ITS id, intent removed
+//! ```
+//!
+//! - The **intent** (`START#{providerId}` in the session's partition) is written before the
+//!   provider is called, with a pending link for each conversation id known before the call,
+//!   so an early callback finds the session (it is held and applied after the commit).
+//! - The **commit** removes the intent in the same transaction as the handover, on the
+//!   condition that it is still there: a start finished as abandoned by the evaluator can never
+//!   be committed afterwards. A cancel that arrived meanwhile marks the intent; the commit then
+//!   fails once, commits anyway, and ends the handover `user_cancelled` straight after.
+//! - Every other way out — a refusal, no answer in time, a conflict that re-decided elsewhere,
+//!   a repeat, a failed commit — ends in [`Starts::settle`], the one exit: whatever may have been
+//!   opened is ended under the id the provider knows it by, never under a guess.
+//! - A function that dies between the provider's answer and the commit leaves the intent
+//!   behind: its `dueAt` puts it in the sparse due index, and the evaluator settles it
+//!   ([`settle_left_behind`]).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+
+use super::bots::LoadedBot;
+use super::context::AppContext;
+use crate::delivery::DeliveryError;
+use crate::domain::{EndReason, Opened, Start};
+use crate::metrics;
+use crate::providers::{ProviderConversation, StartRequest};
+use crate::store::{IntentCheck, OutboxItem, OutboxStatus, SessionKey, StartIntent, StoreError};
+
+/// How long after its start an intent is left alone: the request's budget plus this. A start
+/// that has not committed or settled by then belongs to a function that stopped.
+const INTENT_GRACE: Duration = Duration::from_secs(60);
+
+/// How long an inline end of an abandoned conversation may take before it is left to the
+/// outbox.
+const ABANDON_INLINE: Duration = Duration::from_secs(2);
+
+/// Writes of the outbox item that ends an abandoned provider conversation, before giving up
+/// (with the error logged): 6 attempts over about a second.
+const ABANDON_WRITE_ATTEMPTS: u32 = 6;
+
+/// What became of one try at one provider.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Opened(Opened),
+    /// The provider answered with a refusal: nothing was opened.
+    Refused,
+    /// No answer in time: the provider may have opened it.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct Tried {
+    intent: StartIntent,
+    outcome: Outcome,
+    committed: bool,
+}
+
+/// Why a start did not open a conversation.
+#[derive(Debug)]
+pub(super) enum StartFailure {
+    /// The intent could not be written: nothing was sent; the command fails.
+    Store(StoreError),
+    /// The provider did not open it (or may have, without telling): fail over.
+    Provider,
+}
+
+/// The starts of one command. Dropping it without [`Starts::settle`] is what a crash does;
+/// every path of the engine that returns goes through `settle`.
+pub(super) struct Starts<'a> {
+    ctx: &'a AppContext,
+    bot: &'a LoadedBot,
+    key: &'a SessionKey,
+    deadline: Instant,
+    tried: Vec<Tried>,
+    cancel_seen: bool,
+    /// Test-only failpoint: the "function" died; nothing is settled.
+    crashed: bool,
+}
+
+impl<'a> Starts<'a> {
+    pub(super) fn new(ctx: &'a AppContext, bot: &'a LoadedBot, key: &'a SessionKey, deadline: Instant) -> Self {
+        Starts {
+            ctx,
+            bot,
+            key,
+            deadline,
+            tried: Vec::new(),
+            cancel_seen: false,
+            crashed: false,
+        }
+    }
+
+    /// Test-only (`failpoints`): the function dies here, leaving its intents behind.
+    #[cfg(feature = "failpoints")]
+    pub(super) fn crashed(&mut self) {
+        self.crashed = true;
+    }
+
+    fn find(&self, start: &Start) -> Option<&Tried> {
+        self.tried
+            .iter()
+            .rev()
+            .find(|t| t.intent.provider == start.provider && t.intent.handover_id == start.handover.id)
+    }
+
+    /// The conversation this command already opened for the same handover at the same provider
+    /// (a decision made again after a conflict keeps it).
+    pub(super) fn kept(&self, start: &Start) -> Option<Opened> {
+        match self.find(start) {
+            Some(Tried {
+                outcome: Outcome::Opened(o),
+                committed: false,
+                ..
+            }) => Some(o.clone()),
+            _ => None,
+        }
+    }
+
+    /// What the commit of `start` does with its intent.
+    pub(super) fn intent_for(&self, start: &Start) -> Option<(&str, &str, IntentCheck)> {
+        let t = self.find(start)?;
+        let check = if self.cancel_seen {
+            IntentCheck::ConsumeCancelled
+        } else {
+            IntentCheck::Consume
+        };
+        Some((t.intent.provider.as_str(), t.intent.handover_id.as_str(), check))
+    }
+
+    /// The commit of `start` went through: its conversation is the handover's now.
+    pub(super) fn committed(&mut self, start: &Start) {
+        if let Some(t) = self
+            .tried
+            .iter_mut()
+            .rev()
+            .find(|t| t.intent.provider == start.provider && t.intent.handover_id == start.handover.id)
+        {
+            t.committed = true;
+        }
+    }
+
+    /// A cancel marked the intent while the start was in flight: the next commit consumes it
+    /// anyway, and [`Starts::cancelled`] tells the engine to end the handover at once.
+    pub(super) fn cancel_seen(&mut self) {
+        self.cancel_seen = true;
+    }
+
+    pub(super) fn cancelled(&self) -> bool {
+        self.cancel_seen
+    }
+
+    /// Writes the intent, then asks the provider to open the conversation.
+    pub(super) async fn open(&mut self, start: &Start, now: DateTime<Utc>) -> Result<Opened, StartFailure> {
+        let (ctx, key) = (self.ctx, self.key);
+        let provider = match self.bot.provider(&start.provider).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e.message, "provider unusable; trying the next candidate");
+                return Err(StartFailure::Provider);
+            }
+        };
+        let known_id = provider.uncertain_start_id(&start.handover);
+        let handover_id = start.handover.id.clone();
+        let intent = StartIntent {
+            handover_id: handover_id.clone(),
+            provider: start.provider.clone(),
+            conversation_id: known_id.clone(),
+            through_seq: start.through_seq,
+            started_at: now,
+            due_at: now + ChronoDuration::from_std(ctx.request_budget + INTENT_GRACE).unwrap_or_default(),
+            cancelled: false,
+        };
+        let mut links = vec![(start.provider.clone(), handover_id.clone(), handover_id.clone())];
+        if let Some(id) = known_id.as_ref().filter(|id| **id != handover_id) {
+            links.push((start.provider.clone(), id.clone(), handover_id.clone()));
+        }
+        let expires = now + ChronoDuration::days(i64::from(self.bot.config.retention_days));
+        ctx.store
+            .put_start_intent(key, &intent, &links, expires)
+            .await
+            .map_err(StartFailure::Store)?;
+        let result = open_conversation(ctx, self.bot, key, start, self.deadline).await;
+        let outcome = match &result {
+            Ok(conversation_id) => {
+                ctx.health.record(&key.bot_id, &start.provider, true, now).await;
+                if known_id.is_none()
+                    && let Err(e) = ctx.store.record_start_answer(key, &intent, conversation_id).await
+                {
+                    // Only a crash before the commit would need it: logged, not fatal.
+                    tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "the provider's conversation id was not recorded on the start intent");
+                }
+                Outcome::Opened(Opened {
+                    conversation_id: conversation_id.clone(),
+                    through_seq: start.through_seq,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
+                ctx.health.record(&key.bot_id, &start.provider, false, now).await;
+                if e.outcome_unknown() {
+                    Outcome::Unknown
+                } else {
+                    Outcome::Refused
+                }
+            }
+        };
+        self.tried.push(Tried {
+            intent,
+            outcome: outcome.clone(),
+            committed: false,
+        });
+        match outcome {
+            Outcome::Opened(o) => Ok(o),
+            _ => Err(StartFailure::Provider),
+        }
+    }
+
+    /// The one exit: every try that did not commit is ended at its provider under the id the
+    /// provider knows (at once when it answers in time, else through a durable outbox item the
+    /// evaluator delivers), and its intent removed.
+    pub(super) async fn settle(self) {
+        let Starts {
+            ctx,
+            bot,
+            key,
+            deadline,
+            tried,
+            crashed,
+            ..
+        } = self;
+        if crashed {
+            return;
+        }
+        for t in tried.into_iter().filter(|t| !t.committed) {
+            settle_one(ctx, bot, key, &t.intent, &t.outcome, deadline).await;
+        }
+    }
+}
+
+async fn settle_one(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    intent: &StartIntent,
+    outcome: &Outcome,
+    deadline: Instant,
+) {
+    let end_under = match outcome {
+        Outcome::Opened(o) => Some(o.conversation_id.clone()),
+        Outcome::Unknown => intent.conversation_id.clone(),
+        Outcome::Refused => None,
+    };
+    let done = match (outcome, end_under) {
+        (Outcome::Refused, _) => true,
+        (_, Some(conversation_id)) => abandon(ctx, bot, key, intent, &conversation_id, deadline).await,
+        (_, None) => {
+            tracing::error!(bot_id = %key.bot_id, provider = %intent.provider, handover_id = %intent.handover_id, "a start of unknown outcome at a provider that names its conversations only in its answer: nothing is known to end; counted");
+            ctx.record(&metrics::start_unresolved(&key.bot_id, &intent.provider));
+            true
+        }
+    };
+    // The intent stays while its end is neither done nor scheduled: the evaluator tries again.
+    if !done {
+        return;
+    }
+    if let Err(e) = ctx.store.clear_start(key, intent).await {
+        // The evaluator finds it after its due time and ends it again (ends are idempotent).
+        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
+    }
+}
+
+/// Settles the starts of a session that were left behind past their due time by a function
+/// that stopped between calling the provider and its commit. Returns how many it settled.
+pub async fn settle_left_behind(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    now: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    let mut settled = 0;
+    for intent in ctx.store.start_intents(key).await? {
+        if intent.due_at > now {
+            continue;
+        }
+        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, provider = %intent.provider, "a start left behind by a function that stopped is ended");
+        let outcome = match &intent.conversation_id {
+            Some(id) => Outcome::Opened(Opened {
+                conversation_id: id.clone(),
+                through_seq: intent.through_seq,
+            }),
+            None => Outcome::Unknown,
+        };
+        settle_one(ctx, bot, key, &intent, &outcome, Instant::now() + ABANDON_INLINE).await;
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// A cancel for a session with no committed handover: marks the start in flight, if any, so
+/// it ends `user_cancelled` as soon as it commits. Returns its handover id.
+pub(super) async fn cancel_in_flight(ctx: &AppContext, key: &SessionKey) -> Result<Option<String>, StoreError> {
+    ctx.store.cancel_start(key).await
+}
+
+/// Why a conversation was not opened.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Failed(#[from] DeliveryError),
+    /// The request's deadline came first: the provider may or may not have opened it.
+    #[error("no answer before the request's deadline")]
+    TimedOut,
+    /// Failed before anything was sent to the provider (our own read of the transcript).
+    #[error("not sent: {0}")]
+    NotSent(DeliveryError),
+    /// The second try was refused, but the first one's outcome is unknown: the provider may
+    /// have opened the conversation on the first.
+    #[error("{0}, after a first try whose outcome is unknown")]
+    AfterUnknown(DeliveryError),
+}
+
+impl StartError {
+    /// Whether the provider may have opened the conversation anyway: no answer in time, or a
+    /// failure without an HTTP status (the client's timeout, a connection lost after the
+    /// request went out). Only an answer from the provider says for sure that nothing opened.
+    /// Found by the soak: a start that hung past the client timeout had been processed, and the
+    /// conversation was left open; and again when such a first try was followed by a refused
+    /// second one ([`StartError::AfterUnknown`]).
+    fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            StartError::TimedOut
+                | StartError::AfterUnknown(_)
+                | StartError::Failed(DeliveryError::Retryable { status: None, .. })
+        )
+    }
+}
+
+/// Opens the conversation at the provider, within the request's deadline; one quick second
+/// try for a transient failure when time allows. Returns the provider's conversation id.
+async fn open_conversation(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    start: &Start,
+    deadline: Instant,
+) -> Result<String, StartError> {
+    let provider = bot
+        .provider(&start.provider)
+        .await
+        .map_err(|e| DeliveryError::permanent(e.message))?;
+    let transcript = ctx
+        .store
+        .transcript(key, Some(start.through_seq))
+        .await
+        .map_err(|e| StartError::NotSent(DeliveryError::retryable(e.to_string())))?;
+    // The delivery id doubles as the idempotency key of the creation where a provider takes one.
+    let delivery_id = format!("{}-start", start.handover.id);
+    let request = StartRequest {
+        delivery_id: &delivery_id,
+        bot_id: &key.bot_id,
+        session_id: &start.session_id,
+        handover: &start.handover,
+        user: start.user.as_ref(),
+        channel: start.channel.as_deref(),
+        transcript: &transcript,
+    };
+    let attempt = || async {
+        tokio::time::timeout_at(deadline.into(), provider.start(&request))
+            .await
+            .map_err(|_| StartError::TimedOut)?
+            .map(|c| c.conversation_id)
+            .map_err(StartError::Failed)
+    };
+    // A provider that creates the conversation and names it only in its answer is not tried a
+    // second time after a first try of unknown outcome: the second could only open another.
+    let retry_safe =
+        |first: &StartError| !first.outcome_unknown() || provider.uncertain_start_id(start.handover.as_ref()).is_some();
+    match attempt().await {
+        Err(first @ StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
+            if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) && retry_safe(&first) =>
+        {
+            let pause = retry_after.unwrap_or(Duration::from_millis(200));
+            if Instant::now() + pause >= deadline {
+                return Err(StartError::TimedOut);
+            }
+            tokio::time::sleep(pause).await;
+            match attempt().await {
+                // What the first try may have opened must still be ended.
+                Err(StartError::Failed(refused)) if first.outcome_unknown() => Err(StartError::AfterUnknown(refused)),
+                second => second,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Ends a provider conversation a start opened (or may have opened) that was not committed:
+/// at once when the provider answers in time, else through a durable outbox item of its own
+/// that the evaluator delivers with retries. Nothing opened is left orphaned. Returns whether
+/// the end was done or durably scheduled.
+async fn abandon(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    intent: &StartIntent,
+    conversation_id: &str,
+    deadline: Instant,
+) -> bool {
+    tracing::warn!(bot_id = %bot.config.bot_id, handover_id = %intent.handover_id, "abandoning a provider conversation that was not committed");
+    let conv = ProviderConversation {
+        handover_id: intent.handover_id.clone(),
+        conversation_id: conversation_id.to_owned(),
+    };
+    let delivery_id = format!("{}-abandon", intent.handover_id);
+    let left = deadline.saturating_duration_since(Instant::now()).min(ABANDON_INLINE);
+    if !left.is_zero()
+        && let Ok(provider) = bot.provider(&intent.provider).await
+        && let Ok(Ok(())) =
+            tokio::time::timeout(left, provider.end(&delivery_id, &conv, EndReason::ProviderError)).await
+    {
+        return true;
+    }
+    let now = ctx.clock.now();
+    let item = OutboxItem {
+        // A lane of its own (`#` never occurs in a session id), so the session's numbering
+        // and order are untouched. Microseconds: a failover may abandon two in one millisecond.
+        key: SessionKey::new(&key.bot_id, &format!("{}#abandoned", key.session_id)),
+        seq: u64::try_from(now.timestamp_micros()).unwrap_or(0),
+        id: delivery_id,
+        effect: crate::domain::Effect::Provider {
+            provider: intent.provider.clone(),
+            handover_id: intent.handover_id.clone(),
+            op: crate::domain::ProviderOp::Abandon {
+                conversation_id: conversation_id.to_owned(),
+            },
+        },
+        attempts: 0,
+        status: OutboxStatus::Pending,
+        due_at: now,
+        last_error: None,
+    };
+    let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
+    // The only record that this conversation must be ended: a throttled or failed write is
+    // tried again (found by the soak: one failed write orphaned a conversation).
+    for attempt in 1..=ABANDON_WRITE_ATTEMPTS {
+        match ctx.store.put_outbox(&item, expires).await {
+            Ok(()) => return true,
+            Err(e) if attempt == ABANDON_WRITE_ATTEMPTS => {
+                tracing::error!(handover_id = %intent.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
+            }
+            Err(e) => {
+                tracing::warn!(handover_id = %intent.handover_id, attempt, error = %e, "scheduling the end of an abandoned provider conversation failed; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+        }
+    }
+    false
+}
