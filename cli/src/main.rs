@@ -128,7 +128,14 @@ enum SessionCmd {
     /// Print a session, its transcript and its outbox.
     Show { bot_id: String, session_id: String },
     /// Delete every item of a session (right to erasure).
-    Erase { bot_id: String, session_id: String },
+    Erase {
+        bot_id: String,
+        session_id: String,
+        /// Erase even when an active handover could not be ended at its provider (end it there
+        /// by hand).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[tokio::main]
@@ -171,7 +178,11 @@ async fn main() -> Result<()> {
         }
         Command::Bot(BotCmd::Enable { bot_id }) => ops::bot_enable(&bot_id).await,
         Command::Session(SessionCmd::Show { bot_id, session_id }) => ops::session_show(&bot_id, &session_id).await,
-        Command::Session(SessionCmd::Erase { bot_id, session_id }) => ops::session_erase(&bot_id, &session_id).await,
+        Command::Session(SessionCmd::Erase {
+            bot_id,
+            session_id,
+            force,
+        }) => ops::session_erase(&bot_id, &session_id, force).await,
         Command::Sign {
             secret_ref,
             body,

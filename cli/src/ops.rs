@@ -114,11 +114,12 @@ pub async fn session_show(bot_id: &str, session_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn session_erase(bot_id: &str, session_id: &str) -> Result<()> {
-    let n = store()
-        .await
-        .erase_session(&SessionKey::new(bot_id, session_id))
-        .await?;
+/// Ends an active handover at its provider first (through the same engine as the functions),
+/// then erases.
+pub async fn session_erase(bot_id: &str, session_id: &str, force: bool) -> Result<()> {
+    let ctx = handover::app::AppContext::from_env().await;
+    let bot = ctx.bot(bot_id).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let n = handover::app::erase::erase(&ctx, &bot, &SessionKey::new(bot_id, session_id), force).await?;
     println!("erased {n} items");
     Ok(())
 }

@@ -32,6 +32,23 @@ pub const TYPICAL_WAIT_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// How long a secret is reused (rotation is picked up within this time).
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// One attempt of a DynamoDB or Secrets Manager call: a stalled connection is given up and
+/// retried (by the SDK's standard retry) long before the request's deadline.
+pub const STORE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A whole DynamoDB or Secrets Manager call, retries included: well under [`REQUEST_BUDGET`],
+/// so a store that stalls gets a 503 answered in time instead of a function timeout.
+pub const STORE_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeouts of the AWS SDK clients (connect, attempt, operation).
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(STORE_ATTEMPT_TIMEOUT)
+        .operation_timeout(STORE_OPERATION_TIMEOUT)
+        .build()
+}
+
 /// Makes handover ids; replaceable so sample events can name a known conversation.
 pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -143,7 +160,10 @@ impl AppContext {
     /// Builds everything from the environment: the default AWS credential chain and region,
     /// `AWS_ENDPOINT_URL` for a local emulator, `TABLE_NAME` (default `handover`).
     pub async fn from_env() -> Self {
-        let sdk = aws_config::load_from_env().await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(sdk_timeouts())
+            .load()
+            .await;
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned());
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
         let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));

@@ -7,6 +7,7 @@ pub mod bots;
 pub mod chatlayer;
 pub mod context;
 pub mod engine;
+pub mod erase;
 pub mod error;
 pub mod evaluator;
 pub mod health;

@@ -422,3 +422,108 @@ async fn a_function_killed_between_the_providers_answer_and_the_commit_leaves_no
     let again = evaluator::run(&env.ctx, env.now()).await;
     assert_eq!(again.starts_settled, 0, "the intent is gone");
 }
+
+#[tokio::test]
+async fn erasing_a_session_with_an_active_handover_ends_it_at_the_provider_first() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    let handover_id = env.open_handover(&bot.platform_secret, "s-1").await;
+    let loaded = env.ctx.bot("acme").await.unwrap();
+    let key = SessionKey::new("acme", "s-1");
+
+    let erased = handover::app::erase::erase(&env.ctx, &loaded, &key, false)
+        .await
+        .unwrap();
+    assert!(erased > 0);
+    let ended = of_type(&bodies_at(&srv, "/desk").await, "conversation.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1, "the desk's conversation is ended before the erase");
+    assert_eq!(ended[0]["conversationId"], handover_id.as_str());
+    assert!(env.session("acme", "s-1").await.is_none(), "then everything is erased");
+}
+
+#[tokio::test]
+async fn an_erase_whose_provider_end_cannot_be_delivered_stops_unless_forced() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.ended"})))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    env.open_handover(&bot.platform_secret, "s-1").await;
+    let loaded = env.ctx.bot("acme").await.unwrap();
+    let key = SessionKey::new("acme", "s-1");
+
+    let refused = handover::app::erase::erase(&env.ctx, &loaded, &key, false).await;
+    assert!(
+        matches!(refused, Err(handover::app::erase::EraseError::ProviderNotEnded)),
+        "{refused:?}"
+    );
+    assert!(
+        env.session("acme", "s-1").await.is_some(),
+        "nothing erased: the end is still queued"
+    );
+    let forced = handover::app::erase::erase(&env.ctx, &loaded, &key, true)
+        .await
+        .unwrap();
+    assert!(forced > 0);
+    assert!(env.session("acme", "s-1").await.is_none());
+}
+
+#[tokio::test]
+async fn a_stalled_store_call_is_given_up_within_the_operation_timeout() {
+    use handover::app::context::{REQUEST_BUDGET, STORE_OPERATION_TIMEOUT, sdk_timeouts};
+    assert!(STORE_OPERATION_TIMEOUT < REQUEST_BUDGET);
+    // A DynamoDB endpoint that accepts connections and never answers.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = stalled.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            open.push(socket);
+        }
+    });
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .endpoint_url(format!("http://{addr}"))
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let store = handover::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "t");
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        STORE_OPERATION_TIMEOUT + Duration::from_secs(5),
+        store.load_session(&SessionKey::new("acme", "s-1")),
+    )
+    .await;
+    hold.abort();
+    let result = outcome.expect("the call ends by itself, within its operation timeout");
+    assert!(result.is_err(), "{result:?}");
+    assert!(
+        started.elapsed() < STORE_OPERATION_TIMEOUT + Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
