@@ -521,6 +521,7 @@ fn outbox_items(ctx: &AppContext, key: &SessionKey, decision: &Decision, now: Da
             status: OutboxStatus::Pending,
             due_at: lease,
             last_error: None,
+            committed_at: Some(now),
         })
         .collect()
 }

@@ -194,6 +194,9 @@ async fn run(
                     tracing::warn!(error = %e, item = %item.id, "delivered item not removed");
                 }
                 ctx.record(&metrics::delivery(&item, metrics::Delivery::Delivered));
+                if let Some(committed) = item.committed_at {
+                    ctx.record(&metrics::relay_latency(&item, ctx.clock.now() - committed));
+                }
                 pass.delivered += 1;
             }
             Err(err) => {

@@ -451,6 +451,7 @@ async fn abandon(
         status: OutboxStatus::Pending,
         due_at: now,
         last_error: None,
+        committed_at: Some(now),
     };
     let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
     // The only record that this conversation must be ended: a throttled or failed write is

@@ -186,6 +186,12 @@ pub const PROVIDER_FAILOVER: Metric = Metric {
     dimensions: BY_PROVIDER,
     meaning: "a handover opened at a later candidate because an earlier one was unavailable; `provider` is the one that took it",
 };
+pub const RELAY_LATENCY: Metric = Metric {
+    name: "RelayLatency",
+    unit: Unit::Milliseconds,
+    dimensions: &[TOTAL, &["direction"]],
+    meaning: "milliseconds from an outbox item's commit to its delivery (a relayed turn reaching the agent or the bot), by direction; retries included",
+};
 pub const START_UNRESOLVED: Metric = Metric {
     name: "StartUnresolved",
     unit: Unit::Count,
@@ -241,6 +247,7 @@ pub const METRICS: &[&Metric] = &[
     &PROVIDER_ERRORS,
     &PROVIDER_CIRCUIT_OPEN,
     &PROVIDER_FAILOVER,
+    &RELAY_LATENCY,
     &START_UNRESOLVED,
     &CALLBACK_EVENTS_UNREADABLE,
     &EVALUATOR_DURATION,
@@ -577,6 +584,15 @@ pub fn provider_failed(bot_id: &str, provider_id: &str) -> Vec<Record> {
             .dim("botId", bot_id)
             .dim("provider", provider_id),
     ]
+}
+
+/// How long a delivered item took from its commit.
+pub fn relay_latency(item: &crate::store::OutboxItem, took: chrono::TimeDelta) -> Vec<Record> {
+    let direction = match item.effect {
+        Effect::Bot { .. } => "bot",
+        Effect::Provider { .. } => "provider",
+    };
+    vec![Record::new(&RELAY_LATENCY, took.num_milliseconds().max(0) as f64).dim("direction", direction)]
 }
 
 /// A start of unknown outcome whose conversation, if any, cannot be found to end it.

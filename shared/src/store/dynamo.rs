@@ -185,6 +185,9 @@ fn outbox_item(item: &OutboxItem, expires_at: DateTime<Utc>) -> Item {
     if let Some(e) = &item.last_error {
         m.insert("lastError".into(), s(e));
     }
+    if let Some(at) = item.committed_at {
+        m.insert("committedAt".into(), n(millis(at)));
+    }
     m
 }
 
@@ -219,6 +222,11 @@ fn parse_outbox(item: &Item) -> StoreResult<OutboxItem> {
         status,
         due_at,
         last_error: item.get("lastError").and_then(|v| v.as_s().ok()).cloned(),
+        committed_at: item
+            .get("committedAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .map(from_millis),
     })
 }
 

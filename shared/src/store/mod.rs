@@ -82,6 +82,9 @@ pub struct OutboxItem {
     /// leaves them to the inline delivery that follows the commit.
     pub due_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// When the item was committed (relay latency is measured from here); `None` for items
+    /// written before this was recorded.
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 /// A provider conversation resolved to its session and handover.

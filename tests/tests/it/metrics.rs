@@ -55,11 +55,12 @@ fn read_back(captured: &Captured) -> Vec<Parsed> {
     out
 }
 
-/// The handover metrics as `name value key=value…` (bot id left out), in order.
+/// The handover metrics as `name value key=value…` (bot id left out), in order; deliveries
+/// and their relay latency are read by their own tests.
 fn handover_lines(parsed: &[Parsed]) -> Vec<String> {
     parsed
         .iter()
-        .filter(|p| !p.name.starts_with("Outbox") && !p.name.starts_with("Evaluator"))
+        .filter(|p| !p.name.starts_with("Outbox") && !p.name.starts_with("Evaluator") && p.name != "RelayLatency")
         .map(|p| {
             let dims: Vec<String> = p
                 .dims
@@ -510,5 +511,48 @@ async fn a_failed_provider_counts_an_error_and_the_failover_and_a_refused_bot_ev
     assert_eq!(
         deliveries(&parsed),
         BTreeMap::from([("OutboxGaveUp bot".to_owned(), 1.0)])
+    );
+}
+
+#[tokio::test]
+async fn relay_latency_is_measured_from_the_commit_to_the_delivery_retries_included() {
+    let (env, srv, bot, captured) = world("").await;
+    env.open_handover(&bot.platform_secret, "s-1").await;
+    read_back(&captured);
+    // Delivered at once: the commit and the delivery are one moment on the test clock.
+    env.send_event("acme", &bot.platform_secret, &user_message("m-1", "s-1", "first"))
+        .await;
+    let relayed: Vec<(f64, String)> = read_back(&captured)
+        .into_iter()
+        .filter(|p| p.name == "RelayLatency")
+        .map(|p| (p.value, p.dims["direction"].clone()))
+        .collect();
+    assert_eq!(relayed, [(0.0, "provider".to_owned())]);
+
+    // The desk fails once: the turn waits for its retry, and its latency says so.
+    srv.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    env.send_event("acme", &bot.platform_secret, &user_message("m-2", "s-1", "second"))
+        .await;
+    env.clock.advance(chrono::Duration::seconds(5));
+    handover::app::evaluator::run(&env.ctx, env.now()).await;
+    let relayed: Vec<(f64, String)> = read_back(&captured)
+        .into_iter()
+        .filter(|p| p.name == "RelayLatency")
+        .map(|p| (p.value, p.dims["direction"].clone()))
+        .collect();
+    assert_eq!(
+        relayed,
+        [(5000.0, "provider".to_owned())],
+        "redelivered 5 s after its commit"
     );
 }
