@@ -100,6 +100,7 @@ bench: tools
 	cargo build --release --locked $(RELEASE_BINARIES)
 	HANDOVER_FUNCTIONS_DIR=$(TARGET_DIR)/release cargo bench --locked --profile dev -p handover-tests --bench lambda
 	cargo bench --locked -p handover-tests --bench evaluator
+	cargo bench --locked --profile dev -p handover-tests --bench relay
 
 fmt:
 	cargo fmt --all

@@ -62,6 +62,10 @@ pub struct AppContext {
     pub health: Health,
     /// See [`REQUEST_BUDGET`]; shorter in tests.
     pub request_budget: Duration,
+    /// Whether deliveries drain their lanes (`outbox::drain`). `false` is the delivery of the
+    /// previous release (one pass over the outbox as read, a busy lane left to the lease),
+    /// kept only so the benchmark can measure both side by side.
+    pub drain: bool,
     /// The sessions this instance committed last, with their versions: a turn for one of them
     /// is decided on this copy and committed in one round trip, the version condition
     /// guarding against a copy gone stale (then the session is read as usual).
@@ -94,6 +98,7 @@ impl AppContext {
             clock,
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
+            drain: true,
             recent: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             typical_waits: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
@@ -105,6 +110,12 @@ impl AppContext {
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// See [`AppContext::drain`].
+    pub fn with_drain(mut self, drain: bool) -> Self {
+        self.drain = drain;
         self
     }
 

@@ -108,7 +108,8 @@ async fn drain(
     known: Option<&Session>,
 ) -> Pass {
     let mut pass = Pass::default();
-    for round in 0..MAX_DRAIN_ROUNDS {
+    let rounds = if ctx.drain { MAX_DRAIN_ROUNDS } else { 1 };
+    for round in 0..rounds {
         let items = match ctx.store.outbox(key).await {
             Ok(items) => items,
             Err(e) => {
@@ -122,7 +123,7 @@ async fn drain(
         if !progressed && !released {
             return pass;
         }
-        if round + 1 == MAX_DRAIN_ROUNDS {
+        if ctx.drain && round + 1 == MAX_DRAIN_ROUNDS {
             tracing::info!(bot_id = %key.bot_id, session = %key.log_ref(), "drain stopped after its last round; the evaluator delivers the rest");
         }
     }
@@ -150,7 +151,7 @@ async fn run(
         // Stored times have millisecond precision: compare leases at that precision.
         let mine = held.get(&item.seq).map(DateTime::timestamp_millis) == Some(item.due_at.timestamp_millis());
         if let Some(&hand_over) = stopped.get(&lane) {
-            if mine && hand_over {
+            if mine && hand_over && ctx.drain {
                 // Behind another deliverer's item: hand it over (made due at once), or order
                 // would be broken. Conditional on our lease, so nothing else is overwritten.
                 match ctx.store.claim_outbox(&item, now).await {
