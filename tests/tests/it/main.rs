@@ -24,5 +24,6 @@ mod provider_zendesk;
 mod round_trips;
 mod shell;
 mod soak;
+mod stack;
 mod stats;
 mod webhook_flow;
