@@ -201,6 +201,30 @@ async fn a_no_agent_timeout_counts_as_abandoned_once_and_the_evaluator_reports_i
 }
 
 #[tokio::test]
+async fn work_a_run_leaves_for_the_next_is_a_metric() {
+    let (env, _srv, bot, captured) = world("timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0 }").await;
+    env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    captured.take();
+    env.clock.advance(Duration::seconds(301));
+
+    // No time left: the due timer and the bot's availability wait for the next run.
+    let cut = evaluator::run_until(&env.ctx, env.now(), std::time::Instant::now()).await;
+    assert!(cut.budget_exhausted, "{cut:?}");
+    // A run with time does the work and leaves nothing.
+    let full = evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(full.timers_fired, 1, "{full:?}");
+
+    let leftover: Vec<f64> = read_back(&captured)
+        .iter()
+        .filter(|p| p.name == metrics::EVALUATOR_LEFTOVER.name)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(leftover, [f64::from(cut.backlog + cut.bots_skipped), 0.0]);
+    assert!(leftover[0] >= 1.0);
+}
+
+#[tokio::test]
 async fn repeated_events_are_counted_once() {
     let (env, _srv, bot, captured) = world("").await;
     let send = |body: Value| {
