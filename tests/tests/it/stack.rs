@@ -326,3 +326,34 @@ fn deployments_shift_gradually_and_keep_data_and_logs() {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }
 }
+
+/// `sam deploy --guided` asks once per HTTP route without an authorizer, naming the function;
+/// the guide lists each question with how many times it comes.
+#[test]
+fn the_guide_answers_every_unauthenticated_route_prompt() {
+    let t = template();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md")).unwrap();
+    let mut prompts = 0;
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let open_routes = r["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| e["Type"].as_str() == Some("HttpApi") && e["Properties"].get("Auth").is_none())
+            .count();
+        if open_routes == 0 {
+            continue;
+        }
+        prompts += open_routes;
+        let line = format!("`{name} has no authentication. Is this okay? [y/N]:` — asked **{open_routes} times**");
+        assert!(doc.contains(&line), "docs/deploy.md lacks {line:?}");
+    }
+    assert!(
+        prompts > 0,
+        "the HTTP routes are public and authenticated by the functions"
+    );
+}
