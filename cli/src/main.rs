@@ -64,6 +64,9 @@ enum Command {
     /// Sessions.
     #[command(subcommand)]
     Session(SessionCmd),
+    /// Outbox items (deliveries to the bot platform and the providers).
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
     /// Print the X-Handover-Timestamp and X-Handover-Signature headers for a body.
     Sign {
         /// Secrets Manager name of a secret with a `signingSecret` field.
@@ -138,6 +141,18 @@ enum SessionCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum OutboxCmd {
+    /// Put a given-up item back in the queue with a fresh count of attempts; the evaluator
+    /// delivers it on its next run. Repeating it changes nothing.
+    Retry {
+        bot_id: String,
+        session_id: String,
+        /// The item's `seq` or delivery `id` (`ev-…`), as `handover session show` lists them.
+        item: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -183,6 +198,11 @@ async fn main() -> Result<()> {
             session_id,
             force,
         }) => ops::session_erase(&bot_id, &session_id, force).await,
+        Command::Outbox(OutboxCmd::Retry {
+            bot_id,
+            session_id,
+            item,
+        }) => ops::outbox_retry(&bot_id, &session_id, &item).await,
         Command::Sign {
             secret_ref,
             body,

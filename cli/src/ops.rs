@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use handover::config::{BotConfig, KillSwitch};
-use handover::store::{DynamoStore, SessionKey, Store, schema};
+use handover::store::{DynamoStore, OutboxStatus, Requeue, SessionKey, Store, schema};
 
 pub fn table_name() -> String {
     std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned())
@@ -121,6 +121,39 @@ pub async fn session_erase(bot_id: &str, session_id: &str, force: bool) -> Resul
     let bot = ctx.bot(bot_id).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let n = handover::app::erase::erase(&ctx, &bot, &SessionKey::new(bot_id, session_id), force).await?;
     println!("erased {n} items");
+    Ok(())
+}
+
+/// Requeues one given-up outbox item, named by its `seq` or its delivery `id`.
+pub async fn outbox_retry(bot_id: &str, session_id: &str, item: &str) -> Result<()> {
+    let store = store().await;
+    let key = SessionKey::new(bot_id, session_id);
+    let found = store
+        .outbox(&key)
+        .await?
+        .into_iter()
+        .find(|o| o.id == item || item.parse::<u64>().is_ok_and(|seq| seq == o.seq))
+        .ok_or_else(|| {
+            anyhow!(
+                "session {session_id:?} of bot {bot_id:?} has no outbox item {item:?} (delivered items are deleted)"
+            )
+        })?;
+    if found.status == OutboxStatus::Pending {
+        println!("item {} ({}) is already queued: nothing to do", found.seq, found.id);
+        return Ok(());
+    }
+    match store.outbox_requeue(&key, found.seq, chrono::Utc::now()).await? {
+        Requeue::Requeued => println!(
+            "requeued item {} ({}); the evaluator delivers it on its next run",
+            found.seq, found.id
+        ),
+        Requeue::AlreadyPending => println!("item {} ({}) is already queued: nothing to do", found.seq, found.id),
+        Requeue::Missing => bail!(
+            "item {} ({}) is gone (delivered or erased meanwhile)",
+            found.seq,
+            found.id
+        ),
+    }
     Ok(())
 }
 

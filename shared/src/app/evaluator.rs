@@ -97,7 +97,13 @@ pub async fn run_until(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant) 
     process_due(ctx, now, deadline, &mut report).await;
     refresh_availability(ctx, now, deadline, &mut report).await;
     report.budget_exhausted = report.backlog + report.bots_skipped > 0;
-    ctx.record(&metrics::evaluator_run(report.sessions, report.errors, started));
+    ctx.record(&metrics::evaluator_run(metrics::EvaluatorRun {
+        due_sessions: report.sessions,
+        leftover: report.backlog.saturating_add(report.bots_skipped),
+        errors: report.errors,
+        started,
+        budget: RUN_BUDGET,
+    }));
     if report.budget_exhausted {
         tracing::warn!(?report, "evaluator budget exhausted; the rest waits for the next run");
     } else {

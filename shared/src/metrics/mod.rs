@@ -5,6 +5,13 @@
 //! that emits, the dashboard and alarms in `template.yaml` (checked by a test) and
 //! `docs/operations.md` all follow that table.
 //!
+//! Each stack publishes in a namespace of its own ([`namespace`], from `METRICS_NAMESPACE`,
+//! which the template sets from the stack name), so two stacks in one account never share a
+//! series or an alarm. Dimension sets are few on purpose: a custom metric series is billed
+//! by the month, so a bot adds only the [`BOT`] series of two metrics; everything finer (per
+//! provider, per queue) stays in the EMF line as a plain property, where Logs Insights reads
+//! it at no cost per series (docs/operations.md).
+//!
 //! Handover metrics are derived by one pure function, [`decided`], from what the core decided
 //! (the session before and after, the input, the reply); the shell calls it once, after the
 //! decision is final (committed, or with nothing to write). A retry after a conflict, a repeated
@@ -25,8 +32,27 @@ use crate::config::Bot;
 use crate::domain::machine::route_for;
 use crate::domain::{Actor, Conditions, Decision, Effect, Event, Input, Outcome, Reply, Session, State};
 
-/// The CloudWatch namespace of every application metric.
-pub const NAMESPACE: &str = "Handover";
+/// The namespace when `METRICS_NAMESPACE` is not set (the local server, the tests).
+pub const DEFAULT_NAMESPACE: &str = "Handover";
+
+/// The environment variable naming the namespace; `template.yaml` sets it to
+/// `Handover/<stack name>`.
+pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+
+/// The namespace for a value of [`NAMESPACE_VAR`]: the value itself, or [`DEFAULT_NAMESPACE`]
+/// when it is missing or blank.
+pub fn namespace_from(value: Option<&str>) -> String {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => v.to_owned(),
+        _ => DEFAULT_NAMESPACE.to_owned(),
+    }
+}
+
+/// The CloudWatch namespace of every application metric of this process, read once.
+pub fn namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| namespace_from(std::env::var(NAMESPACE_VAR).ok().as_deref()))
+}
 
 /// CloudWatch units used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,25 +107,89 @@ impl Metric {
 }
 
 const TOTAL: &[&str] = &[];
-const BOT: &[&str] = &["botId"];
+/// The one per-bot dimension set; only [`HANDOVER_REQUESTED`] and [`AGENT_JOINED`] use it.
+pub const BOT: &[&str] = &["botId"];
+const ONLY_TOTAL: &[&[&str]] = &[TOTAL];
 const BY_BOT: &[&[&str]] = &[TOTAL, BOT];
-const BY_TRIGGER: &[&[&str]] = &[TOTAL, BOT, &["botId", "trigger"]];
-const BY_REASON: &[&[&str]] = &[TOTAL, BOT, &["botId", "reason"]];
-const BY_REASON_AND_QUEUE: &[&[&str]] = &[TOTAL, BOT, &["botId", "reason"], &["botId", "queue"]];
-const BY_PROVIDER: &[&[&str]] = &[TOTAL, BOT, &["botId", "provider"]];
-const BY_PROVIDER_AND_QUEUE: &[&[&str]] = &[TOTAL, BOT, &["botId", "provider"], &["botId", "queue"]];
-const BY_DIRECTION: &[&[&str]] = &[TOTAL, &["direction"], &["botId", "direction"]];
+const BY_TRIGGER_AND_BOT: &[&[&str]] = &[TOTAL, &["trigger"], BOT];
+const BY_REASON: &[&[&str]] = &[TOTAL, &["reason"]];
+const BY_DIRECTION: &[&[&str]] = &[TOTAL, &["direction"]];
+
+/// How many values a dimension key takes, for the cost of the series it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// One per bot (`botId`).
+    OnePerBot,
+    /// One per provider of a bot.
+    PerProvider,
+    /// One per routed queue of a bot.
+    PerQueue,
+    /// A fixed set of values, whatever the bots.
+    Fixed(u64),
+}
+
+/// The values a dimension key takes. Keys that are not dimensions of any metric (`provider`,
+/// `queue`) are listed too, so a cost estimate stays right if one is made a dimension.
+pub fn values(key: &str) -> Values {
+    match key {
+        "botId" => Values::OnePerBot,
+        "provider" => Values::PerProvider,
+        "queue" => Values::PerQueue,
+        // Trigger's four values; `none` included for a request without one.
+        "trigger" => Values::Fixed(5),
+        // The five end reasons or the five unavailable reasons, plus `none`.
+        "reason" => Values::Fixed(6),
+        "direction" => Values::Fixed(2),
+        // Unknown: counted as one value per queue, the dearest plausible case.
+        _ => Values::PerQueue,
+    }
+}
+
+/// The series one metric can create: `(per stack, per bot)`, for bots with `providers`
+/// providers and `queues` queues. A set with a per-bot key counts per bot; the others once
+/// per stack.
+pub fn series(metric: &Metric, providers: u64, queues: u64) -> (u64, u64) {
+    let mut per_stack = 0;
+    let mut per_bot = 0;
+    for set in metric.dimensions {
+        let mut n = 1;
+        let mut bot_bound = false;
+        for key in set.iter() {
+            n *= match values(key) {
+                Values::OnePerBot => {
+                    bot_bound = true;
+                    1
+                }
+                Values::PerProvider => {
+                    bot_bound = true;
+                    providers
+                }
+                Values::PerQueue => {
+                    bot_bound = true;
+                    queues
+                }
+                Values::Fixed(k) => k,
+            };
+        }
+        if bot_bound {
+            per_bot += n;
+        } else {
+            per_stack += n;
+        }
+    }
+    (per_stack, per_bot)
+}
 
 pub const HANDOVER_REQUESTED: Metric = Metric {
     name: "HandoverRequested",
     unit: Unit::Count,
-    dimensions: BY_TRIGGER,
+    dimensions: BY_TRIGGER_AND_BOT,
     meaning: "a handover request decided in a session without an active handover, whatever the outcome",
 };
 pub const HANDOVER_OPENED: Metric = Metric {
     name: "HandoverOpened",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER_AND_QUEUE,
+    dimensions: ONLY_TOTAL,
     meaning: "a request answered `opened`: the provider accepted the conversation",
 };
 pub const HANDOVER_CLOSED: Metric = Metric {
@@ -117,25 +207,25 @@ pub const HANDOVER_DISABLED: Metric = Metric {
 pub const AGENT_JOINED: Metric = Metric {
     name: "AgentJoined",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER_AND_QUEUE,
+    dimensions: BY_BOT,
     meaning: "an agent joined a waiting handover",
 };
 pub const TIME_TO_AGENT: Metric = Metric {
     name: "TimeToAgent",
     unit: Unit::Seconds,
-    dimensions: BY_PROVIDER_AND_QUEUE,
+    dimensions: ONLY_TOTAL,
     meaning: "seconds from the handover request to the agent's join",
 };
 pub const HANDOVER_ABANDONED: Metric = Metric {
     name: "HandoverAbandoned",
     unit: Unit::Count,
-    dimensions: BY_REASON_AND_QUEUE,
+    dimensions: BY_REASON,
     meaning: "a handover that ended before any agent joined, by end reason (user_cancelled, no_agent_timeout, …)",
 };
 pub const BOT_TURNS_WHILE_WAITING: Metric = Metric {
     name: "BotTurnsWhileWaiting",
     unit: Unit::Count,
-    dimensions: BY_BOT,
+    dimensions: ONLY_TOTAL,
     meaning: "bot turns written while the user waited for an agent",
 };
 pub const HANDOVER_ENDED: Metric = Metric {
@@ -147,7 +237,7 @@ pub const HANDOVER_ENDED: Metric = Metric {
 pub const HANDOVER_DURATION: Metric = Metric {
     name: "HandoverDuration",
     unit: Unit::Seconds,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "seconds from the handover request to its end",
 };
 pub const OUTBOX_DELIVERED: Metric = Metric {
@@ -171,19 +261,19 @@ pub const OUTBOX_GAVE_UP: Metric = Metric {
 pub const PROVIDER_ERRORS: Metric = Metric {
     name: "ProviderErrors",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "a failed call to a provider (start, turn or close), as the circuit breaker counts them",
 };
 pub const PROVIDER_CIRCUIT_OPEN: Metric = Metric {
     name: "ProviderCircuitOpen",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "a failure that found the provider's circuit breaker open (it is skipped for new handovers)",
 };
 pub const PROVIDER_FAILOVER: Metric = Metric {
     name: "ProviderFailover",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "a handover opened at a later candidate because an earlier one was unavailable; `provider` is the one that took it",
 };
 pub const RELAY_LATENCY: Metric = Metric {
@@ -195,37 +285,43 @@ pub const RELAY_LATENCY: Metric = Metric {
 pub const START_UNRESOLVED: Metric = Metric {
     name: "StartUnresolved",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "a start of unknown outcome (no answer in time) at a provider that names its conversations only in its answer: a conversation may be open there that nothing can end",
 };
 pub const CALLBACK_EVENTS_UNREADABLE: Metric = Metric {
     name: "CallbackEventsUnreadable",
     unit: Unit::Count,
-    dimensions: BY_PROVIDER,
+    dimensions: ONLY_TOTAL,
     meaning: "events skipped in a provider's delivery because they could not be read (the delivery's other events were applied)",
 };
 pub const EVALUATOR_DURATION: Metric = Metric {
     name: "EvaluatorDuration",
     unit: Unit::Milliseconds,
-    dimensions: &[TOTAL],
+    dimensions: ONLY_TOTAL,
     meaning: "wall time of one evaluator run",
 };
 pub const EVALUATOR_BACKLOG: Metric = Metric {
     name: "EvaluatorBacklog",
     unit: Unit::Count,
-    dimensions: &[TOTAL],
+    dimensions: ONLY_TOTAL,
     meaning: "sessions with due work (timers or outbox items) found by one evaluator run",
 };
 pub const EVALUATOR_BUDGET_USED: Metric = Metric {
     name: "EvaluatorBudgetUsed",
     unit: Unit::Percent,
-    dimensions: &[TOTAL],
-    meaning: "one run's wall time as a percentage of the evaluator's time budget (its function timeout)",
+    dimensions: ONLY_TOTAL,
+    meaning: "one run's wall time as a percentage of its time budget (`RUN_BUDGET`); no work starts after 80 %",
+};
+pub const EVALUATOR_LEFTOVER: Metric = Metric {
+    name: "EvaluatorLeftover",
+    unit: Unit::Count,
+    dimensions: ONLY_TOTAL,
+    meaning: "due sessions and bots one run left for the next because its budget ran out",
 };
 pub const EVALUATOR_ERRORS: Metric = Metric {
     name: "EvaluatorErrors",
     unit: Unit::Count,
-    dimensions: &[TOTAL],
+    dimensions: ONLY_TOTAL,
     meaning: "errors one evaluator run reported (unreadable index or bots, failed timers)",
 };
 
@@ -253,6 +349,7 @@ pub const METRICS: &[&Metric] = &[
     &EVALUATOR_DURATION,
     &EVALUATOR_BACKLOG,
     &EVALUATOR_BUDGET_USED,
+    &EVALUATOR_LEFTOVER,
     &EVALUATOR_ERRORS,
 ];
 
@@ -260,10 +357,6 @@ pub const METRICS: &[&Metric] = &[
 pub fn metric(name: &str) -> Option<&'static Metric> {
     METRICS.iter().copied().find(|m| m.name == name)
 }
-
-/// The evaluator's time budget: its function timeout in `template.yaml` (a test keeps the two
-/// equal).
-pub const EVALUATOR_BUDGET: Duration = Duration::from_secs(60);
 
 /// One data point with its dimension values.
 #[derive(Debug, Clone, PartialEq)]
@@ -299,16 +392,20 @@ impl Record {
             json!({
                 "Timestamp": at.timestamp_millis(),
                 "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
+                    "Namespace": namespace(),
                     "Dimensions": self.metric.dimensions,
                     "Metrics": [{ "Name": self.metric.name, "Unit": self.metric.unit.as_str() }]
                 }]
             }),
         );
+        // Every value given is written: those of the dimension sets make series, the others
+        // (provider, queue, …) are plain properties for Logs Insights, at no metric cost.
+        for (key, v) in &self.dims {
+            line.insert((*key).into(), Value::String(v.clone()));
+        }
         for key in self.metric.keys() {
             // A dimension without a value would drop the whole data point in CloudWatch.
-            let v = self.dims.get(key).cloned().unwrap_or_else(|| "none".to_owned());
-            line.insert(key.into(), Value::String(v));
+            line.entry(key).or_insert_with(|| Value::String("none".to_owned()));
         }
         line.insert(self.metric.name.into(), json!(self.value));
         Value::Object(line).to_string()
@@ -376,6 +473,8 @@ pub struct Parsed {
     pub value: f64,
     pub dimension_sets: Vec<Vec<String>>,
     pub dims: BTreeMap<String, String>,
+    /// Every string field of the line, dimensions included: what Logs Insights can group by.
+    pub properties: BTreeMap<String, String>,
 }
 
 /// Reads an EMF line back, checking what CloudWatch requires of it: the `_aws` block, every
@@ -384,6 +483,12 @@ pub fn parse(line: &str) -> Result<Vec<Parsed>, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let aws = v.get("_aws").ok_or("no _aws block")?;
     aws.get("Timestamp").and_then(Value::as_i64).ok_or("no Timestamp")?;
+    let properties: BTreeMap<String, String> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, x)| x.as_str().map(|s| (k.clone(), s.to_owned())))
+        .collect();
     let mut out = Vec::new();
     for directive in aws["CloudWatchMetrics"].as_array().ok_or("no CloudWatchMetrics")? {
         let namespace = directive["Namespace"].as_str().ok_or("no Namespace")?.to_owned();
@@ -416,6 +521,7 @@ pub fn parse(line: &str) -> Result<Vec<Parsed>, String> {
                 value,
                 dimension_sets: sets.clone(),
                 dims: dims.clone(),
+                properties: properties.clone(),
             });
         }
     }
@@ -622,16 +728,31 @@ pub fn circuit_open(bot_id: &str, provider_id: &str) -> Vec<Record> {
     ]
 }
 
-/// The metrics of one evaluator run that began at `started`: its wall time, the due work it
-/// found, its share of the time budget and its errors.
-pub fn evaluator_run(due_sessions: u32, errors: u32, started: std::time::Instant) -> Vec<Record> {
-    let elapsed = started.elapsed();
-    let budget = EVALUATOR_BUDGET.as_secs_f64();
+/// What one evaluator run did, for its metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluatorRun {
+    /// Sessions with due work it handled.
+    pub due_sessions: u32,
+    /// Due sessions and bots it left for the next run.
+    pub leftover: u32,
+    pub errors: u32,
+    /// When it began.
+    pub started: std::time::Instant,
+    /// Its time budget (`evaluator::RUN_BUDGET`).
+    pub budget: Duration,
+}
+
+/// The metrics of one evaluator run: its wall time, the due work it handled and left over,
+/// its share of the time budget and its errors.
+pub fn evaluator_run(run: EvaluatorRun) -> Vec<Record> {
+    let elapsed = run.started.elapsed();
+    let budget = run.budget.as_secs_f64().max(f64::EPSILON);
     vec![
         Record::new(&EVALUATOR_DURATION, elapsed.as_secs_f64() * 1000.0),
-        Record::new(&EVALUATOR_BACKLOG, f64::from(due_sessions)),
+        Record::new(&EVALUATOR_BACKLOG, f64::from(run.due_sessions)),
         Record::new(&EVALUATOR_BUDGET_USED, elapsed.as_secs_f64() / budget * 100.0),
-        Record::new(&EVALUATOR_ERRORS, f64::from(errors)),
+        Record::new(&EVALUATOR_LEFTOVER, f64::from(run.leftover)),
+        Record::new(&EVALUATOR_ERRORS, f64::from(run.errors)),
     ]
 }
 
@@ -780,8 +901,33 @@ mod tests {
             ("Handover", "TimeToAgent", "Seconds")
         );
         assert_eq!(p.value, 42.5);
-        assert_eq!(p.dims["queue"], "general");
+        // Not a dimension of TimeToAgent, but a field of its line for Logs Insights.
+        assert_eq!(p.properties["queue"], "general");
+        assert!(!p.dims.contains_key("queue"));
         assert_eq!(p.dimension_sets.len(), TIME_TO_AGENT.dimensions.len());
+    }
+
+    #[test]
+    fn series_count_per_stack_and_per_bot() {
+        const M: Metric = Metric {
+            name: "M",
+            unit: Unit::Count,
+            dimensions: &[TOTAL, &["reason"], BOT, &["botId", "provider"], &["botId", "queue"]],
+            meaning: "",
+        };
+        // Stack: the total and 6 reasons; bot: itself, 2 providers, 3 queues.
+        assert_eq!(series(&M, 2, 3), (1 + 6, 1 + 2 + 3));
+        assert_eq!(series(&EVALUATOR_DURATION, 2, 3), (1, 0));
+    }
+
+    #[test]
+    fn the_namespace_is_the_variable_or_the_default() {
+        assert_eq!(
+            namespace_from(Some("Handover/handover-staging")),
+            "Handover/handover-staging"
+        );
+        assert_eq!(namespace_from(Some("  ")), DEFAULT_NAMESPACE);
+        assert_eq!(namespace_from(None), DEFAULT_NAMESPACE);
     }
 
     #[test]

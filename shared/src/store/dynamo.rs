@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::schema::DUE_INDEX;
 use super::{
     Commit, ConversationLink, Due, DueBatch, EarlyEvent, IntentCheck, OutboxItem, OutboxStatus, ProviderHealth,
-    SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat, shard_of,
+    Requeue, SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
+    shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -701,6 +702,56 @@ impl super::Store for DynamoStore {
             .send()
             .await;
         held(r)
+    }
+
+    /// Conditional on the item existing with status `gave_up`: a pending item is never touched,
+    /// so a lease held by a deliverer stays intact and a repeat changes nothing.
+    async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue> {
+        let sk = format!("{seq:010}");
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_pk(key)))
+            .key("sk", s(&sk))
+            .update_expression("SET #st = :pending, #att = :zero, #due = :at, #dp = :dp")
+            .condition_expression("attribute_exists(#pk) AND #st = :gave")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#due", "dueAt")
+            .expression_attribute_names("#dp", "duePk")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":gave", s("gave_up"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":at", n(millis(at)))
+            .expression_attribute_values(":dp", s(due_pk(key)))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Requeue::Requeued),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let found = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(outbox_pk(key)))
+                    .key("sk", s(sk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                Ok(if found.item().is_some() {
+                    Requeue::AlreadyPending
+                } else {
+                    Requeue::Missing
+                })
+            }
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch> {

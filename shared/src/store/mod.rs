@@ -87,6 +87,17 @@ pub struct OutboxItem {
     pub committed_at: Option<DateTime<Utc>>,
 }
 
+/// What [`Store::outbox_requeue`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// The item had given up and is pending again.
+    Requeued,
+    /// The item is already pending (requeued before, or never given up): nothing changed.
+    AlreadyPending,
+    /// No such item (a wrong number, delivered since, or its session erased).
+    Missing,
+}
+
 /// A provider conversation resolved to its session and handover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationLink {
@@ -282,6 +293,10 @@ pub trait Store: Send + Sync {
     async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()>;
     async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
     async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool>;
+    /// Puts a given-up item back in the queue (`handover outbox retry`): pending, due at `at`,
+    /// with a fresh count of attempts. Changes nothing unless the item exists and has given up,
+    /// so repeating it is harmless.
+    async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue>;
     /// Due work in one shard of the sparse index, oldest first.
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch>;
     /// Health of the given providers (missing ones are healthy) and the stored availability,

@@ -1,8 +1,9 @@
 //! The log scan: representative end-to-end tests (the native platform with the generic webhook
 //! provider, Chatlayer, Zendesk, Intercom and #Interact, each a full handover and back) run
 //! again in a child process of this test binary, with every log event of the process captured
-//! through the functions' own subscriber (`app::logging::install`) at `trace` — the most
-//! verbose level the functions' `LogLevel` parameter allows. Then no signing secret, API token,
+//! through the functions' own subscriber (`app::logging::install`) at `trace` — more verbose
+//! than the functions' `LogLevel` parameter allows (it refuses `trace`), so the scan covers
+//! every level a deployment can set. Then no signing secret, API token,
 //! verify token, Authorization header value, signature value or message text of those tests may
 //! appear.
 //!

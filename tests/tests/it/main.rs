@@ -26,5 +26,6 @@ mod round_trips;
 mod seams;
 mod shell;
 mod soak;
+mod stack;
 mod stats;
 mod webhook_flow;

@@ -41,7 +41,7 @@ fn read_back(captured: &Captured) -> Vec<Parsed> {
     for line in captured.take() {
         for p in metrics::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}")) {
             let m = metrics::metric(&p.name).unwrap_or_else(|| panic!("undeclared metric {}", p.name));
-            assert_eq!(p.namespace, metrics::NAMESPACE);
+            assert_eq!(p.namespace, metrics::namespace());
             assert_eq!(p.unit, m.unit.as_str(), "{}", p.name);
             let declared: Vec<Vec<String>> = m
                 .dimensions
@@ -55,7 +55,8 @@ fn read_back(captured: &Captured) -> Vec<Parsed> {
     out
 }
 
-/// The handover metrics as `name value key=value…` (bot id left out), in order; deliveries
+/// The handover metrics as `name value key=value…` (bot id left out), in order; the values are
+/// every field of the line, dimensions and the properties Logs Insights groups by. Deliveries
 /// and their relay latency are read by their own tests.
 fn handover_lines(parsed: &[Parsed]) -> Vec<String> {
     parsed
@@ -63,7 +64,7 @@ fn handover_lines(parsed: &[Parsed]) -> Vec<String> {
         .filter(|p| !p.name.starts_with("Outbox") && !p.name.starts_with("Evaluator") && p.name != "RelayLatency")
         .map(|p| {
             let dims: Vec<String> = p
-                .dims
+                .properties
                 .iter()
                 .filter(|(k, _)| *k != "botId")
                 .map(|(k, v)| format!("{k}={v}"))
@@ -201,6 +202,30 @@ async fn a_no_agent_timeout_counts_as_abandoned_once_and_the_evaluator_reports_i
 }
 
 #[tokio::test]
+async fn work_a_run_leaves_for_the_next_is_a_metric() {
+    let (env, _srv, bot, captured) = world("timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0 }").await;
+    env.send_event("acme", &bot.platform_secret, &handover_request("e1", "s-1"))
+        .await;
+    captured.take();
+    env.clock.advance(Duration::seconds(301));
+
+    // No time left: the due timer and the bot's availability wait for the next run.
+    let cut = evaluator::run_until(&env.ctx, env.now(), std::time::Instant::now()).await;
+    assert!(cut.budget_exhausted, "{cut:?}");
+    // A run with time does the work and leaves nothing.
+    let full = evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(full.timers_fired, 1, "{full:?}");
+
+    let leftover: Vec<f64> = read_back(&captured)
+        .iter()
+        .filter(|p| p.name == metrics::EVALUATOR_LEFTOVER.name)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(leftover, [f64::from(cut.backlog + cut.bots_skipped), 0.0]);
+    assert!(leftover[0] >= 1.0);
+}
+
+#[tokio::test]
 async fn repeated_events_are_counted_once() {
     let (env, _srv, bot, captured) = world("").await;
     let send = |body: Value| {
@@ -246,8 +271,13 @@ const AWS_METRICS: &[(&str, &str, &[&str])] = &[
     ("AWS/ApiGateway", "4xx", &["ApiId"]),
     ("AWS/ApiGateway", "Count", &["ApiId"]),
     ("AWS/Lambda", "Errors", &["FunctionName"]),
-    ("AWS/Lambda", "Invocations", &["FunctionName"]),
+    ("AWS/Lambda", "Throttles", &["FunctionName"]),
     ("AWS/DynamoDB", "ReadThrottleEvents", &["TableName"]),
+    (
+        "AWS/DynamoDB",
+        "ReadThrottleEvents",
+        &["GlobalSecondaryIndexName", "TableName"],
+    ),
     ("AWS/DynamoDB", "WriteThrottleEvents", &["TableName"]),
     (
         "AWS/DynamoDB",
@@ -259,9 +289,27 @@ const AWS_METRICS: &[(&str, &str, &[&str])] = &[
 /// A metric as a widget or alarm names it: namespace, name, dimension keys (sorted).
 type Shown = (String, String, Vec<String>);
 
+/// The namespace the template gives the functions (`METRICS_NAMESPACE`), with the stack name
+/// as `stack`: the one every application metric a widget or alarm shows must be in.
+fn stack_namespace() -> String {
+    let t: Yaml = serde_yaml_ng::from_str(TEMPLATE).unwrap();
+    let var = &t["Globals"]["Function"]["Environment"]["Variables"][metrics::NAMESPACE_VAR];
+    untag(var).as_str().unwrap().replace("${AWS::StackName}", "stack")
+}
+
+/// A namespace as written in the template, with the stack name as `stack`.
+fn in_stack(namespace: &str) -> String {
+    namespace.replace("${AWS::StackName}", "stack")
+}
+
 fn check(where_: &str, (namespace, name, mut dims): Shown) {
     dims.sort();
-    if namespace == metrics::NAMESPACE {
+    if !namespace.starts_with("AWS/") {
+        assert_eq!(
+            namespace,
+            stack_namespace(),
+            "{where_}: {name} is read from another namespace than the functions write to"
+        );
         let m = metrics::metric(&name).unwrap_or_else(|| panic!("{where_}: {name} is not emitted by the code"));
         let keys: Vec<&str> = dims.iter().map(String::as_str).collect();
         assert!(
@@ -305,7 +353,7 @@ fn alarm_metrics(props: &Yaml) -> Vec<Shown> {
     };
     if let Some(name) = props["MetricName"].as_str() {
         return vec![(
-            props["Namespace"].as_str().unwrap().to_owned(),
+            in_stack(untag(&props["Namespace"]).as_str().unwrap()),
             name.to_owned(),
             dims(&props["Dimensions"]),
         )];
@@ -318,7 +366,7 @@ fn alarm_metrics(props: &Yaml) -> Vec<Shown> {
             let m = &q["MetricStat"]["Metric"];
             m["MetricName"].as_str().map(|name| {
                 (
-                    m["Namespace"].as_str().unwrap().to_owned(),
+                    in_stack(untag(&m["Namespace"]).as_str().unwrap()),
                     name.to_owned(),
                     dims(&m["Dimensions"]),
                 )
@@ -332,11 +380,16 @@ fn alarm_metrics(props: &Yaml) -> Vec<Shown> {
 fn dashboard_metrics(body: &str) -> Vec<Shown> {
     let mut json_text = String::new();
     let mut rest = body;
-    // ${…} references become plain text so the body parses as JSON.
+    // ${…} references become plain text so the body parses as JSON; the stack name as in
+    // `in_stack`.
     while let Some(i) = rest.find("${") {
         json_text.push_str(&rest[..i]);
         let end = rest[i..].find('}').unwrap() + i;
-        json_text.push_str("ref");
+        json_text.push_str(if &rest[i..=end] == "${AWS::StackName}" {
+            "stack"
+        } else {
+            "ref"
+        });
         rest = &rest[end + 1..];
     }
     json_text.push_str(rest);
@@ -373,9 +426,13 @@ fn every_alarm_and_dashboard_metric_is_one_the_code_emits() {
             "DeliveryGaveUpAlarm",
             "DynamoDbThrottleAlarm",
             "EvaluatorErrorsAlarm",
+            "EvaluatorLeftoverAlarm",
             "EvaluatorOverrunAlarm",
             "EvaluatorStoppedAlarm",
+            "HttpFunctionErrorsAlarm",
             "ProviderCircuitOpenAlarm",
+            "RelayLatencyAlarm",
+            "StartUnresolvedAlarm",
         ])
     );
     for (name, alarm) in &alarms {
@@ -400,7 +457,7 @@ fn every_alarm_and_dashboard_metric_is_one_the_code_emits() {
     let shown = dashboard_metrics(body);
     let handover: BTreeSet<String> = shown
         .iter()
-        .filter(|s| s.0 == metrics::NAMESPACE)
+        .filter(|s| s.0 == stack_namespace())
         .map(|s| s.1.clone())
         .collect();
     for wanted in [
@@ -420,12 +477,34 @@ fn every_alarm_and_dashboard_metric_is_one_the_code_emits() {
 }
 
 #[test]
-fn the_evaluator_budget_is_its_function_timeout() {
+fn the_overrun_alarm_fires_before_runs_leave_work_behind() {
     let t: Yaml = serde_yaml_ng::from_str(TEMPLATE).unwrap();
     let timeout = t["Resources"]["HoursEvaluatorFunction"]["Properties"]["Timeout"]
         .as_u64()
         .unwrap();
-    assert_eq!(metrics::EVALUATOR_BUDGET.as_secs(), timeout);
+    assert!(
+        evaluator::RUN_BUDGET.as_secs() < timeout,
+        "the budget fits in the timeout"
+    );
+    // EvaluatorBudgetUsed is a share of RUN_BUDGET; past this share no work starts.
+    let stops_at =
+        100.0 * (evaluator::RUN_BUDGET - evaluator::WORK_RESERVE).as_secs_f64() / evaluator::RUN_BUDGET.as_secs_f64();
+    let overrun = &t["Resources"]["EvaluatorOverrunAlarm"]["Properties"];
+    assert_eq!(overrun["MetricName"].as_str(), Some("EvaluatorBudgetUsed"));
+    let threshold = overrun["Threshold"].as_f64().unwrap();
+    assert!(
+        threshold < stops_at,
+        "the overrun alarm ({threshold}%) must fire before a run stops starting work ({stops_at}%)"
+    );
+    // What a run leaves for the next is a metric, and alarmed.
+    let leftover = &t["Resources"]["EvaluatorLeftoverAlarm"]["Properties"];
+    assert_eq!(leftover["MetricName"].as_str(), Some(metrics::EVALUATOR_LEFTOVER.name));
+    assert_eq!(leftover["Threshold"].as_f64(), Some(0.0));
+    // The heartbeat: finished runs, missing data counted as none.
+    let stopped = &t["Resources"]["EvaluatorStoppedAlarm"]["Properties"];
+    assert_eq!(stopped["MetricName"].as_str(), Some(metrics::EVALUATOR_DURATION.name));
+    assert_eq!(stopped["Statistic"].as_str(), Some("SampleCount"));
+    assert_eq!(stopped["TreatMissingData"].as_str(), Some("breaching"));
 }
 
 #[test]
@@ -555,4 +634,79 @@ async fn relay_latency_is_measured_from_the_commit_to_the_delivery_retries_inclu
         [(5000.0, "provider".to_owned())],
         "redelivered 5 s after its commit"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost: what the metric table and the alarms cost a month, as docs/deploy.md states it
+// ---------------------------------------------------------------------------------------------
+
+/// CloudWatch list price of one custom metric series for a month (first 10,000 series).
+const PRICE_PER_SERIES_MONTH: f64 = 0.30;
+/// CloudWatch list price of one metric in a standard-resolution alarm, for a month.
+const PRICE_PER_ALARM_METRIC_MONTH: f64 = 0.10;
+/// The stated configuration: a bot with two providers and three queues.
+const PROVIDERS: u64 = 2;
+const QUEUES: u64 = 3;
+
+/// `(series per stack, series per bot)` for the stated configuration.
+fn series_counts() -> (u64, u64) {
+    metrics::METRICS.iter().fold((0, 0), |(stack, bot), m| {
+        let (s, b) = metrics::series(m, PROVIDERS, QUEUES);
+        (stack + s, bot + b)
+    })
+}
+
+#[test]
+fn a_bot_costs_well_under_a_dollar_a_month_in_metrics_and_the_guide_says_so() {
+    let (per_stack, per_bot) = series_counts();
+    let bot_cost = per_bot as f64 * PRICE_PER_SERIES_MONTH;
+    assert!(
+        bot_cost <= 0.75,
+        "a bot with {PROVIDERS} providers and {QUEUES} queues adds {per_bot} series: ${bot_cost:.2} a month"
+    );
+    let t: Yaml = serde_yaml_ng::from_str(TEMPLATE).unwrap();
+    let alarm_metrics: usize = resources(&t, "AWS::CloudWatch::Alarm")
+        .iter()
+        .map(|(_, a)| alarm_metrics(&a["Properties"]).len())
+        .sum();
+    let doc = std::fs::read_to_string(format!("{}/../docs/deploy.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for stated in [
+        format!(
+            "{per_bot} metric series per bot (${:.2} a month)",
+            per_bot as f64 * PRICE_PER_SERIES_MONTH
+        ),
+        format!(
+            "{per_stack} metric series per stack (${:.2} a month)",
+            per_stack as f64 * PRICE_PER_SERIES_MONTH
+        ),
+        format!(
+            "{alarm_metrics} alarm metrics (${:.2} a month)",
+            alarm_metrics as f64 * PRICE_PER_ALARM_METRIC_MONTH
+        ),
+    ] {
+        assert!(doc.contains(&stated), "docs/deploy.md states {stated:?}");
+    }
+}
+
+#[test]
+fn per_provider_and_per_queue_detail_is_logged_not_published_as_series() {
+    // The EMF line of an opened handover names its provider and queue for Logs Insights,
+    // without a dimension set that would make a series per provider or queue.
+    let line = metrics::Record::count(&metrics::HANDOVER_OPENED)
+        .dim("botId", "acme")
+        .dim("provider", "desk")
+        .dim("queue", "general")
+        .to_emf(chrono::Utc::now());
+    let parsed = metrics::parse(&line).unwrap();
+    assert_eq!(parsed[0].properties["provider"], "desk");
+    assert_eq!(parsed[0].properties["queue"], "general");
+    for m in metrics::METRICS {
+        for set in m.dimensions {
+            assert!(
+                !set.contains(&"provider") && !set.contains(&"queue"),
+                "{} makes a series per provider or queue",
+                m.name
+            );
+        }
+    }
 }
