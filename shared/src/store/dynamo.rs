@@ -1176,6 +1176,41 @@ impl super::Store for DynamoStore {
     }
 
     async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+        // The pending links first: once the intent is gone nothing else names them. Only a
+        // link still pending for this very handover goes (a commit made it final otherwise).
+        let mut ids = vec![intent.handover_id.clone()];
+        ids.extend(
+            intent
+                .conversation_id
+                .iter()
+                .filter(|c| **c != intent.handover_id)
+                .cloned(),
+        );
+        for conversation in ids {
+            let r = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(conv_pk(&key.bot_id, &intent.provider, &conversation)))
+                .key("sk", s("SESSION"))
+                .condition_expression("#p = :t AND #h = :h")
+                .expression_attribute_names("#p", "pending")
+                .expression_attribute_names("#h", "handoverId")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":h", s(&intent.handover_id))
+                .send()
+                .await;
+            if conditional(r.map(drop))? {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(session_pk(key)))
+                    .key("sk", s(link_sk(&intent.provider, &conversation)))
+                    .send()
+                    .await
+                    .map_err(backend)?;
+            }
+        }
         let r = self
             .client
             .delete_item()

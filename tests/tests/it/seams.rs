@@ -527,3 +527,40 @@ async fn a_stalled_store_call_is_given_up_within_the_operation_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_start_the_provider_refuses_leaves_no_pending_link_and_later_callbacks_are_ignored() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .respond_with(ResponseTemplate::new(422))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
+        .await;
+    let (status, answer) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e-open", "s-1"))
+        .await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("disabled")),
+        "{answer}"
+    );
+    let conversation = of_type(&bodies_at(&srv, "/desk").await, "conversation.started")[0]["conversationId"].clone();
+    let left: Vec<String> = env
+        .dump()
+        .await
+        .into_iter()
+        .filter(|i| i.contains("START#") || i.contains("pending"))
+        .collect();
+    assert!(left.is_empty(), "no intent and no pending link remain: {left:?}");
+    let join = json!({"id": "j-1", "type": "agent.joined", "conversationId": conversation, "agent": {"id": "a"}});
+    let (status, cb) = env.send_callback("acme", "desk", &bot.desk_secret, &join).await;
+    assert_eq!((status, cb["ignored"].clone()), (200, json!(1)), "{cb}");
+}
