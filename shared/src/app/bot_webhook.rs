@@ -24,21 +24,13 @@ async fn route(ctx: &AppContext, req: &Request) -> Result<Response<Body>, ApiErr
     let path = route_path(req);
     let method = req.method().as_str();
     let Some((route, params)) = routes::find(method, &path).filter(|(r, _)| r.function == Function::BotWebhook) else {
-        return Err(not_routed(&path));
+        return Err(routes::not_routed(&path));
     };
     let bot_id = &params["botId"];
     match route.path {
         "/v1/bots/{botId}/events" => events(ctx, req, bot_id).await,
         "/v1/bots/{botId}/chatlayer" => super::chatlayer::handle(ctx, req, bot_id).await,
         _ => session(ctx, req, bot_id, &params["sessionId"]).await,
-    }
-}
-
-pub(crate) fn not_routed(path: &str) -> ApiError {
-    if routes::path_exists(path) {
-        ApiError::new(405, "method_not_allowed", "method not allowed on this route")
-    } else {
-        ApiError::not_found("unknown_route", format!("no route {path:?}"))
     }
 }
 

@@ -11,9 +11,10 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Value, json};
 
 use super::bots::LoadedBot;
+use super::command::FollowUp;
 use super::context::AppContext;
 use super::error::ApiError;
-use super::outbox::{self, FollowUp};
+use super::outbox;
 use super::start::{self, StartFailure, Starts};
 use crate::config::PauseAt;
 use crate::domain::{
@@ -30,12 +31,7 @@ const MAX_ATTEMPTS: u32 = 60;
 /// chain is one or two long; the bound only guards against a bug looping forever).
 const MAX_FOLLOW_UPS: usize = 32;
 
-/// Idempotency: the scope and id an event is recorded under.
-#[derive(Debug, Clone)]
-pub struct Idempotency {
-    pub scope: String,
-    pub event_id: String,
-}
+pub use super::command::Idempotency;
 
 /// What a new session may be created for: the bot platform's events create sessions,
 /// provider and timer events never do.

@@ -5,6 +5,7 @@
 pub mod bot_webhook;
 pub mod bots;
 pub mod chatlayer;
+pub mod command;
 pub mod context;
 pub mod engine;
 pub mod erase;

@@ -18,16 +18,7 @@ use crate::metrics;
 use crate::providers::ProviderConversation;
 use crate::store::{OutboxItem, OutboxStatus, SessionKey};
 
-/// An input that a delivery outcome calls for (a provider give-up ends its handover), for the
-/// engine's driver to apply.
-#[derive(Debug, Clone)]
-pub struct FollowUp {
-    pub key: SessionKey,
-    pub input: Input,
-    /// Recorded like the provider's own event when the follow-up is one (an event held for a
-    /// start in flight), so it is applied once whoever applies it.
-    pub idempotency: Option<super::engine::Idempotency>,
-}
+pub use super::command::FollowUp;
 
 /// What one delivery pass did.
 #[derive(Debug, Default, Clone)]

@@ -4,7 +4,6 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::bot_webhook::not_routed;
 use super::context::AppContext;
 use super::engine::{self, Answer, Command, Create};
 use super::error::{ApiError, json_response};
@@ -29,7 +28,7 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     let Some((_, params)) =
         routes::find(req.method().as_str(), &path).filter(|(r, _)| r.function == Function::ProviderCallback)
     else {
-        return Err(not_routed(&path));
+        return Err(routes::not_routed(&path));
     };
     let (bot_id, provider_id) = (&params["botId"], &params["providerId"]);
     let body = body_bytes(req)?;

@@ -3,8 +3,7 @@
 //! start still in flight. Used by the callback entry point, the evaluator's polls and the
 //! engine, so none of them imports another.
 
-use super::engine::Idempotency;
-use super::outbox::FollowUp;
+use super::command::{FollowUp, Idempotency};
 use crate::domain::{Event, Input};
 use crate::providers::{ProviderEvent, ProviderEventKind};
 use crate::store::{EarlyEvent, EarlyKind, SessionKey};

@@ -114,3 +114,13 @@ mod tests {
         assert!(find("POST", "/v1/bots//events").is_none());
     }
 }
+
+/// The answer for a request no route takes: 405 when the path exists with another method,
+/// else 404 `unknown_route`.
+pub(crate) fn not_routed(path: &str) -> super::error::ApiError {
+    if path_exists(path) {
+        super::error::ApiError::new(405, "method_not_allowed", "method not allowed on this route")
+    } else {
+        super::error::ApiError::not_found("unknown_route", format!("no route {path:?}"))
+    }
+}

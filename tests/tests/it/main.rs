@@ -4,6 +4,7 @@
 mod availability;
 mod bad_input;
 mod chatlayer;
+mod code_map;
 mod concurrency;
 mod conformance;
 mod deployment;
