@@ -99,6 +99,16 @@ pub fn path_exists(path: &str) -> bool {
         .any(|r| find(r.method, path).is_some_and(|(found, _)| found.path == r.path))
 }
 
+/// The answer for a request no route takes: 405 when the path exists with another method,
+/// else 404 `unknown_route`.
+pub(crate) fn not_routed(path: &str) -> super::error::ApiError {
+    if path_exists(path) {
+        super::error::ApiError::new(405, "method_not_allowed", "method not allowed on this route")
+    } else {
+        super::error::ApiError::not_found("unknown_route", format!("no route {path:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,15 +122,5 @@ mod tests {
         assert!(find("DELETE", "/v1/bots/demo/events").is_none());
         assert!(path_exists("/v1/bots/demo/events"));
         assert!(find("POST", "/v1/bots//events").is_none());
-    }
-}
-
-/// The answer for a request no route takes: 405 when the path exists with another method,
-/// else 404 `unknown_route`.
-pub(crate) fn not_routed(path: &str) -> super::error::ApiError {
-    if path_exists(path) {
-        super::error::ApiError::new(405, "method_not_allowed", "method not allowed on this route")
-    } else {
-        super::error::ApiError::not_found("unknown_route", format!("no route {path:?}"))
     }
 }
