@@ -1,9 +1,14 @@
-//! `make soak`: the fault-injection soak of tests/src/soak.rs with its table printed.
+//! `make soak`: the fault-injection soak of tests/src/soak.rs with its tables printed.
 //!
-//! `soak [--seed N] [--sessions N] [--concurrency N] [--fault-rate P]` — exits 1 on any
-//! violation, 2 on a bad argument.
+//! `soak [--seed N] [--sessions N] [--concurrency N] [--fault-rate P]`
+//!
+//! Exit codes (docs/reliability.md): 0 every invariant held and every minimum was met;
+//! 2 a bad argument; 3 an invariant was violated (lost, duplicated, out of order, unended,
+//! left open, still waiting, a wrong end reason, an unexpected answer); 4 nothing was violated
+//! but the run missed a minimum of what it must exercise; 101 a panic. `make soak-broken`
+//! accepts only 3 with duplicates reported.
 
-use handover_tests::soak::{self, Config};
+use handover_tests::soak::{self, Config, EXIT_BAD_ARGUMENT, Verdict};
 
 fn main() {
     let mut cfg = Config {
@@ -19,13 +24,19 @@ fn main() {
         let value = args.next().unwrap_or_default();
         let bad = || -> ! {
             eprintln!("soak: {flag} {value:?}: expected --seed N, --sessions N, --concurrency N or --fault-rate P");
-            std::process::exit(2)
+            std::process::exit(EXIT_BAD_ARGUMENT)
         };
         match flag.as_str() {
             "--seed" => cfg.seed = value.parse().unwrap_or_else(|_| bad()),
-            "--sessions" => cfg.sessions = value.parse().unwrap_or_else(|_| bad()),
-            "--concurrency" => cfg.concurrency = value.parse().unwrap_or_else(|_| bad()),
-            "--fault-rate" => cfg.fault_rate = value.parse().unwrap_or_else(|_| bad()),
+            "--sessions" => cfg.sessions = value.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| bad()),
+            "--concurrency" => cfg.concurrency = value.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| bad()),
+            "--fault-rate" => {
+                cfg.fault_rate = value
+                    .parse()
+                    .ok()
+                    .filter(|p| (0.0..=1.0).contains(p))
+                    .unwrap_or_else(|| bad())
+            }
             _ => bad(),
         }
     }
@@ -36,16 +47,28 @@ fn main() {
         .expect("a runtime");
     let report = runtime.block_on(soak::run(&cfg));
     println!("{}", report.table());
-    if report.ok() {
-        println!(
-            "soak passed: nothing lost, duplicated or out of order. Reproduce with `make soak SEED={} SESSIONS={}`.",
-            cfg.seed, cfg.sessions
-        );
-    } else {
-        println!("soak FAILED:");
-        for v in &report.violations {
-            println!("  {v}");
-        }
-        std::process::exit(1);
+    println!("{}", report.minimums_table());
+    for line in &report.never_opened_lines {
+        println!("never opened: {line}");
     }
+    let verdict = report.verdict();
+    match verdict {
+        Verdict::Passed => println!(
+            "soak passed: nothing lost, duplicated or out of order, every minimum met. Reproduce with `make soak SEED={} SESSIONS={}`.",
+            cfg.seed, cfg.sessions
+        ),
+        Verdict::InvariantViolated => {
+            println!("soak FAILED: invariant violated");
+            for v in &report.violations {
+                println!("  {v}");
+            }
+        }
+        Verdict::TooLittleTested => {
+            println!("soak FAILED: too little tested");
+            for s in report.shortfalls() {
+                println!("  {s}");
+            }
+        }
+    }
+    std::process::exit(verdict.exit_code());
 }
