@@ -8,6 +8,7 @@ mod concurrency;
 mod conformance;
 mod deployment;
 mod docs;
+mod documented;
 mod fuzz;
 mod hardening;
 mod lambda_runtime;
