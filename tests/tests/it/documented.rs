@@ -609,3 +609,149 @@ async fn outbound_408_and_425_are_retried_and_another_4xx_is_given_up_at_once() 
         assert_eq!(report.retried, 0, "{status}: {report:?}");
     }
 }
+
+// ---- caches: unknown bots, stored and inline agent presence -------------------------------
+
+#[tokio::test]
+async fn an_unknown_bot_id_is_remembered_without_a_read_then_looked_up_again() {
+    assert_eq!(
+        handover::app::bots::UNKNOWN_BOT_TTL,
+        std::time::Duration::from_secs(10),
+        "docs/api.md: an unknown bot id is remembered for 10 s"
+    );
+    let env = TestEnv::new().await;
+    let (_srv, _bot) = ok_world(&env, "").await;
+    let counter = OpCounter::default();
+    let counted = env.counted_function(&counter).await;
+    // The window is the shorter of 10 s and the bot cache's time: 300 ms here, so the test
+    // can see it end without waiting 10 s.
+    let ctx = handover::app::AppContext::new(counted.store.clone(), counted.secrets.clone(), env.clock.clone())
+        .with_bot_cache_ttl(std::time::Duration::from_millis(300));
+    let ghost = |id: &str| {
+        let bytes = serde_json::to_vec(&user_message(id, "s-1", "hello")).unwrap();
+        env.request(
+            "POST",
+            "/v1/bots/ghost/events",
+            &env.signed(b"bot-secret", &bytes),
+            &bytes,
+        )
+    };
+    let (status, _) = response_json(handover::app::bot_webhook::handle(&ctx, ghost("e1")).await);
+    assert_eq!(status, 401);
+    assert_eq!(
+        counter.total(),
+        1,
+        "the first request read the store: {:?}",
+        counter.counts()
+    );
+    // The bot is created now, but its id is remembered as unknown: still 401, no read.
+    let u = "http://127.0.0.1:9";
+    env.put_bot(&format!(
+        "botId: ghost\nplatform: {{ kind: native, outboundUrl: '{u}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{u}/desk', secretRef: {p} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
+        p = env.secret("ghost-platform", &json!({"signingSecret": "bot-secret"})).await
+    ))
+    .await;
+    counter.reset();
+    let (status, _) = response_json(handover::app::bot_webhook::handle(&ctx, ghost("e2")).await);
+    assert_eq!(status, 401);
+    assert_eq!(
+        counter.total(),
+        0,
+        "answered from the negative cache: {:?}",
+        counter.counts()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let (status, answer) = response_json(handover::app::bot_webhook::handle(&ctx, ghost("e3")).await);
+    assert_eq!(status, 200, "looked up again after the window: {answer}");
+}
+
+#[tokio::test]
+async fn stored_presence_is_used_for_two_minutes_and_an_inline_answer_is_reused() {
+    assert_eq!(
+        handover::app::health::STORED_PRESENCE_MAX_AGE,
+        chrono::Duration::minutes(2)
+    );
+    assert_eq!(
+        handover::app::health::AGENTS_CACHE_TTL,
+        std::time::Duration::from_secs(30)
+    );
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/presence"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"agentsOnline": 2})))
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    let u = srv.uri();
+    env.put_bot(&format!(
+        "botId: acme\nplatform: {{ kind: native, outboundUrl: '{u}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{u}/desk', availabilityUrl: '{u}/presence', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n"
+    ))
+    .await;
+    let asked = || async { requests_to(&srv, "GET", "/presence").await.len() };
+    // The evaluator (this instance) stores the presence; requests go to another instance, whose
+    // in-process cache starts empty.
+    assert_eq!(
+        env.refreshed_presence("acme", "desk", "general").await,
+        Some(Some(true))
+    );
+    assert_eq!(asked().await, 1);
+    let other = env.other_function(&ActionRecorder::default()).await;
+    env.clock.advance(chrono::Duration::seconds(120));
+    let (_, a) = send_via(&env, &other, &handover_request("h1", "s-1")).await;
+    assert_eq!(a["outcome"], "opened", "{a}");
+    assert_eq!(asked().await, 1, "a stored answer 120 s old is used as it is");
+    env.clock.advance(chrono::Duration::seconds(1));
+    let (_, a) = send_via(&env, &other, &handover_request("h2", "s-2")).await;
+    assert_eq!(a["outcome"], "opened", "{a}");
+    assert_eq!(asked().await, 2, "older than 2 minutes: asked inline");
+    let (_, a) = send_via(&env, &other, &handover_request("h3", "s-3")).await;
+    assert_eq!(a["outcome"], "opened", "{a}");
+    assert_eq!(asked().await, 2, "the inline answer is reused within its 30 s");
+}
+
+// ---- the evaluator's report ----------------------------------------------------------------
+
+#[tokio::test]
+async fn the_evaluator_report_shows_backlog_skipped_bots_an_exhausted_budget_and_writes() {
+    use handover::app::evaluator;
+    let env = TestEnv::new().await;
+    let (_srv, bot) = ok_world(&env, "timeouts: { noAgentSeconds: 60, stillWaitingEverySeconds: 0 }\n").await;
+    open_handover_of(&env, &bot, "s-1").await;
+    open_handover_of(&env, &bot, "s-2").await;
+    env.clock.advance(chrono::Duration::minutes(2));
+    // No time left for any unit of work: everything is left for the next run, and said so.
+    let starved = evaluator::handle_until(&env.ctx, std::time::Instant::now()).await;
+    assert_eq!(
+        (
+            &starved["backlog"],
+            &starved["botsSkipped"],
+            &starved["budgetExhausted"],
+            &starved["availabilityWritten"],
+            &starved["timersFired"]
+        ),
+        (&json!(2), &json!(1), &json!(true), &json!(0), &json!(0)),
+        "{starved}"
+    );
+    // With time: both timers fire, the bot's availability is written once, then unchanged.
+    let full = evaluator::handle_until(&env.ctx, std::time::Instant::now() + evaluator::RUN_BUDGET).await;
+    assert_eq!(
+        (
+            &full["backlog"],
+            &full["botsSkipped"],
+            &full["budgetExhausted"],
+            &full["availabilityWritten"],
+            &full["timersFired"]
+        ),
+        (&json!(0), &json!(0), &json!(false), &json!(1), &json!(2)),
+        "{full}"
+    );
+    env.clock.advance(chrono::Duration::minutes(1));
+    let next = evaluator::handle_until(&env.ctx, std::time::Instant::now() + evaluator::RUN_BUDGET).await;
+    assert_eq!(next["availabilityWritten"], 0, "nothing changed: {next}");
+}
