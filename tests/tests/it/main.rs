@@ -11,6 +11,7 @@ mod docs;
 mod documented;
 mod fuzz;
 mod hardening;
+mod honesty;
 mod lambda_runtime;
 mod log_scan;
 mod metrics;
