@@ -68,11 +68,12 @@ fuzz: $(VENV)/bin/cargo-fuzz
 ## make soak: random lifecycles under injected faults, every invariant checked (docs/reliability.md).
 ## SEED and SESSIONS pick the run; the same seed gives the same schedule. The soak binary exits
 ## 0 (passed), 2 (bad argument), 3 (invariant violated), 4 (a minimum of what it must exercise
-## not met) or 101 (panic); this target fails on anything but 0.
+## not met) or 101 (panic); this target fails on anything but 0. Both targets write their
+## tables into docs/reliability.md (between the soak and soak-broken markers).
 SEED ?= 1
 SESSIONS ?= 150
 soak: tools
-	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS)
+	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak
 
 ## make soak-broken: the same soak against a library built without the idempotency check of
 ## provider callbacks. Succeeds only when the soak exits 3 (invariant violated) and its table
@@ -80,7 +81,7 @@ soak: tools
 ## only missed its minimums fails it.
 soak-broken: tools
 	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
-	cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS) | tee "$$out"; \
+	cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak-broken | tee "$$out"; \
 	rc=$${PIPESTATUS[0]}; \
 	if [ "$$rc" -ne 3 ]; then \
 		echo "soak-broken: FAILED: the soak exited $$rc, not 3 (invariant violated)" >&2; exit 1; \

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 pub use handover;
 
+pub mod doc_block;
 pub mod runtime_api;
 pub mod soak;
 
