@@ -250,7 +250,8 @@ async fn main() {
     let section = format!(
         "{}{profile} {bots} bots (each with opening hours and public holidays) and {sessions} waiting sessions, {due_percent} % of whose \"still waiting\" nudge is due; two consecutive runs, phase by phase, on the emulator (wall times are the emulator's).\n\n{rows}\nThe evaluator's reports:\n\n{reports}\n| pure operation | cost |\n|---|---|\n| one availability evaluation (kill switch + opening hours of one queue, mean over {iterations} instants) | {:.1} µs |\n| parsing, validating and compiling one bot configuration (mean of 1,000) | {compile:.1} µs |\n",
         doc_block::provenance(&format!(
-            "BENCH_BOTS={bots} BENCH_SESSIONS={sessions} BENCH_DUE_PERCENT={due_percent} cargo bench -p handover-tests --bench evaluator"
+            "BENCH_BOTS={bots} BENCH_SESSIONS={sessions} BENCH_DUE_PERCENT={due_percent} cargo bench{} -p handover-tests --bench evaluator",
+            if cfg!(debug_assertions) { " --profile dev" } else { "" }
         )),
         per.as_secs_f64() * 1e6,
     );
