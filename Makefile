@@ -66,16 +66,30 @@ fuzz: $(VENV)/bin/cargo-fuzz
 	fuzz/run.sh
 
 ## make soak: random lifecycles under injected faults, every invariant checked (docs/reliability.md).
-## SEED and SESSIONS pick the run; the same seed gives the same schedule.
+## SEED and SESSIONS pick the run; the same seed gives the same schedule. The soak binary exits
+## 0 (passed), 2 (bad argument), 3 (invariant violated), 4 (a minimum of what it must exercise
+## not met) or 101 (panic); this target fails on anything but 0. Both targets write their
+## tables into docs/reliability.md (between the soak and soak-broken markers).
 SEED ?= 1
 SESSIONS ?= 150
 soak: tools
-	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS)
+	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak
 
 ## make soak-broken: the same soak against a library built without the idempotency check of
-## provider callbacks; it must report duplicates and exit non-zero.
+## provider callbacks. Succeeds only when the soak exits 3 (invariant violated) and its table
+## reports duplicates; a build error, a panic, a bad argument, a passing run or a run that
+## only missed its minimums fails it.
 soak-broken: tools
-	! cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS)
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak-broken | tee "$$out"; \
+	rc=$${PIPESTATUS[0]}; \
+	if [ "$$rc" -ne 3 ]; then \
+		echo "soak-broken: FAILED: the soak exited $$rc, not 3 (invariant violated)" >&2; exit 1; \
+	fi; \
+	if ! grep -Eq '^\| \*\*duplicated\*\* \| [1-9][0-9]* \|$$' "$$out"; then \
+		echo "soak-broken: FAILED: the soak exited 3 but reported no duplicates" >&2; exit 1; \
+	fi; \
+	echo "soak-broken: the soak caught the broken build: exit 3, duplicates reported"
 
 lint:
 	cargo fmt --all -- --check

@@ -380,8 +380,22 @@ pub fn signatures(data: &[u8]) {
             "accepted a signature header without the MAC: {header:?}"
         );
     }
-    // A malformed timestamp header is refused, whatever the signature.
-    let _ = signing::verify(secret, Some(&header), Some(&good), body, t);
+    // The fuzzer's header as the timestamp, with a good MAC for `ts`: refused as malformed
+    // unless it is a number; a number outside the window is stale; inside it, only `ts` itself
+    // verifies (the MAC covers the timestamp).
+    let as_timestamp = signing::verify(secret, Some(&header), Some(&good), body, t);
+    let want = match header.trim().parse::<i64>() {
+        Err(_) => Err(SignatureError::Malformed),
+        Ok(v) if t.abs_diff(v) > signing::REPLAY_WINDOW_SECS.unsigned_abs() => Err(SignatureError::Stale),
+        Ok(v) if v == ts => Ok(()),
+        Ok(_) => Err(SignatureError::Mismatch),
+    };
+    assert_eq!(as_timestamp, want, "timestamp header {header:?}");
+    assert_eq!(
+        signing::verify(secret, Some("not a time"), Some(&good), body, t),
+        Err(SignatureError::Malformed),
+        "a malformed timestamp header is refused, whatever the signature"
+    );
     assert_eq!(
         signing::verify(secret, None, Some(&good), body, t),
         Err(SignatureError::Missing)

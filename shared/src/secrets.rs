@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::RwLock;
+
+use crate::clock::{Clock, SystemClock};
 
 /// A secret's JSON document. `Debug` never prints the values.
 #[derive(Clone)]
@@ -84,11 +87,13 @@ impl SecretSource for SecretsManager {
     }
 }
 
-/// A TTL cache in front of any source.
+/// A TTL cache in front of any source. Its age is read from a [`Clock`] (the system clock
+/// unless [`CachedSecrets::with_clock`] says otherwise), so tests move time by hand.
 pub struct CachedSecrets {
     inner: Arc<dyn SecretSource>,
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Secret)>>,
+    clock: Arc<dyn Clock>,
+    entries: RwLock<HashMap<String, (DateTime<Utc>, Secret)>>,
 }
 
 impl CachedSecrets {
@@ -96,16 +101,24 @@ impl CachedSecrets {
         CachedSecrets {
             inner,
             ttl,
+            clock: Arc::new(SystemClock),
             entries: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The same cache timed by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
 #[async_trait]
 impl SecretSource for CachedSecrets {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        let now = self.clock.now();
         if let Some((at, s)) = self.entries.read().await.get(name)
-            && at.elapsed() < self.ttl
+            && (now - *at).to_std().is_ok_and(|age| age < self.ttl)
         {
             return Ok(s.clone());
         }
@@ -113,7 +126,7 @@ impl SecretSource for CachedSecrets {
         self.entries
             .write()
             .await
-            .insert(name.to_owned(), (Instant::now(), secret.clone()));
+            .insert(name.to_owned(), (now, secret.clone()));
         Ok(secret)
     }
 }
@@ -133,14 +146,23 @@ mod tests {
         }
     }
 
+    /// Served from the cache up to the last instant of the TTL, read again at the TTL, on the
+    /// manual clock (no real sleep, no timing flake).
     #[tokio::test]
     async fn cache_serves_within_ttl_and_refreshes_after() {
+        use crate::clock::ManualClock;
         let source = Arc::new(Counting(AtomicUsize::new(0)));
-        let cache = CachedSecrets::new(source.clone(), Duration::from_millis(50));
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v0");
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get("a").await.unwrap().field("signingSecret").unwrap(), "v1");
+        let t0 = DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").unwrap().to_utc();
+        let clock = Arc::new(ManualClock::new(t0));
+        let cache = CachedSecrets::new(source.clone(), Duration::from_secs(300)).with_clock(clock.clone());
+        let get = || async { cache.get("a").await.unwrap().field("signingSecret").unwrap().to_owned() };
+        assert_eq!(get().await, "v0");
+        clock.advance(chrono::Duration::seconds(299));
+        assert_eq!(get().await, "v0", "still inside the TTL");
+        clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(get().await, "v1", "read again at the TTL");
+        assert_eq!(get().await, "v1");
+        assert_eq!(source.0.load(Ordering::SeqCst), 2, "two reads of the source in all");
     }
 
     #[test]

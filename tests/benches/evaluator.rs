@@ -2,6 +2,8 @@
 //! per operation and wall time; and the cost of one availability evaluation. Figures go to
 //! docs/performance.md. Sizes: `BENCH_BOTS` (default 10000), `BENCH_SESSIONS` (default 10000),
 //! `BENCH_DUE_PERCENT` (share of sessions whose nudge is due this minute, default 10).
+//! Writes its tables between the `evaluator-bench` markers of docs/performance.md, with the
+//! command, date and commit (`BENCH_NO_WRITE=1` only prints).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -154,6 +156,16 @@ async fn main() {
 
     let counter = OpCounter::default();
     let ctx = env.counted_function(&counter).await;
+    let ops = |counts: std::collections::BTreeMap<String, usize>| {
+        counts
+            .iter()
+            .map(|(op, n)| format!("{n} `{op}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows =
+        String::from("| run | phase | DynamoDB requests | by operation | wall time (s) |\n|---|---|---|---|---|\n");
+    let mut reports = String::new();
     for (label, advance) in [
         ("first run (every availability document is new)", 0),
         ("next minute (steady state)", 60),
@@ -177,6 +189,12 @@ async fn main() {
             counter.total(),
             counter.counts()
         );
+        rows.push_str(&format!(
+            "| {label} | availability refresh of {bots} bots | {} | {} | {:.1} |\n",
+            counter.total(),
+            ops(counter.counts()),
+            t.elapsed().as_secs_f64()
+        ));
         counter.reset();
         let t = Instant::now();
         evaluator::process_due(
@@ -193,6 +211,14 @@ async fn main() {
             counter.counts()
         );
         println!("report: {}", serde_json::to_string(&report).unwrap());
+        rows.push_str(&format!(
+            "| {label} | due work: {} sessions due | {} | {} | {:.1} |\n",
+            report.sessions,
+            counter.total(),
+            ops(counter.counts()),
+            t.elapsed().as_secs_f64()
+        ));
+        reports.push_str(&format!("- {label}: `{}`\n", serde_json::to_string(&report).unwrap()));
     }
 
     // The pure part: one availability evaluation (kill switch + opening hours of one queue).
@@ -213,8 +239,27 @@ async fn main() {
     for _ in 0..1000 {
         std::hint::black_box(Bot::new(BotConfig::parse(&config_yaml("b", "http://x", "s")).unwrap()).unwrap());
     }
-    println!(
-        "parsing and compiling one bot configuration: {:.1} µs",
-        t.elapsed().as_secs_f64() * 1e3
+    let compile = t.elapsed().as_secs_f64() * 1e3;
+    println!("parsing and compiling one bot configuration: {compile:.1} µs");
+
+    let profile = if cfg!(debug_assertions) {
+        " Built with the dev profile (unoptimised): request counts are exact, the pure-part timings are not release figures."
+    } else {
+        " Built with the bench profile (optimised)."
+    };
+    let section = format!(
+        "{}{profile} {bots} bots (each with opening hours and public holidays) and {sessions} waiting sessions, {due_percent} % of whose \"still waiting\" nudge is due; two consecutive runs, phase by phase, on the emulator (wall times are the emulator's).\n\n{rows}\nThe evaluator's reports:\n\n{reports}\n| pure operation | cost |\n|---|---|\n| one availability evaluation (kill switch + opening hours of one queue, mean over {iterations} instants) | {:.1} µs |\n| parsing, validating and compiling one bot configuration (mean of 1,000) | {compile:.1} µs |\n",
+        doc_block::provenance(&format!(
+            "BENCH_BOTS={bots} BENCH_SESSIONS={sessions} BENCH_DUE_PERCENT={due_percent} cargo bench{} -p handover-tests --bench evaluator",
+            if cfg!(debug_assertions) { " --profile dev" } else { "" }
+        )),
+        per.as_secs_f64() * 1e6,
     );
+    if std::env::var_os("BENCH_NO_WRITE").is_none() {
+        doc_block::write_block(&doc_block::doc_path("performance.md"), "evaluator-bench", &section)
+            .expect("docs/performance.md has the evaluator-bench markers");
+        eprintln!("wrote the evaluator-bench block of docs/performance.md");
+    } else {
+        println!("\n{section}");
+    }
 }

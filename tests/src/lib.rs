@@ -28,6 +28,7 @@ use serde_json::Value;
 
 pub use handover;
 
+pub mod doc_block;
 pub mod runtime_api;
 pub mod soak;
 
@@ -414,12 +415,18 @@ pub fn assert_signed(req: &wiremock::Request, secret: &[u8]) {
     handover::signing::verify(secret, ts.as_deref(), sig.as_deref(), &req.body, now).expect("request is signed");
 }
 
+/// Every request a mock server received, in order. Panics when the server does not record
+/// requests: an empty list must mean "nothing was sent", never "nobody was counting".
+pub async fn recorded(server: &wiremock::MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.expect(
+        "the mock server records requests (recording was disabled, so \"nothing received\" would prove nothing)",
+    )
+}
+
 /// The JSON bodies a mock server received, in order.
 pub async fn received(server: &wiremock::MockServer) -> Vec<Value> {
-    server
-        .received_requests()
+    recorded(server)
         .await
-        .unwrap_or_default()
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         .collect()
@@ -570,9 +577,8 @@ impl TestEnv {
 
 /// The requests a mock server received with this method and path, in order.
 pub async fn requests_to(srv: &wiremock::MockServer, verb: &str, path: &str) -> Vec<wiremock::Request> {
-    srv.received_requests()
+    recorded(srv)
         .await
-        .unwrap_or_default()
         .into_iter()
         .filter(|r| r.method.as_str() == verb && r.url.path() == path)
         .collect()

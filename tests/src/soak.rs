@@ -86,6 +86,11 @@ pub struct Report {
     pub duration: Duration,
     pub sessions: usize,
     pub handovers: usize,
+    /// Sessions whose handover request never opened one within `OPEN_TRIES` tries (kill switch
+    /// on, or the provider unavailable the whole time). Counted, bounded by the minimums, and
+    /// each one named in `never_opened_lines`.
+    pub never_opened: usize,
+    pub never_opened_lines: Vec<String>,
     /// User and bot turns accepted while a handover was open, which the agent must see.
     pub to_agent: usize,
     /// Agent messages accepted, which the bot platform must get.
@@ -95,6 +100,23 @@ pub struct Report {
     /// Handover requests answered `disabled` by the kill switch (the session stays with the bot
     /// and asks again).
     pub refused_by_kill_switch: u64,
+    /// Handovers opened by a session that had been refused by the kill switch before: the
+    /// switch was turned off again and the service saw it.
+    pub opened_after_kill_switch: u64,
+    /// Cancels the service applied (answered 200 with `user_cancelled`) and cancels it refused
+    /// explicitly (422 `no_active_handover`: a timeout ended the handover first).
+    pub cancels_applied: u64,
+    pub cancels_refused: u64,
+    /// Provider closes the service applied (answered 200, `applied: 1`).
+    pub closes_applied: u64,
+    /// End reasons the bot received, and how many were checked against the session's script.
+    pub end_reasons: BTreeMap<String, u64>,
+    pub end_reasons_checked: usize,
+    /// Handovers whose end reason differs from what the script did.
+    pub wrong_end_reason: usize,
+    /// What the service itself reported through its metrics: deliveries retried and given up
+    /// by direction, and failed provider calls.
+    pub service_metrics: BTreeMap<String, u64>,
     pub faults: BTreeMap<&'static str, u64>,
     pub lost: usize,
     pub duplicated: usize,
@@ -106,7 +128,48 @@ pub struct Report {
     pub violations: Vec<String>,
 }
 
+/// How a run ended: what the `soak` binary's exit code says (docs/reliability.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every invariant held and every minimum was met: exit 0.
+    Passed,
+    /// An invariant was violated (lost, duplicated, out of order, unended, left open, still
+    /// waiting, a wrong end reason, an unexpected answer): exit 3, whatever the minimums.
+    InvariantViolated,
+    /// No invariant was violated, but the run did too little to mean anything: exit 4.
+    TooLittleTested,
+}
+
+impl Verdict {
+    /// The `soak` binary's exit code. 1 is left to `anyhow` and the shell, 2 is a bad argument,
+    /// 101 a panic.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Passed => 0,
+            Verdict::InvariantViolated => EXIT_INVARIANT_VIOLATED,
+            Verdict::TooLittleTested => EXIT_TOO_LITTLE_TESTED,
+        }
+    }
+}
+
+/// Exit code of a bad command line.
+pub const EXIT_BAD_ARGUMENT: i32 = 2;
+/// Exit code of a run that found a violated invariant (what `make soak-broken` expects).
+pub const EXIT_INVARIANT_VIOLATED: i32 = 3;
+/// Exit code of a run that violated nothing but missed a minimum of what it must exercise.
+pub const EXIT_TOO_LITTLE_TESTED: i32 = 4;
+
+/// The service metrics the soak reads back (name and direction, when it has one).
+const SERVICE_METRICS: [(&str, &str); 5] = [
+    ("OutboxRetried", "bot"),
+    ("OutboxRetried", "provider"),
+    ("OutboxGaveUp", "bot"),
+    ("OutboxGaveUp", "provider"),
+    ("ProviderErrors", ""),
+];
+
 impl Report {
+    /// No invariant was violated.
     pub fn ok(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
@@ -114,7 +177,90 @@ impl Report {
             && self.unended == 0
             && self.left_open == 0
             && self.still_waiting == 0
+            && self.wrong_end_reason == 0
             && self.violations.is_empty()
+    }
+
+    /// Each minimum of a meaningful run. A run of `sessions` sessions must open a handover in
+    /// nearly all of them (at most one in ten may never open), carry turns both ways, meet
+    /// every fault kind at the service, have the kill switch both refuse a request and let a
+    /// later one through, have cancels and closes applied, and check every end reason.
+    pub fn minimums(&self) -> Vec<Minimum> {
+        let n = self.sessions as u64;
+        let at_least = |what: &str, got: u64, min: u64| Minimum {
+            what: what.to_owned(),
+            got,
+            bound: Bound::AtLeast(min),
+        };
+        let mut m = vec![
+            at_least("handovers opened", self.handovers as u64, n - n / 10),
+            Minimum {
+                what: "sessions that never opened one".to_owned(),
+                got: self.never_opened as u64,
+                bound: Bound::AtMost(n / 10),
+            },
+            at_least("messages user/bot → agent", self.to_agent as u64, n / 2),
+            at_least("messages agent → bot", self.to_bot as u64, n / 4),
+            at_least("kill switch flips", self.kill_switch_flips, 2),
+            at_least("requests refused by the kill switch", self.refused_by_kill_switch, 1),
+            at_least(
+                "handovers opened after a kill-switch refusal",
+                self.opened_after_kill_switch,
+                1,
+            ),
+            at_least("cancels applied", self.cancels_applied, 1),
+            at_least("provider closes applied", self.closes_applied, 1),
+            at_least(
+                "end reasons checked against the script",
+                self.end_reasons_checked as u64,
+                self.handovers as u64,
+            ),
+        ];
+        for kind in FAULT_KINDS {
+            m.push(at_least(
+                &format!("fault met by the service: {kind}"),
+                self.faults.get(kind).copied().unwrap_or(0),
+                1,
+            ));
+        }
+        for (name, direction) in SERVICE_METRICS.iter().filter(|(n, _)| *n != "OutboxGaveUp") {
+            let key = service_key(name, direction);
+            m.push(at_least(
+                &format!("service metric {key}"),
+                self.service_metrics.get(&key).copied().unwrap_or(0),
+                1,
+            ));
+        }
+        m
+    }
+
+    /// The minimums not met, as lines.
+    pub fn shortfalls(&self) -> Vec<String> {
+        self.minimums()
+            .iter()
+            .filter(|m| !m.met())
+            .map(|m| format!("{}: {}, {}", m.what, m.got, m.bound))
+            .collect()
+    }
+
+    /// The minimums as a table: what, got, bound, met.
+    pub fn minimums_table(&self) -> String {
+        let mut t = String::from("| minimum | got | needed | met |\n|---|---|---|---|\n");
+        for m in self.minimums() {
+            let met = if m.met() { "yes" } else { "**no**" };
+            t.push_str(&format!("| {} | {} | {} | {met} |\n", m.what, m.got, m.bound));
+        }
+        t
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if !self.ok() {
+            Verdict::InvariantViolated
+        } else if !self.shortfalls().is_empty() {
+            Verdict::TooLittleTested
+        } else {
+            Verdict::Passed
+        }
     }
 
     /// The table `make soak` prints.
@@ -125,6 +271,7 @@ impl Report {
         row("duration", format!("{:.1} s", self.duration.as_secs_f64()));
         row("sessions", self.sessions.to_string());
         row("handovers opened", self.handovers.to_string());
+        row("sessions that never opened one", self.never_opened.to_string());
         row("messages user/bot → agent", self.to_agent.to_string());
         row("messages agent → bot", self.to_bot.to_string());
         row("requests retried by the callers", self.requests_retried.to_string());
@@ -133,10 +280,29 @@ impl Report {
             "handover requests refused by the kill switch",
             self.refused_by_kill_switch.to_string(),
         );
+        row(
+            "handovers opened after a kill-switch refusal",
+            self.opened_after_kill_switch.to_string(),
+        );
+        row(
+            "cancels applied / refused (no active handover)",
+            format!("{} / {}", self.cancels_applied, self.cancels_refused),
+        );
+        row("provider closes applied", self.closes_applied.to_string());
+        for (reason, count) in &self.end_reasons {
+            row(&format!("ended: {reason}"), count.to_string());
+        }
         for kind in FAULT_KINDS {
             row(
-                &format!("fault: {kind}"),
+                &format!("fault met by the service: {kind}"),
                 self.faults.get(kind).copied().unwrap_or(0).to_string(),
+            );
+        }
+        for (name, direction) in SERVICE_METRICS {
+            let key = service_key(name, direction);
+            row(
+                &format!("service metric {key}"),
+                self.service_metrics.get(&key).copied().unwrap_or(0).to_string(),
             );
         }
         row("**lost**", self.lost.to_string());
@@ -148,6 +314,10 @@ impl Report {
             "sessions still waiting after the timeout",
             self.still_waiting.to_string(),
         );
+        row(
+            "end reasons that differ from the script",
+            self.wrong_end_reason.to_string(),
+        );
         format!("| | |\n|---|---|\n{t}")
     }
 
@@ -155,6 +325,46 @@ impl Report {
         if self.violations.len() < 40 {
             self.violations.push(line);
         }
+    }
+}
+
+/// One minimum a run must meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Minimum {
+    pub what: String,
+    pub got: u64,
+    pub bound: Bound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    AtLeast(u64),
+    AtMost(u64),
+}
+
+impl Minimum {
+    pub fn met(&self) -> bool {
+        match self.bound {
+            Bound::AtLeast(min) => self.got >= min,
+            Bound::AtMost(max) => self.got <= max,
+        }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::AtLeast(n) => write!(f, "at least {n}"),
+            Bound::AtMost(n) => write!(f, "at most {n}"),
+        }
+    }
+}
+
+fn service_key(name: &str, direction: &str) -> String {
+    if direction.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name} ({direction})")
     }
 }
 
@@ -187,7 +397,9 @@ impl Faults {
         *self.counts.lock().unwrap().entry(kind).or_default() += 1;
     }
 
-    fn http(&self, side: Side) -> Option<HttpFault> {
+    /// The fault this request gets, and its kind. Not counted here: the peer counts it once
+    /// the service has met it.
+    fn http(&self, side: Side) -> Option<(HttpFault, &'static str)> {
         if !self.on.load(Ordering::SeqCst) {
             return None;
         }
@@ -217,8 +429,7 @@ impl Faults {
             Side::Bot if pick < 0.7 => (HttpFault::Status(503), "bot platform 503"),
             Side::Bot => (HttpFault::Reset, "bot platform reset"),
         };
-        self.count(kind);
-        Some(fault)
+        Some((fault, kind))
     }
 }
 
@@ -283,6 +494,10 @@ async fn peer(side: Side, faults: Arc<Faults>) -> Peer {
     Peer { url, accepted }
 }
 
+/// Answers one request, or fails it. A fault is counted when the service has met it: a
+/// failing status once it was written to the service's connection, a reset once the service's
+/// whole request was read and its connection dropped, a hang only if the service's client gave
+/// up (closed the connection) before the late answer.
 async fn answer(mut sock: TcpStream, side: Side, faults: &Faults, store: &Mutex<Vec<Value>>) {
     let Some(body) = read_request(&mut sock).await else {
         return;
@@ -299,14 +514,28 @@ async fn answer(mut sock: TcpStream, side: Side, faults: &Faults, store: &Mutex<
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
                 .to_owned()
         }
-        Some(HttpFault::Status(code)) => {
-            format!("HTTP/1.1 {code} Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        Some((HttpFault::Status(code), kind)) => {
+            let reply = format!(
+                "HTTP/1.1 {code} Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            if sock.write_all(reply.as_bytes()).await.is_ok() && sock.shutdown().await.is_ok() {
+                faults.count(kind);
+            }
+            return;
         }
-        Some(HttpFault::Reset) => return,
-        Some(HttpFault::Hang) => {
+        Some((HttpFault::Reset, kind)) => {
+            faults.count(kind);
+            return;
+        }
+        Some((HttpFault::Hang, kind)) => {
             // Processed, but the answer never comes in time: the retry is a duplicate.
             record();
-            tokio::time::sleep(CLIENT_TIMEOUT + Duration::from_millis(300)).await;
+            let mut rest = [0u8; 64];
+            let gave_up =
+                tokio::time::timeout(CLIENT_TIMEOUT + Duration::from_millis(1500), sock.read(&mut rest)).await;
+            if matches!(gave_up, Ok(Ok(0) | Err(_))) {
+                faults.count(kind);
+            }
             return;
         }
     };
@@ -357,6 +586,11 @@ struct Expected {
     handovers: BTreeSet<String>,
     /// Conversations the provider itself closed (no end is sent back for those).
     closed_by_provider: BTreeSet<String>,
+    /// handover id → the end reason the script's path must produce.
+    end_reason: BTreeMap<String, &'static str>,
+    /// A handover whose first agent event was a message (sent before the join), and that
+    /// message's id: the service must have taken it as the join.
+    joined_by_message: Option<(String, String)>,
 }
 
 struct World {
@@ -416,7 +650,7 @@ impl World {
     }
 
     /// A callback as providers deliver them: sometimes twice (at once, or one kept for the
-    /// end of the run).
+    /// end of the run). A duplicate counts as met when the service answered both copies 200.
     async fn deliver_callback(&self, rng: &mut fastrand::Rng, body: Value) -> (u16, Value) {
         let roll = match self.callbacks.fetch_add(1, Ordering::SeqCst) {
             0 => 0.0,
@@ -424,12 +658,13 @@ impl World {
             _ => rng.f64(),
         };
         if roll < 0.1 {
-            self.faults.count("duplicate callback");
             let (a, b) = tokio::join!(self.callback(&body), self.callback(&body));
+            if a.0 == 200 && b.0 == 200 {
+                self.faults.count("duplicate callback");
+            }
             return if a.0 == 200 { a } else { b };
         }
         if roll < 0.15 {
-            self.faults.count("late callback");
             self.late.lock().unwrap().push(body.clone());
         }
         self.callback(&body).await
@@ -452,6 +687,9 @@ fn native(id: String, kind: &str, session: &str, actor: Option<(&str, &str)>) ->
     v
 }
 
+/// How many times a session asks for a handover before it counts as never opened.
+const OPEN_TRIES: usize = 40;
+
 /// One session's random lifecycle. Sequential, as a bot platform sends one session's events.
 async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Report>>) -> Expected {
     let mut rng = fastrand::Rng::with_seed(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -466,18 +704,23 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
 
     // The bot talks with the user.
     for _ in 0..rng.usize(1..3) {
-        let id = next("u");
-        world
-            .event(&native(id.clone(), "message", &sid, Some(("user", &id))))
-            .await;
-        let id = next("b");
-        world
-            .event(&native(id.clone(), "message", &sid, Some(("bot", &id))))
-            .await;
+        for actor in ["user", "bot"] {
+            let id = next(&actor[..1]);
+            let (status, answer) = world
+                .event(&native(id.clone(), "message", &sid, Some((actor, &id))))
+                .await;
+            if status != 200 || answer["state"] != "bot" {
+                fail(format!(
+                    "{sid}: a {actor} turn with the bot answered {status}: {answer}"
+                ));
+            }
+        }
     }
     // The user asks for an agent (the kill switch may answer for the contact center).
     let mut handover = None;
-    for _ in 0..10 {
+    let mut refused_by_kill_switch = false;
+    let mut last = Value::Null;
+    for _ in 0..OPEN_TRIES {
         let (status, answer) = world.event(&crate::handover_request(&next("h"), &sid)).await;
         if status != 200 {
             fail(format!("{sid}: handover request answered {status}: {answer}"));
@@ -488,11 +731,23 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
             break;
         }
         if answer["reason"] == "kill_switch" {
+            refused_by_kill_switch = true;
             report.lock().unwrap().refused_by_kill_switch += 1;
         }
+        last = answer;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let Some(h) = handover else { return exp };
+    let Some(h) = handover else {
+        let mut r = report.lock().unwrap();
+        r.never_opened += 1;
+        r.never_opened_lines.push(format!(
+            "{sid}: no handover opened in {OPEN_TRIES} tries, last answer {last}"
+        ));
+        return exp;
+    };
+    if refused_by_kill_switch {
+        report.lock().unwrap().opened_after_kill_switch += 1;
+    }
     exp.handovers.insert(h.clone());
     let mut to_agent = Vec::new();
 
@@ -513,11 +768,29 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
         }
     }
     let path = rng.f64();
-    if path < 0.55 {
+    let joined = path < 0.55;
+    let ending = if joined {
         // An agent joins (sometimes the first message comes before the join).
         let out_of_order = rng.f64() < 0.2 || !world.out_of_order_sent.swap(true, Ordering::SeqCst);
         if out_of_order {
-            world.faults.count("out-of-order callback");
+            let id = next("a");
+            let (status, answer) = world
+                .deliver_callback(&mut rng, cb(id.clone(), "agent.message", &h, Some(&id)))
+                .await;
+            if status == 200 {
+                exp.to_bot.push(id.clone());
+                exp.joined_by_message = Some((h.clone(), id));
+            } else {
+                fail(format!("{sid}: an agent message answered {status}: {answer}"));
+            }
+        }
+        let (status, answer) = world
+            .deliver_callback(&mut rng, cb(next("j"), "agent.joined", &h, None))
+            .await;
+        if status != 200 {
+            fail(format!("{sid}: agent.joined answered {status}: {answer}"));
+        }
+        for _ in 0..rng.usize(1..4) {
             let id = next("a");
             let (status, answer) = world
                 .deliver_callback(&mut rng, cb(id.clone(), "agent.message", &h, Some(&id)))
@@ -526,20 +799,6 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
                 exp.to_bot.push(id);
             } else {
                 fail(format!("{sid}: an agent message answered {status}: {answer}"));
-            }
-        }
-        world
-            .deliver_callback(&mut rng, cb(next("j"), "agent.joined", &h, None))
-            .await;
-        for _ in 0..rng.usize(1..4) {
-            let id = next("a");
-            let (status, _) = world
-                .deliver_callback(&mut rng, cb(id.clone(), "agent.message", &h, Some(&id)))
-                .await;
-            if status == 200 {
-                exp.to_bot.push(id);
-            } else {
-                fail(format!("{sid}: an agent message answered {status}"));
             }
             let id = next("u");
             let (status, answer) = world
@@ -553,26 +812,67 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
         }
         let end = rng.f64();
         if end < 0.6 {
-            world
+            Ending::ProviderClose
+        } else if end < 0.8 {
+            Ending::Cancel
+        } else {
+            // The agent goes idle, and the idle timeout ends it.
+            Ending::Timeout
+        }
+    } else if path < 0.75 {
+        Ending::Cancel
+    } else if path < 0.85 {
+        // The contact center closes it before anyone joined.
+        Ending::ProviderClose
+    } else {
+        // Nobody joins, and the no-agent timeout ends it.
+        Ending::Timeout
+    };
+    let timeout = if joined {
+        "agent_idle_timeout"
+    } else {
+        "no_agent_timeout"
+    };
+    let reason = match ending {
+        Ending::ProviderClose => {
+            let (status, answer) = world
                 .deliver_callback(&mut rng, cb(next("c"), "conversation.closed", &h, None))
                 .await;
             exp.closed_by_provider.insert(h.clone());
-        } else if end < 0.8 {
-            world.event(&native(next("x"), "handover.cancel", &sid, None)).await;
+            if status == 200 && answer["applied"] == 1 {
+                report.lock().unwrap().closes_applied += 1;
+            } else {
+                fail(format!("{sid}: conversation.closed answered {status}: {answer}"));
+            }
+            "agent_closed"
         }
-        // Otherwise the agent goes idle, and the idle timeout ends it.
-    } else if path < 0.75 {
-        world.event(&native(next("x"), "handover.cancel", &sid, None)).await;
-    } else if path < 0.85 {
-        // The contact center closes it before anyone joined.
-        world
-            .deliver_callback(&mut rng, cb(next("c"), "conversation.closed", &h, None))
-            .await;
-        exp.closed_by_provider.insert(h.clone());
-    }
-    // Otherwise nobody joins, and the no-agent timeout ends it.
+        Ending::Cancel => {
+            let (status, answer) = world.event(&native(next("x"), "handover.cancel", &sid, None)).await;
+            if status == 200 && answer["state"] == "bot" && answer["reason"] == "user_cancelled" {
+                report.lock().unwrap().cancels_applied += 1;
+                "user_cancelled"
+            } else if status == 422 && answer["error"]["code"] == "no_active_handover" {
+                // Refused explicitly: a timeout ended the handover first.
+                report.lock().unwrap().cancels_refused += 1;
+                timeout
+            } else {
+                fail(format!("{sid}: handover.cancel answered {status}: {answer}"));
+                "user_cancelled"
+            }
+        }
+        Ending::Timeout => timeout,
+    };
+    exp.end_reason.insert(h.clone(), reason);
     exp.to_agent.insert(h, to_agent);
     exp
+}
+
+/// How a session's script ends its handover.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    ProviderClose,
+    Cancel,
+    Timeout,
 }
 
 // ---- the run --------------------------------------------------------------------------------
@@ -630,6 +930,8 @@ pub async fn run(cfg: &Config) -> Report {
         Arc::new(handover::secrets::SecretsManager::new(secrets)),
         Duration::from_secs(300),
     );
+    // The service's own metrics: what it reports having met (retries, give-ups, provider errors).
+    let metrics = handover::metrics::Captured::default();
     let ctx = AppContext::new(Arc::new(store), Arc::new(cached), env.clock.clone())
         .with_retry(RetryPolicy {
             base: Duration::from_secs(2),
@@ -639,7 +941,7 @@ pub async fn run(cfg: &Config) -> Report {
         })
         .with_request_budget(Duration::from_secs(6))
         .with_bot_cache_ttl(Duration::ZERO)
-        .with_metrics(Arc::new(handover::metrics::Discard));
+        .with_metrics(Arc::new(metrics.clone()));
     ctx.http.set(
         reqwest::Client::builder()
             .timeout(CLIENT_TIMEOUT)
@@ -669,6 +971,40 @@ pub async fn run(cfg: &Config) -> Report {
         sessions: cfg.sessions,
         ..Report::default()
     }));
+
+    // The kill switch, once for certain before the sessions start (the random flips below
+    // may or may not meet a request): switched on, a request is refused; switched off, the
+    // same session gets its handover, which is then cancelled.
+    let probe_flips = {
+        let sid = "kill-probe";
+        let mut r = report.lock().unwrap().clone();
+        world.env.put_bot(&yaml(true)).await;
+        for n in 0..OPEN_TRIES {
+            let (_, answer) = world.event(&crate::handover_request(&format!("kp-on-{n}"), sid)).await;
+            if answer["reason"] == "kill_switch" {
+                r.refused_by_kill_switch += 1;
+                break;
+            }
+        }
+        world.env.put_bot(&yaml(false)).await;
+        for n in 0..OPEN_TRIES {
+            let (_, answer) = world.event(&crate::handover_request(&format!("kp-off-{n}"), sid)).await;
+            if answer["outcome"] == "opened" {
+                r.opened_after_kill_switch += 1;
+                break;
+            }
+        }
+        for n in 0..OPEN_TRIES {
+            let (status, _) = world
+                .event(&native(format!("kp-x-{n}"), "handover.cancel", sid, None))
+                .await;
+            if status == 200 {
+                break;
+            }
+        }
+        *report.lock().unwrap() = r;
+        2
+    };
 
     // While sessions run: the evaluator every 150 ms, moving the clock 5 s each time (retries
     // and leases come due, timeouts do not), and the kill switch flipped now and then.
@@ -716,8 +1052,11 @@ pub async fn run(cfg: &Config) -> Report {
     }
     // Late duplicates of earlier callbacks, after everything else.
     let late: Vec<Value> = std::mem::take(&mut *world.late.lock().unwrap());
+    // Each counts as met once the service answered it (as the duplicate it is).
     for body in late {
-        world.callback(&body).await;
+        if world.callback(&body).await.0 == 200 {
+            faults.count("late callback");
+        }
     }
     running.store(false, Ordering::SeqCst);
     let flips = background.await.expect("the background task does not panic");
@@ -743,13 +1082,23 @@ pub async fn run(cfg: &Config) -> Report {
     }
 
     let mut report = std::mem::take(&mut *report.lock().unwrap());
-    report.kill_switch_flips = flips;
+    report.kill_switch_flips = flips + probe_flips;
     report.requests_retried = world.retried.load(Ordering::Relaxed);
     report.faults = faults.counts.lock().unwrap().clone();
     report.faults.insert(
         "crash after commit",
         handover::app::engine::failpoint_crashes() - crashes_before,
     );
+    for line in metrics.lines() {
+        for p in handover::metrics::parse(&line).unwrap_or_default() {
+            if let Some((name, direction)) = SERVICE_METRICS
+                .iter()
+                .find(|(n, d)| *n == p.name && p.dims.get("direction").map_or("", String::as_str) == *d)
+            {
+                *report.service_metrics.entry(service_key(name, direction)).or_default() += p.value as u64;
+            }
+        }
+    }
     check(&world, &expected, &bot_platform, &contact_center, &mut report).await;
     report.duration = started.elapsed();
     report
@@ -811,15 +1160,42 @@ async fn check(world: &World, expected: &[Expected], bot: &Peer, desk: &Peer, re
             .filter_map(|v| v["message"]["text"].as_str().map(str::to_owned))
             .collect();
         compare(report, &format!("agent → {sid}"), &exp.to_bot, &got);
-        // Every handover ended, once, with a reason.
+        // Every handover ended, once, with the reason its script's path produces.
         for h in &exp.handovers {
             let ends: Vec<&Value> = at_bot
                 .iter()
                 .filter(|v| v["type"] == "handover.ended" && v["handoverId"] == h.as_str())
                 .collect();
-            if ends.len() != 1 || ends[0]["reason"].as_str().is_none_or(str::is_empty) {
+            let reason = ends.first().and_then(|e| e["reason"].as_str()).unwrap_or_default();
+            if ends.len() != 1 || reason.is_empty() {
                 report.unended += 1;
                 report.violation(format!("{sid}: handover {h} ended {} times at the bot", ends.len()));
+                continue;
+            }
+            *report.end_reasons.entry(reason.to_owned()).or_default() += 1;
+            match exp.end_reason.get(h) {
+                Some(want) if *want == reason => report.end_reasons_checked += 1,
+                want => {
+                    report.end_reasons_checked += 1;
+                    report.wrong_end_reason += 1;
+                    report.violation(format!(
+                        "{sid}: handover {h} ended {reason}, its script expects {want:?}"
+                    ));
+                }
+            }
+        }
+        // An agent message before the join: the service took it as the join, so the bot got
+        // `agent.joined` for that handover before the message itself.
+        if let Some((h, first)) = &exp.joined_by_message {
+            let at =
+                |pred: &dyn Fn(&Value) -> bool| at_bot.iter().position(|v| v["handoverId"] == h.as_str() && pred(v));
+            let joined = at(&|v| v["type"] == "agent.joined");
+            let message = at(&|v| v["type"] == "agent.message" && v["message"]["text"] == first.as_str());
+            match (joined, message) {
+                (Some(j), Some(m)) if j < m => *report.faults.entry("out-of-order callback").or_default() += 1,
+                _ => report.violation(format!(
+                    "{sid}: agent message {first} sent before the join: agent.joined at {joined:?}, the message at {message:?}"
+                )),
             }
         }
         // Nobody left waiting (or with an agent) after the timeouts.

@@ -251,6 +251,62 @@ async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
     assert!(down.received_requests().await.unwrap().len() > calls_before);
 }
 
+/// After the open period one request tries the provider again; when that try fails too, the
+/// breaker opens again at once (not after another five failures).
+#[tokio::test]
+async fn one_more_failure_after_the_open_period_reopens_the_breaker_at_once() {
+    let env = TestEnv::new().await;
+    let srv = ok_server().await;
+    let down = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&down)
+        .await;
+    let secret = two_provider_bot(
+        &env,
+        &format!("{}/bot", srv.uri()),
+        &format!("{}/desk", down.uri()),
+        &format!("{}/backup", srv.uri()),
+    )
+    .await;
+    let calls = || async { recorded(&down).await.len() };
+    let threshold = env.ctx.health.policy.threshold as usize;
+    for i in 0..threshold {
+        let (_, a) = env
+            .send_event("acme", &secret, &handover_request(&format!("e{i}"), &format!("s-{i}")))
+            .await;
+        assert_eq!(a["outcome"], "opened");
+    }
+    let opened_at = calls().await;
+    env.clock.advance(Duration::seconds(61));
+    let (_, a) = env
+        .send_event("acme", &secret, &handover_request("e-probe", "s-probe"))
+        .await;
+    assert_eq!(a["outcome"], "opened", "the backup took it: {a}");
+    let after_probe = calls().await;
+    assert!(after_probe > opened_at, "the probe tried desk again");
+    for i in 0..3 {
+        let (_, a) = env
+            .send_event(
+                "acme",
+                &secret,
+                &handover_request(&format!("e-after{i}"), &format!("s-after{i}")),
+            )
+            .await;
+        assert_eq!(a["outcome"], "opened", "{a}");
+    }
+    assert_eq!(
+        calls().await,
+        after_probe,
+        "one failed probe reopened the breaker: desk was not called again"
+    );
+    // And it is open for the whole period again, then probed once more.
+    env.clock.advance(Duration::seconds(61));
+    env.send_event("acme", &secret, &handover_request("e-probe2", "s-probe2"))
+        .await;
+    assert!(calls().await > after_probe);
+}
+
 #[tokio::test]
 async fn no_agent_online_gives_the_closed_dialog() {
     let env = TestEnv::new().await;

@@ -166,14 +166,41 @@ async fn a_hundred_turn_chatlayer_event_during_a_handover_commits_in_full() {
     );
 }
 
+/// Answers `status` after `delay`, and tells `arrived` when an `agent.joined` came in, so a
+/// test can act while that delivery is in flight.
+struct Announcing {
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    at: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    status: u16,
+    delay: Duration,
+}
+
+impl wiremock::Respond for Announcing {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        if serde_json::from_slice::<Value>(&request.body).is_ok_and(|b| b["type"] == "agent.joined") {
+            self.at.lock().unwrap().get_or_insert_with(std::time::Instant::now);
+            self.arrived.notify_one();
+        }
+        ResponseTemplate::new(self.status).set_delay(self.delay)
+    }
+}
+
 #[tokio::test]
 async fn a_retry_on_a_deleted_outbox_item_writes_nothing() {
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
     // The bot platform answers late and with an error: the delivery will be retried.
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let arrived_at = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let delay = Duration::from_millis(1500);
     Mock::given(method("POST"))
         .and(path("/bot"))
-        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_millis(1500)))
+        .respond_with(Announcing {
+            arrived: arrived.clone(),
+            at: arrived_at.clone(),
+            status: 503,
+            delay,
+        })
         .mount(&srv)
         .await;
     Mock::given(method("POST"))
@@ -194,12 +221,29 @@ async fn a_retry_on_a_deleted_outbox_item_writes_nothing() {
         }
     };
     let erase = async {
-        // While the agent.joined delivery is in flight, the session is erased.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // As soon as the agent.joined delivery reached the bot platform, and before its late
+        // answer, the session is erased.
+        tokio::time::timeout(Duration::from_secs(10), arrived.notified())
+            .await
+            .expect("the agent.joined delivery reached the bot platform");
         env.store.erase_session(&SessionKey::new("acme", "s-1")).await.unwrap();
+        std::time::Instant::now()
     };
-    let ((status, _), ()) = tokio::join!(joined, erase);
+    let ((status, _), erased_at) = tokio::join!(joined, erase);
     assert_eq!(status, 200);
+    // The race happened: the erase finished while the delivery was still waiting for its answer.
+    let arrived_at = arrived_at.lock().unwrap().expect("the delivery arrived");
+    assert!(
+        erased_at.duration_since(arrived_at) < delay,
+        "the erase ended {:?} after the delivery arrived, after its answer ({delay:?})",
+        erased_at.duration_since(arrived_at)
+    );
+    let delivered = bodies_at(&srv, "/bot").await;
+    assert_eq!(
+        of_type(&delivered, "agent.joined").len(),
+        1,
+        "the delivery in flight was agent.joined: {delivered:#?}"
+    );
     let left: Vec<String> = env.dump().await.into_iter().filter(|i| i.contains("s-1")).collect();
     assert!(left.is_empty(), "no ghost outbox item recreated: {left:#?}");
 }

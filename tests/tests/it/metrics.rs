@@ -196,9 +196,14 @@ async fn a_no_agent_timeout_counts_as_abandoned_once_and_the_evaluator_reports_i
             ("EvaluatorErrors".to_owned(), 0.0),
         ]
     );
-    for p in parsed.iter().filter(|p| p.name == "EvaluatorBudgetUsed") {
-        assert!((0.0..100.0).contains(&p.value), "{p:?}");
-    }
+    // One budget figure per run, each a share of the budget.
+    let budget_used: Vec<f64> = parsed
+        .iter()
+        .filter(|p| p.name == "EvaluatorBudgetUsed")
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(budget_used.len(), 2, "one per evaluator run: {budget_used:?}");
+    assert!(budget_used.iter().all(|v| (0.0..100.0).contains(v)), "{budget_used:?}");
 }
 
 #[tokio::test]

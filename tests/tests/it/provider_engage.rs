@@ -236,7 +236,7 @@ impl World {
 
     /// Every request Engage received, each checked for the bearer token.
     async fn engage_requests(&self) -> Vec<Request> {
-        let reqs = self.engage.received_requests().await.unwrap_or_default();
+        let reqs = recorded(&self.engage).await;
         for r in &reqs {
             assert_eq!(
                 r.headers.get("authorization").and_then(|v| v.to_str().ok()),

@@ -366,3 +366,49 @@ async fn paths_headers_and_relaying_follow_the_settings() {
     assert_eq!(ended[0]["reason"], "agent_closed");
     assert_eq!(interact_srv.received_requests().await.unwrap().len(), 1);
 }
+
+/// A configured `endPath` is where a handover that ends on our side is closed (the default
+/// path is not called).
+#[tokio::test]
+async fn a_configured_end_path_receives_the_close_with_its_reason() {
+    let env = TestEnv::new().await;
+    let (bot_srv, interact_srv) = servers().await;
+    for p in [
+        "/interact-api/v2/chats/ic-9/handover",
+        "/interact-api/v2/chats/ic-9/end",
+    ] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&interact_srv)
+            .await;
+    }
+    let settings = "    startPath: /v2/chats/{conversationId}/handover\n    endPath: /v2/chats/{conversationId}/end\n";
+    interact_bot(&env, &bot_srv, &interact_srv, settings).await;
+    let request = json!({
+        "id": "e-open", "type": "handover.request", "sessionId": "s-1",
+        "handover": {"trigger": "explicit_request", "providerConversationId": "ic-9"}
+    });
+    let (status, answer) = send(&env, request).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("opened")), "{answer}");
+
+    let (status, answer) = send(
+        &env,
+        json!({"id": "e-x", "type": "handover.cancel", "sessionId": "s-1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (200, Some("user_cancelled")),
+        "{answer}"
+    );
+    let ends = posts_to(&interact_srv, "/interact-api/v2/chats/ic-9/end").await;
+    assert_eq!(ends.len(), 1, "the close went to endPath");
+    assert_eq!(json_of(&ends[0])["reason"], "user_cancelled");
+    assert!(
+        posts_to(&interact_srv, "/interact-api/conversations/ic-9/close")
+            .await
+            .is_empty(),
+        "not to the default path"
+    );
+}

@@ -53,10 +53,8 @@ impl World {
 
     /// Every write sent to Intercom, as (path, body), in order.
     async fn writes(&self) -> Vec<(String, Value)> {
-        self.ic
-            .received_requests()
+        recorded(&self.ic)
             .await
-            .unwrap_or_default()
             .iter()
             .filter(|r| r.method.as_str() == "POST")
             .map(|r| {

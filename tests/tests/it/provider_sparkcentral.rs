@@ -190,10 +190,8 @@ impl World {
     }
 
     async fn calls(&self) -> Vec<Call> {
-        self.sc
-            .received_requests()
+        recorded(&self.sc)
             .await
-            .unwrap_or_default()
             .iter()
             .map(|r| {
                 let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -96,7 +96,7 @@ impl World {
 
     /// The Zendesk API calls so far: (path, JSON body), each checked for Basic auth and JSON.
     pub(crate) async fn zd_calls(&self) -> Vec<(String, Value)> {
-        let reqs = self.zd_srv.received_requests().await.unwrap_or_default();
+        let reqs = recorded(&self.zd_srv).await;
         for r in &reqs {
             let h = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
             assert_eq!(

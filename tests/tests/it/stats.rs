@@ -111,7 +111,10 @@ async fn stats_after_a_scripted_morning_of_handovers() {
             "withAgentNow": 1,
             // Every join of the day, s-6's included: 30 + 60 + 180 s over 3 joins.
             "queueDays": [{"queue": "general", "day": "2026-11-25", "joins": 3, "meanWaitSeconds": 90}],
-            "notes": all.notes,
+            "notes": [
+                "each session keeps only its most recent finished handover: earlier ones of the same session are not counted",
+                "requests answered closed or disabled store nothing: see the HandoverClosed and HandoverDisabled metrics",
+            ],
         })
     );
 

@@ -568,9 +568,8 @@ pub async fn rich_content<B: Backend>(backend: &B) {
 
 /// The text of every request body the provider mock received (JSON strings decoded).
 pub async fn all_texts(api: &MockServer) -> Vec<String> {
-    api.received_requests()
+    recorded(api)
         .await
-        .unwrap_or_default()
         .iter()
         .map(|r| {
             serde_json::from_slice::<Value>(&r.body)
