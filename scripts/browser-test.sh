@@ -58,9 +58,9 @@ wait_for "${AWS_ENDPOINT_URL}/moto-api/"
 "$HANDOVER" secret-put handover/demo/platform '{"signingSecret":"demo-signing-secret"}' >/dev/null
 "$HANDOVER" secret-put handover/demo/desk '{"signingSecret":"demo-desk-secret"}' >/dev/null
 sed "s#http://127.0.0.1:3000#http://127.0.0.1:${PORT}#g" examples/demo-bot.yaml >"$work/demo-bot.yaml"
-"$HANDOVER" bot put "$work/demo-bot.yaml" >/dev/null
+"$HANDOVER" --allow-local-urls bot put "$work/demo-bot.yaml" >/dev/null
 
-"$HANDOVER" serve --addr "127.0.0.1:${PORT}" --evaluate-every 2 >"$work/serve.log" 2>&1 &
+"$HANDOVER" --allow-local-urls serve --addr "127.0.0.1:${PORT}" --evaluate-every 2 >"$work/serve.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:${PORT}/"
 

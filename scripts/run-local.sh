@@ -25,7 +25,7 @@ done
 $HANDOVER table create --if-missing
 $HANDOVER secret-put handover/demo/platform '{"signingSecret":"demo-signing-secret"}'
 $HANDOVER secret-put handover/demo/desk '{"signingSecret":"demo-desk-secret"}'
-$HANDOVER bot put examples/demo-bot.yaml
+$HANDOVER --allow-local-urls bot put examples/demo-bot.yaml
 
 cat <<'TXT'
 
@@ -48,6 +48,6 @@ Or drive it by hand, in another terminal (same directory):
   target/debug/handover session show demo s-1
 
 TXT
-$HANDOVER serve --addr 127.0.0.1:3000 &
+$HANDOVER --allow-local-urls serve --addr 127.0.0.1:3000 &
 pids+=($!)
 wait "${pids[-1]}"

@@ -21,6 +21,10 @@ use clap::{Parser, Subcommand};
     about = "Hand chatbot conversations over to human agents, and back."
 )]
 struct Cli {
+    /// Accept plain http and loopback URLs in bot configurations (the local server and its
+    /// demo bot); a deployed stack takes https only (docs/configuration.md, "URLs").
+    #[arg(long, global = true)]
+    allow_local_urls: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -156,6 +160,9 @@ enum OutboxCmd {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if cli.allow_local_urls {
+        handover::url_policy::allow_local_urls();
+    }
     match cli.command {
         Command::Serve {
             addr,

@@ -44,6 +44,13 @@ pub fn bot_validate(file: &Path) -> Result<()> {
 
 pub async fn bot_put(file: &Path) -> Result<()> {
     let config = read_config(file)?;
+    // A secret with a blank field would authenticate anyone (an empty verify token, an empty
+    // HMAC key): refused here, named by the reference's path.
+    let secrets = handover::secrets::SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk().await));
+    let blank = handover::config::blank_secret_errors(&config, &secrets).await;
+    if !blank.is_empty() {
+        bail!("{}", handover::config::ConfigError::Invalid(blank));
+    }
     let version = store().await.put_bot(&config).await?;
     println!("stored bot {} (version {version})", config.bot_id);
     Ok(())
@@ -159,6 +166,11 @@ pub async fn outbox_retry(bot_id: &str, session_id: &str, item: &str) -> Result<
 
 pub async fn secret_put(name: &str, json: &str) -> Result<()> {
     serde_json::from_str::<serde_json::Value>(json).context("the secret must be JSON")?;
+    if let Ok(secret) = handover::secrets::Secret::from_json(json)
+        && let Some(field) = secret.blank_fields().first()
+    {
+        bail!("the secret's field {field:?} is empty");
+    }
     let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
     let exists = client.describe_secret().secret_id(name).send().await.is_ok();
     if exists {

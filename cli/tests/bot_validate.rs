@@ -13,9 +13,15 @@ fn document(name: &str, text: &str) -> PathBuf {
 }
 
 fn validate(path: &std::path::Path) -> Output {
+    validate_with(&[], path)
+}
+
+fn validate_with(flags: &[&str], path: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_handover"))
+        .args(flags)
         .args(["bot", "validate"])
         .arg(path)
+        .env_remove("HANDOVER_ALLOW_LOCAL_URLS")
         .output()
         .expect("the CLI runs")
 }
@@ -94,7 +100,54 @@ fn a_good_document_is_valid() {
     let out = validate(&path);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid configuration for bot acme"));
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-bot.yaml");
-    let out = validate(std::path::Path::new(demo));
+    // The demo bot is the local server's: valid with its flag, refused without it.
+    let demo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-bot.yaml"));
+    let out = validate_with(&["--allow-local-urls"], demo);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = validate(demo);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("platform.outboundUrl: \"http://127.0.0.1:3000/playground/bot\" must"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn urls_and_configurations_that_cannot_work_are_named_by_field() {
+    let path = document(
+        "unsafe.yaml",
+        "botId: acme
+platform:
+  kind: chatlayer
+  secretRef: acme/platform
+  apiBaseUrl: 'http://169.254.169.254/latest/meta-data/'
+  pauseAction: { pauseBot: true }
+providers:
+  - { id: desk, kind: webhook, url: 'http://desk.example.com/h?key=k9', secretRef: acme/desk }
+routing:
+  - { provider: desk, queue: general }
+timeouts: { agentIdleSeconds: 259200 }
+retentionDays: 2
+",
+    );
+    for flags in [&[][..], &["--allow-local-urls"][..]] {
+        let out = validate_with(flags, &path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        for expected in [
+            "platform.apiBaseUrl: \"http://169.254.169.254/latest/meta-data/\" must not name a link-local address",
+            "platform.resumeAction: is required when pauseAction is set",
+            "retentionDays: 2 days is shorter than the longest timeout (259200 s)",
+        ] {
+            assert!(stderr.contains(expected), "{flags:?}: {expected} in {stderr}");
+        }
+        assert!(!stderr.contains("k9"), "no query in the output: {stderr}");
+    }
+    let out = validate(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("providers[0].url: \"http://desk.example.com/h\" must be https"),
+        "plain http without the local flag: {stderr}"
+    );
 }

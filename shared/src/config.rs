@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::handover::Trigger;
 use crate::hours::{HoursConfig, Schedule};
+use crate::url_policy::UrlPolicy;
 
 /// Largest document accepted, a guard against accidental uploads of the wrong file.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
@@ -292,13 +293,19 @@ pub enum ConfigError {
 }
 
 impl BotConfig {
-    /// Parses YAML or JSON (JSON is YAML) and validates it.
+    /// Parses YAML or JSON (JSON is YAML) and validates it under this process's URL policy.
     pub fn parse(text: &str) -> Result<BotConfig, ConfigError> {
+        Self::parse_under(text, UrlPolicy::current())
+    }
+
+    /// [`BotConfig::parse`] with the core URLs checked under `policy` (provider settings are
+    /// checked by their adapters under this process's policy).
+    pub fn parse_under(text: &str, policy: UrlPolicy) -> Result<BotConfig, ConfigError> {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::TooLarge);
         }
         let config: BotConfig = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-        let mut errors = match config.validate() {
+        let mut errors = match config.validate_under(policy) {
             Ok(()) => Vec::new(),
             Err(ConfigError::Invalid(errors)) => errors,
             Err(other) => return Err(other),
@@ -332,7 +339,14 @@ impl BotConfig {
     }
 
     /// Checks everything serde cannot: references between sections, URLs, identifiers, ranges.
+    /// URLs follow this process's policy ([`crate::url_policy`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_under(UrlPolicy::current())
+    }
+
+    /// [`BotConfig::validate`] with the URLs checked under `policy`.
+    pub fn validate_under(&self, policy: UrlPolicy) -> Result<(), ConfigError> {
+        let check_url = |url: &str| check_url(url, policy);
         let mut errors = Vec::new();
         let mut err = |path: String, message: String| errors.push(FieldError { path, message });
 
@@ -372,6 +386,13 @@ impl BotConfig {
             err(
                 "platform.pauseAction".into(),
                 "is required when pauseAt is at_agent_join".into(),
+            );
+        }
+        // A bot paused at a handover must be resumed when it ends, or it stays silent for good.
+        if self.platform.pause_action.is_some() && self.platform.resume_action.is_none() {
+            err(
+                "platform.resumeAction".into(),
+                "is required when pauseAction is set (the bot would stay paused after every handover)".into(),
             );
         }
         for (field, value) in [
@@ -480,6 +501,19 @@ impl BotConfig {
         }
         if !(1..=3650).contains(&self.retention_days) {
             err("retentionDays".into(), "must be between 1 and 3650".into());
+        } else {
+            // A waiting session must outlive its timers: expired, it takes them with it.
+            let longest = self.timeouts.no_agent_seconds.max(self.timeouts.agent_idle_seconds);
+            if u64::from(self.retention_days) * 86_400 < longest {
+                err(
+                    "retentionDays".into(),
+                    format!(
+                        "{} days is shorter than the longest timeout ({longest} s); raise it to at least {}",
+                        self.retention_days,
+                        longest.div_ceil(86_400)
+                    ),
+                );
+            }
         }
 
         if errors.is_empty() {
@@ -502,12 +536,17 @@ pub fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn check_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(format!("{url:?} must be an http(s) URL with a host")),
-        Err(e) => Err(format!("{url:?} is not a URL ({e})")),
-    }
+/// A configured URL under the one URL policy; the message names the URL without its query
+/// (a `?key=` must not reach the output).
+fn check_url(url: &str, policy: UrlPolicy) -> Result<(), String> {
+    crate::url_policy::check(url, policy)
+        .map(|_| ())
+        .map_err(|why| format!("{:?} {why}", without_query(url)))
+}
+
+/// A URL as it may be shown: everything from `?` or `#` on removed.
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 /// A validated configuration with its opening hours compiled, ready for the core.
@@ -574,6 +613,31 @@ impl Bot {
     pub fn traits(&self, provider_id: &str) -> ProviderTraits {
         self.traits.get(provider_id).copied().unwrap_or_default()
     }
+}
+
+/// The secret references of a bot document whose secret has a blank field, each named by the
+/// reference's path (`platform.secretRef`, `providers[1].secretRef`). A secret that cannot be
+/// read is not reported here: it may be created after the bot; the bot answers 503 until then.
+pub async fn blank_secret_errors(config: &BotConfig, source: &dyn crate::secrets::SecretSource) -> Vec<FieldError> {
+    let refs = std::iter::once(("platform.secretRef".to_owned(), &config.platform.secret_ref)).chain(
+        config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("providers[{i}].secretRef"), &p.secret_ref)),
+    );
+    let mut errors = Vec::new();
+    for (path, name) in refs {
+        if let Ok(secret) = source.get(name).await {
+            for field in secret.blank_fields() {
+                errors.push(FieldError {
+                    path: path.clone(),
+                    message: format!("secret {name:?} has an empty field {field:?}"),
+                });
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]
@@ -658,6 +722,74 @@ retentionDays: 30
             "  - when: {}\n    provider: desk\n    queue: general",
         );
         assert!(BotConfig::parse(&text).is_ok());
+    }
+
+    fn errors_of(text: &str, policy: UrlPolicy) -> Vec<FieldError> {
+        match BotConfig::parse_under(text, policy) {
+            Err(ConfigError::Invalid(errors)) => errors,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_configured_url_follows_the_url_policy() {
+        assert!(BotConfig::parse_under(EXAMPLE, UrlPolicy::Deployed).is_ok());
+        let text = EXAMPLE.replace(
+            "https://bot.example.com/handover-events",
+            "http://169.254.169.254/latest/meta-data/iam?key=k9",
+        );
+        for policy in [UrlPolicy::Deployed, UrlPolicy::Local] {
+            let errors = errors_of(&text, policy);
+            assert_eq!(errors[0].path, "platform.outboundUrl", "{errors:?}");
+            assert!(errors[0].message.contains("link-local"), "{errors:?}");
+            assert!(
+                !errors[0].message.contains("k9"),
+                "the query is not repeated: {errors:?}"
+            );
+        }
+        let text = EXAMPLE.replace(
+            "https://contact-center.example.com/handover",
+            "http://contact-center.example.com/handover",
+        );
+        let errors = errors_of(&text, UrlPolicy::Deployed);
+        assert_eq!(errors[0].path, "providers[0].url", "{errors:?}");
+        assert!(errors[0].message.contains("https"), "{errors:?}");
+        assert!(
+            BotConfig::parse_under(&text, UrlPolicy::Local).is_ok(),
+            "http for the local server"
+        );
+        let text = EXAMPLE.replace(
+            "https://contact-center.example.com/handover",
+            "https://127.0.0.1:8443/handover",
+        );
+        assert_eq!(errors_of(&text, UrlPolicy::Deployed)[0].path, "providers[0].url");
+    }
+
+    #[test]
+    fn a_pause_without_a_resume_is_refused() {
+        let text = EXAMPLE.replace(
+            "  kind: native\n  outboundUrl: https://bot.example.com/handover-events\n",
+            "  kind: chatlayer\n  pauseAction: { action: pause }\n",
+        );
+        let errors = errors_of(&text, UrlPolicy::Local);
+        assert!(errors.iter().any(|e| e.path == "platform.resumeAction"), "{errors:?}");
+        let text = text.replace(
+            "pauseAction: { action: pause }",
+            "pauseAction: { action: pause }\n  resumeAction: { action: resume }",
+        );
+        assert!(BotConfig::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn retention_shorter_than_a_timeout_is_refused() {
+        let text = EXAMPLE
+            .replace("agentIdleSeconds: 1800", "agentIdleSeconds: 259200")
+            .replace("retentionDays: 30", "retentionDays: 2");
+        let errors = errors_of(&text, UrlPolicy::Local);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "retentionDays");
+        assert!(errors[0].message.contains("at least 3"), "{errors:?}");
+        assert!(BotConfig::parse(&text.replace("retentionDays: 2", "retentionDays: 3")).is_ok());
     }
 
     #[test]

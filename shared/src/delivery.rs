@@ -36,12 +36,18 @@ impl DeliveryError {
 }
 
 /// Builds the one client a process uses: rustls, connect and total timeouts well below the
-/// Lambda timeout so a slow receiver cannot eat the whole invocation.
+/// Lambda timeout so a slow receiver cannot eat the whole invocation. Redirects are not
+/// followed: a redirect would carry the credential headers (a provider's token header) to a
+/// host the URL policy never checked; a 3xx is a permanent failure like any other 4xx-class
+/// answer. Names are resolved through [`crate::url_policy::GuardedResolver`], so a configured
+/// name that resolves to a link-local address is not reached either.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(StdDuration::from_secs(3))
         .timeout(StdDuration::from_secs(8))
         .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(crate::url_policy::GuardedResolver))
         .build()
         .expect("the TLS backend initialises")
 }
@@ -108,9 +114,28 @@ pub async fn check(resp: reqwest::Response, now: DateTime<Utc>) -> Result<reqwes
     }
 }
 
-/// A transport error (DNS, connect, timeout) is always worth retrying.
+/// A transport error (DNS, connect, timeout) is always worth retrying. Its text leaves the URL
+/// out: a `?key=` in a configured URL must reach neither the logs nor a session's `lastError`.
 pub fn transport(e: reqwest::Error) -> DeliveryError {
-    DeliveryError::retryable(format!("transport: {e}"))
+    DeliveryError::retryable(format!("transport: {}", redacted(e)))
+}
+
+/// A reqwest error as it may be shown: without the URL it concerns, and with the causes that
+/// say what went wrong (connection refused, timed out, …).
+pub fn redacted(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // A cause can quote the URL again (hyper's connect errors do not; be sure anyway).
+        if !cause_text.contains("://") {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// When to try again.
@@ -159,6 +184,53 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn transport_errors_do_not_quote_the_url() {
+        // A closed port: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = http_client()
+            .get(format!("http://127.0.0.1:{port}/hook?key=hunter2"))
+            .send()
+            .await
+            .unwrap_err();
+        let text = transport(err).to_string();
+        assert!(!text.contains("hunter2") && !text.contains("/hook"), "{text}");
+        assert!(text.contains("transport"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let first = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(307).insert_header("location", format!("{}/stolen", elsewhere.uri())))
+            .mount(&first)
+            .await;
+        let resp = http_client()
+            .post(first.uri())
+            .header("x-api-token", "t0ken")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 307);
+        assert!(
+            elsewhere.received_requests().await.unwrap().is_empty(),
+            "the redirect was followed"
+        );
+        assert!(check(resp, Utc::now()).await.is_err(), "a 3xx is a failure");
+    }
 
     #[test]
     fn error_bodies_are_cut_and_credentials_withheld() {

@@ -18,3 +18,4 @@ pub mod providers;
 pub mod secrets;
 pub mod signing;
 pub mod store;
+pub mod url_policy;

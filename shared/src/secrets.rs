@@ -29,12 +29,29 @@ impl Secret {
         }
     }
 
-    /// A string field, for example `signingSecret`.
+    /// A string field, for example `signingSecret`. A blank value is refused like a missing
+    /// one: an empty verify token would accept an empty `?token=`, an empty HMAC key a MAC
+    /// anyone can compute.
     pub fn field(&self, name: &str) -> Result<&str, SecretError> {
-        self.0
+        let value = self
+            .0
             .get(name)
             .and_then(|v| v.as_str())
-            .ok_or_else(|| SecretError::MissingField(name.to_owned()))
+            .ok_or_else(|| SecretError::MissingField(name.to_owned()))?;
+        if value.trim().is_empty() {
+            return Err(SecretError::EmptyField(name.to_owned()));
+        }
+        Ok(value)
+    }
+
+    /// The names of the string fields that are blank: a secret with one is refused when stored
+    /// (`handover secret-put`) and when a bot naming it is stored (`handover bot put`).
+    pub fn blank_fields(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, v)| v.as_str().is_some_and(|s| s.trim().is_empty()))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 
@@ -46,6 +63,8 @@ pub enum SecretError {
     NotJson,
     #[error("secret has no string field {0:?}")]
     MissingField(String),
+    #[error("secret field {0:?} is empty")]
+    EmptyField(String),
     #[error("secrets manager: {0}")]
     Backend(String),
 }
@@ -163,6 +182,44 @@ mod tests {
         assert_eq!(get().await, "v1", "read again at the TTL");
         assert_eq!(get().await, "v1");
         assert_eq!(source.0.load(Ordering::SeqCst), 2, "two reads of the source in all");
+    }
+
+    #[test]
+    fn a_blank_field_is_refused_when_read() {
+        let s = Secret::from_json(r#"{"verifyToken":"","signingSecret":"  ","apiToken":"t"}"#).unwrap();
+        assert_eq!(
+            s.field("verifyToken"),
+            Err(SecretError::EmptyField("verifyToken".into()))
+        );
+        assert_eq!(
+            s.field("signingSecret"),
+            Err(SecretError::EmptyField("signingSecret".into()))
+        );
+        assert_eq!(s.field("apiToken"), Ok("t"));
+        let mut blank = s.blank_fields();
+        blank.sort();
+        assert_eq!(blank, ["signingSecret", "verifyToken"]);
+    }
+
+    #[tokio::test]
+    async fn a_bot_naming_a_secret_with_a_blank_field_is_refused_by_path() {
+        struct Fixed;
+        #[async_trait]
+        impl SecretSource for Fixed {
+            async fn get(&self, name: &str) -> Result<Secret, SecretError> {
+                match name {
+                    "good" => Secret::from_json(r#"{"signingSecret":"s"}"#),
+                    "blank" => Secret::from_json(r#"{"verifyToken":""}"#),
+                    other => Err(SecretError::NotFound(other.into())),
+                }
+            }
+        }
+        let yaml = "botId: acme\nplatform: { kind: native, outboundUrl: 'https://bot.example.com/h', secretRef: good }\nproviders:\n  - { id: desk, kind: webhook, url: 'https://desk.example.com', secretRef: blank }\n  - { id: later, kind: webhook, url: 'https://desk.example.com', secretRef: missing }\nrouting:\n  - { provider: desk, queue: general }\n";
+        let config = crate::config::BotConfig::parse(yaml).unwrap();
+        let errors = crate::config::blank_secret_errors(&config, &Fixed).await;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "providers[0].secretRef");
+        assert!(errors[0].message.contains("verifyToken"), "{}", errors[0]);
     }
 
     #[test]

@@ -45,8 +45,13 @@ pub fn headers(secret: &[u8], timestamp: i64, body: &[u8]) -> [(&'static str, St
     ]
 }
 
-/// Checks the window first (cheap), then every `v1=` value in constant time; several values
-/// may be sent while a secret is being rotated.
+/// The most values the signature header may carry (several are sent while a secret is being
+/// rotated); more is refused as malformed before any MAC is computed.
+pub const MAX_SIGNATURE_VALUES: usize = 8;
+
+/// Checks the window first (cheap), then computes the MAC once and compares every `v1=` value
+/// with it in constant time; several values may be sent while a secret is being rotated, at
+/// most [`MAX_SIGNATURE_VALUES`].
 pub fn verify(
     secret: &[u8],
     timestamp: Option<&str>,
@@ -62,7 +67,12 @@ pub fn verify(
     if now_unix.abs_diff(ts) > REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
+    if sig.split(',').count() > MAX_SIGNATURE_VALUES {
+        return Err(SignatureError::Malformed);
+    }
+    let expected = mac(secret, ts, body).finalize().into_bytes();
     let mut any = false;
+    let mut matched = subtle::Choice::from(0);
     for part in sig.split(',').map(str::trim) {
         let Some(hexsig) = part.strip_prefix("v1=") else {
             continue;
@@ -71,11 +81,14 @@ pub fn verify(
             continue;
         };
         any = true;
-        if mac(secret, ts, body).verify_slice(&bytes).is_ok() {
-            return Ok(());
+        // Every value is compared, so the time taken says nothing about which one matched.
+        if bytes.len() == expected.len() {
+            matched |= subtle::ConstantTimeEq::ct_eq(expected.as_slice(), bytes.as_slice());
         }
     }
-    if any {
+    if bool::from(matched) {
+        Ok(())
+    } else if any {
         Err(SignatureError::Mismatch)
     } else {
         Err(SignatureError::Malformed)
@@ -85,6 +98,24 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_number_of_signature_values_is_capped() {
+        let good = sign(b"s3cret", 1_000, b"{}");
+        let bad = sign(b"other", 1_000, b"{}");
+        let within = [vec![bad.as_str(); MAX_SIGNATURE_VALUES - 1], vec![good.as_str()]].concat();
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), Some(&within.join(",")), b"{}", 1_000),
+            Ok(()),
+            "a rotation's values within the cap"
+        );
+        let over = [vec![bad.as_str(); MAX_SIGNATURE_VALUES], vec![good.as_str()]].concat();
+        assert_eq!(
+            verify(b"s3cret", Some("1000"), Some(&over.join(",")), b"{}", 1_000),
+            Err(SignatureError::Malformed),
+            "more values than the cap, even with a good one among them"
+        );
+    }
 
     #[test]
     fn signed_body_verifies() {

@@ -83,12 +83,12 @@ routing:
   - provider: desk
     queue: general
 YAML
-$HANDOVER bot put "$WORK/native.yaml" >/dev/null
-$HANDOVER bot put "$WORK/chatlayer.yaml" >/dev/null
+$HANDOVER --allow-local-urls bot put "$WORK/native.yaml" >/dev/null
+$HANDOVER --allow-local-urls bot put "$WORK/chatlayer.yaml" >/dev/null
 
 $HANDOVER agent stub --addr "127.0.0.1:${STUB_PORT}" >"$WORK/stub.log" 2>&1 &
 pids+=($!)
-$HANDOVER serve --addr "127.0.0.1:${API_PORT}" >"$WORK/serve.log" 2>&1 &
+$HANDOVER --allow-local-urls serve --addr "127.0.0.1:${API_PORT}" >"$WORK/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do
     curl -s -o /dev/null "http://127.0.0.1:${API_PORT}/v1/" && break

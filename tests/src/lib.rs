@@ -196,6 +196,8 @@ pub fn capture_logs_from_env() {
 impl TestEnv {
     pub async fn new() -> TestEnv {
         capture_logs_from_env();
+        // The mock servers listen on http://127.0.0.1, as for the local server.
+        handover::url_policy::allow_local_urls();
         let sdk = emulator_sdk().await;
         let counter = RequestCounter::default();
         let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -260,6 +260,8 @@ pub fn lambda_env(name: &str, endpoint: &str, table: &str) -> Vec<(String, Strin
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
         ("TABLE_NAME", table),
         ("RUST_LOG", "info"),
+        // The mock servers listen on http://127.0.0.1 (crate::url_policy of the library).
+        (handover::url_policy::LOCAL_URLS_ENV, "1"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

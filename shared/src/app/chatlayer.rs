@@ -50,6 +50,7 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
             "sessionId: must be 1-128 characters without '#'",
         ));
     }
+    check_sizes(&event)?;
     let key = SessionKey::new(bot_id, &event.session_id);
     let id = body_id(body);
     let call = Call {
@@ -66,6 +67,24 @@ pub async fn handle(ctx: &AppContext, req: &Request, bot_id: &str) -> Result<Res
             format!("event: unknown event {other:?}; expected \"messages\" or \"offload\""),
         )),
     }
+}
+
+/// Chatlayer's fields within the limits every caller keeps (`domain::limits`): refused with
+/// 422 `too_large` naming the field, before anything is stored.
+fn check_sizes(ev: &ChatlayerEvent) -> Result<(), ApiError> {
+    use crate::domain::limits;
+    let too_large = |o: limits::Oversize| ApiError::unprocessable("too_large", o.to_string());
+    limits::check_channel("channel", ev.channel.as_deref()).map_err(too_large)?;
+    limits::check_name("botId", ev.bot_id.as_deref()).map_err(too_large)?;
+    limits::check_name("version", ev.version.as_deref()).map_err(too_large)?;
+    for (list, items) in [("messages", &ev.messages), ("transcript", &ev.transcript)] {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(turn) = chatlayer::turn_of(item) {
+                limits::check_message(&format!("{list}[{i}].message"), &turn.message).map_err(too_large)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The verify token, from Chatlayer's documented query parameter or the `token` parameter the

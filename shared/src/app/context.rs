@@ -24,6 +24,13 @@ pub const REQUEST_BUDGET: Duration = Duration::from_secs(20);
 
 /// Sessions remembered per instance for one-round-trip turns.
 pub const RECENT_SESSIONS: usize = 10_000;
+/// ... and at most this many bytes of them (serialised), an eighth of a 256 MB function.
+pub const RECENT_SESSIONS_BYTES: usize = 32 * 1024 * 1024;
+
+/// A remembered session's size: its JSON form, the best measure of what it holds.
+fn session_bytes(v: &(crate::domain::Session, u64)) -> usize {
+    serde_json::to_vec(&v.0).map_or(usize::MAX, |b| b.len())
+}
 
 /// How long a container quotes the typical time to join it read, before reading it again. The
 /// figure is a two-day aggregate: a few minutes old changes nothing a user would notice.
@@ -99,7 +106,7 @@ impl AppContext {
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
             drain: true,
-            recent: crate::providers::memo::Memo::new(RECENT_SESSIONS),
+            recent: crate::providers::memo::Memo::bounded(RECENT_SESSIONS, RECENT_SESSIONS_BYTES, session_bytes),
             typical_waits: crate::providers::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
             ids: None,
@@ -184,6 +191,11 @@ impl AppContext {
 
     /// The bot, with its adapters: from the cache, or read from the store.
     pub async fn bot(&self, bot_id: &str) -> Result<Arc<LoadedBot>, ApiError> {
+        // No stored bot has an id outside the identifier alphabet and length (a longer one
+        // would not even fit a DynamoDB key): answered like an unknown bot, without a read.
+        if !crate::config::is_identifier(bot_id) {
+            return Err(ApiError::unauthorized("no bot (not a bot id)"));
+        }
         if let Some(bot) = self.bots.fresh(bot_id).await {
             return Ok(bot);
         }

@@ -117,7 +117,8 @@ pub struct Applied {
 /// Why a command was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("no session {0:?}")]
+    /// Holds the id for the caller's answer only: the text, which logs print, never shows it.
+    #[error("unknown session")]
     UnknownSession(String),
     #[error(transparent)]
     Rejected(#[from] Rejection),

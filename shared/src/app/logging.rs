@@ -15,18 +15,28 @@ pub const PAYLOAD_LOGGERS: [&str; 9] = [
     "h2",
 ];
 
-/// The filter from `RUST_LOG` (default `info`), with [`PAYLOAD_LOGGERS`] capped.
+/// The Lambda runtime's crates: at `trace`, `lambda_runtime` logs every raw event it receives
+/// (every header, the query string with Chatlayer's `token=`, the body). Capped at `info`
+/// whatever `RUST_LOG` says; their errors and warnings are kept.
+pub const RUNTIME_LOGGERS: [&str; 3] = ["lambda_runtime", "lambda_runtime_api_client", "lambda_http"];
+
+/// The filter from `RUST_LOG` (default `info`), with [`PAYLOAD_LOGGERS`] and
+/// [`RUNTIME_LOGGERS`] capped.
 pub fn filter() -> tracing_subscriber::EnvFilter {
     filter_for(&std::env::var("RUST_LOG").unwrap_or_default())
 }
 
 /// The filter for a `RUST_LOG`-style spec (`info` when empty or invalid), with
-/// [`PAYLOAD_LOGGERS`] capped.
+/// [`PAYLOAD_LOGGERS`] and [`RUNTIME_LOGGERS`] capped.
 pub fn filter_for(spec: &str) -> tracing_subscriber::EnvFilter {
     let mut filter = tracing_subscriber::EnvFilter::try_new(if spec.trim().is_empty() { "info" } else { spec })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for target in PAYLOAD_LOGGERS {
-        if let Ok(cap) = format!("{target}=warn").parse() {
+    let caps = PAYLOAD_LOGGERS
+        .iter()
+        .map(|t| (t, "warn"))
+        .chain(RUNTIME_LOGGERS.iter().map(|t| (t, "info")));
+    for (target, level) in caps {
+        if let Ok(cap) = format!("{target}={level}").parse() {
             filter = filter.add_directive(cap);
         }
     }
@@ -60,4 +70,29 @@ where
         .with_writer(writer)
         .finish()
         .try_init()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_errors_never_print_a_session_id() {
+        let e = crate::app::engine::EngineError::UnknownSession("+32470123456".into());
+        assert!(!e.to_string().contains("32470123456"), "{e}");
+        assert!(!format!("{e:#}").contains("32470123456"), "{e:#}");
+    }
+
+    #[test]
+    fn the_runtime_crates_are_capped_at_info() {
+        use tracing::level_filters::LevelFilter;
+        let filter = super::filter_for("trace");
+        let text = filter.to_string();
+        for target in super::RUNTIME_LOGGERS {
+            assert!(text.contains(&format!("{target}=info")), "{text}");
+        }
+        assert_eq!(
+            filter.max_level_hint(),
+            Some(LevelFilter::TRACE),
+            "the rest stays at trace"
+        );
+    }
 }

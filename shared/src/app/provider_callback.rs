@@ -30,6 +30,14 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
     else {
         return Err(routes::not_routed(&path));
     };
+    // A URL check (Intercom's HEAD when a webhook URL is saved) gets the same empty 200 on
+    // every callback path, before any lookup: it tells nobody which bots and providers exist.
+    if req.method() == "HEAD" {
+        return Ok(Response::builder()
+            .status(200)
+            .body(Body::Empty)
+            .expect("valid response"));
+    }
     let (bot_id, provider_id) = (&params["botId"], &params["providerId"]);
     let body = body_bytes(req)?;
     let bot = ctx.bot(bot_id).await?;

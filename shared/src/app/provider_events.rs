@@ -15,7 +15,8 @@ pub fn to_event(e: ProviderEvent, handover_id: String) -> Event {
         ProviderEventKind::AgentMessage { agent, message } => Event::AgentMessage {
             handover_id,
             agent,
-            message,
+            // Cut to the limits every caller's message keeps (domain::limits).
+            message: crate::domain::limits::clipped(message),
         },
         ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
         ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },

@@ -92,12 +92,7 @@ impl NativeEvent {
                 let m = self
                     .message
                     .ok_or_else(|| problem("message", "is required for type \"message\""))?;
-                if m.content.text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_LEN) {
-                    return Err(FieldProblem {
-                        oversize: true,
-                        ..problem("message.text", format!("longer than {MAX_TEXT_LEN} bytes"))
-                    });
-                }
+                crate::domain::limits::check_message("message", &m.content)?;
                 if m.content.is_empty() {
                     return Err(problem("message", "has no content"));
                 }
@@ -127,6 +122,7 @@ impl NativeEvent {
         if let Some(user) = &self.user {
             crate::domain::limits::check_user("user", user)?;
         }
+        crate::domain::limits::check_channel("channel", self.channel.as_deref())?;
         let input = Input {
             event,
             event_id: Some(self.id.clone()),

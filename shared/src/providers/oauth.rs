@@ -169,10 +169,12 @@ async fn fetch(
     let now = Utc::now();
     let resp = req.send().await.map_err(delivery::transport)?;
     let resp = delivery::check(resp, now).await?;
-    let token: TokenResponse = resp
-        .json()
-        .await
-        .map_err(|e| DeliveryError::retryable(format!("token response from {token_url}: {e}")))?;
+    let token: TokenResponse = resp.json().await.map_err(|e| {
+        DeliveryError::retryable(format!(
+            "token response from {}: {e}",
+            crate::config::without_query(token_url)
+        ))
+    })?;
     if token.access_token.is_empty() {
         return Err(DeliveryError::retryable(format!(
             "token response from {token_url}: empty access_token"

@@ -30,13 +30,68 @@ impl SessionKey {
         }
     }
 
-    /// How logs name the session: a stable hash, never the session id itself (it may be a
-    /// phone number or an e-mail address on some channels). `handover session show` prints
-    /// it, so an operator can find a session's log lines.
+    /// How logs name the session: a keyed hash (HMAC-SHA256 under [`log_ref_key`]), never the
+    /// session id itself (it may be a phone number or an e-mail address on some channels). An
+    /// unkeyed hash of a phone number is reversed by hashing every phone number; without the
+    /// key it cannot be. `handover session show` prints it, so an operator with the same key
+    /// can find a session's log lines.
     pub fn log_ref(&self) -> String {
+        log_ref_under(log_ref_key(), &self.bot_id, &self.session_id)
+    }
+}
+
+/// The environment variable holding the key of log references (any text of 16 bytes or
+/// more). Without it each process draws its own key: references stay stable within one
+/// container but differ between containers and from `handover session show`.
+pub const LOG_KEY_ENV: &str = "HANDOVER_LOG_KEY";
+
+/// This process's log-reference key: [`LOG_KEY_ENV`] when set to 16 bytes or more, else 32
+/// random bytes drawn once.
+pub fn log_ref_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| match std::env::var(LOG_KEY_ENV) {
+        Ok(k) if k.trim().len() >= 16 => k.trim().as_bytes().to_vec(),
+        _ => [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| u.as_bytes().to_vec())
+            .collect(),
+    })
+}
+
+fn log_ref_under(key: &[u8], bot_id: &str, session_id: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(bot_id.as_bytes());
+    mac.update(b"#");
+    mac.update(session_id.as_bytes());
+    format!("s:{}", hex::encode(&mac.finalize().into_bytes()[..8]))
+}
+
+#[cfg(test)]
+mod log_ref_tests {
+    use super::*;
+
+    #[test]
+    fn log_refs_are_keyed() {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(format!("{}#{}", self.bot_id, self.session_id).as_bytes());
-        format!("s:{}", hex::encode(&digest[..6]))
+        let (bot, session) = ("acme", "+32470123456");
+        let a = log_ref_under(b"key-one-key-one-key-one", bot, session);
+        assert_eq!(
+            a,
+            log_ref_under(b"key-one-key-one-key-one", bot, session),
+            "stable under a key"
+        );
+        assert_ne!(
+            a,
+            log_ref_under(b"key-two-key-two-key-two", bot, session),
+            "another key, another ref"
+        );
+        // Whoever guesses the session id cannot recompute the reference without the key.
+        let unkeyed = Sha256::digest(format!("{bot}#{session}").as_bytes());
+        assert!(!a.contains(&hex::encode(&unkeyed[..6])));
+        let process = SessionKey::new(bot, session).log_ref();
+        assert!(!process.contains(&hex::encode(&unkeyed[..6])), "{process}");
+        assert_eq!(process, log_ref_under(log_ref_key(), bot, session));
     }
 }
 

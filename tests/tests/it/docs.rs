@@ -7,6 +7,7 @@ use handover::config::{BotConfig, ProviderConfig, ProviderKind};
 use handover::platform::native::NativeEvent;
 use handover::providers::{self, Callback, CallbackRequest};
 use handover::secrets::Secret;
+use handover::url_policy::UrlPolicy;
 use serde_yaml_ng::Value as Yaml;
 
 fn read(path: &str) -> String {
@@ -111,11 +112,13 @@ fn configuration_examples_in_the_docs_are_valid() {
         "docs/deploy.md",
     ] {
         for block in config_blocks(&read(doc)) {
-            BotConfig::parse(&block).unwrap_or_else(|e| panic!("{doc}: {e}\n{block}"));
+            // Documented examples are what a deployed stack accepts.
+            BotConfig::parse_under(&block, UrlPolicy::Deployed).unwrap_or_else(|e| panic!("{doc}: {e}\n{block}"));
             checked += 1;
         }
     }
-    BotConfig::parse(&read("examples/demo-bot.yaml")).unwrap();
+    // The demo bot is the local server's (`handover --allow-local-urls`): http on 127.0.0.1.
+    BotConfig::parse_under(&read("examples/demo-bot.yaml"), UrlPolicy::Local).unwrap();
     assert!(checked >= 2, "found {checked} configuration examples");
 }
 

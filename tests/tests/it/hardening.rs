@@ -669,3 +669,136 @@ async fn unauthenticated_callers_learn_nothing_about_which_bots_or_providers_exi
     assert_eq!(answers[0].0, 401);
     let _ = bot;
 }
+
+#[tokio::test]
+async fn oversized_native_channels_and_rich_parts_are_refused_by_field() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = world(&env, 200, "").await;
+    let before = env.dump().await;
+    let refused = |answer: &Value, field: &str| {
+        assert_eq!(answer["error"]["code"], "too_large", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(&format!("{field}:")), "{field}: {answer}");
+    };
+    let mut m = user_message("e1", "s-1", "hi");
+    m["channel"] = json!("c".repeat(100_000));
+    let (status, answer) = env.send_event("acme", &bot.platform_secret, &m).await;
+    assert_eq!(status, 422);
+    refused(&answer, "channel");
+    for (field, value) in [
+        ("quickReplies", json!(vec!["Yes"; 500])),
+        ("buttons", json!(vec![json!({"title": "b"}); 500])),
+        ("cards", json!(vec![json!({"title": "c"}); 500])),
+        (
+            "attachments",
+            json!(vec![json!({"url": "https://x.example/a.png"}); 500]),
+        ),
+    ] {
+        let mut m = bot_message("e2", "s-1", "pick one");
+        m["message"][field] = value;
+        let (status, answer) = env.send_event("acme", &bot.platform_secret, &m).await;
+        assert_eq!(status, 422, "{field}: {answer}");
+        refused(&answer, &format!("message.{field}"));
+    }
+    assert!(bodies_at(&srv, "/desk").await.is_empty(), "no provider call");
+    assert_eq!(env.dump().await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn an_agents_oversized_message_is_cut_to_the_limits() {
+    let env = TestEnv::new().await;
+    let (srv, bot) = world(&env, 200, "").await;
+    let conversation = open(&env, &bot, "s-1").await;
+    let mut cb = callback("c1", "agent.message", &conversation);
+    cb["message"] = json!({"text": "a".repeat(200_000), "quickReplies": vec!["q"; 500]});
+    let (status, answer) = env.send_callback("acme", "desk", &bot.desk_secret, &cb).await;
+    assert_eq!(status, 200, "{answer}");
+    let to_bot = bodies_at(&srv, "/bot").await;
+    let sent = to_bot
+        .iter()
+        .find(|b| b["type"] == "agent.message")
+        .expect("the agent's message reached the bot");
+    let text = sent["message"]["text"].as_str().unwrap();
+    assert_eq!(text.len(), handover::domain::limits::MAX_TEXT_LEN, "cut to the limit");
+    assert!(
+        sent["message"]["quickReplies"].as_array().map_or(0, Vec::len) <= handover::domain::limits::MAX_QUICK_REPLIES
+    );
+}
+
+#[tokio::test]
+async fn a_bot_id_too_long_for_a_key_answers_like_an_unknown_bot() {
+    let env = TestEnv::new().await;
+    let body = serde_json::to_vec(&user_message("e1", "s-1", "hi")).unwrap();
+    let unknown = env
+        .call_bot(env.request("POST", "/v1/bots/nobody/events", &env.signed(b"x", &body), &body))
+        .await;
+    assert_eq!(unknown.0, 401, "{unknown:?}");
+    // DynamoDB refuses a key over 2048 bytes (the emulator does not): such an id must never
+    // reach it, and no id that could not be stored is worth a read.
+    for id in ["b".repeat(3000), "b".repeat(65), "a%20b".into()] {
+        env.ddb_requests.reset();
+        let path = format!("/v1/bots/{id}/events");
+        let answer = env
+            .call_bot(env.request("POST", &path, &env.signed(b"x", &body), &body))
+            .await;
+        assert_eq!(answer, unknown, "bot id of {} bytes", id.len());
+        let path = format!("/v1/bots/{id}/providers/desk/callback");
+        let answer = env
+            .call_provider(env.request("POST", &path, &env.signed(b"x", &body), &body))
+            .await;
+        assert_eq!(answer, unknown, "callback for a bot id of {} bytes", id.len());
+        assert_eq!(env.ddb_requests.get(), 0, "no read for a bot id of {} bytes", id.len());
+    }
+}
+
+#[tokio::test]
+async fn oversized_chatlayer_channels_and_turns_are_refused_by_field() {
+    let env = TestEnv::new().await;
+    let desk = MockServer::start().await;
+    let p = env
+        .secret("chatlayer", &json!({"verifyToken": "tok", "apiToken": "cl-api-token"}))
+        .await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: chatlayer\n  secretRef: {p}\n  apiBaseUrl: '{}'\nproviders:\n  - {{ id: desk, kind: webhook, url: '{}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
+        desk.uri(),
+        desk.uri()
+    ))
+    .await;
+    let before = env.dump().await;
+    let post = |body: Value| {
+        let env = &env;
+        async move {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            env.call_bot(env.request("POST", "/v1/bots/acme/chatlayer?token=tok", &[], &bytes))
+                .await
+        }
+    };
+    let turn = |text: String| json!({"actor": "user", "message": {"messageType": "text", "text": text}});
+    let (status, answer) = post(
+        json!({"event": "messages", "sessionId": "s-1", "channel": "c".repeat(100_000),
+        "messages": [turn("hi".into())]}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (422, Some("too_large")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"].as_str().unwrap().starts_with("channel:"),
+        "{answer}"
+    );
+    let (status, answer) = post(json!({"event": "messages", "sessionId": "s-1",
+        "messages": [turn("hi".into()), turn("x".repeat(100_000))]}))
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("messages[1].message.text:"),
+        "{answer}"
+    );
+    assert_eq!(env.dump().await, before, "nothing written");
+}

@@ -355,3 +355,40 @@ async fn an_event_of_the_wrong_shape_is_a_function_error_and_the_function_carrie
     let (status, body) = p.invoke_http(&ev).await;
     assert_eq!(status, 401, "{body}");
 }
+
+#[tokio::test]
+async fn at_trace_a_function_logs_none_of_the_secrets_its_request_carried() {
+    // The runtime's own logging is what this checks: at `trace`, lambda_runtime would print
+    // the raw event, query string and headers included, before any handler code runs.
+    let env = TestEnv::new().await;
+    let mut vars = lambda_env("bot-webhook", emulator_endpoint(), &env.table);
+    for (name, value) in vars.iter_mut() {
+        if name == "RUST_LOG" {
+            *value = "trace".into();
+        }
+    }
+    let mut p = FunctionProcess::start(&function_binary("bot-webhook", TEST_BUILD), &vars).await;
+    p.ready().await;
+    let (token, signature, header_key, text) = (
+        "tok7Qx2cHatlayer",
+        "v1=5f1d0c9e8b7a6f5e4d3c2b1a",
+        "hdrK3yV4lue",
+        "my card is 4111 0000 1111 2222",
+    );
+    let body = serde_json::to_vec(&json!({"message": {"text": text}})).unwrap();
+    let headers = [
+        ("x-handover-signature".to_owned(), signature.to_owned()),
+        ("authorization".to_owned(), format!("Bearer {header_key}")),
+    ];
+    for path in [
+        format!("/v1/bots/nobody/chatlayer?token={token}"),
+        "/v1/bots/nobody/events".to_owned(),
+    ] {
+        let ev = local::apigw_v2_event("POST", &path, &headers, &body);
+        assert_eq!(p.invoke_http(&ev).await.0, 401);
+    }
+    let out = p.output();
+    for secret in [token, signature, header_key, text] {
+        assert!(!out.contains(secret), "{secret:?} reached the log:\n{out}");
+    }
+}

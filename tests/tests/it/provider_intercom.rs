@@ -609,7 +609,7 @@ async fn a_team_whose_teammates_are_all_away_gets_the_closed_dialog() {
 #[tokio::test]
 async fn the_url_check_and_pings_are_acknowledged() {
     let w = world().await;
-    let (status, _) = w.env.call_provider(w.env.request("GET", CALLBACK, &[], b"")).await;
+    let (status, _) = w.env.call_provider(w.env.request("HEAD", CALLBACK, &[], b"")).await;
     assert_eq!(status, 200);
     let ping = notification(
         "notif_ping",
@@ -703,4 +703,46 @@ async fn every_request_body_matches_intercoms_published_schema() {
         !validator("POST /conversations/{conversation_id}/parts").is_valid(&wrong),
         "an assignment without admin_id and assignee_id is refused"
     );
+}
+
+#[tokio::test]
+async fn an_unsigned_url_check_tells_nothing_about_which_bots_exist() {
+    let w = world().await;
+    let unknown = "/v1/bots/nobody/providers/intercom/callback";
+    for method in ["GET", "HEAD"] {
+        let real = w.env.call_provider(w.env.request(method, CALLBACK, &[], b"")).await;
+        let none = w.env.call_provider(w.env.request(method, unknown, &[], b"")).await;
+        assert_eq!(
+            real, none,
+            "{method}: a configured Intercom callback answers like an unknown bot"
+        );
+    }
+    let (status, body) = w.env.call_provider(w.env.request("GET", CALLBACK, &[], b"")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn user_text_reaches_intercom_escaped() {
+    let w = world().await;
+    let hostile = "<img src=x onerror=alert(1)> & <b>bold</b>";
+    w.send(&user_message("e1", "s-2", hostile)).await;
+    let (status, opened) = w.send(&handover_request("e3", "s-2")).await;
+    assert_eq!((status, &opened["outcome"]), (200, &json!("opened")), "{opened}");
+    let escaped = "&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;bold&lt;/b&gt;";
+    let writes = w.writes().await;
+    assert_eq!(writes[1].0, "/conversations");
+    assert_eq!(writes[1].1["body"], escaped, "the first message");
+    w.send(&user_message("e4", "s-2", hostile)).await;
+    let writes = w.writes().await;
+    let reply = writes
+        .iter()
+        .rev()
+        .find(|(p, _)| p.ends_with("/reply") && writes.len() > 4)
+        .unwrap();
+    assert_eq!(reply.1["type"], "user");
+    assert_eq!(reply.1["body"], escaped, "a user reply");
 }

@@ -122,8 +122,15 @@ impl EngageProvider {
                 "is required for an engage provider (the Engage user the bot answers as)",
             ));
         }
+        // The URL policy (crate::url_policy) applies to the base however it was given.
+        let base_field = if settings.api_base_url.is_some() {
+            "apiBaseUrl"
+        } else {
+            "domain"
+        };
         let api_base =
             api_base(settings.api_base_url, settings.domain).map_err(|m| ProviderSetupError::setting("domain", m))?;
+        let api_base = crate::providers::kit::settings::base_url(base_field, &api_base)?;
         let access_token = secret_field(secret, "accessToken")?;
         let webhook_secret = secret_field(secret, "webhookSecret")?.into_bytes();
         let verify_token = secret_field(secret, "verifyToken")?.into_bytes();

@@ -138,7 +138,7 @@ impl GenesysProvider {
         };
         let base = |given: Option<String>, host: &str, field: &str| -> Result<String, ProviderSetupError> {
             match (non_empty(given), &domain) {
-                (Some(url), _) => Ok(url.trim_end_matches('/').to_owned()),
+                (Some(url), _) => Ok(settings::base_url(field, &url)?),
                 (None, Some(d)) => Ok(format!("https://{host}.{d}")),
                 (None, None) => Err(ProviderSetupError::setting(
                     "region",

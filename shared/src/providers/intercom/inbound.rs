@@ -9,9 +9,11 @@ use crate::providers::kit::settings::non_empty;
 use crate::providers::kit::text::{HtmlText, html_to_text};
 use crate::providers::{Callback, CallbackError, CallbackRequest, ProviderEvent, ProviderEventKind};
 
-/// The endpoint check when the webhook URL is saved: no body, nothing to verify or change.
+/// The endpoint check when the webhook URL is saved: a `HEAD` without a body, nothing to
+/// verify or change (`provider_callback` answers it for every path before this adapter is
+/// reached). A `GET` is not one: unsigned, it is refused like any request.
 pub(super) fn is_probe(r: &CallbackRequest<'_>) -> bool {
-    matches!(r.method, "GET" | "HEAD") && r.body.is_empty()
+    r.method == "HEAD" && r.body.is_empty()
 }
 
 impl IntercomProvider {

@@ -14,6 +14,7 @@ use super::{IntercomProvider, Origin, UNASSIGNED};
 use crate::delivery::DeliveryError;
 use crate::domain::UserInfo;
 use crate::providers::kit::http::checked;
+use crate::providers::kit::text::text_to_html;
 use crate::providers::{ProviderConversation, StartRequest, path_segment};
 
 /// An Intercom contact and its role (`user` or `lead`), as `from.type` needs it.
@@ -85,19 +86,21 @@ impl IntercomProvider {
         self.api.json(Method::POST, &path, &[], &body).await.map(drop)
     }
 
-    /// A reply on behalf of the contact (a user turn of a conversation we created).
+    /// A reply on behalf of the contact (a user turn of a conversation we created). `text` is
+    /// the user's plain text: Intercom reads the body as HTML, so it is escaped here.
     pub(super) async fn reply_as_contact(
         &self,
         conversation_id: &str,
         contact_id: &str,
         text: &str,
     ) -> Result<(), DeliveryError> {
+        let html = text_to_html(text);
         let body = ReplyBody {
             message_type: "comment",
             kind: "user",
             admin_id: None,
             intercom_user_id: Some(contact_id),
-            body: text,
+            body: &html,
         };
         let path = Self::parts_path(conversation_id, "reply");
         self.api.json(Method::POST, &path, &[], &body).await.map(drop)
@@ -169,7 +172,8 @@ impl IntercomProvider {
             "user" => "user",
             _ => "contact",
         };
-        let first = first_user_text(r);
+        // The user's plain text; Intercom reads the body as HTML.
+        let first = text_to_html(&first_user_text(r));
         let body = NewConversation {
             from: Sender {
                 kind: from_type,

@@ -83,9 +83,13 @@ impl CallbackAuth {
         }
     }
 
-    /// Whether the request carries this authentication, valid for `secret`.
+    /// Whether the request carries this authentication, valid for `secret`. An empty secret
+    /// authenticates nobody: a MAC keyed with it is one anyone can compute.
     pub fn verify(&self, secret: &[u8], request: &CallbackRequest<'_>) -> Result<(), CallbackError> {
         let name = self.header();
+        if secret.is_empty() {
+            return Err(CallbackError::Unauthenticated("the provider's secret is empty".into()));
+        }
         let given = request
             .header(name)
             .ok_or_else(|| CallbackError::Unauthenticated(format!("missing {name} header")))?;
@@ -266,6 +270,16 @@ mod tests {
         assert_eq!(sha256.sign(KEY, DATA), RFC4231_SHA256);
         let sha1 = CallbackAuth::hmac("x-sig", Algorithm::Sha1, Encoding::Hex, "sha1=");
         assert_eq!(sha1.sign(KEY, DATA), format!("sha1={RFC2202_SHA1}"));
+    }
+
+    #[test]
+    fn an_empty_secret_authenticates_nobody() {
+        let auth = CallbackAuth::hmac("x-sig", Algorithm::Sha256, Encoding::Hex, "");
+        // Anyone can compute a MAC keyed with nothing.
+        let forged = auth.sign(b"", DATA);
+        assert!(auth.verify(b"", &request(&with("x-sig", &forged), DATA)).is_err());
+        let token = CallbackAuth::token_in("x-api-key");
+        assert!(token.verify(b"", &request(&with("x-api-key", ""), DATA)).is_err());
     }
 
     #[test]

@@ -42,19 +42,21 @@ pub fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// A base URL setting: an http(s) URL with a host, without its trailing slash.
+/// A base URL setting (`apiBaseUrl`, `tokenUrl`, …) under the one URL policy of
+/// [`crate::url_policy`] for this process, without its trailing slash.
 pub fn base_url(field: &str, value: &str) -> Result<String, SettingError> {
+    base_url_under(field, value, crate::url_policy::UrlPolicy::current())
+}
+
+/// [`base_url`] under an explicit policy.
+pub fn base_url_under(field: &str, value: &str, policy: crate::url_policy::UrlPolicy) -> Result<String, SettingError> {
     let trimmed = value.trim().trim_end_matches('/');
-    let valid = reqwest::Url::parse(trimmed)
-        .ok()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && !u.cannot_be_a_base());
-    if valid {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(SettingError::new(
+    match crate::url_policy::check(trimmed, policy) {
+        Ok(_) => Ok(trimmed.to_owned()),
+        Err(why) => Err(SettingError::new(
             field,
-            format!("{value:?} is not an http(s) URL with a host"),
-        ))
+            format!("{:?} {why}", crate::config::without_query(value)),
+        )),
     }
 }
 
@@ -132,6 +134,18 @@ mod tests {
             let e = base_url("apiBaseUrl", bad).unwrap_err();
             assert_eq!(e.path, "apiBaseUrl", "{bad}");
         }
+    }
+
+    #[test]
+    fn base_urls_follow_the_url_policy() {
+        use crate::url_policy::UrlPolicy;
+        let e = base_url_under("tokenUrl", "http://169.254.169.254/latest", UrlPolicy::Local).unwrap_err();
+        assert_eq!(e.path, "tokenUrl");
+        assert!(e.message.contains("link-local"), "{e}");
+        let e = base_url_under("apiBaseUrl", "http://api.example/v2?key=k1", UrlPolicy::Deployed).unwrap_err();
+        assert!(e.message.contains("https") && !e.message.contains("k1"), "{e}");
+        assert!(base_url_under("apiBaseUrl", "http://127.0.0.1:9", UrlPolicy::Deployed).is_err());
+        assert!(base_url_under("apiBaseUrl", "https://api.example/v2", UrlPolicy::Deployed).is_ok());
     }
 
     #[test]

@@ -115,8 +115,8 @@ pub fn message_html(label: &str, message: &Message) -> String {
     let mut out = String::new();
     let text = message.text.as_deref().unwrap_or_default();
     out.push_str(&text_to_html(&format!("{label}{text}")));
-    let button = |b: &Button| match &b.url {
-        Some(url) => format!("<a href=\"{}\">{}</a>", escape_attribute(url), escape_html(&b.title)),
+    let button = |b: &Button| match b.url.as_deref().and_then(safe_url) {
+        Some(url) => format!("<a href=\"{}\">{}</a>", escape_attribute(&url), escape_html(&b.title)),
         None => escape_html(&b.title),
     };
     if !message.buttons.is_empty() {
@@ -133,10 +133,10 @@ pub fn message_html(label: &str, message: &Message) -> String {
             if let Some(sub) = &c.subtitle {
                 out.push_str(&format!(" — {}", escape_html(sub)));
             }
-            if let Some(img) = &c.image_url {
+            if let Some(img) = c.image_url.as_deref().and_then(safe_url) {
                 out.push_str(&format!(
                     "<br><img src=\"{}\" alt=\"{}\">",
-                    escape_attribute(img),
+                    escape_attribute(&img),
                     escape_attribute(&c.title)
                 ));
             }
@@ -153,18 +153,33 @@ pub fn message_html(label: &str, message: &Message) -> String {
         out.push_str(&format!("<p>Quick replies: {}</p>", replies.join(" | ")));
     }
     for a in &message.attachments {
-        let url = escape_attribute(&a.url);
-        if a.kind == "image" {
-            out.push_str(&format!("<p><img src=\"{url}\"></p>"));
-        } else {
-            let name = escape_html(a.name.as_deref().unwrap_or(&a.url));
-            out.push_str(&format!("<p><a href=\"{url}\">{name}</a></p>"));
+        let name = escape_html(a.name.as_deref().unwrap_or(&a.url));
+        match safe_url(&a.url) {
+            Some(url) if a.kind == "image" => {
+                out.push_str(&format!("<p><img src=\"{}\"></p>", escape_attribute(&url)));
+            }
+            Some(url) => out.push_str(&format!("<p><a href=\"{}\">{name}</a></p>", escape_attribute(&url))),
+            // Not a link: the agent still sees what was sent.
+            None => out.push_str(&format!("<p>{name}</p>")),
         }
     }
     if let Some(loc) = &message.location {
         out.push_str(&format!("<p>Location: {}, {}</p>", loc.latitude, loc.longitude));
     }
     out
+}
+
+/// The schemes a link or image in generated HTML may use. Anything else (`javascript:`,
+/// `data:`, `vbscript:`, a relative URL) is never put in an `href` or `src`: an agent desk
+/// renders this HTML inside its own page.
+pub const LINK_SCHEMES: [&str; 4] = ["http", "https", "mailto", "tel"];
+
+/// `url` as it may appear in an `href` or `src` (as given, surrounding blanks removed), or
+/// `None` when its scheme, read the way a browser reads it (tabs and line breaks dropped,
+/// case folded), is not one of [`LINK_SCHEMES`].
+pub fn safe_url(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    LINK_SCHEMES.contains(&parsed.scheme()).then(|| url.trim().to_owned())
 }
 
 /// Text escaped for an attribute value in double quotes.

@@ -146,3 +146,56 @@ fn text_becomes_escaped_html_with_line_breaks() {
     assert_eq!(text_to_html("a < b & \"c\"\r\nnext"), "a &lt; b &amp; \"c\"<br>next");
     assert_eq!(text(&text_to_html("x <y>\nz")), "x <y>\nz");
 }
+
+#[test]
+fn generated_html_links_only_to_allowed_schemes() {
+    use crate::domain::message::{Attachment, Button, Card};
+    let evil = [
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        " java\tscript:alert(1)",
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "vbscript:msgbox(1)",
+        "/relative/path",
+    ];
+    for url in evil {
+        let m = Message {
+            text: Some("hi".into()),
+            buttons: vec![Button {
+                title: "Open".into(),
+                payload: None,
+                url: Some(url.into()),
+            }],
+            cards: vec![Card {
+                title: "Card".into(),
+                subtitle: None,
+                image_url: Some(url.into()),
+                buttons: vec![],
+            }],
+            attachments: vec![
+                Attachment {
+                    kind: "image".into(),
+                    url: url.into(),
+                    name: Some("pic".into()),
+                },
+                Attachment {
+                    kind: "file".into(),
+                    url: url.into(),
+                    name: Some("doc".into()),
+                },
+            ],
+            ..Message::default()
+        };
+        let html = message_html("Bot: ", &m).to_ascii_lowercase();
+        assert!(!html.contains("href") && !html.contains("src="), "{url}: {html}");
+        assert!(html.contains("open") && html.contains("doc"), "the words stay: {html}");
+    }
+    for url in [
+        "https://x.example/a",
+        "http://x.example/",
+        "mailto:a@x.example",
+        "tel:+3212345678",
+    ] {
+        assert!(safe_url(url).is_some(), "{url}");
+    }
+}
