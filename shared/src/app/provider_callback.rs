@@ -150,6 +150,11 @@ pub(crate) fn to_event(e: ProviderEvent, handover_id: String) -> Event {
             agent,
             message,
         },
+        ProviderEventKind::AutomatedMessage { agent, message } => Event::AutomatedMessage {
+            handover_id,
+            agent,
+            message,
+        },
         ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
         ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
     }

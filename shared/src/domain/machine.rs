@@ -247,6 +247,17 @@ pub fn decide(
             }
             Reply::Accepted { applied }
         }
+        Event::AutomatedMessage {
+            handover_id,
+            agent,
+            message,
+        } => {
+            let applied = d.is_current(handover_id) && !message.is_empty();
+            if applied {
+                d.automated_message(agent.clone(), message.clone(), input.event_id.as_deref());
+            }
+            Reply::Accepted { applied }
+        }
         Event::AgentTyping { handover_id, agent } => {
             let applied = d.is_current(handover_id);
             if applied {
@@ -598,6 +609,14 @@ impl Step<'_> {
         let agent = agent.or_else(|| self.session.handover.as_ref().and_then(|h| h.agent.clone()));
         self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
         self.session.timers.agent_idle_at = Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
+        self.notify_bot(BotEvent::AgentMessage { agent, message });
+    }
+
+    /// The provider's automation speaks while the user waits (or between agent turns): the user
+    /// sees it, the agent's transcript keeps it, and nothing about the join or the agent-idle
+    /// timer changes, because no person said it.
+    fn automated_message(&mut self, agent: Option<Agent>, message: Message, event_id: Option<&str>) {
+        self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
         self.notify_bot(BotEvent::AgentMessage { agent, message });
     }
 

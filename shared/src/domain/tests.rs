@@ -227,6 +227,29 @@ fn agent_join_pauses_bot() {
 }
 
 #[test]
+fn a_providers_automated_message_reaches_the_user_without_counting_as_the_join() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    let no_agent_at = w.session.timers.no_agent_at;
+    let d = w
+        .apply(Event::AutomatedMessage {
+            handover_id: id,
+            agent: None,
+            message: Message::text("All agents are busy; you are next."),
+        })
+        .unwrap();
+    assert!(matches!(bot_events(&d)[..], [BotEvent::AgentMessage { .. }]));
+    assert_eq!(w.session.state, State::Waiting, "no person joined");
+    assert_eq!(
+        w.session.timers.no_agent_at, no_agent_at,
+        "the no-agent timer keeps running"
+    );
+    assert!(w.session.handover.as_ref().unwrap().joined_at.is_none());
+    assert_eq!(d.entries.len(), 1, "the transcript keeps what the flow said");
+}
+
+#[test]
 fn agent_close_returns_control_to_the_bot() {
     let mut w = World::new(bot(""));
     w.request();

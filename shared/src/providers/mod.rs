@@ -97,9 +97,22 @@ pub struct ProviderEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderEventKind {
-    AgentJoined { agent: Agent },
-    AgentMessage { agent: Option<Agent>, message: Message },
-    AgentTyping { agent: Option<Agent> },
+    AgentJoined {
+        agent: Agent,
+    },
+    AgentMessage {
+        agent: Option<Agent>,
+        message: Message,
+    },
+    /// A message from the provider's own automation (a bot flow inside the contact center), not
+    /// from an agent: relayed to the user, never counted as the join.
+    AutomatedMessage {
+        agent: Option<Agent>,
+        message: Message,
+    },
+    AgentTyping {
+        agent: Option<Agent>,
+    },
     ConversationClosed,
 }
 

@@ -656,3 +656,57 @@ async fn every_request_body_matches_genesys_published_schema() {
         "a state outside the model's values is refused"
     );
 }
+
+/// One outbound-webhook body composed from Genesys' published models
+/// (`fixtures/genesys/outbound-webhook-messages.json`, sources in its `_source`), addressed to `to`.
+fn published(name: &str, to: &str) -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/outbound-webhook-messages.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut m = all["messages"][name].clone();
+    assert!(m.is_object(), "no fixture {name}");
+    m["channel"]["to"]["id"] = json!(to);
+    m
+}
+
+#[tokio::test]
+async fn an_in_queue_bot_flow_speaks_to_the_user_without_counting_as_the_join() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-flow").await;
+
+    let (status, _) = callback(&env, &published("bot_flow_quick_reply_v2", &handover_id)).await;
+    assert_eq!(status, 200);
+    let (status, _) = callback(&env, &published("bot_flow_date_picker", &handover_id)).await;
+    assert_eq!(status, 200);
+
+    let events = received(&bot_srv).await;
+    let messages = of_type(&events, "agent.message");
+    assert_eq!(messages.len(), 2, "{events:?}");
+    assert_eq!(
+        messages[0]["message"]["quickReplies"],
+        json!(["A late parcel", "A refund"])
+    );
+    assert_eq!(
+        messages[1]["message"]["text"],
+        "When should we call you back?\nPick a weekday"
+    );
+    assert!(of_type(&events, "agent.joined").is_empty(), "a flow is not an agent");
+    let s = env.session("acme", "s-flow").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Waiting);
+
+    // The person who answers later still joins as usual.
+    let (status, _) = callback(&env, &agent_text("m-eva", &handover_id, "Hi, Eva here.")).await;
+    assert_eq!(status, 200);
+    assert_eq!(of_type(&received(&bot_srv).await, "agent.joined").len(), 1);
+    assert_eq!(
+        env.session("acme", "s-flow").await.unwrap().state,
+        handover::domain::State::Agent
+    );
+}
