@@ -546,11 +546,18 @@ impl Step<'_> {
             session_id: self.session.session_id.clone(),
             through_seq: self.session.seq,
         });
+        let wait_seconds = conditions.typical_waits.get(&handover.queue).copied();
         Ok(Reply::Handover {
             outcome: Outcome::Opened,
             state: State::Waiting,
             handover_id: Some(handover.id),
-            dialog: self.dialog(DialogName::Opened, DialogVars::default()),
+            dialog: self.dialog(
+                DialogName::Opened,
+                DialogVars {
+                    wait_seconds,
+                    ..DialogVars::default()
+                },
+            ),
             next_opening: None,
             reason: None,
         })
@@ -636,7 +643,7 @@ impl Step<'_> {
             {
                 let every = self.bot.config.timeouts.still_waiting_every_seconds;
                 self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
-                let (position, told, waited) = self
+                let (stored_position, stored_told, waited) = self
                     .session
                     .handover
                     .as_ref()
@@ -648,6 +655,8 @@ impl Step<'_> {
                         )
                     })
                     .unwrap_or_default();
+                let position = conditions.provider_position.or(stored_position);
+                let told = conditions.provider_wait_seconds.or(stored_told);
                 // The provider's estimate first; else what users of this queue waited lately,
                 // minus what this user already waited (nothing once that is exceeded).
                 let estimated_wait_seconds = told.or_else(|| {
@@ -658,6 +667,7 @@ impl Step<'_> {
                     DialogName::StillWaiting,
                     DialogVars {
                         position,
+                        wait_seconds: estimated_wait_seconds,
                         ..DialogVars::default()
                     },
                 );

@@ -81,6 +81,17 @@ fn polled(participants: &[(&str, &str)]) -> Value {
 
 /// A native bot whose only provider is Genesys, with the API and login hosts on the mock.
 async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
+    genesys_bot_with(
+        env,
+        bot,
+        genesys,
+        "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 60 }\n",
+    )
+    .await;
+}
+
+/// As [`genesys_bot`], with its own `timeouts` (and `dialogs`) lines.
+async fn genesys_bot_with(env: &TestEnv, bot: &MockServer, genesys: &MockServer, tail: &str) {
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let genesys_ref = env
         .secret(
@@ -89,7 +100,7 @@ async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
         )
         .await;
     let yaml = format!(
-        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 60 }}\n",
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\n{tail}",
         bot.uri(),
         genesys.uri(),
         genesys.uri()
@@ -709,4 +720,49 @@ async fn an_in_queue_bot_flow_speaks_to_the_user_without_counting_as_the_join() 
         env.session("acme", "s-flow").await.unwrap().state,
         handover::domain::State::Agent
     );
+}
+
+#[tokio::test]
+async fn the_still_waiting_nudge_carries_genesys_own_wait_estimate() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot_with(
+        &env,
+        &bot_srv,
+        &genesys_srv,
+        "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 60, agentIdleSeconds: 60 }\ndialogs:\n  en:\n    stillWaiting: \"About {waitMinutes} more minutes.\"\n",
+    )
+    .await;
+    // The conversation waits in queue q-nl (its `acd` participant, as `MessageMediaParticipant`
+    // carries it); Genesys predicts 230 s for messages there.
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": GENESYS_CONVERSATION, "participants": [
+                {"id": "p-0", "purpose": "customer", "state": "connected"},
+                {"id": "p-1", "purpose": "acd", "state": "connected", "queue": {"id": "q-nl"}}
+            ]})),
+        )
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    // `EstimatedWaitTimePredictions`, as the Platform API's RoutingApi documents it.
+    Mock::given(method("GET"))
+        .and(path("/api/v2/routing/queues/q-nl/estimatedwaittime"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"intent": "CALL", "formula": "BEST", "estimatedWaitTimeSeconds": 900},
+            {"intent": "MESSAGE", "formula": "BEST", "estimatedWaitTimeSeconds": 230}
+        ]})))
+        .mount(&genesys_srv)
+        .await;
+    open(&env, "s-wait").await;
+    tick_minutes(&env, 1).await;
+
+    let events = received(&bot_srv).await;
+    let waiting = of_type(&events, "handover.waiting");
+    assert_eq!(waiting.len(), 1, "{events:?}");
+    assert_eq!(waiting[0]["estimatedWaitSeconds"], 230);
+    assert_eq!(waiting[0]["dialog"]["text"], "About 4 more minutes.");
+    let asked = requests_to(&genesys_srv, "GET", "/api/v2/routing/queues/q-nl/estimatedwaittime").await;
+    assert_eq!(asked[0].url.query(), Some("conversationId=gconv-1"));
 }

@@ -254,6 +254,39 @@ impl ContentCard {
     }
 }
 
+/// The queue a conversation still waits in: its `acd` participant's, while no agent is
+/// connected.
+pub(super) fn waiting_queue(conv: &PolledConversation) -> Option<String> {
+    let p = |purpose: &str, state: &str| {
+        conv.participants
+            .iter()
+            .find(|p| p.purpose.as_deref() == Some(purpose) && p.state.as_deref() == Some(state))
+    };
+    if p("agent", "connected").is_some() {
+        return None;
+    }
+    conv.participants
+        .iter()
+        .filter(|p| p.purpose.as_deref() == Some("acd") && p.state.as_deref() != Some("disconnected"))
+        .find_map(|p| p.queue.as_ref().and_then(|q| q.id.clone()).filter(|id| !id.is_empty()))
+}
+
+/// The estimate for messaging: the `MESSAGE` prediction, else one for all media (`ALL` or
+/// unscoped), else the first; negative values (none) are no estimate.
+pub(super) fn wait_seconds(predictions: &WaitPredictions) -> Option<u64> {
+    let by = |intent: Option<&str>| {
+        predictions
+            .results
+            .iter()
+            .find(|r| r.intent.as_deref().map(str::to_ascii_uppercase).as_deref() == intent)
+    };
+    let chosen = by(Some("MESSAGE"))
+        .or_else(|| by(Some("ALL")))
+        .or_else(|| by(None))
+        .or_else(|| predictions.results.first())?;
+    u64::try_from(chosen.estimated_wait_time_seconds?).ok()
+}
+
 /// Joins and closes read off the participants. An agent participant that is connected means
 /// an agent took the conversation; the conversation counts as closed when the customer left,
 /// or when agents were there and none is connected or being offered it any more (a transfer

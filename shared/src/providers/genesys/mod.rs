@@ -28,7 +28,7 @@ use super::kit::settings::{self, non_empty};
 use super::oauth::ClientAuth;
 use super::{
     Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderEvent,
-    ProviderSetupError, StartRequest, path_segment,
+    ProviderSetupError, StartRequest, WaitEstimate, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
@@ -118,6 +118,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // Not asked: presence would need the queue's id and a routing or analytics query; the
     // Architect flow decides what happens when nobody is on the queue.
     agent_availability: false,
+    // Bot flows' quick replies, cards and carousels (agents cannot send them) reach the user
+    // structured.
+    rich_content_to_user: true,
+    // `GET /api/v2/routing/queues/{queueId}/estimatedwaittime?conversationId=…`.
+    provider_wait_estimate: true,
 };
 
 pub struct GenesysProvider {
@@ -163,6 +168,18 @@ impl GenesysProvider {
             agent_name: non_empty(settings.agent_name),
             api: ApiClient::new(http, api_base, Auth::ClientCredentials(credentials)),
         })
+    }
+
+    /// A GET whose JSON answer is read as `T`.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, DeliveryError> {
+        let resp = self.api.get(path, query).await?;
+        resp.json()
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("Genesys answer to {path}: {e}")))
     }
 
     /// Sends one inbound Open Message; `prefetch` asks Genesys to answer with the
@@ -292,6 +309,32 @@ impl Provider for GenesysProvider {
             .json(Method::PATCH, &path, &[], &json!({ "state": "disconnected" }))
             .await
             .map(drop)
+    }
+
+    /// Genesys' own estimate: the queue the conversation waits in is its `acd` participant's,
+    /// read from the conversation; then `GET /api/v2/routing/queues/{queueId}/estimatedwaittime`
+    /// for this conversation. Genesys publishes no queue position for messages.
+    async fn wait_estimate(&self, c: &ProviderConversation) -> Result<WaitEstimate, DeliveryError> {
+        if c.conversation_id == c.handover_id {
+            return Ok(WaitEstimate::default());
+        }
+        let conversation: PolledConversation = self
+            .read_json(
+                &format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id)),
+                &[],
+            )
+            .await?;
+        let Some(queue) = waiting_queue(&conversation) else {
+            return Ok(WaitEstimate::default());
+        };
+        let path = format!("/api/v2/routing/queues/{}/estimatedwaittime", path_segment(&queue));
+        let predictions: WaitPredictions = self
+            .read_json(&path, &[("conversationId", c.conversation_id.as_str())])
+            .await?;
+        Ok(WaitEstimate {
+            position: None,
+            seconds: wait_seconds(&predictions),
+        })
     }
 
     async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {

@@ -19,6 +19,7 @@ fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
                 purpose: Some((*purpose).to_owned()),
                 state: Some((*state).to_owned()),
                 user: None,
+                queue: None,
             })
             .collect(),
     }

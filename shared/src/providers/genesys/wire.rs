@@ -26,6 +26,27 @@ pub(super) struct PolledParticipant {
     pub(super) state: Option<String>,
     #[serde(default)]
     pub(super) user: Option<PolledUser>,
+    /// The queue of an `acd` participant: where the conversation waits.
+    #[serde(default)]
+    pub(super) queue: Option<PolledUser>,
+}
+
+/// `GET /api/v2/routing/queues/{queueId}/estimatedwaittime` (SDK model
+/// `EstimatedWaitTimePredictions`): one prediction per media type scope.
+#[derive(Debug, Deserialize)]
+pub(super) struct WaitPredictions {
+    #[serde(default)]
+    pub(super) results: Vec<WaitPrediction>,
+}
+
+/// SDK model `PredictionResults`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WaitPrediction {
+    #[serde(default)]
+    pub(super) intent: Option<String>,
+    #[serde(default)]
+    pub(super) estimated_wait_time_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -72,6 +72,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: true,
     // The Conversations API has no agent-presence endpoint.
     agent_availability: false,
+    rich_content_to_user: true,
+    provider_wait_estimate: false,
 };
 
 /// The SunCo switchboard adapter. Secret: `{"keyId": "…", "keySecret": "…", "webhookSecret": "…"}`
