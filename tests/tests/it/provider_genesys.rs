@@ -766,3 +766,95 @@ async fn the_still_waiting_nudge_carries_genesys_own_wait_estimate() {
     let asked = requests_to(&genesys_srv, "GET", "/api/v2/routing/queues/q-nl/estimatedwaittime").await;
     assert_eq!(asked[0].url.query(), Some("conversationId=gconv-1"));
 }
+
+/// One EventBridge delivery composed from the published models
+/// (`fixtures/genesys/eventbridge-events.json`, sources in its `_source`).
+fn pushed(name: &str) -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/eventbridge-events.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let e = all["events"][name]
+        .to_string()
+        .replace("CONVERSATION", GENESYS_CONVERSATION);
+    serde_json::from_str(&e).unwrap()
+}
+
+/// POSTs an EventBridge event as the template's API destination does: the body unchanged, the
+/// provider's push token in its header.
+async fn push(env: &TestEnv, body: &Value, token: &str) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let req = env.request(
+        "POST",
+        CALLBACK_PATH,
+        &[(genesys::PUSH_TOKEN_HEADER, token.to_owned())],
+        &bytes,
+    );
+    env.call_provider(req).await
+}
+
+#[tokio::test]
+async fn eventbridge_pushes_the_join_and_the_close_and_nothing_is_polled() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let genesys_ref = env
+        .secret(
+            "genesys",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-test", "pushToken": "push-123"}),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    pushedEvents: true\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 3600 }}\n",
+        bot_srv.uri(),
+        genesys_srv.uri(),
+        genesys_srv.uri()
+    ))
+    .await;
+    open(&env, "s-push").await;
+
+    // A wrong token writes nothing.
+    let (status, _) = push(&env, &pushed("acd_end_answered"), "nope").await;
+    assert_eq!(status, 401);
+
+    // Queue assignment: acknowledged, the user still waits.
+    let (status, _) = push(&env, &pushed("acd_start"), "push-123").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        env.session("acme", "s-push").await.unwrap().state,
+        handover::domain::State::Waiting
+    );
+    // Answered by Eva: the join, within the delivery.
+    let (status, answer) = push(&env, &pushed("acd_end_answered"), "push-123").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let joined = of_type(&received(&bot_srv).await, "agent.joined")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0]["agent"]["id"], "u-eva");
+    // Minutes pass: the evaluator asks Genesys nothing.
+    tick_minutes(&env, 3).await;
+    assert!(
+        requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.is_empty(),
+        "no poll"
+    );
+    // Eva transfers: not a close. The customer leaves: the close.
+    push(&env, &pushed("user_end_transfer"), "push-123").await;
+    assert_eq!(
+        env.session("acme", "s-push").await.unwrap().state,
+        handover::domain::State::Agent
+    );
+    push(&env, &pushed("customer_end"), "push-123").await;
+    let ended = of_type(&received(&bot_srv).await, "handover.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "agent_closed");
+}

@@ -2,7 +2,7 @@
 //! "external messaging service". A start is one inbound Open Message carrying the transcript,
 //! whose sender id is the handover id; the agent's messages come back to our callback on the
 //! integration's outbound webhook; joins and closes are polled from the conversation's
-//! participants; the end disconnects the conversation. How and why, with what is verified
+//! participants, or pushed through EventBridge (`pushed`); the end disconnects the conversation. How and why, with what is verified
 //! against Genesys' published description and what is assumed: `docs/providers/genesys.md`.
 //!
 //! `wire` holds the typed bodies, `inbound` reads what Genesys sends, `outbound` writes what we
@@ -10,6 +10,7 @@
 
 mod inbound;
 mod outbound;
+mod pushed;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -102,6 +103,10 @@ struct GenesysSettings {
     login_base_url: Option<String>,
     #[serde(default)]
     agent_name: Option<String>,
+    /// Joins and closes arrive through EventBridge (the template's optional Genesys rule), so
+    /// the conversation is not polled.
+    #[serde(default)]
+    pushed_events: bool,
 }
 
 /// What Genesys Cloud Open Messaging can do.
@@ -125,9 +130,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: true,
 };
 
+pub use pushed::PUSH_TOKEN_HEADER;
+
+/// How the EventBridge API destination authenticates: the secret's `pushToken` in
+/// [`PUSH_TOKEN_HEADER`].
+const PUSH_AUTH: CallbackAuth = CallbackAuth::token_in(PUSH_TOKEN_HEADER);
+
 pub struct GenesysProvider {
     integration_id: String,
     webhook_secret: Vec<u8>,
+    /// The secret's optional `pushToken`: pushed events are refused without it.
+    push_token: Option<Vec<u8>>,
+    pushed_events: bool,
     agent_name: Option<String>,
     api: ApiClient,
 }
@@ -162,9 +176,16 @@ impl GenesysProvider {
             grant: None,
         };
         let webhook_secret = settings::secret_field(secret, "webhookSecret")?.into_bytes();
+        let push_token = secret
+            .field("pushToken")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.as_bytes().to_vec());
         Ok(GenesysProvider {
             integration_id,
             webhook_secret,
+            push_token,
+            pushed_events: settings.pushed_events,
             agent_name: non_empty(settings.agent_name),
             api: ApiClient::new(http, api_base, Auth::ClientCredentials(credentials)),
         })
@@ -202,9 +223,8 @@ impl GenesysProvider {
 /// evaluator runs every minute, so this is effectively once a run).
 /// Open Messaging webhooks never say that an agent was connected or that the conversation
 /// ended (only messages, receipts and typing), so the evaluator asks every minute: the
-/// conversation's participants tell both. Genesys also offers notification topics and an
-/// EventBridge integration for this, but each needs a long-lived subscription or extra AWS
-/// wiring per organisation; a GET per open handover and minute fits the scheduled evaluator.
+/// conversation's participants tell both. Where the optional EventBridge set-up pushes them
+/// (`pushedEvents`, `pushed.rs`), the poll timer still runs but `poll` asks Genesys nothing.
 pub const TRAITS: ProviderTraits = ProviderTraits {
     poll_every_seconds: Some(60),
     joins_at_start: false,
@@ -338,8 +358,9 @@ impl Provider for GenesysProvider {
     }
 
     async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
-        // Without Genesys' own conversation id there is nothing to ask about yet.
-        if c.conversation_id == c.handover_id {
+        // Without Genesys' own conversation id there is nothing to ask about yet; with
+        // `pushedEvents`, EventBridge reports joins and closes and nothing is asked.
+        if c.conversation_id == c.handover_id || self.pushed_events {
             return Ok(Vec::new());
         }
         let path = format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id));
@@ -354,6 +375,14 @@ impl Provider for GenesysProvider {
     /// Genesys signs the body only (no timestamp, so no replay window): a replayed message is
     /// absorbed by the shell's idempotency on the event id.
     fn verify_callback(&self, r: &CallbackRequest<'_>, _now: DateTime<Utc>) -> Result<(), CallbackError> {
+        // EventBridge cannot sign a body; its API destination sends the push token instead.
+        if r.header(PUSH_TOKEN_HEADER).is_some() {
+            let token = self
+                .push_token
+                .as_deref()
+                .ok_or_else(|| CallbackError::Unauthenticated("no pushToken in the provider's secret".into()))?;
+            return PUSH_AUTH.verify(token, r);
+        }
         CALLBACK_AUTH.verify(&self.webhook_secret, r)
     }
 
@@ -361,6 +390,10 @@ impl Provider for GenesysProvider {
     /// Receipts, inbound echoes, bot-originated messages and anything unknown are acknowledged
     /// and ignored: Genesys retries only 429 and 5xx, and a refusal helps nobody.
     fn parse_callback(&self, r: &CallbackRequest<'_>) -> Result<Callback, CallbackError> {
+        // Only a request that proved the push token may speak for EventBridge.
+        if r.header(PUSH_TOKEN_HEADER).is_some() && pushed::is_pushed(r.body) {
+            return pushed::parse(r.body, self.agent_name.as_deref());
+        }
         parse(r.body, self.agent_name.as_deref())
     }
 }
