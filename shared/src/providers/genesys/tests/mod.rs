@@ -8,6 +8,8 @@ use crate::providers::ProviderEventKind;
 use crate::providers::kit::callback_auth::compact_json;
 use crate::providers::kit::testing::{self, events};
 
+mod content;
+
 fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
     PolledConversation {
         participants: participants
@@ -357,91 +359,4 @@ fn a_missing_secret_field_is_a_setup_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("webhookSecret"), "{err}");
-}
-
-/// The outbound-webhook bodies composed from Genesys' published models (see the file's
-/// `_source`), addressed to `h-1`.
-fn published(name: &str) -> Value {
-    let all: Value = serde_json::from_str(include_str!(
-        "../../../../tests/fixtures/genesys/outbound-webhook-messages.json"
-    ))
-    .expect("the fixture is JSON");
-    let mut m = all["messages"][name].clone();
-    assert!(m.is_object(), "no fixture {name}");
-    m["channel"]["to"]["id"] = json!("h-1");
-    m
-}
-
-fn one_kind(p: &GenesysProvider, body: &Value) -> ProviderEventKind {
-    let mut e = events(parse(p, body).unwrap());
-    assert_eq!(e.len(), 1, "{body}");
-    e.remove(0).kind
-}
-
-#[test]
-fn a_bot_flow_message_is_relayed_as_automated_never_as_an_agent() {
-    let p = provider();
-    let mut flow = agent_text("You are number 3 in the queue.");
-    flow["originatingEntity"] = json!("Bot");
-    match one_kind(&p, &flow) {
-        ProviderEventKind::AutomatedMessage { message, agent } => {
-            assert_eq!(message.text.as_deref(), Some("You are number 3 in the queue."));
-            assert_eq!(agent.map(|a| a.id).as_deref(), Some("int-1"));
-        }
-        other => panic!("expected an automated message, got {other:?}"),
-    }
-}
-
-#[test]
-fn quick_reply_v2_from_a_bot_flow_keeps_its_title_and_choices() {
-    match one_kind(&provider(), &published("bot_flow_quick_reply_v2")) {
-        ProviderEventKind::AutomatedMessage { message, .. } => {
-            assert_eq!(
-                message.text.as_deref(),
-                Some("All our agents are busy. While you wait, what is it about?")
-            );
-            assert_eq!(message.quick_replies, ["A late parcel", "A refund"]);
-        }
-        other => panic!("expected an automated message, got {other:?}"),
-    }
-}
-
-#[test]
-fn text_date_picker_and_notification_elements_become_text() {
-    let p = provider();
-    let text_of = |name: &str| match one_kind(&p, &published(name)) {
-        ProviderEventKind::AutomatedMessage { message, .. } | ProviderEventKind::AgentMessage { message, .. } => {
-            message.text.unwrap_or_default()
-        }
-        other => panic!("expected a message, got {other:?}"),
-    };
-    assert_eq!(text_of("bot_flow_text_content"), "You are next in line.");
-    assert_eq!(
-        text_of("bot_flow_date_picker"),
-        "When should we call you back?\nPick a weekday"
-    );
-    assert_eq!(text_of("notification_template"), "Your case C-42 is with billing.");
-}
-
-#[test]
-fn content_of_an_unknown_type_is_named_rather_than_dropped() {
-    match one_kind(&provider(), &published("unknown_content_only")) {
-        ProviderEventKind::AutomatedMessage { message, .. } => {
-            assert!(message.text.unwrap_or_default().contains("ListPicker"));
-        }
-        other => panic!("expected an automated message, got {other:?}"),
-    }
-}
-
-#[test]
-fn a_bot_flow_card_keeps_its_link_and_postback_buttons() {
-    match one_kind(&provider(), &published("bot_flow_card")) {
-        ProviderEventKind::AutomatedMessage { message, .. } => {
-            assert_eq!(message.cards.len(), 1);
-            let buttons = &message.cards[0].buttons;
-            assert_eq!(buttons[0].url.as_deref(), Some("https://track.example.com"));
-            assert_eq!(buttons[1].payload.as_deref(), Some("wait"));
-        }
-        other => panic!("expected an automated message, got {other:?}"),
-    }
 }
