@@ -22,6 +22,7 @@ use crate::domain::{
 };
 use crate::metrics;
 use crate::platform::native;
+use crate::providers::ProviderConversation;
 use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
 
 /// Attempts before a hot session is reported as busy. Each retry re-reads and re-decides.
@@ -433,38 +434,76 @@ fn is_turn(input: &Input) -> bool {
     matches!(input.event, Event::Message { .. } | Event::Messages(_))
 }
 
-/// Facts about the outside world the core needs for this input: provider health and agent
-/// presence for a handover request, our own wait statistics for a "still waiting" nudge.
+/// Facts about the outside world the core needs for this input: provider health, agent
+/// presence and our wait statistics (for the `opened` dialog) for a handover request; for a
+/// "still waiting" nudge, the provider's own wait estimate where it publishes one, and our
+/// statistics.
 async fn gather(ctx: &AppContext, bot: &LoadedBot, session: &Session, input: &Input, now: DateTime<Utc>) -> Conditions {
     match &input.event {
         Event::HandoverRequested(req) if session.handover.is_none() => {
-            ctx.health.conditions(bot, session, req, now).await
+            let mut conditions = ctx.health.conditions(bot, session, req, now).await;
+            let queues: BTreeSet<&str> = bot.config.routing.iter().map(|r| r.queue.as_str()).collect();
+            for queue in queues {
+                if let Some(typical) = typical_wait(ctx, &session.bot_id, queue, now).await {
+                    conditions.typical_waits.insert(queue.to_owned(), typical);
+                }
+            }
+            conditions
         }
         Event::TimerFired {
             timer: TimerKind::StillWaiting,
             ..
         } => {
             let queue = session.handover.as_ref().map(|h| h.queue.as_str()).unwrap_or_default();
-            let memo_key = format!("{}#{queue}", session.bot_id);
-            let typical = match ctx.typical_waits.get(&memo_key) {
-                Some((read_at, typical)) if now - read_at < super::context::TYPICAL_WAIT_TTL => typical,
-                _ => match ctx.store.typical_wait(&session.bot_id, queue, now).await {
-                    Ok(typical) => {
-                        ctx.typical_waits.insert(memo_key, (now, typical));
-                        typical
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "time-to-join statistics unreadable");
-                        None
-                    }
-                },
+            let told = match &session.handover {
+                Some(h) => provider_wait(bot, h).await,
+                None => Default::default(),
             };
             Conditions {
-                typical_wait_seconds: typical,
+                typical_wait_seconds: typical_wait(ctx, &session.bot_id, queue, now).await,
+                provider_wait_seconds: told.seconds,
+                provider_position: told.position,
                 ..Conditions::default()
             }
         }
         _ => Conditions::default(),
+    }
+}
+
+/// How long users of `queue` waited lately, from our own time-to-join statistics (memoized).
+async fn typical_wait(ctx: &AppContext, bot_id: &str, queue: &str, now: DateTime<Utc>) -> Option<u64> {
+    let memo_key = format!("{bot_id}#{queue}");
+    match ctx.typical_waits.get(&memo_key) {
+        Some((read_at, typical)) if now - read_at < super::context::TYPICAL_WAIT_TTL => typical,
+        _ => match ctx.store.typical_wait(bot_id, queue, now).await {
+            Ok(typical) => {
+                ctx.typical_waits.insert(memo_key, (now, typical));
+                typical
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "time-to-join statistics unreadable");
+                None
+            }
+        },
+    }
+}
+
+/// The provider's own estimate for a waiting handover; empty when it publishes none or the
+/// question fails (the nudge then uses our statistics).
+async fn provider_wait(bot: &LoadedBot, h: &crate::domain::Handover) -> crate::providers::WaitEstimate {
+    let Ok(provider) = bot.provider(&h.provider).await else {
+        return Default::default();
+    };
+    let conversation = ProviderConversation {
+        handover_id: h.id.clone(),
+        conversation_id: h.provider_conversation_id.clone().unwrap_or_else(|| h.id.clone()),
+    };
+    match provider.wait_estimate(&conversation).await {
+        Ok(estimate) => estimate,
+        Err(e) => {
+            tracing::warn!(provider = %h.provider, error = %e, "provider wait estimate unavailable");
+            Default::default()
+        }
     }
 }
 

@@ -18,6 +18,11 @@ pub fn to_event(e: ProviderEvent, handover_id: String) -> Event {
             // Cut to the limits every caller's message keeps (domain::limits).
             message: crate::domain::limits::clipped(message),
         },
+        ProviderEventKind::AutomatedMessage { agent, message } => Event::AutomatedMessage {
+            handover_id,
+            agent,
+            message: crate::domain::limits::clipped(message),
+        },
         ProviderEventKind::AgentTyping { agent } => Event::AgentTyping { handover_id, agent },
         ProviderEventKind::ConversationClosed => Event::ConversationClosed { handover_id },
     }
@@ -38,6 +43,11 @@ pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str) -> EarlyEv
         ProviderEventKind::AgentMessage { agent, message } => {
             (EarlyKind::Message, agent.clone(), Some(message.clone()))
         }
+        ProviderEventKind::AutomatedMessage { agent, message } => (
+            EarlyKind::Automated,
+            agent.clone(),
+            Some(crate::domain::limits::clipped(message.clone())),
+        ),
         ProviderEventKind::AgentTyping { agent } => (EarlyKind::Typing, agent.clone(), None),
         ProviderEventKind::ConversationClosed => (EarlyKind::Closed, None, None),
     };
@@ -63,6 +73,11 @@ pub fn early_follow_up(key: &SessionKey, e: EarlyEvent) -> FollowUp {
             }),
         },
         EarlyKind::Message => Event::AgentMessage {
+            handover_id,
+            agent: e.agent,
+            message: e.message.unwrap_or_default(),
+        },
+        EarlyKind::Automated => Event::AutomatedMessage {
             handover_id,
             agent: e.agent,
             message: e.message.unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! hours come from the bot's configuration, provider health and agent presence from
 //! [`Conditions`] the shell gathered beforehand.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,14 @@ pub struct Conditions {
     /// time-to-join statistics; used for the "still waiting" estimate when the provider tells
     /// nothing.
     pub typical_wait_seconds: Option<u64>,
+    /// The same statistics per queue, for a handover request (its queue is chosen by the
+    /// core's routing): fills the `opened` dialog's `{waitMinutes}`.
+    pub typical_waits: BTreeMap<String, u64>,
+    /// The provider's own estimate for a waiting conversation, when it publishes one (asked
+    /// before a "still waiting" nudge); wins over our statistics.
+    pub provider_wait_seconds: Option<u64>,
+    /// The conversation's place in the provider's queue, when the provider tells.
+    pub provider_position: Option<u32>,
 }
 
 impl Conditions {

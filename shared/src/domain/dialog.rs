@@ -33,6 +33,8 @@ pub struct DialogVars {
     pub reason: Option<String>,
     pub agent_name: Option<String>,
     pub position: Option<u32>,
+    /// The expected wait, in seconds (shown as `{waitMinutes}`, rounded up).
+    pub wait_seconds: Option<u64>,
     pub now: Option<DateTime<Utc>>,
 }
 
@@ -101,6 +103,13 @@ pub fn render(bot: &Bot, name: DialogName, language: &str, vars: &DialogVars) ->
     if text.contains("{position}") {
         let p = vars.position.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
         text = text.replace("{position}", &p);
+    }
+    if text.contains("{waitMinutes}") {
+        let m = vars
+            .wait_seconds
+            .map(|s| s.div_ceil(60).max(1).to_string())
+            .unwrap_or_else(|| "a few".into());
+        text = text.replace("{waitMinutes}", &m);
     }
     Dialog { name, text }
 }

@@ -73,6 +73,14 @@ pub enum Event {
         agent: Option<Agent>,
         message: Message,
     },
+    /// A message from the provider's own automation (a bot flow inside the contact center, such
+    /// as a Genesys in-queue flow), not from an agent: shown to the user like an agent message,
+    /// but never counted as the join and never restarting the agent-idle timer.
+    AutomatedMessage {
+        handover_id: String,
+        agent: Option<Agent>,
+        message: Message,
+    },
     AgentTyping {
         handover_id: String,
         agent: Option<Agent>,

@@ -247,6 +247,17 @@ pub fn decide(
             }
             Reply::Accepted { applied }
         }
+        Event::AutomatedMessage {
+            handover_id,
+            agent,
+            message,
+        } => {
+            let applied = d.is_current(handover_id) && !message.is_empty();
+            if applied {
+                d.automated_message(agent.clone(), message.clone(), input.event_id.as_deref());
+            }
+            Reply::Accepted { applied }
+        }
         Event::AgentTyping { handover_id, agent } => {
             let applied = d.is_current(handover_id);
             if applied {
@@ -537,11 +548,18 @@ impl Step<'_> {
             session_id: self.session.session_id.clone(),
             through_seq: self.session.seq,
         });
+        let wait_seconds = conditions.typical_waits.get(&handover.queue).copied();
         Ok(Reply::Handover {
             outcome: Outcome::Opened,
             state: State::Waiting,
             handover_id: Some(handover.id),
-            dialog: self.dialog(DialogName::Opened, DialogVars::default()),
+            dialog: self.dialog(
+                DialogName::Opened,
+                DialogVars {
+                    wait_seconds,
+                    ..DialogVars::default()
+                },
+            ),
             next_opening: None,
             reason: None,
         })
@@ -603,6 +621,14 @@ impl Step<'_> {
         self.notify_bot(BotEvent::AgentMessage { agent, message });
     }
 
+    /// The provider's automation speaks while the user waits (or between agent turns): the user
+    /// sees it, the agent's transcript keeps it, and nothing about the join or the agent-idle
+    /// timer changes, because no person said it.
+    fn automated_message(&mut self, agent: Option<Agent>, message: Message, event_id: Option<&str>) {
+        self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
+        self.notify_bot(BotEvent::AgentMessage { agent, message });
+    }
+
     /// Returns whether the timer was due and acted on.
     fn timer(&mut self, timer: TimerKind, conditions: &Conditions) -> bool {
         let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= self.now);
@@ -619,7 +645,7 @@ impl Step<'_> {
             {
                 let every = self.bot.config.timeouts.still_waiting_every_seconds;
                 self.session.timers.still_waiting_at = (every > 0).then(|| self.now + secs(every));
-                let (position, told, waited) = self
+                let (stored_position, stored_told, waited) = self
                     .session
                     .handover
                     .as_ref()
@@ -631,6 +657,8 @@ impl Step<'_> {
                         )
                     })
                     .unwrap_or_default();
+                let position = conditions.provider_position.or(stored_position);
+                let told = conditions.provider_wait_seconds.or(stored_told);
                 // The provider's estimate first; else what users of this queue waited lately,
                 // minus what this user already waited (nothing once that is exceeded).
                 let estimated_wait_seconds = told.or_else(|| {
@@ -641,6 +669,7 @@ impl Step<'_> {
                     DialogName::StillWaiting,
                     DialogVars {
                         position,
+                        wait_seconds: estimated_wait_seconds,
                         ..DialogVars::default()
                     },
                 );

@@ -227,6 +227,29 @@ fn agent_join_pauses_bot() {
 }
 
 #[test]
+fn a_providers_automated_message_reaches_the_user_without_counting_as_the_join() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    let no_agent_at = w.session.timers.no_agent_at;
+    let d = w
+        .apply(Event::AutomatedMessage {
+            handover_id: id,
+            agent: None,
+            message: Message::text("All agents are busy; you are next."),
+        })
+        .unwrap();
+    assert!(matches!(bot_events(&d)[..], [BotEvent::AgentMessage { .. }]));
+    assert_eq!(w.session.state, State::Waiting, "no person joined");
+    assert_eq!(
+        w.session.timers.no_agent_at, no_agent_at,
+        "the no-agent timer keeps running"
+    );
+    assert!(w.session.handover.as_ref().unwrap().joined_at.is_none());
+    assert_eq!(d.entries.len(), 1, "the transcript keeps what the flow said");
+}
+
+#[test]
 fn agent_close_returns_control_to_the_bot() {
     let mut w = World::new(bot(""));
     w.request();
@@ -735,4 +758,46 @@ proptest! {
         prop_assert_eq!(joined_events, usize::from(traits.joins_at_start));
         prop_assert_eq!(&committed.entries, &d.entries);
     }
+}
+
+#[test]
+fn the_opened_dialog_states_the_queues_typical_wait() {
+    let mut w = World::new(bot(
+        "dialogs:\n  en:\n    opened: \"An agent joins in about {waitMinutes} minutes.\"\n",
+    ));
+    w.conditions.typical_waits.insert("general".into(), 130);
+    w.conditions.typical_waits.insert("dutch".into(), 600);
+    let d = w.request();
+    let Reply::Handover { dialog, .. } = &d.reply else {
+        panic!("{:?}", d.reply)
+    };
+    assert_eq!(
+        dialog.text, "An agent joins in about 3 minutes.",
+        "the routed queue's, rounded up"
+    );
+}
+
+#[test]
+fn the_providers_estimate_wins_over_our_statistics_when_still_waiting() {
+    let mut w = World::new(bot(""));
+    w.request();
+    let id = w.handover_id();
+    w.now += Duration::seconds(120);
+    w.conditions.typical_wait_seconds = Some(900);
+    w.conditions.provider_wait_seconds = Some(45);
+    w.conditions.provider_position = Some(2);
+    let d = w
+        .apply(Event::TimerFired {
+            handover_id: id,
+            timer: TimerKind::StillWaiting,
+        })
+        .unwrap();
+    assert!(matches!(
+        bot_events(&d)[..],
+        [BotEvent::Waiting {
+            position: Some(2),
+            estimated_wait_seconds: Some(45),
+            ..
+        }]
+    ));
 }

@@ -28,8 +28,12 @@ use crate::secrets::Secret;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
-    /// Buttons, quick replies and carousels are shown natively.
+    /// Buttons, quick replies and carousels of the bot and the user are shown natively to the
+    /// agent.
     pub rich_content: bool,
+    /// Buttons, quick replies and cards the provider sends (an agent, or the provider's own bot
+    /// flows) reach the user structured, not as text.
+    pub rich_content_to_user: bool,
     pub attachments: bool,
     /// Agent typing indicators are reported.
     pub typing: bool,
@@ -41,6 +45,9 @@ pub struct Capabilities {
     pub history_written_back: bool,
     /// Agent presence can be queried before offering a handover.
     pub agent_availability: bool,
+    /// The provider publishes its own estimate of a waiting conversation's wait
+    /// ([`Provider::wait_estimate`]); elsewhere the estimate is our time-to-join statistics.
+    pub provider_wait_estimate: bool,
 }
 
 /// Agents online for a queue, when the provider tells.
@@ -49,6 +56,15 @@ pub enum AgentAvailability {
     Online,
     NoneOnline,
     Unknown,
+}
+
+/// What a provider tells about a waiting conversation's place in its queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitEstimate {
+    /// Place in the queue (1 = next), when the provider tells.
+    pub position: Option<u32>,
+    /// Seconds until an agent is expected, when the provider tells.
+    pub seconds: Option<u64>,
 }
 
 /// The provider's side of one handover.
@@ -97,9 +113,22 @@ pub struct ProviderEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderEventKind {
-    AgentJoined { agent: Agent },
-    AgentMessage { agent: Option<Agent>, message: Message },
-    AgentTyping { agent: Option<Agent> },
+    AgentJoined {
+        agent: Agent,
+    },
+    AgentMessage {
+        agent: Option<Agent>,
+        message: Message,
+    },
+    /// A message from the provider's own automation (a bot flow inside the contact center), not
+    /// from an agent: relayed to the user, never counted as the join.
+    AutomatedMessage {
+        agent: Option<Agent>,
+        message: Message,
+    },
+    AgentTyping {
+        agent: Option<Agent>,
+    },
     ConversationClosed,
 }
 
@@ -148,6 +177,12 @@ pub trait Provider: Send + Sync {
     /// the adapter asks; the core then offers the handover and the provider's routing decides.
     async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
         Ok(AgentAvailability::Unknown)
+    }
+    /// The provider's own estimate of how long this waiting conversation still waits (and its
+    /// place in the queue), asked before each "still waiting" nudge. Empty unless the provider
+    /// publishes one; the core then falls back on our own time-to-join statistics.
+    async fn wait_estimate(&self, _conversation: &ProviderConversation) -> Result<WaitEstimate, DeliveryError> {
+        Ok(WaitEstimate::default())
     }
     async fn start(&self, request: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError>;
     /// The id under which [`Provider::end`] reaches a conversation that a start of `handover`

@@ -27,6 +27,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     bot_history_visible: true,
     history_written_back: true,
     agent_availability: true,
+    rich_content_to_user: true,
+    provider_wait_estimate: false,
 };
 
 #[derive(serde::Deserialize)]

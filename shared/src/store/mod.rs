@@ -204,6 +204,8 @@ pub struct EarlyEvent {
 pub enum EarlyKind {
     Joined,
     Message,
+    /// A message of the provider's own automation (a bot flow in its queue): not a join.
+    Automated,
     Typing,
     Closed,
 }

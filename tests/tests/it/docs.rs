@@ -143,15 +143,35 @@ fn capability_table_matches_the_adapters() {
             "no" => false,
             other => panic!("cell {other:?} must be yes or no"),
         };
+        let provider_wait_estimate = match cells[8] {
+            "provider" => true,
+            "ours" => false,
+            other => panic!("wait estimate {other:?} must be provider or ours"),
+        };
+        let traits = providers::traits(kind);
+        let joins = match (traits.joins_at_start, traits.poll_every_seconds) {
+            (true, _) => "at start",
+            (false, Some(_)) => "poll",
+            (false, None) => "push",
+        };
+        // A provider that can also push (Genesys with EventBridge) says so after its default.
+        assert!(
+            cells[9] == joins || cells[9].starts_with(&format!("{joins} (push")),
+            "agent joins seen by, for {}: {}",
+            kind.as_str(),
+            cells[9]
+        );
         rows.insert(
             kind.as_str(),
             providers::Capabilities {
                 rich_content: yes(cells[1]),
-                attachments: yes(cells[2]),
-                typing: yes(cells[3]),
-                bot_history_visible: yes(cells[4]),
-                history_written_back: yes(cells[5]),
-                agent_availability: yes(cells[6]),
+                rich_content_to_user: yes(cells[2]),
+                attachments: yes(cells[3]),
+                typing: yes(cells[4]),
+                bot_history_visible: yes(cells[5]),
+                history_written_back: yes(cells[6]),
+                agent_availability: yes(cells[7]),
+                provider_wait_estimate,
             },
         );
     }

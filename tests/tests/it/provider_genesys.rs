@@ -81,6 +81,17 @@ fn polled(participants: &[(&str, &str)]) -> Value {
 
 /// A native bot whose only provider is Genesys, with the API and login hosts on the mock.
 async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
+    genesys_bot_with(
+        env,
+        bot,
+        genesys,
+        "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 60 }\n",
+    )
+    .await;
+}
+
+/// As [`genesys_bot`], with its own `timeouts` (and `dialogs`) lines.
+async fn genesys_bot_with(env: &TestEnv, bot: &MockServer, genesys: &MockServer, tail: &str) {
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let genesys_ref = env
         .secret(
@@ -89,7 +100,7 @@ async fn genesys_bot(env: &TestEnv, bot: &MockServer, genesys: &MockServer) {
         )
         .await;
     let yaml = format!(
-        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 60 }}\n",
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\n{tail}",
         bot.uri(),
         genesys.uri(),
         genesys.uri()
@@ -655,4 +666,195 @@ async fn every_request_body_matches_genesys_published_schema() {
         !validator(DISCONNECT).is_valid(&json!({"state": "gone"})),
         "a state outside the model's values is refused"
     );
+}
+
+/// One outbound-webhook body composed from Genesys' published models
+/// (`fixtures/genesys/outbound-webhook-messages.json`, sources in its `_source`), addressed to `to`.
+fn published(name: &str, to: &str) -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/outbound-webhook-messages.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut m = all["messages"][name].clone();
+    assert!(m.is_object(), "no fixture {name}");
+    m["channel"]["to"]["id"] = json!(to);
+    m
+}
+
+#[tokio::test]
+async fn an_in_queue_bot_flow_speaks_to_the_user_without_counting_as_the_join() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    let handover_id = open(&env, "s-flow").await;
+
+    let (status, _) = callback(&env, &published("bot_flow_quick_reply_v2", &handover_id)).await;
+    assert_eq!(status, 200);
+    let (status, _) = callback(&env, &published("bot_flow_date_picker", &handover_id)).await;
+    assert_eq!(status, 200);
+
+    let events = received(&bot_srv).await;
+    let messages = of_type(&events, "agent.message");
+    assert_eq!(messages.len(), 2, "{events:?}");
+    assert_eq!(
+        messages[0]["message"]["quickReplies"],
+        json!(["A late parcel", "A refund"])
+    );
+    assert_eq!(
+        messages[1]["message"]["text"],
+        "When should we call you back?\nPick a weekday"
+    );
+    assert!(of_type(&events, "agent.joined").is_empty(), "a flow is not an agent");
+    let s = env.session("acme", "s-flow").await.unwrap();
+    assert_eq!(s.state, handover::domain::State::Waiting);
+
+    // The person who answers later still joins as usual.
+    let (status, _) = callback(&env, &agent_text("m-eva", &handover_id, "Hi, Eva here.")).await;
+    assert_eq!(status, 200);
+    assert_eq!(of_type(&received(&bot_srv).await, "agent.joined").len(), 1);
+    assert_eq!(
+        env.session("acme", "s-flow").await.unwrap().state,
+        handover::domain::State::Agent
+    );
+}
+
+#[tokio::test]
+async fn the_still_waiting_nudge_carries_genesys_own_wait_estimate() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot_with(
+        &env,
+        &bot_srv,
+        &genesys_srv,
+        "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 60, agentIdleSeconds: 60 }\ndialogs:\n  en:\n    stillWaiting: \"About {waitMinutes} more minutes.\"\n",
+    )
+    .await;
+    // The conversation waits in queue q-nl (its `acd` participant, as `MessageMediaParticipant`
+    // carries it); Genesys predicts 230 s for messages there.
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": GENESYS_CONVERSATION, "participants": [
+                {"id": "p-0", "purpose": "customer", "state": "connected"},
+                {"id": "p-1", "purpose": "acd", "state": "connected", "queue": {"id": "q-nl"}}
+            ]})),
+        )
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    // `EstimatedWaitTimePredictions`, as the Platform API's RoutingApi documents it.
+    Mock::given(method("GET"))
+        .and(path("/api/v2/routing/queues/q-nl/estimatedwaittime"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"intent": "CALL", "formula": "BEST", "estimatedWaitTimeSeconds": 900},
+            {"intent": "MESSAGE", "formula": "BEST", "estimatedWaitTimeSeconds": 230}
+        ]})))
+        .mount(&genesys_srv)
+        .await;
+    open(&env, "s-wait").await;
+    tick_minutes(&env, 1).await;
+
+    let events = received(&bot_srv).await;
+    let waiting = of_type(&events, "handover.waiting");
+    assert_eq!(waiting.len(), 1, "{events:?}");
+    assert_eq!(waiting[0]["estimatedWaitSeconds"], 230);
+    assert_eq!(waiting[0]["dialog"]["text"], "About 4 more minutes.");
+    let asked = requests_to(&genesys_srv, "GET", "/api/v2/routing/queues/q-nl/estimatedwaittime").await;
+    assert_eq!(asked[0].url.query(), Some("conversationId=gconv-1"));
+}
+
+/// One EventBridge delivery composed from the published models
+/// (`fixtures/genesys/eventbridge-events.json`, sources in its `_source`).
+fn pushed(name: &str) -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/eventbridge-events.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let e = all["events"][name]
+        .to_string()
+        .replace("CONVERSATION", GENESYS_CONVERSATION);
+    serde_json::from_str(&e).unwrap()
+}
+
+/// POSTs an EventBridge event as the template's API destination does: the body unchanged, the
+/// provider's push token in its header.
+async fn push(env: &TestEnv, body: &Value, token: &str) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let req = env.request(
+        "POST",
+        CALLBACK_PATH,
+        &[(genesys::PUSH_TOKEN_HEADER, token.to_owned())],
+        &bytes,
+    );
+    env.call_provider(req).await
+}
+
+#[tokio::test]
+async fn eventbridge_pushes_the_join_and_the_close_and_nothing_is_polled() {
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let genesys_ref = env
+        .secret(
+            "genesys",
+            &json!({"clientId": "cid", "clientSecret": "csecret", "webhookSecret": "whsec-test", "pushToken": "push-123"}),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: genesys\n    kind: genesys\n    region: mypurecloud.ie\n    integrationId: {INTEGRATION}\n    apiBaseUrl: '{}'\n    loginBaseUrl: '{}'\n    pushedEvents: true\n    secretRef: {genesys_ref}\nrouting:\n  - provider: genesys\n    queue: Support_NL\ntimeouts: {{ noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 3600 }}\n",
+        bot_srv.uri(),
+        genesys_srv.uri(),
+        genesys_srv.uri()
+    ))
+    .await;
+    open(&env, "s-push").await;
+
+    // A wrong token writes nothing.
+    let (status, _) = push(&env, &pushed("acd_end_answered"), "nope").await;
+    assert_eq!(status, 401);
+
+    // Queue assignment: acknowledged, the user still waits.
+    let (status, _) = push(&env, &pushed("acd_start"), "push-123").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        env.session("acme", "s-push").await.unwrap().state,
+        handover::domain::State::Waiting
+    );
+    // Answered by Eva: the join, within the delivery.
+    let (status, answer) = push(&env, &pushed("acd_end_answered"), "push-123").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 1);
+    let joined = of_type(&received(&bot_srv).await, "agent.joined")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0]["agent"]["id"], "u-eva");
+    // Minutes pass: the evaluator asks Genesys nothing.
+    tick_minutes(&env, 3).await;
+    assert!(
+        requests_to(&genesys_srv, "GET", DISCONNECT_PATH).await.is_empty(),
+        "no poll"
+    );
+    // Eva transfers: not a close. The customer leaves: the close.
+    push(&env, &pushed("user_end_transfer"), "push-123").await;
+    assert_eq!(
+        env.session("acme", "s-push").await.unwrap().state,
+        handover::domain::State::Agent
+    );
+    push(&env, &pushed("customer_end"), "push-123").await;
+    let ended = of_type(&received(&bot_srv).await, "handover.ended")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "agent_closed");
 }

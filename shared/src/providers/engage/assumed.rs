@@ -54,6 +54,20 @@ pub(super) fn reply_message(meta: &Metadata) -> Option<Message> {
     Some(Message::text(text))
 }
 
+/// Whether a reply still waits for approval. `content.replied` fires when an agent writes the
+/// reply, before approval and publication; a reply with `approval_required: true` reaches the
+/// customer only once approved, so it is relayed at `content.approved` instead. ASSUMPTION:
+/// `approval_required` on the content's metadata (shown in Engage's chatbot guide) is what the
+/// approval workflow sets, and `content.approved` carries the same content metadata.
+pub(super) fn awaits_approval(meta: &Metadata) -> bool {
+    read(&meta.approval_required).copied().unwrap_or(false)
+}
+
+/// Who wrote an approved reply: the content's creator (the event's `user_id` is the approver).
+pub(super) fn approved_author(event_user: &Option<Scalar>, meta: &Metadata) -> Option<String> {
+    text(&meta.creator_id).or_else(|| text(event_user))
+}
+
 /// A 409 from `update_categories` means "already being categorised": another change is under
 /// way, so trying again shortly is expected to succeed.
 pub(super) fn is_transient_conflict(status: u16) -> bool {

@@ -53,9 +53,19 @@ impl EngageProvider {
 
     fn kind_of(&self, event_type: &str, event_user: &Option<Scalar>, meta: &Metadata) -> Option<ProviderEventKind> {
         match event_type {
-            // Fired for every reply written in Engage, the bot's included.
-            "content.replied" => {
-                let author = assumed::reply_author(event_user, meta)?;
+            // Fired for every reply written in Engage, the bot's included; a reply that needs
+            // approval is relayed when approved, not when written. Canceled and deferred
+            // interventions change nothing here (see docs/providers/engage.md).
+            "content.replied" | "content.approved" => {
+                let approved = event_type == "content.approved";
+                if !approved && assumed::awaits_approval(meta) {
+                    return None;
+                }
+                let author = if approved {
+                    assumed::approved_author(event_user, meta)?
+                } else {
+                    assumed::reply_author(event_user, meta)?
+                };
                 if self.is_bot_user(&author) {
                     return None;
                 }

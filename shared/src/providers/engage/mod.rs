@@ -65,6 +65,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: true,
     // `GET /1.0/status`, filtered on the queue's agent category.
     agent_availability: true,
+    rich_content_to_user: false,
+    provider_wait_estimate: false,
 };
 
 /// A closed intervention leaves the thread in the agent category: it must be put back in the

@@ -57,6 +57,10 @@ pub(super) struct Metadata {
     pub(super) body_input_format: Option<Scalar>,
     #[serde(default)]
     pub(super) has_attachment: Option<Lenient<bool>>,
+    /// A content's `approval_required`: the reply waits for a supervisor's approval before
+    /// Engage publishes it.
+    #[serde(default)]
+    pub(super) approval_required: Option<Lenient<bool>>,
 }
 
 /// The thread fields used here (`Thread` in the OpenAPI description).

@@ -2,13 +2,13 @@
 //! polled conversation, read into domain events.
 
 use super::wire::*;
-use crate::domain::message::{Attachment, Button, Card};
+use crate::domain::message::{Attachment, Button, Card, Location};
 use crate::domain::{Agent, Message};
 use crate::providers::{Callback, CallbackError, ProviderConversation, ProviderEvent, ProviderEventKind};
 
-/// Text (and structured) messages become agent messages, typing events agent typing.
-/// Receipts, inbound echoes, bot-originated messages and anything unknown are acknowledged
-/// and ignored: Genesys retries only 429 and 5xx, and a refusal helps nobody.
+/// Text (and structured) messages become agent messages, or automated messages when a bot flow
+/// sent them; agent typing events become agent typing. Receipts, inbound echoes and anything
+/// unknown are acknowledged and ignored: Genesys retries only 429 and 5xx, and a refusal helps nobody.
 pub(super) fn parse(body: &[u8], agent_name: Option<&str>) -> Result<Callback, CallbackError> {
     let m: Outbound = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
     if m.direction
@@ -36,24 +36,20 @@ pub(super) fn parse(body: &[u8], agent_name: Option<&str>) -> Result<Callback, C
     };
     let kind = match m.kind.as_str() {
         "Text" | "Structured" => {
-            if !from_an_agent(&m) {
-                return Ok(Callback::Events(Vec::new()));
-            }
-            let content = m.content.as_deref().unwrap_or_default();
-            let (quick_replies, cards) = structured_of(content);
-            let message = Message {
-                text: m.text.clone().filter(|t| !t.trim().is_empty()),
-                quick_replies,
-                cards,
-                attachments: attachments_of(content),
-                ..Message::default()
-            };
+            let message = message_of(&m);
             if message.is_empty() {
                 return Ok(Callback::Events(Vec::new()));
             }
-            ProviderEventKind::AgentMessage {
-                agent: Some(agent(m.channel.from.as_ref(), agent_name)),
-                message,
+            if from_an_agent(&m) {
+                ProviderEventKind::AgentMessage {
+                    agent: Some(agent(m.channel.from.as_ref(), agent_name)),
+                    message,
+                }
+            } else {
+                ProviderEventKind::AutomatedMessage {
+                    agent: Some(flow(m.channel.from.as_ref())),
+                    message,
+                }
             }
         }
         "Event" => {
@@ -92,33 +88,142 @@ pub(super) fn agent(from: Option<&Recipient>, agent_name: Option<&str>) -> Agent
     Agent { id, name }
 }
 
-/// ASSUMPTION: messages Genesys marks `originatingEntity: "Bot"` come from an Architect flow or a
-/// Genesys bot (queue notices, bot replies), not from an agent. They are not relayed: relaying
-/// them would count as the agent's join while the user is still waiting.
+/// Who speaks for a bot flow: the sender Genesys names (the integration), never the configured
+/// agent name, which belongs to people.
+pub(super) fn flow(from: Option<&Recipient>) -> Agent {
+    Agent {
+        id: from
+            .and_then(|f| f.id.clone())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| "genesys-flow".to_owned()),
+        name: from.and_then(Recipient::display_name),
+    }
+}
+
+/// Messages Genesys marks `originatingEntity: "Bot"` come from an Architect flow or a Genesys
+/// bot (queue notices, in-queue menus with quick replies or cards), not from an agent. They are
+/// relayed to the user as automated messages, which never count as the agent's join.
 pub(super) fn from_an_agent(m: &Outbound) -> bool {
     !m.originating_entity
         .as_deref()
         .is_some_and(|e| e.eq_ignore_ascii_case("bot"))
 }
 
-pub(super) fn attachments_of(content: &[Content]) -> Vec<Attachment> {
-    content
-        .iter()
-        .filter(|c| c.content_type.eq_ignore_ascii_case("attachment"))
-        .filter_map(|c| c.attachment.as_ref())
-        .filter_map(|a| {
-            let url = a.url.clone().filter(|u| !u.is_empty())?;
-            Some(Attachment {
-                kind: a
-                    .media_type
-                    .as_deref()
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_else(|| "file".to_owned()),
-                url,
-                name: a.filename.clone().filter(|n| !n.is_empty()),
-            })
-        })
-        .collect()
+fn trimmed(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Adds a piece of text once (Genesys may repeat `text` in a `Text` element).
+fn add_text(texts: &mut Vec<String>, t: Option<&str>) {
+    if let Some(t) = trimmed(t)
+        && !texts.iter().any(|seen| seen == t)
+    {
+        texts.push(t.to_owned());
+    }
+}
+
+/// Everything one Genesys message shows: its `text`, then each content element of the Platform
+/// API model `ConversationMessageContent` in the order Genesys lists them. Quick replies (both
+/// versions), cards and carousels stay structured; `Text`, `DatePicker` and `Notification`
+/// elements become text; a location stays a location. An element of a type we do not render
+/// is named in a short notice when the message would otherwise be empty, so the user learns
+/// that something was sent rather than nothing arriving at all.
+pub(super) fn message_of(m: &Outbound) -> Message {
+    let content = m.content.as_deref().unwrap_or_default();
+    let mut texts: Vec<String> = Vec::new();
+    add_text(&mut texts, m.text.as_deref());
+    let mut message = Message::default();
+    let mut unknown: Vec<&str> = Vec::new();
+    for c in content {
+        match c.content_type.to_ascii_lowercase().as_str() {
+            "attachment" => message
+                .attachments
+                .extend(c.attachment.as_ref().and_then(attachment_of)),
+            "quickreply" => message.quick_replies.extend(
+                c.quick_reply
+                    .as_ref()
+                    .and_then(|q| trimmed(Some(&q.text)))
+                    .map(str::to_owned),
+            ),
+            "quickreplyv2" => {
+                if let Some(q) = &c.quick_reply_v2 {
+                    add_text(&mut texts, q.title.as_deref());
+                    message.quick_replies.extend(
+                        q.actions
+                            .iter()
+                            .filter_map(|a| trimmed(Some(&a.text)))
+                            .map(str::to_owned),
+                    );
+                }
+            }
+            "card" => message.cards.extend(c.card.as_ref().and_then(ContentCard::to_card)),
+            "carousel" => {
+                if let Some(carousel) = &c.carousel {
+                    message
+                        .cards
+                        .extend(carousel.cards.iter().filter_map(ContentCard::to_card));
+                }
+            }
+            "text" => add_text(&mut texts, c.text.as_ref().and_then(|t| t.body.as_deref())),
+            "datepicker" => {
+                if let Some(d) = &c.date_picker {
+                    add_text(&mut texts, d.title.as_deref());
+                    add_text(&mut texts, d.subtitle.as_deref());
+                }
+            }
+            "notification" => {
+                if let Some(t) = &c.template {
+                    add_text(&mut texts, t.header.as_ref().and_then(|h| h.text.as_deref()));
+                    add_text(&mut texts, t.body.as_ref().map(template_body).as_deref());
+                    add_text(&mut texts, t.footer.as_ref().and_then(|f| f.text.as_deref()));
+                }
+            }
+            "location" => {
+                if let Some(l) = &c.location {
+                    match (l.latitude, l.longitude) {
+                        (Some(latitude), Some(longitude)) => message.location = Some(Location { latitude, longitude }),
+                        _ => add_text(&mut texts, l.address.as_deref().or(l.text.as_deref())),
+                    }
+                }
+            }
+            // The customer's own answers and reactions: nothing to show the customer.
+            "buttonresponse" | "reactions" => {}
+            _ => unknown.push(c.content_type.as_str()),
+        }
+    }
+    message.text = (!texts.is_empty()).then(|| texts.join("\n"));
+    if message.is_empty() && !unknown.is_empty() {
+        message.text = Some(format!(
+            "[Genesys sent content this chat cannot show: {}]",
+            unknown.join(", ")
+        ));
+    }
+    message
+}
+
+/// A notification template's body text with its placeholders (`{{1}}`, `{{2}}`, …) filled from
+/// the parameters in order.
+fn template_body(b: &TemplateBody) -> String {
+    let mut text = b.text.clone().unwrap_or_default();
+    for (i, p) in b.parameters.iter().enumerate() {
+        if let Some(value) = p.text.as_deref() {
+            text = text.replace(&format!("{{{{{}}}}}", i + 1), value);
+        }
+    }
+    text
+}
+
+fn attachment_of(a: &ContentAttachment) -> Option<Attachment> {
+    let url = a.url.clone().filter(|u| !u.is_empty())?;
+    Some(Attachment {
+        kind: a
+            .media_type
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| "file".to_owned()),
+        url,
+        name: a.filename.clone().filter(|n| !n.is_empty()),
+    })
 }
 
 impl ContentCard {
@@ -149,28 +254,37 @@ impl ContentCard {
     }
 }
 
-/// The structured parts of an agent's message: quick replies, and cards (a card alone or the
-/// cards of a carousel), in the order Genesys lists them.
-pub(super) fn structured_of(content: &[Content]) -> (Vec<String>, Vec<Card>) {
-    let mut quick_replies = Vec::new();
-    let mut cards = Vec::new();
-    for c in content {
-        match c.content_type.to_ascii_lowercase().as_str() {
-            "quickreply" => {
-                if let Some(q) = c.quick_reply.as_ref().map(|q| q.text.trim()).filter(|t| !t.is_empty()) {
-                    quick_replies.push(q.to_owned());
-                }
-            }
-            "card" => cards.extend(c.card.as_ref().and_then(ContentCard::to_card)),
-            "carousel" => {
-                if let Some(carousel) = &c.carousel {
-                    cards.extend(carousel.cards.iter().filter_map(ContentCard::to_card));
-                }
-            }
-            _ => {}
-        }
+/// The queue a conversation still waits in: its `acd` participant's, while no agent is
+/// connected.
+pub(super) fn waiting_queue(conv: &PolledConversation) -> Option<String> {
+    let p = |purpose: &str, state: &str| {
+        conv.participants
+            .iter()
+            .find(|p| p.purpose.as_deref() == Some(purpose) && p.state.as_deref() == Some(state))
+    };
+    if p("agent", "connected").is_some() {
+        return None;
     }
-    (quick_replies, cards)
+    conv.participants
+        .iter()
+        .filter(|p| p.purpose.as_deref() == Some("acd") && p.state.as_deref() != Some("disconnected"))
+        .find_map(|p| p.queue.as_ref().and_then(|q| q.id.clone()).filter(|id| !id.is_empty()))
+}
+
+/// The estimate for messaging: the `MESSAGE` prediction, else one for all media (`ALL` or
+/// unscoped), else the first; negative values (none) are no estimate.
+pub(super) fn wait_seconds(predictions: &WaitPredictions) -> Option<u64> {
+    let by = |intent: Option<&str>| {
+        predictions
+            .results
+            .iter()
+            .find(|r| r.intent.as_deref().map(str::to_ascii_uppercase).as_deref() == intent)
+    };
+    let chosen = by(Some("MESSAGE"))
+        .or_else(|| by(Some("ALL")))
+        .or_else(|| by(None))
+        .or_else(|| predictions.results.first())?;
+    u64::try_from(chosen.estimated_wait_time_seconds?).ok()
 }
 
 /// Joins and closes read off the participants. An agent participant that is connected means

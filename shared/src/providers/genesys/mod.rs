@@ -2,7 +2,7 @@
 //! "external messaging service". A start is one inbound Open Message carrying the transcript,
 //! whose sender id is the handover id; the agent's messages come back to our callback on the
 //! integration's outbound webhook; joins and closes are polled from the conversation's
-//! participants; the end disconnects the conversation. How and why, with what is verified
+//! participants, or pushed through EventBridge (`pushed`); the end disconnects the conversation. How and why, with what is verified
 //! against Genesys' published description and what is assumed: `docs/providers/genesys.md`.
 //!
 //! `wire` holds the typed bodies, `inbound` reads what Genesys sends, `outbound` writes what we
@@ -10,6 +10,7 @@
 
 mod inbound;
 mod outbound;
+mod pushed;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -28,7 +29,7 @@ use super::kit::settings::{self, non_empty};
 use super::oauth::ClientAuth;
 use super::{
     Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderEvent,
-    ProviderSetupError, StartRequest, path_segment,
+    ProviderSetupError, StartRequest, WaitEstimate, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
@@ -102,6 +103,10 @@ struct GenesysSettings {
     login_base_url: Option<String>,
     #[serde(default)]
     agent_name: Option<String>,
+    /// Joins and closes arrive through EventBridge (the template's optional Genesys rule), so
+    /// the conversation is not polled.
+    #[serde(default)]
+    pushed_events: bool,
 }
 
 /// What Genesys Cloud Open Messaging can do.
@@ -118,11 +123,25 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // Not asked: presence would need the queue's id and a routing or analytics query; the
     // Architect flow decides what happens when nobody is on the queue.
     agent_availability: false,
+    // Bot flows' quick replies, cards and carousels (agents cannot send them) reach the user
+    // structured.
+    rich_content_to_user: true,
+    // `GET /api/v2/routing/queues/{queueId}/estimatedwaittime?conversationId=…`.
+    provider_wait_estimate: true,
 };
+
+pub use pushed::PUSH_TOKEN_HEADER;
+
+/// How the EventBridge API destination authenticates: the secret's `pushToken` in
+/// [`PUSH_TOKEN_HEADER`].
+const PUSH_AUTH: CallbackAuth = CallbackAuth::token_in(PUSH_TOKEN_HEADER);
 
 pub struct GenesysProvider {
     integration_id: String,
     webhook_secret: Vec<u8>,
+    /// The secret's optional `pushToken`: pushed events are refused without it.
+    push_token: Option<Vec<u8>>,
+    pushed_events: bool,
     agent_name: Option<String>,
     api: ApiClient,
 }
@@ -157,12 +176,31 @@ impl GenesysProvider {
             grant: None,
         };
         let webhook_secret = settings::secret_field(secret, "webhookSecret")?.into_bytes();
+        let push_token = secret
+            .field("pushToken")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.as_bytes().to_vec());
         Ok(GenesysProvider {
             integration_id,
             webhook_secret,
+            push_token,
+            pushed_events: settings.pushed_events,
             agent_name: non_empty(settings.agent_name),
             api: ApiClient::new(http, api_base, Auth::ClientCredentials(credentials)),
         })
+    }
+
+    /// A GET whose JSON answer is read as `T`.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, DeliveryError> {
+        let resp = self.api.get(path, query).await?;
+        resp.json()
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("Genesys answer to {path}: {e}")))
     }
 
     /// Sends one inbound Open Message; `prefetch` asks Genesys to answer with the
@@ -185,9 +223,8 @@ impl GenesysProvider {
 /// evaluator runs every minute, so this is effectively once a run).
 /// Open Messaging webhooks never say that an agent was connected or that the conversation
 /// ended (only messages, receipts and typing), so the evaluator asks every minute: the
-/// conversation's participants tell both. Genesys also offers notification topics and an
-/// EventBridge integration for this, but each needs a long-lived subscription or extra AWS
-/// wiring per organisation; a GET per open handover and minute fits the scheduled evaluator.
+/// conversation's participants tell both. Where the optional EventBridge set-up pushes them
+/// (`pushedEvents`, `pushed.rs`), the poll timer still runs but `poll` asks Genesys nothing.
 pub const TRAITS: ProviderTraits = ProviderTraits {
     poll_every_seconds: Some(60),
     joins_at_start: false,
@@ -300,9 +337,36 @@ impl Provider for GenesysProvider {
             .map(drop)
     }
 
-    async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
-        // Without Genesys' own conversation id there is nothing to ask about yet.
+    /// Genesys' own estimate: the queue the conversation waits in is its `acd` participant's,
+    /// read from the conversation; then `GET /api/v2/routing/queues/{queueId}/estimatedwaittime`
+    /// for this conversation. Genesys publishes no queue position for messages.
+    async fn wait_estimate(&self, c: &ProviderConversation) -> Result<WaitEstimate, DeliveryError> {
         if c.conversation_id == c.handover_id {
+            return Ok(WaitEstimate::default());
+        }
+        let conversation: PolledConversation = self
+            .read_json(
+                &format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id)),
+                &[],
+            )
+            .await?;
+        let Some(queue) = waiting_queue(&conversation) else {
+            return Ok(WaitEstimate::default());
+        };
+        let path = format!("/api/v2/routing/queues/{}/estimatedwaittime", path_segment(&queue));
+        let predictions: WaitPredictions = self
+            .read_json(&path, &[("conversationId", c.conversation_id.as_str())])
+            .await?;
+        Ok(WaitEstimate {
+            position: None,
+            seconds: wait_seconds(&predictions),
+        })
+    }
+
+    async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        // Without Genesys' own conversation id there is nothing to ask about yet; with
+        // `pushedEvents`, EventBridge reports joins and closes and nothing is asked.
+        if c.conversation_id == c.handover_id || self.pushed_events {
             return Ok(Vec::new());
         }
         let path = format!("/api/v2/conversations/messages/{}", path_segment(&c.conversation_id));
@@ -317,6 +381,14 @@ impl Provider for GenesysProvider {
     /// Genesys signs the body only (no timestamp, so no replay window): a replayed message is
     /// absorbed by the shell's idempotency on the event id.
     fn verify_callback(&self, r: &CallbackRequest<'_>, _now: DateTime<Utc>) -> Result<(), CallbackError> {
+        // EventBridge cannot sign a body; its API destination sends the push token instead.
+        if r.header(PUSH_TOKEN_HEADER).is_some() {
+            let token = self
+                .push_token
+                .as_deref()
+                .ok_or_else(|| CallbackError::Unauthenticated("no pushToken in the provider's secret".into()))?;
+            return PUSH_AUTH.verify(token, r);
+        }
         CALLBACK_AUTH.verify(&self.webhook_secret, r)
     }
 
@@ -324,6 +396,10 @@ impl Provider for GenesysProvider {
     /// Receipts, inbound echoes, bot-originated messages and anything unknown are acknowledged
     /// and ignored: Genesys retries only 429 and 5xx, and a refusal helps nobody.
     fn parse_callback(&self, r: &CallbackRequest<'_>) -> Result<Callback, CallbackError> {
+        // Only a request that proved the push token may speak for EventBridge.
+        if r.header(PUSH_TOKEN_HEADER).is_some() && pushed::is_pushed(r.body) {
+            return pushed::parse(r.body, self.agent_name.as_deref());
+        }
         parse(r.body, self.agent_name.as_deref())
     }
 }

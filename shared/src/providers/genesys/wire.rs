@@ -26,6 +26,27 @@ pub(super) struct PolledParticipant {
     pub(super) state: Option<String>,
     #[serde(default)]
     pub(super) user: Option<PolledUser>,
+    /// The queue of an `acd` participant: where the conversation waits.
+    #[serde(default)]
+    pub(super) queue: Option<PolledUser>,
+}
+
+/// `GET /api/v2/routing/queues/{queueId}/estimatedwaittime` (SDK model
+/// `EstimatedWaitTimePredictions`): one prediction per media type scope.
+#[derive(Debug, Deserialize)]
+pub(super) struct WaitPredictions {
+    #[serde(default)]
+    pub(super) results: Vec<WaitPrediction>,
+}
+
+/// SDK model `PredictionResults`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WaitPrediction {
+    #[serde(default)]
+    pub(super) intent: Option<String>,
+    #[serde(default)]
+    pub(super) estimated_wait_time_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +140,94 @@ pub(super) struct Content {
     /// `contentType: Carousel`.
     #[serde(default)]
     pub(super) carousel: Option<ContentCarousel>,
+    /// `contentType: QuickReplyV2`: a title and its quick replies in one element.
+    #[serde(default)]
+    pub(super) quick_reply_v2: Option<ContentQuickReplyV2>,
+    /// `contentType: Text`.
+    #[serde(default)]
+    pub(super) text: Option<ContentText>,
+    /// `contentType: DatePicker`.
+    #[serde(default)]
+    pub(super) date_picker: Option<ContentDatePicker>,
+    /// `contentType: Notification`: a message template.
+    #[serde(default)]
+    pub(super) template: Option<ContentTemplate>,
+    /// `contentType: Location`.
+    #[serde(default)]
+    pub(super) location: Option<ContentLocation>,
+}
+
+/// SDK model `ConversationContentQuickReplyV2`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ContentQuickReplyV2 {
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) actions: Vec<ContentQuickReply>,
+}
+
+/// SDK model `ConversationContentText`.
+#[derive(Deserialize)]
+pub(super) struct ContentText {
+    #[serde(default)]
+    pub(super) body: Option<String>,
+}
+
+/// SDK model `ConversationContentDatePicker` (the parts a text fallback can show).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ContentDatePicker {
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) subtitle: Option<String>,
+}
+
+/// SDK model `ConversationContentNotificationTemplate`: the body's text, with its
+/// `{{1}}`-style placeholders filled from the parameters in order.
+#[derive(Deserialize)]
+pub(super) struct ContentTemplate {
+    #[serde(default)]
+    pub(super) header: Option<TemplateText>,
+    #[serde(default)]
+    pub(super) body: Option<TemplateBody>,
+    #[serde(default)]
+    pub(super) footer: Option<TemplateText>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TemplateText {
+    #[serde(default)]
+    pub(super) text: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TemplateBody {
+    #[serde(default)]
+    pub(super) text: Option<String>,
+    #[serde(default)]
+    pub(super) parameters: Vec<TemplateParameter>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TemplateParameter {
+    #[serde(default)]
+    pub(super) text: Option<String>,
+}
+
+/// SDK model `ConversationContentLocation`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ContentLocation {
+    #[serde(default)]
+    pub(super) latitude: Option<f64>,
+    #[serde(default)]
+    pub(super) longitude: Option<f64>,
+    #[serde(default)]
+    pub(super) address: Option<String>,
+    #[serde(default)]
+    pub(super) text: Option<String>,
 }
 
 /// SDK model `ConversationContentQuickReply`: the text is also what the user answers.

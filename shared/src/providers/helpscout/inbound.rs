@@ -2,7 +2,7 @@
 //! domain events: users' published replies, an assignment to a user, the close.
 
 use super::wire::{AttachmentWire, ConversationBody, Person, Thread, read, text};
-use super::{EVENT_AGENT_REPLY, EVENT_ASSIGNED, EVENT_STATUS, HelpScoutProvider};
+use super::{EVENT_AGENT_REPLY, EVENT_ASSIGNED, EVENT_DELETED, EVENT_STATUS, HelpScoutProvider};
 use crate::domain::message::Attachment;
 use crate::domain::{Agent, Message};
 use crate::providers::kit::text::html_to_text;
@@ -11,6 +11,14 @@ use crate::providers::{Callback, CallbackError, ProviderEvent, ProviderEventKind
 impl HelpScoutProvider {
     /// The events of a webhook `event` acted on (the caller filtered the others).
     pub(super) fn events(&self, event: &str, body: &[u8]) -> Result<Callback, CallbackError> {
+        if let Some(conversation_id) = notification_conversation(body) {
+            return Ok(match event {
+                // The URI is all there is; a deletion needs nothing more.
+                EVENT_DELETED => Callback::Events(vec![deleted(conversation_id)]),
+                // Anything else: read the conversation's threads (its replies) from the API.
+                _ => Callback::Fetch { conversation_id },
+            });
+        }
         let body: ConversationBody =
             serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
         let conversation_id =
@@ -25,11 +33,7 @@ impl HelpScoutProvider {
             }
             EVENT_ASSIGNED => self.assignment(&conversation_id, &body).into_iter().collect(),
             EVENT_STATUS => closed_status(&conversation_id, &body).into_iter().collect(),
-            _ => vec![ProviderEvent {
-                event_id: format!("{conversation_id}:deleted"),
-                conversation_id,
-                kind: ProviderEventKind::ConversationClosed,
-            }],
+            _ => vec![deleted(conversation_id)],
         };
         Ok(Callback::Events(events))
     }
@@ -102,10 +106,10 @@ fn reply_of(t: &Thread) -> Option<(String, Message)> {
     if !read(&t.created_by).is_some_and(|by| by.is("user")) {
         return None;
     }
-    if t.state
-        .as_deref()
-        .is_some_and(|s| s.eq_ignore_ascii_case("draft") || s.eq_ignore_ascii_case("hidden"))
-    {
+    // Only what the customer can see: not a draft, a hidden thread, or a reply held
+    // `underreview` by collision detection (relayed once a later webhook or read shows it
+    // `published`, under the same thread id).
+    if t.state.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case("published")) {
         return None;
     }
     let thread_id = text(&t.id)?;
@@ -168,4 +172,36 @@ fn closed_status(conversation_id: &str, body: &ConversationBody) -> Option<Provi
         conversation_id: conversation_id.to_owned(),
         kind: ProviderEventKind::ConversationClosed,
     })
+}
+
+fn deleted(conversation_id: String) -> ProviderEvent {
+    ProviderEvent {
+        event_id: format!("{conversation_id}:deleted"),
+        conversation_id,
+        kind: ProviderEventKind::ConversationClosed,
+    }
+}
+
+/// The conversation a *notification* webhook names. A webhook created with `notification: true`
+/// carries "just a resource URI that can be used to fetch the entity" instead of the
+/// conversation (Help Scout, Create Webhook). ASSUMPTION (the body's exact shape is not
+/// published): the URI is the body itself as a JSON string, or a `url`, `uri`, `href` or
+/// `_links.self.href` field, and its path holds `/conversations/{id}`. `None` for a body that
+/// carries a conversation `id` (a full payload).
+pub(super) fn notification_conversation(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v.get("id").is_some() {
+        return None;
+    }
+    let uri = match &v {
+        serde_json::Value::String(s) => Some(s.as_str()),
+        serde_json::Value::Object(o) => ["url", "uri", "href"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(serde_json::Value::as_str))
+            .or_else(|| v.pointer("/_links/self/href").and_then(serde_json::Value::as_str)),
+        _ => None,
+    }?;
+    let rest = uri.split("/conversations/").nth(1)?;
+    let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!id.is_empty()).then_some(id)
 }

@@ -87,6 +87,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: true,
     // Not asked: the API has no presence endpoint for a mailbox.
     agent_availability: false,
+    rich_content_to_user: false,
+    provider_wait_estimate: false,
 };
 
 pub struct HelpScoutProvider {

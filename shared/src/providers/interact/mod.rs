@@ -77,6 +77,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: true,
     // No public presence API: #Interact's own routing decides what happens without agents.
     agent_availability: false,
+    rich_content_to_user: false,
+    provider_wait_estimate: false,
 };
 
 /// The provider entry's #Interact fields. Unknown fields are refused so that a misspelt

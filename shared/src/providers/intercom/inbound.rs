@@ -42,7 +42,7 @@ impl IntercomProvider {
                 (id, kind)
             }),
             TOPIC_ADMIN_ASSIGNED => self.assignment_event(&item).map(|k| (notification_id.clone(), k)),
-            _ => Some((notification_id.clone(), ProviderEventKind::ConversationClosed)),
+            _ => self.close_event(&item).map(|k| (notification_id.clone(), k)),
         };
         Ok(Callback::Events(
             event
@@ -85,6 +85,18 @@ impl IntercomProvider {
             });
             Some((text(&p.id), ProviderEventKind::AgentMessage { agent, message }))
         })
+    }
+
+    /// `conversation.admin.closed`: the agent closed the conversation, but only when the close
+    /// part's author is a person. Intercom sends this topic whoever closed it: Fin (`from_ai_agent`),
+    /// a workflow or rule (author `bot`), or our own bot teammate ending the handover; none of
+    /// those is an agent closing, and the handover keeps its own timers. A payload without a
+    /// close part does not say who closed; it is taken as the agent's close, as before.
+    fn close_event(&self, item: &Conversation) -> Option<ProviderEventKind> {
+        match item.parts().iter().rev().find(|p| p.is("close")) {
+            Some(close) if !self.is_human_admin(close.author.as_ref()) => None,
+            _ => Some(ProviderEventKind::ConversationClosed),
+        }
     }
 
     /// `conversation.admin.assigned`: a person now owns the conversation (the agent joined),

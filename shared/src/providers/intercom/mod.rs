@@ -79,6 +79,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     bot_history_visible: true,
     history_written_back: true,
     agent_availability: true,
+    rich_content_to_user: false,
+    provider_wait_estimate: false,
 };
 
 /// A conversation closed by its agent stays assigned to the agent's team: a user reply would

@@ -92,6 +92,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: false,
     // Hootsuite Inbox lists online agents (`GET /inbox/v1/user-presence/online-agents`).
     agent_availability: true,
+    rich_content_to_user: false,
+    provider_wait_estimate: false,
 };
 
 /// Sparkcentral reports no agent events to a virtual agent: completing with HANDOVER is what

@@ -72,6 +72,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     history_written_back: true,
     // The Conversations API has no agent-presence endpoint.
     agent_availability: false,
+    rich_content_to_user: true,
+    provider_wait_estimate: false,
 };
 
 /// The SunCo switchboard adapter. Secret: `{"keyId": "…", "keySecret": "…", "webhookSecret": "…"}`
@@ -119,7 +121,12 @@ impl ZendeskProvider {
                 "entries must not be empty",
             ));
         }
-        if let Some((what, _)) = s.ticket_fields.iter().find(|(_, id)| id.trim().is_empty()) {
+        let ticket_fields: BTreeMap<String, String> = s
+            .ticket_fields
+            .into_iter()
+            .map(|(what, id)| (what, id.into_string()))
+            .collect();
+        if let Some((what, _)) = ticket_fields.iter().find(|(_, id)| id.is_empty()) {
             return Err(ProviderSetupError::setting(
                 format!("ticketFields.{what}"),
                 "needs a ticket field id",
@@ -144,7 +151,7 @@ impl ZendeskProvider {
                 .unwrap_or_else(|| DEFAULT_AGENT_WORKSPACE.to_owned()),
             bot_integration: non_empty(s.bot_integration_id),
             agent_source_types,
-            ticket_fields: s.ticket_fields,
+            ticket_fields,
         })
     }
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::providers::kit::wire::IdSetting;
+
 /// Provider entry fields of a `kind: zendesk` provider.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -27,9 +29,10 @@ pub(super) struct Settings {
     /// `ZendeskProvider::agent_of`); default [`DEFAULT_AGENT_SOURCE_TYPES`].
     #[serde(default)]
     pub(super) agent_source_types: Option<Vec<String>>,
-    /// What to write into which Zendesk ticket field: `{ "<what>": "<ticket field id>" }`.
+    /// What to write into which Zendesk ticket field: `{ "<what>": <ticket field id> }`. Zendesk
+    /// field ids are numbers; written quoted or not.
     #[serde(default)]
-    pub(super) ticket_fields: BTreeMap<String, String>,
+    pub(super) ticket_fields: BTreeMap<String, IdSetting>,
 }
 
 /// The source type of Agent Workspace replies, as public integrations recognise them: the

@@ -212,3 +212,31 @@ fn numeric_ids_are_read_and_oddly_typed_fields_are_absent() {
         "a has_attachment that is not a boolean is no attachment"
     );
 }
+
+#[test]
+fn a_reply_awaiting_approval_is_relayed_when_approved_not_when_written() {
+    let p = provider();
+    let mut pending = reply("ev-w", Some(AGENT), "Refund granted.");
+    pending["resource"]["metadata"]["approval_required"] = json!(true);
+    assert!(
+        events(&p, &envelope(vec![pending.clone()])).is_empty(),
+        "content.replied fires before approval and publication"
+    );
+    let mut approved = pending;
+    approved["type"] = json!("content.approved");
+    approved["id"] = json!("ev-a");
+    approved["user_id"] = json!("supervisor-1");
+    let e = events(&p, &envelope(vec![approved]));
+    assert_eq!(e.len(), 1);
+    match &e[0].kind {
+        ProviderEventKind::AgentMessage { agent, message } => {
+            assert_eq!(message.text.as_deref(), Some("Refund granted."));
+            assert_eq!(
+                agent.as_ref().map(|a| a.id.as_str()),
+                Some(AGENT),
+                "the writer, not the approver"
+            );
+        }
+        other => panic!("expected an agent message, got {other:?}"),
+    }
+}

@@ -263,3 +263,37 @@ fn malformed_callbacks_are_refused() {
         Err(CallbackError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_reply_held_under_review_is_not_relayed_until_published() {
+    let p = provider();
+    let mut body = agent_reply_body();
+    body["_embedded"]["threads"][0]["state"] = json!("underreview");
+    assert!(events(parse(&p, EVENT_AGENT_REPLY, &body).unwrap()).is_empty());
+    body["_embedded"]["threads"][0]["state"] = json!("published");
+    let e = events(parse(&p, EVENT_AGENT_REPLY, &body).unwrap());
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].event_id, "thread:9003", "the same id once published");
+}
+
+#[test]
+fn a_notification_webhook_with_only_a_uri_is_read_from_the_api_not_refused() {
+    let p = provider();
+    // A webhook created with `notification: true` sends the changed resource's URI only.
+    let uri = json!({"url": "https://api.helpscout.net/v2/conversations/4321"});
+    assert_eq!(
+        parse(&p, EVENT_AGENT_REPLY, &uri).unwrap(),
+        Callback::Fetch {
+            conversation_id: "4321".into()
+        }
+    );
+    let bare = json!("https://api.helpscout.net/v2/conversations/4321");
+    assert_eq!(
+        parse(&p, EVENT_STATUS, &bare).unwrap(),
+        Callback::Fetch {
+            conversation_id: "4321".into()
+        }
+    );
+    let e = events(parse(&p, EVENT_DELETED, &uri).unwrap());
+    assert_eq!(e[0].kind, ProviderEventKind::ConversationClosed);
+}

@@ -219,3 +219,24 @@ fn malformed_notifications_are_refused() {
         assert!(matches!(p.parse_callback(&req), Err(CallbackError::Malformed(_))));
     }
 }
+
+#[test]
+fn only_a_person_closing_is_the_agent_closing() {
+    let p = provider();
+    let closed_by = |author: Value| {
+        let close = part(99, "close", Value::Null, author);
+        events(
+            &p,
+            &notification(TOPIC_ADMIN_CLOSED, conversation(json!(EVA), json!([close]))),
+        )
+    };
+    // A workflow or rule closes as a `bot` author.
+    assert!(closed_by(json!({ "type": "bot", "id": "814860", "name": "Operator" })).is_empty());
+    // Fin closes as an admin marked `from_ai_agent`.
+    let mut fin = admin("814861", "Fin");
+    fin["from_ai_agent"] = json!(true);
+    assert!(closed_by(fin).is_empty());
+    // Our own bot teammate closing (the end of a handover we ended) is not the agent's close.
+    assert!(closed_by(admin(BOT, "Acme bot")).is_empty());
+    assert_eq!(closed_by(admin(EVA, "Eva")).len(), 1);
+}

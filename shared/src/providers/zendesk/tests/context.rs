@@ -63,3 +63,19 @@ fn metadata_carries_tags_fields_and_fits_four_kilobytes() {
     assert!(json_len(&m) <= METADATA_BUDGET);
     assert!(m.values().all(|v| v.is_string()), "flat");
 }
+
+#[test]
+fn ticket_field_ids_are_accepted_as_the_numbers_zendesk_gives() {
+    // Zendesk's Ticket Fields API answers `"id": 360001` (an integer); a bot document written
+    // from it carries numbers.
+    let p = provider_with(json!({
+        "appId": APP, "subdomain": "acme",
+        "ticketFields": {"summary": 360001, "orderId": "360003"}
+    }))
+    .unwrap();
+    let h = handover(json!({"orderId": "A-1"}), vec![]);
+    let r = testing::start_request(&h, None, &[]);
+    let m = p.handover_metadata(&r);
+    assert_eq!(m["dataCapture.ticketField.360001"], "Parcel A-1 is late");
+    assert_eq!(m["dataCapture.ticketField.360003"], "A-1");
+}
