@@ -8,6 +8,7 @@ mod concurrency;
 mod conformance;
 mod deployment;
 mod docs;
+mod evaluator_scale;
 mod fuzz;
 mod hardening;
 mod lambda_runtime;
