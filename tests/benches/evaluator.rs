@@ -527,9 +527,10 @@ mod throughput {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
         let section = format!(
-            "Run of {} at commit {commit}: `cargo bench -p handover-tests --bench evaluator` with \
-             `BENCH_EVALUATOR_STEPS=throughput`, {} ms per DynamoDB request, {} ms per delivery.\n\n{table}",
+            "Run of {} at commit {commit}: `BENCH_EVALUATOR_STEPS=throughput cargo bench -p handover-tests \
+             --bench evaluator` ({} build), {} ms per DynamoDB request, {} ms per delivery.\n\n{table}",
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            if cfg!(debug_assertions) { "dev" } else { "release" },
             latency.as_millis(),
             delivery.as_millis()
         );
