@@ -6,21 +6,27 @@
 //! A run keeps a time budget: due work first, in an order that starts at a random point so no
 //! session or shard is starved when runs overrun; availability after, a few bots at a time;
 //! nothing is started that could not finish before the deadline. What is left is counted and
-//! picked up by the next run.
+//! picked up by the next run. Due sessions are worked on concurrently, within bulkheads: a
+//! global bound and one per destination (each provider and each bot platform of a bot), so a
+//! hanging destination holds only its own slots ([`Bulkheads`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::bots::LoadedBot;
 use super::context::AppContext;
 use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::outbox;
-use crate::domain::{Event, Input, Reply, TimerKind};
+use crate::domain::{Effect, Event, Input, Reply, Session, TimerKind};
 use crate::metrics;
-use crate::store::{DUE_SHARDS, Due, SessionKey};
+use crate::store::{DUE_SHARDS, Due, OutboxStatus, SessionKey, Versioned};
 
 /// Work items read per shard and run; the rest waits for the next minute.
 pub const BATCH_LIMIT: usize = 1000;
@@ -46,6 +52,8 @@ pub struct Report {
     pub backlog: u32,
     /// Bots whose availability was not refreshed because the budget ran out.
     pub bots_skipped: u32,
+    /// Due polls not sent because the provider's circuit breaker was open.
+    pub polls_skipped: u32,
     pub budget_exhausted: bool,
 }
 
@@ -117,8 +125,156 @@ fn time_left(deadline: Instant) -> bool {
     Instant::now() + WORK_RESERVE <= deadline
 }
 
-/// Fires due timers and redelivers due outbox items, found through the sparse due index.
+/// Due sessions in flight at once. A unit waits on the network almost all the time (4–5
+/// DynamoDB requests and a few deliveries of up to 8 s), holding one session document, one
+/// outbox read and a pooled connection: a few hundred kB at most, so 64 units take well under
+/// 64 MB of a 256 MB function. The bound is the vCPU share of a 256 MB function (about a sixth
+/// of a core): at a few ms of CPU per unit (JSON, request signing, TLS), 64 in flight at a
+/// quarter of a second each is about as much as that share can serve.
+pub const DUE_CONCURRENCY: usize = 64;
+
+/// Units in flight per provider of one bot: a provider that hangs holds at most these.
+pub const PER_PROVIDER: usize = 8;
+
+/// Units in flight per bot platform. Larger than [`PER_PROVIDER`]: units of a hanging provider
+/// hold a platform slot too (they may send the user a message), and must leave the bot's other
+/// providers room.
+pub const PER_PLATFORM: usize = 16;
+
+/// The bounds of one run's due work: in flight at once, and per destination (bulkheads), so
+/// a slow or hanging destination takes only its own slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bulkheads {
+    pub global: usize,
+    pub per_provider: usize,
+    pub per_platform: usize,
+}
+
+impl Default for Bulkheads {
+    fn default() -> Self {
+        Bulkheads {
+            global: DUE_CONCURRENCY,
+            per_provider: PER_PROVIDER,
+            per_platform: PER_PLATFORM,
+        }
+    }
+}
+
+impl Bulkheads {
+    /// One session at a time, in order (the evaluator before the bulkheads; kept for the
+    /// benchmark's side-by-side figures).
+    pub const SEQUENTIAL: Bulkheads = Bulkheads {
+        global: 1,
+        per_provider: 1,
+        per_platform: 1,
+    };
+}
+
+/// Where a unit of due work delivers. Ordered so that permits are always taken providers
+/// first, platform last: no two units wait on each other's permits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Destination {
+    Provider { bot_id: String, provider_id: String },
+    Platform { bot_id: String },
+}
+
+/// The run's semaphores: one global, one per destination (made on first use).
+struct Gates {
+    bulkheads: Bulkheads,
+    global: Arc<Semaphore>,
+    destinations: std::sync::Mutex<HashMap<Destination, Arc<Semaphore>>>,
+    /// Circuit breakers read in this run, per bot and provider (one read each).
+    breakers: tokio::sync::Mutex<HashMap<(String, String), bool>>,
+    deadline: Instant,
+}
+
+/// A unit that could not start before the deadline: left for the next run.
+struct NoTime;
+
+impl Gates {
+    fn new(bulkheads: Bulkheads, deadline: Instant) -> Self {
+        Gates {
+            bulkheads,
+            global: Arc::new(Semaphore::new(bulkheads.global.max(1))),
+            destinations: std::sync::Mutex::default(),
+            breakers: tokio::sync::Mutex::default(),
+            deadline,
+        }
+    }
+
+    /// Waits for a permit, but never past the last moment a unit may start; and then only
+    /// if the unit can still finish.
+    async fn permit(&self, semaphore: Arc<Semaphore>) -> Result<OwnedSemaphorePermit, NoTime> {
+        let last_start = self.deadline.checked_sub(WORK_RESERVE).unwrap_or(self.deadline);
+        match tokio::time::timeout_at(last_start.into(), semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) if time_left(self.deadline) => Ok(permit),
+            _ => Err(NoTime),
+        }
+    }
+
+    /// One of the run's global slots.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, NoTime> {
+        self.permit(self.global.clone()).await
+    }
+
+    /// The permits of every destination of a unit, in [`Destination`] order.
+    async fn destinations(&self, wanted: BTreeSet<Destination>) -> Result<Vec<OwnedSemaphorePermit>, NoTime> {
+        let mut permits = Vec::with_capacity(wanted.len());
+        for destination in wanted {
+            let semaphore = {
+                let mut map = self
+                    .destinations
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let size = match destination {
+                    Destination::Provider { .. } => self.bulkheads.per_provider,
+                    Destination::Platform { .. } => self.bulkheads.per_platform,
+                };
+                map.entry(destination)
+                    .or_insert_with(|| Arc::new(Semaphore::new(size.max(1))))
+                    .clone()
+            };
+            permits.push(self.permit(semaphore).await?);
+        }
+        Ok(permits)
+    }
+
+    /// Whether the provider's circuit breaker is open, read once per run and provider.
+    async fn breaker_open(&self, ctx: &AppContext, bot_id: &str, provider_id: &str, now: DateTime<Utc>) -> bool {
+        let key = (bot_id.to_owned(), provider_id.to_owned());
+        let mut breakers = self.breakers.lock().await;
+        if let Some(open) = breakers.get(&key) {
+            return *open;
+        }
+        let open = match ctx.store.intake_state(bot_id, &[provider_id.to_owned()]).await {
+            Ok((health, _)) => health.iter().any(|h| h.is_open(now)),
+            Err(e) => {
+                tracing::warn!(error = %e, "provider health unreadable; assuming healthy");
+                false
+            }
+        };
+        breakers.insert(key, open);
+        open
+    }
+}
+
+/// Fires due timers and redelivers due outbox items, found through the sparse due index, with
+/// the default [`Bulkheads`].
 pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant, report: &mut Report) {
+    process_due_with(ctx, now, deadline, Bulkheads::default(), report).await;
+}
+
+/// [`process_due`] within the given bounds. Each due session is a unit: it is read (in a
+/// global slot), then waits for its destinations' permits holding no global slot, then does
+/// its work in a global slot again. A unit whose permits do not come before the last start
+/// time is left for the next run, like one that finds too little time left.
+pub async fn process_due_with(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    bulkheads: Bulkheads,
+    report: &mut Report,
+) {
     let mut work: BTreeSet<Due> = BTreeSet::new();
     for shard in 0..DUE_SHARDS {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
@@ -133,62 +289,197 @@ pub async fn process_due(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant
         }
     }
     // Start at a random point: when a run cannot finish, the next one does not begin with the
-    // same sessions again, so none is starved.
+    // same sessions again, so none is starved (the semaphores are fair: units start in order).
     let mut work: Vec<Due> = work.into_iter().collect();
     if !work.is_empty() {
         let start = fastrand::usize(0..work.len());
         work.rotate_left(start);
     }
-    let total = work.len();
-    for (done, due) in work.into_iter().enumerate() {
-        if !time_left(deadline) {
-            report.backlog = u32::try_from(total - done).unwrap_or(u32::MAX);
-            break;
+    let gates = Gates::new(bulkheads, deadline);
+    let outcomes: Vec<Report> = if bulkheads.global <= 1 {
+        let mut outcomes = Vec::with_capacity(work.len());
+        for due in work {
+            outcomes.push(unit(ctx, &gates, due, now).await);
         }
-        report.sessions += 1;
-        match due {
-            Due::Timer(key) => match fire_timers(ctx, &key, now).await {
-                Ok(n) => report.timers_fired += n,
-                Err(e) => {
-                    tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "timer failed");
-                    report.errors += 1;
-                }
-            },
-            Due::Start(key) => match ctx.bot(&key.bot_id).await {
-                Ok(bot) => match super::start::settle_left_behind(ctx, &bot, &key, now).await {
-                    Ok(n) => report.starts_settled += n,
-                    Err(e) => {
-                        tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
-                        report.errors += 1;
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable to settle a start left behind");
-                    report.errors += 1;
-                }
-            },
-            Due::Outbox(key) => match ctx.bot(&key.bot_id).await {
-                Ok(bot) => {
-                    let pass = outbox::deliver_due(ctx, &bot, &key).await;
-                    report.delivered += pass.delivered;
-                    report.retried += pass.retried;
-                    report.gave_up += pass.gave_up;
-                    engine::drive(ctx, &bot, pass.follow_ups).await;
-                }
-                Err(e) => {
-                    tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable for redelivery");
-                    report.errors += 1;
-                }
-            },
-        }
+        outcomes
+    } else {
+        // At most one batch per shard: every unit is a future here, but only `global` of them
+        // read or work at once.
+        work.into_iter()
+            .map(|due| unit(ctx, &gates, due, now))
+            .collect::<FuturesUnordered<_>>()
+            .collect()
+            .await
+    };
+    for o in outcomes {
+        report.sessions += o.sessions;
+        report.timers_fired += o.timers_fired;
+        report.delivered += o.delivered;
+        report.retried += o.retried;
+        report.gave_up += o.gave_up;
+        report.errors += o.errors;
+        report.backlog += o.backlog;
+        report.polls_skipped += o.polls_skipped;
+        report.starts_settled += o.starts_settled;
     }
 }
 
-async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> Result<u32, super::ApiError> {
-    let bot = ctx.bot(&key.bot_id).await?;
-    let Some(loaded) = ctx.store.load_session(key).await? else {
-        return Ok(0);
+/// One due session: what it did, as a report of its own.
+async fn unit(ctx: &AppContext, gates: &Gates, due: Due, now: DateTime<Utc>) -> Report {
+    let mut report = Report::default();
+    let done = match due {
+        Due::Timer(key) => timer_unit(ctx, gates, &key, now, &mut report).await,
+        Due::Outbox(key) => outbox_unit(ctx, gates, &key, &mut report).await,
+        Due::Start(key) => start_unit(ctx, gates, &key, now, &mut report).await,
     };
+    match done {
+        Ok(()) => report.sessions = 1,
+        Err(NoTime) => {
+            report = Report {
+                backlog: 1,
+                ..Report::default()
+            }
+        }
+    }
+    report
+}
+
+/// A session with a start left behind by a function that stopped: what the start may have
+/// opened is ended (`start::settle_left_behind`). Rare, and a call or two: a global slot only.
+async fn start_unit(
+    ctx: &AppContext,
+    gates: &Gates,
+    key: &SessionKey,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), NoTime> {
+    let _slot = gates.slot().await?;
+    match ctx.bot(&key.bot_id).await {
+        Ok(bot) => match super::start::settle_left_behind(ctx, &bot, key, now).await {
+            Ok(n) => report.starts_settled += n,
+            Err(e) => {
+                tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
+                report.errors += 1;
+            }
+        },
+        Err(e) => {
+            tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable to settle a start left behind");
+            report.errors += 1;
+        }
+    }
+    Ok(())
+}
+
+async fn timer_unit(
+    ctx: &AppContext,
+    gates: &Gates,
+    key: &SessionKey,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), NoTime> {
+    let read = {
+        let _slot = gates.slot().await?;
+        match ctx.bot(&key.bot_id).await {
+            Ok(bot) => ctx.store.load_session(key).await.map(|s| (bot, s)).map_err(Into::into),
+            Err(e) => Err(e),
+        }
+    };
+    let result = match read {
+        Ok((_, None)) => Ok(0),
+        Ok((bot, Some(loaded))) => {
+            let mut wanted = BTreeSet::from([Destination::Platform {
+                bot_id: key.bot_id.clone(),
+            }]);
+            let provider = loaded.value.handover.as_ref().map(|h| h.provider.clone());
+            if let Some(provider_id) = &provider {
+                wanted.insert(Destination::Provider {
+                    bot_id: key.bot_id.clone(),
+                    provider_id: provider_id.clone(),
+                });
+            }
+            let _permits = gates.destinations(wanted).await?;
+            let _slot = gates.slot().await?;
+            // Polling a provider whose breaker is open only adds to its trouble: the poll
+            // timer still fires (and re-arms), so it is asked again next time.
+            let poll_due = loaded.value.timers.poll_at.is_some_and(|at| at <= now);
+            let may_poll = match &provider {
+                Some(provider_id) if poll_due => !gates.breaker_open(ctx, &key.bot_id, provider_id, now).await,
+                _ => true,
+            };
+            if poll_due && !may_poll {
+                report.polls_skipped += 1;
+                tracing::info!(bot_id = %key.bot_id, session = %key.log_ref(), "provider circuit open; poll skipped");
+            }
+            fire_timers(ctx, &bot, key, loaded, now, may_poll).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(n) => report.timers_fired += n,
+        Err(e) => {
+            tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "timer failed");
+            report.errors += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A session's due outbox items. Its destinations are read from the outbox first, so the
+/// unit waits only for the lanes it will deliver to. Retries are not held back by an open
+/// breaker: their backoff and give-up must keep counting, so a user whose provider is gone is
+/// told in time.
+async fn outbox_unit(ctx: &AppContext, gates: &Gates, key: &SessionKey, report: &mut Report) -> Result<(), NoTime> {
+    let read = {
+        let _slot = gates.slot().await?;
+        match ctx.bot(&key.bot_id).await {
+            Ok(bot) => ctx
+                .store
+                .outbox(key)
+                .await
+                .map(|items| (bot, items))
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        }
+    };
+    let (bot, items) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::error!(bot_id = %key.bot_id, error = %e, "outbox unavailable for redelivery");
+            report.errors += 1;
+            return Ok(());
+        }
+    };
+    let wanted: BTreeSet<Destination> = items
+        .iter()
+        .filter(|i| i.status == OutboxStatus::Pending)
+        .map(|i| match &i.effect {
+            Effect::Bot { .. } => Destination::Platform {
+                bot_id: key.bot_id.clone(),
+            },
+            Effect::Provider { provider, .. } => Destination::Provider {
+                bot_id: key.bot_id.clone(),
+                provider_id: provider.clone(),
+            },
+        })
+        .collect();
+    let _permits = gates.destinations(wanted).await?;
+    let _slot = gates.slot().await?;
+    let pass = outbox::deliver_due(ctx, &bot, key).await;
+    report.delivered += pass.delivered;
+    report.retried += pass.retried;
+    report.gave_up += pass.gave_up;
+    engine::drive(ctx, &bot, pass.follow_ups).await;
+    Ok(())
+}
+
+async fn fire_timers(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+    loaded: Versioned<Session>,
+    now: DateTime<Utc>,
+    may_poll: bool,
+) -> Result<u32, super::ApiError> {
     // The first timer is decided on this very read; after a commit or a poll the copy is stale.
     let mut copy = Some(loaded.clone());
     let session = loaded.value;
@@ -208,8 +499,8 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         if !due(at) {
             continue;
         }
-        if timer == TimerKind::Poll {
-            poll(ctx, &bot, key, handover).await;
+        if timer == TimerKind::Poll && may_poll {
+            poll(ctx, bot, key, handover).await;
             copy = None;
         }
         let input = Input::new(Event::TimerFired {
@@ -220,7 +511,7 @@ async fn fire_timers(ctx: &AppContext, key: &SessionKey, now: DateTime<Utc>) -> 
         if let Some(copy) = copy.take() {
             command = command.on_copy(copy);
         }
-        let applied = engine::apply(ctx, &bot, command).await?;
+        let applied = engine::apply(ctx, bot, command).await?;
         if matches!(applied.reply, Some(Reply::Accepted { applied: true })) {
             fired += 1;
             // An ending timer makes the others moot.

@@ -10,6 +10,7 @@ mod conformance;
 mod deployment;
 mod docs;
 mod documented;
+mod evaluator_scale;
 mod fuzz;
 mod hardening;
 mod honesty;
