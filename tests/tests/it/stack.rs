@@ -357,3 +357,25 @@ fn the_guide_answers_every_unauthenticated_route_prompt() {
         "the HTTP routes are public and authenticated by the functions"
     );
 }
+
+#[test]
+fn every_function_gets_the_stacks_own_generated_log_reference_key() {
+    let t = template();
+    let var = &t["Globals"]["Function"]["Environment"]["Variables"][handover::store::LOG_KEY_ENV];
+    let reference = untag(var).as_str().expect("HANDOVER_LOG_KEY is set for every function");
+    assert!(
+        reference.starts_with("{{resolve:secretsmanager:${LogRefKey}"),
+        "resolved from the stack's generated secret: {reference}"
+    );
+    let secret = &t["Resources"]["LogRefKey"];
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    let length = secret["Properties"]["GenerateSecretString"]["PasswordLength"]
+        .as_u64()
+        .expect("a generated value");
+    assert!(length >= 16, "the code takes a key of 16 bytes or more");
+    // Under the stack's own prefix: two stacks never share it, and `session show` can read it.
+    for stack in ["handover", "handover-staging"] {
+        let name = resolve(&secret["Properties"]["Name"], stack);
+        assert_eq!(name, format!("{stack}/log-ref-key"));
+    }
+}
