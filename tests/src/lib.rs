@@ -318,6 +318,24 @@ impl TestEnv {
             .map(|v| v.value)
     }
 
+    /// A function's context on this test's table whose outbound client gives up after 500 ms,
+    /// with a request budget far longer, so the client's timeout is what ends each try.
+    pub fn impatient_context(&self) -> AppContext {
+        let ctx = AppContext::new(self.ctx.store.clone(), self.ctx.secrets.clone(), self.clock.clone())
+            .with_retry(test_retry())
+            .with_request_budget(Duration::from_secs(15));
+        assert!(
+            ctx.http.set(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_millis(500))
+                    .build()
+                    .expect("a client")
+            ),
+            "a fresh context has no client yet"
+        );
+        ctx
+    }
+
     /// Every item in the table, sorted, for "nothing changed" checks.
     pub async fn dump(&self) -> Vec<String> {
         let mut items = Vec::new();

@@ -283,6 +283,25 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The items of a partition whose sort key starts with `prefix`, strongly consistent (a
+    /// session's start intents or held events: a handful, one page).
+    async fn with_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.items().to_vec())
+    }
+
     /// One strongly consistent item read.
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
         let out = self
@@ -1101,20 +1120,8 @@ impl super::Store for DynamoStore {
     }
 
     async fn start_intents(&self, key: &SessionKey) -> StoreResult<Vec<StartIntent>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :start)")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(session_pk(key)))
-            .expression_attribute_values(":start", s("START#"))
-            .send()
-            .await
-            .map_err(backend)?;
-        out.items()
+        self.with_prefix(session_pk(key), "START#")
+            .await?
             .iter()
             .map(|item| {
                 let mut intent: StartIntent = from_doc(item)?;
@@ -1244,20 +1251,11 @@ impl super::Store for DynamoStore {
     }
 
     async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :early)")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(session_pk(key)))
-            .expression_attribute_values(":early", s("EARLY#"))
-            .send()
-            .await
-            .map_err(backend)?;
-        out.items().iter().map(from_doc).collect()
+        self.with_prefix(session_pk(key), "EARLY#")
+            .await?
+            .iter()
+            .map(from_doc)
+            .collect()
     }
 
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {

@@ -457,7 +457,7 @@ async fn a_hanging_provider_gets_an_answer_before_the_deadline_and_the_end_of_wh
 /// Found by the soak, where such starts were left open.
 #[tokio::test]
 async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline() {
-    use handover::app::{AppContext, bot_webhook};
+    use handover::app::bot_webhook;
     use wiremock::matchers::body_partial_json;
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
@@ -476,17 +476,7 @@ async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline(
         .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
     // A request budget far longer than the client's timeout: the deadline is not what ends it.
-    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
-        .with_retry(test_retry())
-        .with_request_budget(Duration::from_secs(15));
-    assert!(
-        ctx.http.set(
-            reqwest::Client::builder()
-                .timeout(Duration::from_millis(500))
-                .build()
-                .unwrap()
-        )
-    );
+    let ctx = env.impatient_context();
     let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
     let req = env.request(
         "POST",
@@ -516,7 +506,7 @@ async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline(
 /// still ended. Found by the soak, after the fix above, as a conversation left open.
 #[tokio::test]
 async fn a_start_refused_after_a_try_lost_to_the_client_timeout_is_still_ended() {
-    use handover::app::{AppContext, bot_webhook};
+    use handover::app::bot_webhook;
     use wiremock::matchers::body_partial_json;
     let env = TestEnv::new().await;
     let srv = MockServer::start().await;
@@ -542,17 +532,7 @@ async fn a_start_refused_after_a_try_lost_to_the_client_timeout_is_still_ended()
     let bot = env
         .standard_bot(&format!("{}/bot", srv.uri()), &format!("{}/desk", srv.uri()), "")
         .await;
-    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
-        .with_retry(test_retry())
-        .with_request_budget(Duration::from_secs(15));
-    assert!(
-        ctx.http.set(
-            reqwest::Client::builder()
-                .timeout(Duration::from_millis(500))
-                .build()
-                .unwrap()
-        )
-    );
+    let ctx = env.impatient_context();
     let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
     let req = env.request(
         "POST",

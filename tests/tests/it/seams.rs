@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use handover::app::{AppContext, bot_webhook, evaluator};
+use handover::app::{bot_webhook, evaluator};
 use handover::domain::State;
 use handover::store::{OutboxStatus, SessionKey, Store};
 use handover_tests::*;
@@ -134,23 +134,6 @@ async fn a_sunco_delivery_with_one_unreadable_event_applies_the_readable_one() {
     assert_eq!(w.env.dump().await, before);
 }
 
-/// A context like a deployed function's, with a client that gives up after 500 ms and a
-/// request budget far longer, so the client's timeout is what ends each try.
-fn impatient(env: &TestEnv) -> AppContext {
-    let ctx = AppContext::new(env.ctx.store.clone(), env.ctx.secrets.clone(), env.clock.clone())
-        .with_retry(test_retry())
-        .with_request_budget(Duration::from_secs(15));
-    assert!(
-        ctx.http.set(
-            reqwest::Client::builder()
-                .timeout(Duration::from_millis(500))
-                .build()
-                .unwrap()
-        )
-    );
-    ctx
-}
-
 #[tokio::test]
 async fn a_zendesk_start_that_outlives_the_client_timeout_on_every_try_is_released_under_the_sunco_id() {
     let w = zd::world(None).await;
@@ -165,7 +148,7 @@ async fn a_zendesk_start_that_outlives_the_client_timeout_on_every_try_is_releas
         .with_priority(1)
         .mount(&w.zd_srv)
         .await;
-    let ctx = impatient(&w.env);
+    let ctx = w.env.impatient_context();
     let body = serde_json::to_vec(&zd::zendesk_handover("e1", "s-42")).unwrap();
     let req = w.env.request(
         "POST",
@@ -241,7 +224,9 @@ async fn a_help_scout_create_of_unknown_outcome_is_not_created_twice_and_is_coun
         hs.uri()
     ))
     .await;
-    let ctx = impatient(&env).with_metrics(std::sync::Arc::new(metrics.clone()));
+    let ctx = env
+        .impatient_context()
+        .with_metrics(std::sync::Arc::new(metrics.clone()));
     let body = serde_json::to_vec(&handover_request("e1", "s-1")).unwrap();
     let req = env.request("POST", "/v1/bots/acme/events", &env.signed(b"bot-secret", &body), &body);
     let (status, answer) = response_json(bot_webhook::handle(&ctx, req).await);
