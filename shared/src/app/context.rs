@@ -183,7 +183,8 @@ impl AppContext {
             .load()
             .await;
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned());
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+            .with_due_shards(crate::store::DueShards::from_env());
         let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));
         let secrets = CachedSecrets::new(Arc::new(secrets), SECRET_CACHE_TTL);
         AppContext::new(Arc::new(store), Arc::new(secrets), Arc::new(SystemClock))

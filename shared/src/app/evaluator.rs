@@ -26,7 +26,7 @@ use super::engine::{self, Answer, Command, Create, Idempotency};
 use super::outbox;
 use crate::domain::{Effect, Event, Input, Reply, Session, TimerKind};
 use crate::metrics;
-use crate::store::{DUE_SHARDS, Due, OutboxStatus, SessionKey, Versioned};
+use crate::store::{Due, OutboxStatus, SessionKey, Versioned};
 
 /// Work items read per shard and run; the rest waits for the next minute.
 pub const BATCH_LIMIT: usize = 1000;
@@ -276,7 +276,7 @@ pub async fn process_due_with(
     report: &mut Report,
 ) {
     let mut work: BTreeSet<Due> = BTreeSet::new();
-    for shard in 0..DUE_SHARDS {
+    for shard in 0..ctx.store.due_shards_to_read() {
         match ctx.store.due(shard, now, BATCH_LIMIT).await {
             Ok(batch) => {
                 work.extend(batch.due);

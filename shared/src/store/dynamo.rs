@@ -12,7 +12,6 @@ use super::schema::DUE_INDEX;
 use super::{
     Commit, ConversationLink, Due, DueBatch, EarlyEvent, IntentCheck, OutboxItem, OutboxStatus, ProviderHealth,
     Requeue, SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
-    shard_of,
 };
 use crate::config::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -26,6 +25,7 @@ const SEEN_TTL_DAYS: i64 = 7;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    shards: super::DueShards,
 }
 
 impl DynamoStore {
@@ -33,7 +33,14 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            shards: super::DueShards::default(),
         }
+    }
+
+    /// The same store writing and reading `shards` of the due index.
+    pub fn with_due_shards(mut self, shards: super::DueShards) -> Self {
+        self.shards = shards;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -122,8 +129,8 @@ fn parse_health(provider_id: &str, item: &Item) -> ProviderHealth {
     }
 }
 
-fn due_pk(k: &SessionKey) -> String {
-    format!("DUE#{}", shard_of(k))
+fn due_pk(k: &SessionKey, shards: super::DueShards) -> String {
+    format!("DUE#{}", super::shard_among(k, shards.write))
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
@@ -167,7 +174,7 @@ fn put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -
     TransactWriteItem::builder().put(p).build()
 }
 
-fn outbox_item(item: &OutboxItem, expires_at: DateTime<Utc>) -> Item {
+fn outbox_item(item: &OutboxItem, expires_at: DateTime<Utc>, shards: super::DueShards) -> Item {
     let mut m: Item = HashMap::from([
         ("pk".into(), s(outbox_pk(&item.key))),
         ("sk".into(), s(format!("{:010}", item.seq))),
@@ -180,7 +187,7 @@ fn outbox_item(item: &OutboxItem, expires_at: DateTime<Utc>) -> Item {
         ("expiresAt".into(), n(expires_at.timestamp())),
     ]);
     if item.status == OutboxStatus::Pending {
-        m.insert("duePk".into(), s(due_pk(&item.key)));
+        m.insert("duePk".into(), s(due_pk(&item.key, shards)));
         m.insert("dueAt".into(), n(millis(item.due_at)));
     }
     if let Some(e) = &item.last_error {
@@ -246,7 +253,7 @@ impl DynamoStore {
         ]);
         // Only sessions with a pending timer are in the sparse index.
         if let Some(at) = session.timers.earliest() {
-            m.insert("duePk".into(), s(due_pk(&key)));
+            m.insert("duePk".into(), s(due_pk(&key, self.shards)));
             m.insert("dueAt".into(), n(millis(at)));
         }
         m
@@ -482,7 +489,7 @@ impl super::Store for DynamoStore {
             items.push(put(&self.table, item, None, None));
         }
         for o in c.outbox {
-            items.push(put(&self.table, outbox_item(o, c.expires_at), None, None));
+            items.push(put(&self.table, outbox_item(o, c.expires_at, self.shards), None, None));
         }
         // The start intent this commit records: removed with it, and only if it is still
         // there (the evaluator did not finish it as abandoned) and, unless a cancel was already
@@ -665,7 +672,7 @@ impl super::Store for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(outbox_item(item, expires_at)))
+            .set_item(Some(outbox_item(item, expires_at, self.shards)))
             .send()
             .await
             .map_err(backend)?;
@@ -692,7 +699,7 @@ impl super::Store for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":att", n(item.attempts + 1))
             .expression_attribute_values(":err", s(error))
-            .expression_attribute_values(":dp", s(due_pk(&item.key)))
+            .expression_attribute_values(":dp", s(due_pk(&item.key, self.shards)))
             .send()
             .await;
         held(r)
@@ -744,7 +751,7 @@ impl super::Store for DynamoStore {
             .expression_attribute_values(":gave", s("gave_up"))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":at", n(millis(at)))
-            .expression_attribute_values(":dp", s(due_pk(key)))
+            .expression_attribute_values(":dp", s(due_pk(key, self.shards)))
             .send()
             .await;
         match r {
@@ -771,6 +778,10 @@ impl super::Store for DynamoStore {
             }
             Err(e) => Err(backend(e)),
         }
+    }
+
+    fn due_shards_to_read(&self) -> u32 {
+        self.shards.to_read()
     }
 
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch> {
@@ -1083,7 +1094,7 @@ impl super::Store for DynamoStore {
             ("sessionId".into(), s(&key.session_id)),
             ("handoverId".into(), s(&intent.handover_id)),
             ("doc".into(), to_doc(intent)),
-            ("duePk".into(), s(due_pk(key))),
+            ("duePk".into(), s(due_pk(key, self.shards))),
             ("dueAt".into(), n(millis(intent.due_at))),
             ("expiresAt".into(), n(expires_at.timestamp())),
         ]);

@@ -354,6 +354,10 @@ pub trait Store: Send + Sync {
     /// with a fresh count of attempts. Changes nothing unless the item exists and has given up,
     /// so repeating it is harmless.
     async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue>;
+    /// How many shards of the due index the evaluator reads.
+    fn due_shards_to_read(&self) -> u32 {
+        DUE_SHARDS
+    }
     /// Due work in one shard of the sparse index, oldest first.
     async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch>;
     /// Health of the given providers (missing ones are healthy) and the stored availability,
@@ -416,16 +420,69 @@ pub trait Store: Send + Sync {
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
 }
 
-/// Shards of the due index: enough to spread a busy minute over partitions, few enough that
-/// the evaluator's per-minute query count stays small.
+/// Shards of the due index by default: enough to spread a busy minute over partitions, few
+/// enough that the evaluator's per-minute query count stays small. A stack sets its own count
+/// with [`DueShards`] (docs/performance.md, "Raising the due shards").
 pub const DUE_SHARDS: u32 = 4;
 
-/// Stable shard of a session (FNV-1a; must never change between releases).
+/// The most shards a stack may use (one evaluator query each per run).
+pub const MAX_DUE_SHARDS: u32 = 64;
+
+/// How many due-index shards items are written to, and how many the evaluator reads.
+///
+/// The shard of a session is a stable hash modulo `write`. Raising `write` moves sessions to
+/// other shards as their items are next written, while items written before keep their old
+/// shard until then: the evaluator therefore reads `max(write, read)` shards, which covers both
+/// counts during the change and after it. Lowering the count needs `read` kept at the old count
+/// until the high shards are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueShards {
+    pub write: u32,
+    pub read: u32,
+}
+
+impl Default for DueShards {
+    fn default() -> Self {
+        DueShards {
+            write: DUE_SHARDS,
+            read: DUE_SHARDS,
+        }
+    }
+}
+
+impl DueShards {
+    /// From `HANDOVER_DUE_SHARDS` (written) and `HANDOVER_DUE_SHARDS_READ` (read; default and
+    /// minimum: the written count), each 1 to [`MAX_DUE_SHARDS`]; anything else is the default.
+    pub fn from_env() -> Self {
+        let read_var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|n| (1..=MAX_DUE_SHARDS).contains(n))
+        };
+        let write = read_var("HANDOVER_DUE_SHARDS").unwrap_or(DUE_SHARDS);
+        let read = read_var("HANDOVER_DUE_SHARDS_READ").unwrap_or(write).max(write);
+        DueShards { write, read }
+    }
+
+    /// The shards the evaluator queries.
+    pub fn to_read(self) -> u32 {
+        self.read.max(self.write)
+    }
+}
+
+/// Stable shard of a session among [`DUE_SHARDS`] (FNV-1a; must never change between
+/// releases).
 pub fn shard_of(key: &SessionKey) -> u32 {
+    shard_among(key, DUE_SHARDS)
+}
+
+/// Stable shard of a session among `shards`.
+pub fn shard_among(key: &SessionKey, shards: u32) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in key.bot_id.bytes().chain([b'#']).chain(key.session_id.bytes()) {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    h % DUE_SHARDS
+    h % shards.max(1)
 }

@@ -92,3 +92,76 @@ async fn a_hanging_provider_takes_only_its_own_slots() {
     );
     assert!(report.timers_fired >= SESSIONS as u32, "{report:?}");
 }
+
+/// The procedure of docs/performance.md ("Raising the due shards") on a live table: sessions
+/// waiting under 4 shards, then the functions write and read 8; every due timer still fires in
+/// the next run, those written before the change and those written after.
+#[tokio::test]
+async fn raising_the_due_shards_on_a_live_table_loses_no_due_work() {
+    use handover::store::{DueShards, DynamoStore, SessionKey, shard_among};
+    let env = TestEnv::new().await;
+    let srv = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "timeouts: { noAgentSeconds: 60, stillWaitingEverySeconds: 0 }",
+        )
+        .await;
+    for n in 0..12 {
+        let (_, a) = env
+            .send_event(
+                "acme",
+                &bot.platform_secret,
+                &handover_request(&format!("h-{n}"), &format!("old-{n}")),
+            )
+            .await;
+        assert_eq!(a["outcome"], "opened", "{a}");
+    }
+    // The change: the functions now write to 8 shards and read 8.
+    let raised = DueShards { write: 8, read: 8 };
+    let ctx = handover::app::AppContext::new(
+        std::sync::Arc::new(DynamoStore::new(env.dynamo.clone(), env.table.clone()).with_due_shards(raised)),
+        env.ctx.secrets.clone(),
+        env.clock.clone(),
+    )
+    .with_retry(test_retry());
+    let mut in_new_shards = 0;
+    for n in 0..12 {
+        let session = format!("new-{n}");
+        let body = serde_json::to_vec(&handover_request(&format!("h-{n}"), &session)).unwrap();
+        let req = env.request(
+            "POST",
+            "/v1/bots/acme/events",
+            &env.signed(&bot.platform_secret, &body),
+            &body,
+        );
+        let (_, a) = response_json(handover::app::bot_webhook::handle(&ctx, req).await);
+        assert_eq!(a["outcome"], "opened", "{a}");
+        if shard_among(&SessionKey::new("acme", &session), 8) >= 4 {
+            in_new_shards += 1;
+        }
+    }
+    assert!(in_new_shards > 0, "some sessions were written to the new shards");
+    env.clock.advance(chrono::Duration::seconds(61));
+    // A reader of the old 4 shards alone would miss those: the raised count reads all 8.
+    let old_reader = DynamoStore::new(env.dynamo.clone(), env.table.clone());
+    let mut seen_by_old = 0;
+    for shard in 0..4 {
+        seen_by_old += handover::store::Store::due(&old_reader, shard, env.now(), 1000)
+            .await
+            .unwrap()
+            .due
+            .len();
+    }
+    assert!(seen_by_old < 24, "the old reader sees {seen_by_old} of 24");
+    let report = handover::app::evaluator::run(&ctx, env.now()).await;
+    assert_eq!(
+        report.timers_fired, 24,
+        "every no-agent timer fired, old shards and new: {report:?}"
+    );
+}
