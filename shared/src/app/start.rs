@@ -108,11 +108,15 @@ impl<'a> Starts<'a> {
         self.crashed = true;
     }
 
-    fn find(&self, start: &Start) -> Option<&Tried> {
+    /// The latest try of this handover at this provider.
+    fn position(&self, start: &Start) -> Option<usize> {
         self.tried
             .iter()
-            .rev()
-            .find(|t| t.intent.provider == start.provider && t.intent.handover_id == start.handover.id)
+            .rposition(|t| t.intent.provider == start.provider && t.intent.handover_id == start.handover.id)
+    }
+
+    fn find(&self, start: &Start) -> Option<&Tried> {
+        self.position(start).map(|i| &self.tried[i])
     }
 
     /// The conversation this command already opened for the same handover at the same provider
@@ -141,13 +145,8 @@ impl<'a> Starts<'a> {
 
     /// The commit of `start` went through: its conversation is the handover's now.
     pub(super) fn committed(&mut self, start: &Start) {
-        if let Some(t) = self
-            .tried
-            .iter_mut()
-            .rev()
-            .find(|t| t.intent.provider == start.provider && t.intent.handover_id == start.handover.id)
-        {
-            t.committed = true;
+        if let Some(i) = self.position(start) {
+            self.tried[i].committed = true;
         }
     }
 
@@ -191,7 +190,7 @@ impl<'a> Starts<'a> {
             .put_start_intent(key, &intent, &links, expires)
             .await
             .map_err(StartFailure::Store)?;
-        let result = open_conversation(ctx, self.bot, key, start, self.deadline).await;
+        let result = open_conversation(ctx, provider.as_ref(), key, start, known_id.is_some(), self.deadline).await;
         let outcome = match &result {
             Ok(conversation_id) => {
                 ctx.health.record(&key.bot_id, &start.provider, true, now).await;
@@ -349,18 +348,18 @@ impl StartError {
 }
 
 /// Opens the conversation at the provider, within the request's deadline; one quick second
-/// try for a transient failure when time allows. Returns the provider's conversation id.
+/// try for a transient failure when time allows. `id_known_before` is whether the provider's
+/// id of the conversation is known before it answers (`Provider::uncertain_start_id`): only
+/// then may a try of unknown outcome be followed by another. Returns the provider's
+/// conversation id.
 async fn open_conversation(
     ctx: &AppContext,
-    bot: &LoadedBot,
+    provider: &dyn crate::providers::Provider,
     key: &SessionKey,
     start: &Start,
+    id_known_before: bool,
     deadline: Instant,
 ) -> Result<String, StartError> {
-    let provider = bot
-        .provider(&start.provider)
-        .await
-        .map_err(|e| DeliveryError::permanent(e.message))?;
     let transcript = ctx
         .store
         .transcript(key, Some(start.through_seq))
@@ -386,8 +385,7 @@ async fn open_conversation(
     };
     // A provider that creates the conversation and names it only in its answer is not tried a
     // second time after a first try of unknown outcome: the second could only open another.
-    let retry_safe =
-        |first: &StartError| !first.outcome_unknown() || provider.uncertain_start_id(start.handover.as_ref()).is_some();
+    let retry_safe = |first: &StartError| !first.outcome_unknown() || id_known_before;
     match attempt().await {
         Err(first @ StartError::Failed(DeliveryError::Retryable { retry_after, .. }))
             if retry_after.is_none_or(|d| d <= Duration::from_secs(1)) && retry_safe(&first) =>

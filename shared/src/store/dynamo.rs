@@ -290,6 +290,35 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// A provider-conversation link and its back-reference in the session's partition (so an
+    /// erase finds it); `pending` while the start that wrote it has not committed.
+    fn link_items(
+        &self,
+        key: &SessionKey,
+        (provider, conversation, handover): (&str, &str, &str),
+        expires_at: DateTime<Utc>,
+        pending: bool,
+    ) -> [TransactWriteItem; 2] {
+        let mut link: Item = HashMap::from([
+            ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+            ("sk".into(), s("SESSION")),
+            ("botId".into(), s(&key.bot_id)),
+            ("sessionId".into(), s(&key.session_id)),
+            ("handoverId".into(), s(handover)),
+            ("expiresAt".into(), n(expires_at.timestamp())),
+        ]);
+        if pending {
+            link.insert("pending".into(), AttributeValue::Bool(true));
+        }
+        let back: Item = HashMap::from([
+            ("pk".into(), s(session_pk(key))),
+            ("sk".into(), s(link_sk(provider, conversation))),
+            ("target".into(), s(conv_pk(&key.bot_id, provider, conversation))),
+            ("expiresAt".into(), n(expires_at.timestamp())),
+        ]);
+        [put(&self.table, link, None, None), put(&self.table, back, None, None)]
+    }
+
     /// The items of a partition whose sort key starts with `prefix`, strongly consistent (a
     /// session's start intents or held events: a handful, one page).
     async fn with_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
@@ -517,22 +546,7 @@ impl super::Store for DynamoStore {
             items.len() - 1
         });
         for (provider, conversation, handover) in c.links {
-            let item: Item = HashMap::from([
-                ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
-                ("sk".into(), s("SESSION")),
-                ("botId".into(), s(&key.bot_id)),
-                ("sessionId".into(), s(&key.session_id)),
-                ("handoverId".into(), s(handover)),
-                ("expiresAt".into(), n(c.expires_at.timestamp())),
-            ]);
-            items.push(put(&self.table, item, None, None));
-            let back: Item = HashMap::from([
-                ("pk".into(), s(session_pk(&key))),
-                ("sk".into(), s(link_sk(provider, conversation))),
-                ("target".into(), s(conv_pk(&key.bot_id, provider, conversation))),
-                ("expiresAt".into(), n(c.expires_at.timestamp())),
-            ]);
-            items.push(put(&self.table, back, None, None));
+            items.extend(self.link_items(&key, (provider, conversation, handover), c.expires_at, false));
         }
         if items.len() > super::MAX_TRANSACTION_ITEMS {
             return Err(StoreError::TooLarge(items.len()));
@@ -1103,23 +1117,7 @@ impl super::Store for DynamoStore {
         }
         let mut items = vec![put(&self.table, record, None, None)];
         for (provider, conversation, handover) in links {
-            let link: Item = HashMap::from([
-                ("pk".into(), s(conv_pk(&key.bot_id, provider, conversation))),
-                ("sk".into(), s("SESSION")),
-                ("botId".into(), s(&key.bot_id)),
-                ("sessionId".into(), s(&key.session_id)),
-                ("handoverId".into(), s(handover)),
-                ("pending".into(), AttributeValue::Bool(true)),
-                ("expiresAt".into(), n(expires_at.timestamp())),
-            ]);
-            items.push(put(&self.table, link, None, None));
-            let back: Item = HashMap::from([
-                ("pk".into(), s(session_pk(key))),
-                ("sk".into(), s(link_sk(provider, conversation))),
-                ("target".into(), s(conv_pk(&key.bot_id, provider, conversation))),
-                ("expiresAt".into(), n(expires_at.timestamp())),
-            ]);
-            items.push(put(&self.table, back, None, None));
+            items.extend(self.link_items(key, (provider, conversation, handover), expires_at, true));
         }
         self.client
             .transact_write_items()
