@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::Duration;
@@ -198,7 +198,7 @@ async fn scan() {
         evaluator::refresh_availability(
             &ctx,
             now,
-            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            Instant::now() + std::time::Duration::from_secs(3600),
             &mut report,
         )
         .await;
@@ -219,7 +219,7 @@ async fn scan() {
         evaluator::process_due(
             &ctx,
             now,
-            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            Instant::now() + std::time::Duration::from_secs(3600),
             &mut report,
         )
         .await;

@@ -59,6 +59,17 @@ pub struct Deps {
     /// Adapters constructed so far (observability, and the tests that adapters are built once
     /// per bot load rather than per request).
     pub built: Arc<AtomicUsize>,
+    /// Where adapters come from instead of HTTP, when set: the simulator's models of providers
+    /// and bot platforms. Never set in a function.
+    pub models: Option<Arc<dyn AdapterSource>>,
+}
+
+/// Builds a bot's adapters in place of the HTTP ones, so the real engine can run against
+/// models of providers and bot platforms (the deterministic simulator, `make sim`). The models
+/// implement the same ports as the HTTP adapters; nothing else of the engine changes.
+pub trait AdapterSource: Send + Sync {
+    fn provider(&self, bot: &BotConfig, provider: &crate::config::ProviderConfig) -> Arc<dyn Provider>;
+    fn platform(&self, bot: &BotConfig) -> Arc<dyn BotPlatform>;
 }
 
 impl std::ops::Deref for LoadedBot {
@@ -94,6 +105,10 @@ impl LoadedBot {
             .zip(self.bot.config.provider(provider_id))
             .ok_or_else(|| ApiError::unauthorized(format!("bot has no provider {provider_id:?}")))?;
         cell.get_or_try_init(|| async {
+            if let Some(models) = &self.deps.models {
+                self.deps.built.fetch_add(1, Ordering::Relaxed);
+                return Ok(models.provider(&self.bot.config, config));
+            }
             let secret = self.secret(&config.secret_ref).await?;
             let adapter = providers::build(config, &secret, self.deps.http.get()).map_err(|e| {
                 tracing::error!(provider_id, error = %e, "provider cannot be built");
@@ -112,6 +127,9 @@ impl LoadedBot {
     }
 
     async fn build_platform(&self) -> Result<Arc<dyn BotPlatform>, ApiError> {
+        if let Some(models) = &self.deps.models {
+            return Ok(models.platform(&self.bot.config));
+        }
         let p = &self.bot.config.platform;
         match p.kind {
             PlatformKind::Native => {

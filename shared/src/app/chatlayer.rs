@@ -1,7 +1,7 @@
 //! `GET|POST /v1/bots/{botId}/chatlayer`: Chatlayer's Offloading Webhook contract.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;

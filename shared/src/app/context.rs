@@ -96,6 +96,7 @@ impl AppContext {
             secrets: secrets.clone(),
             http: http.clone(),
             built: Arc::new(AtomicUsize::new(0)),
+            models: None,
         };
         AppContext {
             health: Health::new(store.clone(), BreakerPolicy::default()),
@@ -168,6 +169,12 @@ impl AppContext {
             }
             _ => self.new_handover_id(),
         }
+    }
+
+    /// Takes adapters from `models` instead of building HTTP ones (the simulator).
+    pub fn with_models(mut self, models: Arc<dyn super::bots::AdapterSource>) -> Self {
+        self.deps.models = Some(models);
+        self
     }
 
     pub fn with_bot_cache_ttl(mut self, ttl: Duration) -> Self {

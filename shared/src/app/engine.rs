@@ -5,7 +5,9 @@
 //! loop. The driver never edits a decision and never calls itself.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Value, json};
@@ -344,6 +346,9 @@ async fn decide_and_commit(
                 let mut follow_ups = pass.follow_ups;
                 if let Some(s) = &recorded {
                     follow_ups.extend(after_start(ctx, key, s, starts.cancelled()).await);
+                    if let Some(opened) = starts.opened_by(s) {
+                        follow_ups.extend(created_so_far(bot, key, s, &opened).await);
+                    }
                 }
                 let applied = Applied {
                     body,
@@ -391,6 +396,38 @@ async fn after_start(ctx: &AppContext, key: &SessionKey, start: &Start, cancelle
             .collect(),
         Err(e) => {
             tracing::warn!(bot_id = %key.bot_id, error = %e, "events held for the start unreadable; the provider's next event applies");
+            Vec::new()
+        }
+    }
+}
+
+/// A provider that names its conversations only in its answer (Help Scout, a new Intercom
+/// conversation) may report what happens in it before that answer reaches us (an agent
+/// assigned by a workflow at once): such a callback finds no link, not even a pending one,
+/// and is acknowledged as unknown. So once the start commits, what the conversation holds so
+/// far is read back from the provider, once, and applied like callbacks under the provider's
+/// own event ids (a callback of the same event later is a repeat). Found by the simulator
+/// (docs/reliability.md, "What the simulator found").
+async fn created_so_far(
+    bot: &LoadedBot,
+    key: &SessionKey,
+    start: &Start,
+    opened: &crate::domain::Opened,
+) -> Vec<FollowUp> {
+    let Ok(provider) = bot.provider(&start.provider).await else {
+        return Vec::new();
+    };
+    if provider.uncertain_start_id(&start.handover).is_some() {
+        return Vec::new();
+    }
+    match provider.fetch_events(&opened.conversation_id).await {
+        Ok(events) => events
+            .into_iter()
+            .filter(|e| e.conversation_id == opened.conversation_id)
+            .map(|e| super::provider_events::follow_up(key, &start.provider, &start.handover.id, e))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "events before the start's answer unreadable; the provider's next event applies");
             Vec::new()
         }
     }

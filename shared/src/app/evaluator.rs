@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -206,7 +208,7 @@ impl Gates {
     /// if the unit can still finish.
     async fn permit(&self, semaphore: Arc<Semaphore>) -> Result<OwnedSemaphorePermit, NoTime> {
         let last_start = self.deadline.checked_sub(WORK_RESERVE).unwrap_or(self.deadline);
-        match tokio::time::timeout_at(last_start.into(), semaphore.acquire_owned()).await {
+        match tokio::time::timeout_at(last_start, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) if time_left(self.deadline) => Ok(permit),
             _ => Err(NoTime),
         }
@@ -566,7 +568,7 @@ pub async fn refresh_availability(ctx: &AppContext, now: DateTime<Utc>, deadline
                     agents: stored.agents.clone(),
                 };
                 let presence = refresh_presence(ctx, &bot, &mut next, now);
-                if tokio::time::timeout_at(deadline.into(), presence).await.is_err() {
+                if tokio::time::timeout_at(deadline, presence).await.is_err() {
                     tracing::warn!(bot_id = %bot.config.bot_id, "agent presence not refreshed before the deadline");
                 }
                 Some((bot.config.bot_id.clone(), next != stored, next))

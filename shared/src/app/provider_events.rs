@@ -36,6 +36,21 @@ pub fn idempotency(bot_id: &str, provider_id: &str, event_id: &str) -> Idempoten
     }
 }
 
+/// A provider event applied after the commit that made its conversation known, under the
+/// provider's own event id (like the callback that would have carried it).
+pub fn follow_up(key: &SessionKey, provider_id: &str, handover_id: &str, e: ProviderEvent) -> FollowUp {
+    let idempotency = idempotency(&key.bot_id, provider_id, &e.event_id);
+    let event_id = e.event_id.clone();
+    FollowUp {
+        key: key.clone(),
+        input: Input {
+            event_id: Some(event_id),
+            ..Input::new(to_event(e, handover_id.to_owned()))
+        },
+        idempotency: Some(idempotency),
+    }
+}
+
 /// A provider event for a start in flight, as it is held until the commit.
 pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str) -> EarlyEvent {
     let (kind, agent, message) = match &e.kind {

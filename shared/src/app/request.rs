@@ -81,8 +81,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 /// When this request must be answered by: the Lambda invocation's deadline minus
 /// [`DEADLINE_MARGIN`], and never later than `budget` from now (outside Lambda, or when the
 /// runtime gave no deadline). A handover's start attempts and failover all share it.
-pub fn request_deadline(req: &Request, budget: std::time::Duration) -> std::time::Instant {
-    let now = std::time::Instant::now();
+pub fn request_deadline(req: &Request, budget: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
     let by_budget = now + budget;
     let Some(lambda) = req.lambda_context_ref() else {
         return by_budget;

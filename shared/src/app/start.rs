@@ -26,7 +26,9 @@
 //!   behind: its `dueAt` puts it in the sparse due index, and the evaluator settles it
 //!   ([`settle_left_behind`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
@@ -126,6 +128,17 @@ impl<'a> Starts<'a> {
             Some(Tried {
                 outcome: Outcome::Opened(o),
                 committed: false,
+                ..
+            }) => Some(o.clone()),
+            _ => None,
+        }
+    }
+
+    /// The conversation the latest try of `start` opened (committed or not).
+    pub(super) fn opened_by(&self, start: &Start) -> Option<Opened> {
+        match self.find(start) {
+            Some(Tried {
+                outcome: Outcome::Opened(o),
                 ..
             }) => Some(o.clone()),
             _ => None,
@@ -377,7 +390,7 @@ async fn open_conversation(
         transcript: &transcript,
     };
     let attempt = || async {
-        tokio::time::timeout_at(deadline.into(), provider.start(&request))
+        tokio::time::timeout_at(deadline, provider.start(&request))
             .await
             .map_err(|_| StartError::TimedOut)?
             .map(|c| c.conversation_id)

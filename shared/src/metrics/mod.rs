@@ -737,7 +737,7 @@ pub struct EvaluatorRun {
     pub leftover: u32,
     pub errors: u32,
     /// When it began.
-    pub started: std::time::Instant,
+    pub started: tokio::time::Instant,
     /// Its time budget (`evaluator::RUN_BUDGET`).
     pub budget: Duration,
 }

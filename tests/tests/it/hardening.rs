@@ -608,7 +608,7 @@ async fn a_hanging_availability_endpoint_does_not_stop_due_timers_firing() {
     );
 
     env.clock.advance(chrono::Duration::minutes(2));
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let deadline = started + evaluator::WORK_RESERVE + Duration::from_secs(2);
     let report = evaluator::run_until(&env.ctx, env.now(), deadline).await;
     assert_eq!(report.timers_fired, 1, "{report:?}");

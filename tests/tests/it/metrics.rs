@@ -215,7 +215,7 @@ async fn work_a_run_leaves_for_the_next_is_a_metric() {
     env.clock.advance(Duration::seconds(301));
 
     // No time left: the due timer and the bot's availability wait for the next run.
-    let cut = evaluator::run_until(&env.ctx, env.now(), std::time::Instant::now()).await;
+    let cut = evaluator::run_until(&env.ctx, env.now(), tokio::time::Instant::now()).await;
     assert!(cut.budget_exhausted, "{cut:?}");
     // A run with time does the work and leaves nothing.
     let full = evaluator::run(&env.ctx, env.now()).await;

@@ -1,0 +1,286 @@
+//! The promises checked after every run, once the world has settled (an hour of the
+//! evaluator's schedule without faults):
+//!
+//! 1. no conversation is left open at the provider under the provider's own id (a created
+//!    conversation whose id the provider never gave us may stay open only if the service
+//!    counted it as unresolved), and nothing is ended or relayed under an id it does not know;
+//! 2. nobody is left waiting: every session is back with the bot, and no start intent is left;
+//! 3. nothing accepted is lost: the outbox is empty but for turns the desk refused for good;
+//! 4. every handover the bot was told of ends once, with a reason;
+//! 5. every agent message of a transcript reaches the bot once and in order, every relayed turn
+//!    reaches the desk once and in order;
+//! 6. no agent event posted for a live handover is ignored (early joins are held, not dropped);
+//! 7. a cancel sent while the start was in flight ends the handover as cancelled;
+//! 8. prompt: on a lane no fault touched, a turn reaches the other side within
+//!    [`PROMPT_BOUND_MS`] of being sent.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use handover::domain::{Actor, EndReason, State};
+use handover::store::{MemoryStore, OutboxStatus};
+
+use crate::Model;
+use crate::world::World;
+
+/// How long a relayed turn may take at chat cadence, sent to received, in virtual time: the
+/// handbook's "about a second" plus the models' network latencies.
+pub const PROMPT_BOUND_MS: i64 = 2_000;
+
+/// How far back a fault makes a lane "not clean" for the promptness check.
+const FAULT_SHADOW_SECS: i64 = 120;
+
+/// Every broken promise of a settled run; `transcripts` are the sessions' transcripts.
+pub fn all(
+    world: &World,
+    store: &MemoryStore,
+    transcripts: &BTreeMap<String, Vec<handover::domain::TranscriptEntry>>,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    let desk = world.desk.lock().expect("desk");
+    let bot = world.bot.lock().expect("bot");
+    let unresolved = world.unresolved.load(std::sync::atomic::Ordering::Relaxed);
+
+    // 1. Nothing left open at the provider, under its own id.
+    let mut unnamed_open = 0;
+    for c in desk.conversations.values().filter(|c| c.open) {
+        if world.model == Model::Created && !c.named {
+            unnamed_open += 1;
+            continue;
+        }
+        v.push(format!(
+            "conversation {} (handover {}, session {}) left open at the provider",
+            c.id, c.handover_id, c.session
+        ));
+    }
+    if unnamed_open > unresolved {
+        v.push(format!(
+            "{unnamed_open} conversations the provider named only in a lost answer are open, {unresolved} counted as unresolved"
+        ));
+    }
+    for id in &desk.unknown_ends {
+        v.push(format!(
+            "a conversation was ended under {id:?}, an id the provider does not know"
+        ));
+    }
+    for id in &desk.unknown_turns {
+        v.push(format!(
+            "a turn was relayed under {id:?}, an id the provider does not know"
+        ));
+    }
+
+    // 2. Nobody left waiting, no start left behind.
+    for (s, _) in store.sessions() {
+        if s.state != State::Bot {
+            v.push(format!(
+                "session {} is still {:?} after the run settled",
+                s.session_id, s.state
+            ));
+        }
+    }
+    for (k, intent) in store.all_start_intents() {
+        v.push(format!(
+            "start intent of {} (handover {}) left behind",
+            k.session_id, intent.handover_id
+        ));
+    }
+
+    // 3. Nothing accepted lost.
+    for item in store.all_outbox() {
+        match item.status {
+            OutboxStatus::Pending => v.push(format!(
+                "outbox item {} of {} still pending after the run settled",
+                item.seq, item.key.session_id
+            )),
+            OutboxStatus::GaveUp if !desk.refused.contains(&item.id) => v.push(format!(
+                "outbox item {} of {} given up although nobody refused it: {:?}",
+                item.seq, item.key.session_id, item.last_error
+            )),
+            OutboxStatus::GaveUp => {}
+        }
+    }
+
+    // 4. Each handover ends once, with a reason.
+    let mut told: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in &bot.received {
+        told.insert(&r.handover_id, &r.session);
+    }
+    for (h, o) in &bot.opened {
+        told.insert(h, &o.session);
+    }
+    for (h, session) in told {
+        match bot.ended_deliveries.get(h).copied().unwrap_or(0) {
+            1 => {}
+            0 => v.push(format!("handover {h} of {session} never ended for the bot")),
+            n => v.push(format!("handover {h} of {session} ended {n} times for the bot")),
+        }
+    }
+
+    // 5. Once and in order, both ways.
+    for (s, _) in store.sessions() {
+        let transcript = transcripts.get(&s.session_id).cloned().unwrap_or_default();
+        let agent_texts: Vec<&str> = transcript
+            .iter()
+            .filter(|e| e.actor == Actor::Agent)
+            .filter_map(|e| e.message.text.as_deref())
+            .collect();
+        let received: Vec<&str> = bot
+            .received
+            .iter()
+            .filter(|r| r.session == s.session_id && r.kind == "agent.message")
+            .filter_map(|r| r.text.as_deref())
+            .collect();
+        for t in &agent_texts {
+            match received.iter().filter(|r| *r == t).count() {
+                1 => {}
+                0 => v.push(format!("agent message {t:?} of {} never reached the bot", s.session_id)),
+                n => v.push(format!(
+                    "agent message {t:?} of {} reached the bot {n} times",
+                    s.session_id
+                )),
+            }
+        }
+        let order: Vec<&str> = received.iter().copied().filter(|r| agent_texts.contains(r)).collect();
+        let expected: Vec<&str> = agent_texts.iter().copied().filter(|t| order.contains(t)).collect();
+        if order != expected {
+            v.push(format!(
+                "agent messages of {} reached the bot out of order: {order:?}",
+                s.session_id
+            ));
+        }
+    }
+    for c in desk.conversations.values() {
+        for t in &c.duplicated {
+            v.push(format!("turn {t:?} reached conversation {} twice", c.id));
+        }
+        if c.order.windows(2).any(|w| w[0] > w[1]) {
+            v.push(format!(
+                "turns reached conversation {} out of order: {:?}",
+                c.id, c.order
+            ));
+        }
+    }
+
+    // 6. No agent event for a live handover lost: an event answered "ignored" while its
+    //    handover was starting must have reached the bot another way (held, or read back).
+    for a in desk.answers.iter().filter(|a| a.ignored) {
+        let Some(c) = desk.conversations.get(&a.conversation) else {
+            continue;
+        };
+        let Some(opened) = bot.opened.get(&c.handover_id) else {
+            continue;
+        };
+        let closed = c.closed.as_ref().map(|(t, _)| *t);
+        let ended = bot.ended.get(&c.handover_id).map(|(t, _)| *t);
+        let gone = [closed, ended].into_iter().flatten().min();
+        let cancelled = matches!(bot.ended.get(&c.handover_id), Some((_, EndReason::UserCancelled)));
+        if a.sent_at > opened.at || gone.is_some_and(|g| a.sent_at >= g) || cancelled {
+            continue;
+        }
+        let reached = match a.kind.as_str() {
+            "joined" => bot
+                .received
+                .iter()
+                .any(|r| r.handover_id == c.handover_id && r.kind == "agent.joined"),
+            "closed" => bot.ended.contains_key(&c.handover_id),
+            _ => true,
+        };
+        if !reached {
+            v.push(format!(
+                "{} event {} of conversation {} was ignored while its handover {} was starting, and never reached the bot (lost)",
+                a.kind, a.event_id, a.conversation, c.handover_id
+            ));
+        }
+    }
+
+    // 7. A cancel during the start wins. A cancel answered before the provider was even asked
+    //    found no start to cancel (the request and the cancel crossed): nothing was promised.
+    for (h, o) in bot.opened.iter().filter(|(_, o)| o.cancelled_during_start) {
+        let Some((_, _, answered_at, answer)) = bot
+            .cancel_answers
+            .iter()
+            .find(|(s, l, _, _)| *s == o.session && *l == o.lifecycle)
+        else {
+            continue;
+        };
+        let asked_at = desk
+            .conversations
+            .values()
+            .filter(|c| c.handover_id == *h)
+            .map(|c| c.started_at)
+            .min();
+        let promised = match answer {
+            Some(200..=299) => true,
+            Some(422) => asked_at.is_some_and(|a| *answered_at > a),
+            _ => false,
+        };
+        if !promised {
+            continue;
+        }
+        match bot.ended.get(h) {
+            Some((_, EndReason::UserCancelled)) | None => {}
+            Some((_, other)) => v.push(format!(
+                "handover {h} of {} was cancelled during its start (answer {answer:?}) but ended as {}",
+                o.session,
+                other.as_str()
+            )),
+        }
+    }
+
+    // 8. Prompt on clean lanes.
+    let clean = |session: &str, from: DateTime<Utc>, to: DateTime<Utc>| {
+        world
+            .fault_times
+            .lock()
+            .expect("fault times")
+            .get(session)
+            .is_none_or(|ts| {
+                !ts.iter()
+                    .any(|t| *t >= from - chrono::Duration::seconds(FAULT_SHADOW_SECS) && *t <= to)
+            })
+    };
+    for c in desk.conversations.values() {
+        for (text, (received, _)) in &c.turns {
+            let Some((session, sent, during_start)) = bot.turns.get(text) else {
+                continue;
+            };
+            let late = (*received - *sent).num_milliseconds();
+            if !during_start && late > PROMPT_BOUND_MS && clean(session, *sent, *received) {
+                v.push(format!(
+                    "turn {text:?} of {session} reached the desk {late} ms after it was sent, on a clean lane"
+                ));
+            }
+        }
+    }
+    if world.model != Model::Polled {
+        for r in bot.received.iter().filter(|r| r.kind == "agent.message") {
+            let Some(sent) = r.text.as_ref().and_then(|t| desk.agent_sent.get(t)) else {
+                continue;
+            };
+            let late = (r.at - *sent).num_milliseconds();
+            let held = desk.answers.iter().any(|a| a.held);
+            if !held && late > PROMPT_BOUND_MS && clean(&r.session, *sent, r.at) {
+                v.push(format!(
+                    "agent message {:?} reached the bot of {} {late} ms after it was posted, on a clean lane",
+                    r.text, r.session
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// Relay latencies (sent to first received) of turns on clean lanes, in milliseconds.
+pub fn latencies(world: &World) -> Vec<u64> {
+    let desk = world.desk.lock().expect("desk");
+    let bot = world.bot.lock().expect("bot");
+    let mut out = Vec::new();
+    for c in desk.conversations.values() {
+        for (text, (received, _)) in &c.turns {
+            if let Some((_, sent, false)) = bot.turns.get(text) {
+                out.push(u64::try_from((*received - *sent).num_milliseconds()).unwrap_or(0));
+            }
+        }
+    }
+    out
+}
