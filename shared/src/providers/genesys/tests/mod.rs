@@ -22,6 +22,7 @@ fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
                 state: Some((*state).to_owned()),
                 user: None,
                 queue: None,
+                messages: Vec::new(),
             })
             .collect(),
     }
