@@ -848,3 +848,53 @@ async fn every_request_matches_engages_published_parameters() {
         "a limit that is not an integer is refused"
     );
 }
+
+/// One notification of `fixtures/engage/webhook-events.json` (sources in its `_source`): the
+/// events named, for this test's thread, source and agent.
+fn published_notification(request_id: &str, names: &[&str]) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/engage/webhook-events.json"
+    ))
+    .unwrap()
+    .replace("\"THREAD\"", &format!("\"{THREAD}\""))
+    .replace("\"SOURCE\"", &format!("\"{SOURCE}\""))
+    .replace("\"AGENT\"", &format!("\"{AGENT}\""));
+    let all: Value = serde_json::from_str(&text).unwrap();
+    let mut n = all["notification"].clone();
+    n["id"] = json!(request_id);
+    n["events"] = names
+        .iter()
+        .map(|name| {
+            let e = all["events"][*name].clone();
+            assert!(e.is_object(), "no fixture event {name}");
+            e
+        })
+        .collect();
+    n
+}
+
+#[tokio::test]
+async fn a_deferred_intervention_stays_with_its_agent_and_a_canceled_one_ends_the_handover() {
+    let w = world().await;
+    w.opened("e1", "s-cancel").await;
+    let (status, answer) = w.callback(&published_notification("req-a", &["assigned"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    assert_eq!(w.env.session("acme", "s-cancel").await.unwrap().state, State::Agent);
+
+    // Deferred: put aside by its agent, reactivated later; the handover goes on.
+    let (status, answer) = w.callback(&published_notification("req-d", &["deferred"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)), "{answer}");
+    assert_eq!(w.env.session("acme", "s-cancel").await.unwrap().state, State::Agent);
+    assert!(!w.to_bot_types().await.contains(&"handover.ended".to_owned()));
+
+    // Canceled by the agent: the agent side is done, control returns to the bot.
+    let (status, answer) = w.callback(&published_notification("req-c", &["canceled"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    let ended = w.to_bot().await.last().cloned().unwrap();
+    assert_eq!(ended["type"], "handover.ended");
+    assert_eq!(ended["reason"], "agent_closed");
+    let s = w.env.session("acme", "s-cancel").await.unwrap();
+    assert_eq!(s.state, State::Bot);
+    assert_eq!(s.last_handover.unwrap().end_reason, Some(EndReason::AgentClosed));
+}
