@@ -489,3 +489,84 @@ async fn an_agents_carousel_and_quick_replies_reach_the_bot_as_a_rich_message() 
     );
     assert_eq!(message["quickReplies"], json!(["Neither"]));
 }
+
+/// A Zendesk bot whose secret has Support API credentials, its Support API (agent
+/// availabilities, answered with `answer` of `fixtures/zendesk/agent-availabilities.json`) and
+/// its Conversations API on one mock.
+async fn bot_with_presence(env: &TestEnv, answer: &str) -> (MockServer, MockServer) {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/zendesk/agent-availabilities.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bot_srv = MockServer::start().await;
+    let zd_srv = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot_srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&zd_srv)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/agent_availabilities"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture[answer].clone()))
+        .mount(&zd_srv)
+        .await;
+    let platform_ref = env.secret("platform", &json!({ "signingSecret": "bot-secret" })).await;
+    let zd_ref = env
+        .secret(
+            "zendesk",
+            &json!({ "keyId": "app_key_1", "keySecret": "s3cr3t", "webhookSecret": WEBHOOK_SECRET,
+                     "supportEmail": "bot@acme.example", "supportApiToken": "zd-token" }),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {bot}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {zd}/sc\n    supportBaseUrl: {zd}\nrouting:\n  - provider: zd\n    queue: general\n",
+        bot = bot_srv.uri(),
+        zd = zd_srv.uri(),
+    ))
+    .await;
+    (bot_srv, zd_srv)
+}
+
+#[tokio::test]
+async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
+    // Nobody online on messaging: the handover is not offered, nothing is passed.
+    let env = TestEnv::new().await;
+    let (_bot, zd) = bot_with_presence(&env, "none_online").await;
+    let (status, answer) = env
+        .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-none"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "closed", "{answer}");
+    assert_eq!(answer["reason"], "no_agents_online");
+    assert!(requests_to(&zd, "POST", &pass_control_path()).await.is_empty());
+    let asked = requests_to(&zd, "GET", "/api/v2/agent_availabilities").await;
+    assert_eq!(asked.len(), 1);
+    let query: Vec<(String, String)> = asked[0].url.query_pairs().into_owned().collect();
+    assert!(
+        query.contains(&("filter[channel_status]".to_owned(), "messaging:online".to_owned())),
+        "{query:?}"
+    );
+    // Zendesk's API-token scheme: `{email}/token:{token}` as HTTP Basic.
+    assert_eq!(
+        asked[0].headers.get("authorization").unwrap(),
+        "Basic Ym90QGFjbWUuZXhhbXBsZS90b2tlbjp6ZC10b2tlbg=="
+    );
+
+    // An agent online: the handover opens.
+    let env = TestEnv::new().await;
+    let (_bot, zd) = bot_with_presence(&env, "one_online").await;
+    let (status, answer) = env
+        .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-one"))
+        .await;
+    assert_eq!((status, answer["outcome"].clone()), (200, json!("opened")), "{answer}");
+    assert_eq!(requests_to(&zd, "POST", &pass_control_path()).await.len(), 1);
+}
