@@ -570,3 +570,93 @@ async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
     assert_eq!((status, answer["outcome"].clone()), (200, json!("opened")), "{answer}");
     assert_eq!(requests_to(&zd, "POST", &pass_control_path()).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_chatlayer_bot_does_not_repeat_the_agents_message_of_an_embedded_conversation() {
+    const TOKEN: &str = "verify-me";
+    let env = TestEnv::new().await;
+    let cl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&cl)
+        .await;
+    let zd = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&zd)
+        .await;
+    let cl_ref = env
+        .secret("chatlayer", &json!({"verifyToken": TOKEN, "apiToken": "cl-api-token"}))
+        .await;
+    let zd_ref = env
+        .secret(
+            "zendesk",
+            &json!({ "keyId": "app_key_1", "keySecret": "s3cr3t", "webhookSecret": WEBHOOK_SECRET }),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: chatlayer\n  secretRef: {cl_ref}\n  apiBaseUrl: '{}'\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {}/sc\nrouting:\n  - provider: zd\n    queue: general\n",
+        cl.uri(),
+        zd.uri()
+    ))
+    .await;
+    // Chatlayer's documented offload event (fixtures/chatlayer, sources in its README), its
+    // payload naming the SunCo conversation the user and Chatlayer's bot are in.
+    let mut offload: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/chatlayer/offload-event.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    offload["payload"] = json!({ "providerConversationId": CONV });
+    let req = env.request(
+        "POST",
+        &format!("/v1/bots/acme/chatlayer?token={TOKEN}"),
+        &[],
+        &serde_json::to_vec(&offload).unwrap(),
+    );
+    let (status, answer) = env.call_bot(req).await;
+    assert_eq!(
+        (status, answer["offloadSuccess"].clone()),
+        (200, json!(true)),
+        "{answer}"
+    );
+    assert_eq!(requests_to(&zd, "POST", &pass_control_path()).await.len(), 1);
+
+    // The agent answers in the Agent Workspace: SunCo shows it to the user in their channel.
+    let bytes = serde_json::to_vec(&envelope(vec![business_message(
+        "ev-eva",
+        "zd:agentWorkspace",
+        "Eva",
+        "Hi, Eva here.",
+    )]))
+    .unwrap();
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/providers/zd/callback",
+        &[("x-api-key", WEBHOOK_SECRET.to_owned())],
+        &bytes,
+    );
+    let (status, answer) = env.call_provider(req).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    // Chatlayer gets our own dialogs (the join), never the agent's words a second time.
+    let sent: Vec<String> = recorded(&cl)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/actions"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(!sent.is_empty(), "the joined dialog reaches Chatlayer");
+    assert!(sent.iter().all(|b| !b.contains("Eva here")), "{sent:?}");
+    let key = SessionKey::new("acme", offload["sessionId"].as_str().unwrap());
+    let transcript = env.store.transcript(&key, None).await.unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|e| e.actor == Actor::Agent && e.message.text.as_deref() == Some("Hi, Eva here.")),
+        "the agent's turn is still in the bot's history"
+    );
+}
