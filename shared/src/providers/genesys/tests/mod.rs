@@ -8,6 +8,7 @@ use crate::providers::ProviderEventKind;
 use crate::providers::kit::callback_auth::compact_json;
 use crate::providers::kit::testing::{self, events};
 
+mod choices;
 mod content;
 
 fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
