@@ -189,16 +189,19 @@ fn notification(request_id: &str, events: Vec<Value>) -> Value {
     json!({ "id": request_id, "domain_id": "582af25a799fc247acfcde38", "events": events })
 }
 
-/// An intervention event (the events page's example shape) for the thread.
+/// An intervention event for the thread: the events page's sample
+/// (`fixtures/engage/webhook-events.json`, sources in its `_source`) with this type, id and agent.
 fn intervention_event(kind: &str, event_id: &str, owner: &str) -> Value {
-    json!({
-        "type": kind, "id": event_id, "user_id": owner, "issued_at": "2026-11-25T09:03:00.000Z",
-        "resource": { "type": "intervention", "id": "5464b5c04d61639684110000", "metadata": {
-            "custom_field_values": {}, "category_ids": [OTHER_CATEGORY, AGENT_CATEGORY],
-            "closed_at": null, "deferred_at": null, "identity_id": "5b8eaf1813047d298f940265",
-            "source_id": SOURCE, "thread_id": THREAD, "user_id": owner
-        } }
-    })
+    let sample = published_notification("sample", &["assigned"]);
+    let mut e = sample["events"][0].clone();
+    e["type"] = json!(kind);
+    e["id"] = json!(event_id);
+    e["user_id"] = json!(owner);
+    e["issued_at"] = json!("2026-11-25T09:03:00.000Z");
+    let meta = &mut e["resource"]["metadata"];
+    meta["user_id"] = json!(owner);
+    meta["category_ids"] = json!([OTHER_CATEGORY, AGENT_CATEGORY]);
+    e
 }
 
 /// A reply written in Engage (by an agent, or by the bot through the API), as `content.replied`

@@ -109,19 +109,15 @@ async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, Value) {
         .await
 }
 
-/// A 2.0 conversation object as Help Scout's webhooks carry it, threads embedded (newest first).
+/// A 2.0 conversation object as Help Scout's webhooks carry it (the body of
+/// `fixtures/helpscout/webhook-conversations.json`, sources in its `_source`, in mailbox 85),
+/// with this status and these threads embedded (newest first).
 fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value {
-    json!({
-        "id": id, "number": 12, "threads": threads.len(), "type": "chat", "folderId": 11,
-        "status": status, "state": "published", "subject": "Chat handed over by the bot",
-        "preview": "…", "mailboxId": 85,
-        "assignee": {"id": 99, "type": "user", "first": "Eva", "last": "", "email": "eva@acme.example"},
-        "createdBy": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
-        "createdAt": "2026-11-25T08:59:58Z",
-        "primaryCustomer": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
-        "_embedded": {"threads": threads},
-        "_links": {"self": {"href": "…"}}
-    })
+    let mut c = published("moved", id, 85);
+    c["status"] = json!(status);
+    c["threads"] = json!(threads.len());
+    c["_embedded"]["threads"] = json!(threads);
+    c
 }
 
 /// An agent's reply thread (type `message`, written by a user), its body HTML.
