@@ -600,7 +600,7 @@ impl Bot {
         let traits = config
             .providers
             .iter()
-            .map(|p| (p.id.clone(), crate::providers::traits(p.kind)))
+            .map(|p| (p.id.clone(), crate::providers::entry_traits(p)))
             .collect();
         Ok(Bot {
             config,

@@ -35,6 +35,10 @@ pub const URL_TOKEN_PARAM: &str = "token";
 /// Keys of the session's platform context.
 pub const CTX_BOT_ID: &str = "chatlayerBotId";
 pub const CTX_VERSION: &str = "chatlayerVersion";
+/// The embedded provider conversation of the last offload (`payload.providerConversationId`),
+/// empty when the offload named none: an agent's message in such a conversation already
+/// reaches the user through the provider's own channel.
+pub const CTX_EMBEDDED: &str = "chatlayerEmbeddedConversation";
 
 /// An event Chatlayer posts. Unknown fields are ignored.
 #[derive(Debug, Deserialize)]
@@ -75,6 +79,16 @@ impl ChatlayerEvent {
         }
         if let Some(v) = &self.version {
             c.insert(CTX_VERSION.to_owned(), v.clone());
+        }
+        if self.event == "offload" {
+            // Every offload sets it, so one handover's embedded conversation never outlives it.
+            let embedded = self
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("providerConversationId"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            c.insert(CTX_EMBEDDED.to_owned(), embedded.to_owned());
         }
         c
     }
@@ -296,8 +310,9 @@ pub fn handover_request(payload: Option<&Value>) -> Result<HandoverRequest, Stri
         Some(_) => return Err("payload.variables: must be an object".into()),
         None => BTreeMap::new(),
     };
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 8] = [
         "provider",
+        "providerConversationId",
         "queue",
         "trigger",
         "language",
@@ -323,7 +338,7 @@ pub fn handover_request(payload: Option<&Value>) -> Result<HandoverRequest, Stri
         variables,
         tags,
         summary: text("summary"),
-        provider_conversation_id: None,
+        provider_conversation_id: text("providerConversationId"),
     })
 }
 
@@ -487,6 +502,10 @@ impl BotPlatform for ChatlayerPlatform {
         context: &BTreeMap<String, String>,
     ) -> Result<(), DeliveryError> {
         match event {
+            // In an embedded provider's conversation (Zendesk, Sparkcentral, Engage) the agent
+            // writes in the user's own channel, which Chatlayer's bot is also connected to:
+            // sending the message again would show it to the user twice.
+            BotEvent::AgentMessage { .. } if context.get(CTX_EMBEDDED).is_some_and(|c| !c.is_empty()) => Ok(()),
             BotEvent::AgentMessage { message, .. } => self.say(key, context, message).await,
             BotEvent::AgentJoined { dialog, .. } => {
                 if self.pause_at == PauseAt::AtAgentJoin

@@ -318,6 +318,15 @@ pub fn traits(kind: ProviderKind) -> ProviderTraits {
     }
 }
 
+/// The traits of one provider entry: its kind's, unless a setting changes the model
+/// (Sparkcentral's `joinFromLock`).
+pub fn entry_traits(config: &ProviderConfig) -> ProviderTraits {
+    match config.kind {
+        ProviderKind::Sparkcentral => sparkcentral::traits_of(config),
+        kind => traits(kind),
+    }
+}
+
 /// Builds the adapter for one configured provider.
 pub fn build(
     config: &ProviderConfig,

@@ -190,16 +190,19 @@ fn notification(request_id: &str, events: Vec<Value>) -> Value {
     json!({ "id": request_id, "domain_id": "582af25a799fc247acfcde38", "events": events })
 }
 
-/// An intervention event (the events page's example shape) for the thread.
+/// An intervention event for the thread: the events page's sample
+/// (`fixtures/engage/webhook-events.json`, sources in its `_source`) with this type, id and agent.
 fn intervention_event(kind: &str, event_id: &str, owner: &str) -> Value {
-    json!({
-        "type": kind, "id": event_id, "user_id": owner, "issued_at": "2026-11-25T09:03:00.000Z",
-        "resource": { "type": "intervention", "id": "5464b5c04d61639684110000", "metadata": {
-            "custom_field_values": {}, "category_ids": [OTHER_CATEGORY, AGENT_CATEGORY],
-            "closed_at": null, "deferred_at": null, "identity_id": "5b8eaf1813047d298f940265",
-            "source_id": SOURCE, "thread_id": THREAD, "user_id": owner
-        } }
-    })
+    let sample = published_notification("sample", &["assigned"]);
+    let mut e = sample["events"][0].clone();
+    e["type"] = json!(kind);
+    e["id"] = json!(event_id);
+    e["user_id"] = json!(owner);
+    e["issued_at"] = json!("2026-11-25T09:03:00.000Z");
+    let meta = &mut e["resource"]["metadata"];
+    meta["user_id"] = json!(owner);
+    meta["category_ids"] = json!([OTHER_CATEGORY, AGENT_CATEGORY]);
+    e
 }
 
 /// A reply written in Engage (by an agent, or by the bot through the API), as `content.replied`
@@ -848,4 +851,54 @@ async fn every_request_matches_engages_published_parameters() {
         !validator("GET /interventions").is_valid(&json!({"thread_id": THREAD, "limit": "all"})),
         "a limit that is not an integer is refused"
     );
+}
+
+/// One notification of `fixtures/engage/webhook-events.json` (sources in its `_source`): the
+/// events named, for this test's thread, source and agent.
+fn published_notification(request_id: &str, names: &[&str]) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/engage/webhook-events.json"
+    ))
+    .unwrap()
+    .replace("\"THREAD\"", &format!("\"{THREAD}\""))
+    .replace("\"SOURCE\"", &format!("\"{SOURCE}\""))
+    .replace("\"AGENT\"", &format!("\"{AGENT}\""));
+    let all: Value = serde_json::from_str(&text).unwrap();
+    let mut n = all["notification"].clone();
+    n["id"] = json!(request_id);
+    n["events"] = names
+        .iter()
+        .map(|name| {
+            let e = all["events"][*name].clone();
+            assert!(e.is_object(), "no fixture event {name}");
+            e
+        })
+        .collect();
+    n
+}
+
+#[tokio::test]
+async fn a_deferred_intervention_stays_with_its_agent_and_a_canceled_one_ends_the_handover() {
+    let w = world().await;
+    w.opened("e1", "s-cancel").await;
+    let (status, answer) = w.callback(&published_notification("req-a", &["assigned"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    assert_eq!(w.env.session("acme", "s-cancel").await.unwrap().state, State::Agent);
+
+    // Deferred: put aside by its agent, reactivated later; the handover goes on.
+    let (status, answer) = w.callback(&published_notification("req-d", &["deferred"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)), "{answer}");
+    assert_eq!(w.env.session("acme", "s-cancel").await.unwrap().state, State::Agent);
+    assert!(!w.to_bot_types().await.contains(&"handover.ended".to_owned()));
+
+    // Canceled by the agent: the agent side is done, control returns to the bot.
+    let (status, answer) = w.callback(&published_notification("req-c", &["canceled"])).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    let ended = w.to_bot().await.last().cloned().unwrap();
+    assert_eq!(ended["type"], "handover.ended");
+    assert_eq!(ended["reason"], "agent_closed");
+    let s = w.env.session("acme", "s-cancel").await.unwrap();
+    assert_eq!(s.state, State::Bot);
+    assert_eq!(s.last_handover.unwrap().end_reason, Some(EndReason::AgentClosed));
 }

@@ -859,3 +859,85 @@ async fn eventbridge_pushes_the_join_and_the_close_and_nothing_is_polled() {
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0]["reason"], "agent_closed");
 }
+
+/// `fixtures/genesys/structured-response.json` (sources in its `_source`), with the conversation
+/// id filled in.
+fn structured_fixture() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/genesys/structured-response.json"
+    ))
+    .unwrap()
+    .replace("CONVERSATION", GENESYS_CONVERSATION);
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_users_choice_of_a_flows_quick_reply_goes_back_as_a_button_response() {
+    const RESPONSE_PATH: &str = "/api/v2/conversations/messages/int-1/inbound/open/structured/response";
+    let fixture = structured_fixture();
+    let env = TestEnv::new().await;
+    let (bot_srv, genesys_srv) = servers().await;
+    genesys_bot(&env, &bot_srv, &genesys_srv).await;
+    // Genesys' conversation lists the flow's structured message last; read back, it offers
+    // "A late parcel" (late) and "A refund" (refund).
+    Mock::given(method("GET"))
+        .and(path(DISCONNECT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture["conversation"].clone()))
+        .with_priority(1)
+        .mount(&genesys_srv)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{DISCONNECT_PATH}/messages/m-flow-qr2")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture["message"].clone()))
+        .mount(&genesys_srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(RESPONSE_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "gm-2"})))
+        .mount(&genesys_srv)
+        .await;
+    let handover_id = open(&env, "s-choice").await;
+    callback(&env, &published("bot_flow_quick_reply_v2", &handover_id)).await;
+
+    // The user taps "A refund": a ButtonResponse answering the flow's message, not text.
+    send(&env, user_message("e-choice", "s-choice", "A refund")).await;
+    let responses = requests_to(&genesys_srv, "POST", RESPONSE_PATH).await;
+    assert_eq!(responses.len(), 1, "one structured response");
+    let body = json_of(&responses[0]);
+    assert_eq!(
+        body["buttonResponse"],
+        json!({"type": "QuickReply", "text": "A refund", "payload": "refund"})
+    );
+    assert_eq!(body["originatingMessageId"], "m-flow-qr2");
+    assert_eq!(body["channel"]["from"]["id"], json!(handover_id));
+    let inbound_texts = |requests: Vec<wiremock::Request>| -> Vec<Value> {
+        requests.iter().map(|r| json_of(r)["text"].clone()).collect()
+    };
+    let texts = inbound_texts(requests_to(&genesys_srv, "POST", INBOUND_PATH).await);
+    assert!(!texts.contains(&json!("A refund")), "{texts:?}");
+
+    // The body is what the published models describe, and the schema can refuse.
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/open-messaging-requests.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut schema = fixture["schema"].clone();
+    schema["definitions"] = spec["definitions"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{body}: {errors:?}");
+    let mut wrong = body.clone();
+    wrong["buttonResponse"]["type"] = json!("Text");
+    assert!(!validator.is_valid(&wrong));
+
+    // Words that are no choice stay an ordinary inbound message.
+    send(&env, user_message("e-free", "s-choice", "Something else entirely")).await;
+    assert_eq!(requests_to(&genesys_srv, "POST", RESPONSE_PATH).await.len(), 1);
+    let texts = inbound_texts(requests_to(&genesys_srv, "POST", INBOUND_PATH).await);
+    assert!(texts.contains(&json!("Something else entirely")), "{texts:?}");
+}

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use handover::domain::{EndReason, State};
 use handover::providers::helpscout;
 use handover::store::SessionKey;
 use handover::store::prelude::*;
@@ -109,19 +110,15 @@ async fn callback(env: &TestEnv, event: &str, body: &Value) -> (u16, Value) {
         .await
 }
 
-/// A 2.0 conversation object as Help Scout's webhooks carry it, threads embedded (newest first).
+/// A 2.0 conversation object as Help Scout's webhooks carry it (the body of
+/// `fixtures/helpscout/webhook-conversations.json`, sources in its `_source`, in mailbox 85),
+/// with this status and these threads embedded (newest first).
 fn conversation(id: u64, status: &str, threads: Vec<Value>) -> Value {
-    json!({
-        "id": id, "number": 12, "threads": threads.len(), "type": "chat", "folderId": 11,
-        "status": status, "state": "published", "subject": "Chat handed over by the bot",
-        "preview": "…", "mailboxId": 85,
-        "assignee": {"id": 99, "type": "user", "first": "Eva", "last": "", "email": "eva@acme.example"},
-        "createdBy": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
-        "createdAt": "2026-11-25T08:59:58Z",
-        "primaryCustomer": {"id": CUSTOMER_ID, "type": "customer", "email": CUSTOMER_EMAIL},
-        "_embedded": {"threads": threads},
-        "_links": {"self": {"href": "…"}}
-    })
+    let mut c = published("moved", id, 85);
+    c["status"] = json!(status);
+    c["threads"] = json!(threads.len());
+    c["_embedded"]["threads"] = json!(threads);
+    c
 }
 
 /// An agent's reply thread (type `message`, written by a user), its body HTML.
@@ -616,4 +613,78 @@ async fn rich_turns_reach_help_scout_as_html_and_an_agents_html_reaches_the_bot(
         message["attachments"],
         json!([{"type": "image", "url": "https://cdn.example.com/map.png"}])
     );
+}
+
+/// A body of `fixtures/helpscout/webhook-conversations.json` (sources in its `_source`) for a
+/// conversation and a mailbox.
+fn published(name: &str, conversation: u64, mailbox: u64) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/helpscout/webhook-conversations.json"
+    ))
+    .unwrap()
+    .replace("\"CONVERSATION\"", &conversation.to_string())
+    .replace("/CONVERSATION", &format!("/{conversation}"))
+    .replace("\"MAILBOX\"", &mailbox.to_string());
+    let all: Value = serde_json::from_str(&text).unwrap();
+    assert!(all[name].is_object(), "no fixture {name}");
+    all[name].clone()
+}
+
+#[tokio::test]
+async fn a_move_out_of_the_bots_mailboxes_ends_the_handover_and_a_move_within_them_does_not() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    open(&env, "s-move").await;
+
+    // Still in mailbox 85, one of the bot's: nothing changes.
+    let (status, answer) = callback(&env, "convo.moved", &published("moved", 4321, 85)).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)), "{answer}");
+    assert_eq!(env.session("acme", "s-move").await.unwrap().state, State::Waiting);
+
+    // Moved to mailbox 90, which the bot does not hand over to: the agent side took it away.
+    let (status, answer) = callback(&env, "convo.moved", &published("moved", 4321, 90)).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    let events = received(&bot_srv).await;
+    let ended = of_type(&events, "handover.ended");
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert_eq!(ended[0]["reason"], "agent_closed");
+    assert_eq!(env.session("acme", "s-move").await.unwrap().state, State::Bot);
+}
+
+#[tokio::test]
+async fn a_conversation_merged_into_another_ends_its_handover_at_the_next_turn() {
+    let env = TestEnv::new().await;
+    let (bot_srv, hs) = servers().await;
+    helpscout_bot(&env, &bot_srv, &hs).await;
+    open(&env, "s-merge").await;
+
+    // 4321 is merged into 5555: the webhook names the survivor, not ours.
+    let (status, answer) = callback(&env, "convo.merged", &published("merged", 5555, 85)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], 0);
+    // A merge into ours changes nothing either.
+    let (status, answer) = callback(&env, "convo.merged", &published("merged", 4321, 85)).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(0)), "{answer}");
+    assert_eq!(env.session("acme", "s-merge").await.unwrap().state, State::Waiting);
+
+    // From now on Help Scout redirects every call on 4321 to the survivor.
+    for p in [CONVERSATION_PATH, CUSTOMER_PATH, NOTES_PATH] {
+        Mock::given(path(p))
+            .respond_with(
+                ResponseTemplate::new(301).insert_header("location", format!("{}/v2/conversations/5555", hs.uri())),
+            )
+            .with_priority(1)
+            .mount(&hs)
+            .await;
+    }
+    send(&env, user_message("e-after", "s-merge", "Hello?")).await;
+    let events = received(&bot_srv).await;
+    let ended = of_type(&events, "handover.ended");
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert_eq!(ended[0]["reason"], "provider_error");
+    let s = env.session("acme", "s-merge").await.unwrap();
+    assert_eq!(s.state, State::Bot);
+    assert_eq!(s.last_handover.unwrap().end_reason, Some(EndReason::ProviderError));
 }

@@ -700,3 +700,124 @@ async fn every_request_body_matches_hootsuites_published_schema() {
         "a token request without the organization is refused"
     );
 }
+
+/// `fixtures/sparkcentral/inbox-queue.json`: Hootsuite's published queue, presence-metric and
+/// lock operations (sources in its `_source`).
+fn inbox_queue() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/sparkcentral/inbox-queue.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A validator of one operation's request or response schema in the fixture.
+fn inbox_schema(spec: &Value, operation: &str, which: &str) -> jsonschema::Validator {
+    let mut root = spec["operations"][operation][which].clone();
+    assert!(root.is_object(), "no {which} for {operation}");
+    root["components"] = spec["components"].clone();
+    jsonschema::validator_for(&root).unwrap()
+}
+
+#[tokio::test]
+async fn a_queues_teams_decide_its_availability() {
+    const METRIC: &str = "POST /inbox/v1/user-presence/metrics/agent-availability";
+    let spec = inbox_queue();
+    let w = world(
+        INBOX,
+        "    checkOnlineAgents: true\n    queueTeams:\n      general: [\"team-nl\", \"team-be\"]\n",
+    )
+    .await;
+    // Someone is available in the organization, but nobody in the queue's teams.
+    Mock::given(method("POST"))
+        .and(path("/inbox/v1/user-presence/metrics/agent-availability"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": 0})))
+        .mount(&w.sc)
+        .await;
+    let (status, answer) = w.send(&sparkcentral_handover("e1", "s-1")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["reason"], "no_agents_online", "{answer}");
+    let asked: Vec<Call> = w
+        .calls()
+        .await
+        .into_iter()
+        .filter(|c| c.path == "/inbox/v1/user-presence/metrics/agent-availability")
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let body: Value = serde_json::from_str(&asked[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"teamIds": ["team-nl", "team-be"], "userPresenceStatus": "AVAILABLE"})
+    );
+    assert!(inbox_schema(&spec, METRIC, "requestSchema").is_valid(&body));
+    assert!(
+        !inbox_schema(&spec, METRIC, "requestSchema").is_valid(&json!({"userPresenceStatus": "BUSY"})),
+        "the schema can refuse"
+    );
+    assert!(inbox_schema(&spec, METRIC, "responseSchema").is_valid(&json!({"value": 0})));
+}
+
+#[tokio::test]
+async fn with_join_from_lock_the_agent_who_locked_the_conversation_joins_and_the_wait_is_hootsuites() {
+    const LOCK: &str = "GET /inbox/v1/queue/lock";
+    let spec = inbox_queue();
+    let w = world(INBOX, "    joinFromLock: true\n").await;
+    // Queue metrics as Hootsuite documents them: 6 contacts waiting, the longest for 131 s.
+    for (p, op) in [
+        (
+            "/inbox/v1/queue/metrics/contacts-waiting",
+            "POST /inbox/v1/queue/metrics/contacts-waiting",
+        ),
+        (
+            "/inbox/v1/queue/metrics/longest-wait-time",
+            "POST /inbox/v1/queue/metrics/longest-wait-time",
+        ),
+    ] {
+        let value = spec["operations"][op]["examples"]["singleValue"]["value"].clone();
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": value })))
+            .mount(&w.sc)
+            .await;
+    }
+    // Nobody has locked it yet: the published example's lock is another conversation's.
+    let example = spec["operations"][LOCK]["example"].clone();
+    assert!(inbox_schema(&spec, LOCK, "responseSchema").is_valid(&example));
+    Mock::given(method("GET"))
+        .and(path("/inbox/v1/queue/lock"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(example.clone()))
+        .with_priority(5)
+        .mount(&w.sc)
+        .await;
+    w.opened("e1", "s-1").await;
+    assert_eq!(w.env.session("acme", "s-1").await.unwrap().state, State::Waiting);
+    assert!(w.to_bot_types().await.is_empty(), "no join at the handover call");
+    tick_minutes(&w.env, 1).await;
+    tick_minutes(&w.env, 1).await;
+    assert_eq!(w.env.session("acme", "s-1").await.unwrap().state, State::Waiting);
+    // The still-waiting nudge (every 120 s by default) carries Hootsuite's queue metrics.
+    let events = received(&w.bot_srv).await;
+    let waiting = of_type(&events, "handover.waiting");
+    assert_eq!(waiting.len(), 1, "{events:?}");
+    assert_eq!(waiting[0]["estimatedWaitSeconds"], 131);
+    assert_eq!(waiting[0]["position"], 6);
+
+    // Eva locks it: the next poll reports her as the agent who joined.
+    let mut locked = example.clone();
+    locked["locks"][0]["conversationId"] = json!(CONV);
+    Mock::given(method("GET"))
+        .and(path("/inbox/v1/queue/lock"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(locked))
+        .with_priority(1)
+        .mount(&w.sc)
+        .await;
+    tick_minutes(&w.env, 1).await;
+    let events = received(&w.bot_srv).await;
+    let joined = of_type(&events, "agent.joined");
+    assert_eq!(joined.len(), 1, "{events:?}");
+    assert_eq!(joined[0]["agent"]["id"], "57fc9dc2-2b6f-11ec-aed1-66640cff431f");
+    assert_eq!(w.env.session("acme", "s-1").await.unwrap().state, State::Agent);
+}

@@ -490,3 +490,174 @@ async fn an_agents_carousel_and_quick_replies_reach_the_bot_as_a_rich_message() 
     );
     assert_eq!(message["quickReplies"], json!(["Neither"]));
 }
+
+/// A Zendesk bot whose secret has Support API credentials, its Support API (agent
+/// availabilities, answered with `answer` of `fixtures/zendesk/agent-availabilities.json`) and
+/// its Conversations API on one mock.
+async fn bot_with_presence(env: &TestEnv, answer: &str) -> (MockServer, MockServer) {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/zendesk/agent-availabilities.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bot_srv = MockServer::start().await;
+    let zd_srv = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bot_srv)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&zd_srv)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/agent_availabilities"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture[answer].clone()))
+        .mount(&zd_srv)
+        .await;
+    let platform_ref = env.secret("platform", &json!({ "signingSecret": "bot-secret" })).await;
+    let zd_ref = env
+        .secret(
+            "zendesk",
+            &json!({ "keyId": "app_key_1", "keySecret": "s3cr3t", "webhookSecret": WEBHOOK_SECRET,
+                     "supportEmail": "bot@acme.example", "supportApiToken": "zd-token" }),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {bot}/bot\n  secretRef: {platform_ref}\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {zd}/sc\n    supportBaseUrl: {zd}\nrouting:\n  - provider: zd\n    queue: general\n",
+        bot = bot_srv.uri(),
+        zd = zd_srv.uri(),
+    ))
+    .await;
+    (bot_srv, zd_srv)
+}
+
+#[tokio::test]
+async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
+    // Nobody online on messaging: the handover is not offered, nothing is passed.
+    let env = TestEnv::new().await;
+    let (_bot, zd) = bot_with_presence(&env, "none_online").await;
+    let (status, answer) = env
+        .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-none"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "closed", "{answer}");
+    assert_eq!(answer["reason"], "no_agents_online");
+    assert!(requests_to(&zd, "POST", &pass_control_path()).await.is_empty());
+    let asked = requests_to(&zd, "GET", "/api/v2/agent_availabilities").await;
+    assert_eq!(asked.len(), 1);
+    let query: Vec<(String, String)> = asked[0].url.query_pairs().into_owned().collect();
+    assert!(
+        query.contains(&("filter[channel_status]".to_owned(), "messaging:online".to_owned())),
+        "{query:?}"
+    );
+    // Zendesk's API-token scheme: `{email}/token:{token}` as HTTP Basic.
+    assert_eq!(
+        asked[0].headers.get("authorization").unwrap(),
+        "Basic Ym90QGFjbWUuZXhhbXBsZS90b2tlbjp6ZC10b2tlbg=="
+    );
+
+    // An agent online: the handover opens.
+    let env = TestEnv::new().await;
+    let (_bot, zd) = bot_with_presence(&env, "one_online").await;
+    let (status, answer) = env
+        .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-one"))
+        .await;
+    assert_eq!((status, answer["outcome"].clone()), (200, json!("opened")), "{answer}");
+    assert_eq!(requests_to(&zd, "POST", &pass_control_path()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_chatlayer_bot_does_not_repeat_the_agents_message_of_an_embedded_conversation() {
+    const TOKEN: &str = "verify-me";
+    let env = TestEnv::new().await;
+    let cl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&cl)
+        .await;
+    let zd = MockServer::builder().start().await;
+    Mock::given(method("POST"))
+        .and(path(pass_control_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&zd)
+        .await;
+    let cl_ref = env
+        .secret("chatlayer", &json!({"verifyToken": TOKEN, "apiToken": "cl-api-token"}))
+        .await;
+    let zd_ref = env
+        .secret(
+            "zendesk",
+            &json!({ "keyId": "app_key_1", "keySecret": "s3cr3t", "webhookSecret": WEBHOOK_SECRET }),
+        )
+        .await;
+    env.put_bot(&format!(
+        "botId: acme\nplatform:\n  kind: chatlayer\n  secretRef: {cl_ref}\n  apiBaseUrl: '{}'\nproviders:\n  - id: zd\n    kind: zendesk\n    secretRef: {zd_ref}\n    appId: \"{APP}\"\n    apiBaseUrl: {}/sc\nrouting:\n  - provider: zd\n    queue: general\n",
+        cl.uri(),
+        zd.uri()
+    ))
+    .await;
+    // Chatlayer's documented offload event (fixtures/chatlayer, sources in its README), its
+    // payload naming the SunCo conversation the user and Chatlayer's bot are in.
+    let mut offload: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/chatlayer/offload-event.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    offload["payload"] = json!({ "providerConversationId": CONV });
+    let req = env.request(
+        "POST",
+        &format!("/v1/bots/acme/chatlayer?token={TOKEN}"),
+        &[],
+        &serde_json::to_vec(&offload).unwrap(),
+    );
+    let (status, answer) = env.call_bot(req).await;
+    assert_eq!(
+        (status, answer["offloadSuccess"].clone()),
+        (200, json!(true)),
+        "{answer}"
+    );
+    assert_eq!(requests_to(&zd, "POST", &pass_control_path()).await.len(), 1);
+
+    // The agent answers in the Agent Workspace: SunCo shows it to the user in their channel.
+    let bytes = serde_json::to_vec(&envelope(vec![business_message(
+        "ev-eva",
+        "zd:agentWorkspace",
+        "Eva",
+        "Hi, Eva here.",
+    )]))
+    .unwrap();
+    let req = env.request(
+        "POST",
+        "/v1/bots/acme/providers/zd/callback",
+        &[("x-api-key", WEBHOOK_SECRET.to_owned())],
+        &bytes,
+    );
+    let (status, answer) = env.call_provider(req).await;
+    assert_eq!((status, answer["applied"].clone()), (200, json!(1)), "{answer}");
+    // Chatlayer gets our own dialogs (the join), never the agent's words a second time.
+    let sent: Vec<String> = recorded(&cl)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/actions"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(!sent.is_empty(), "the joined dialog reaches Chatlayer");
+    assert!(sent.iter().all(|b| !b.contains("Eva here")), "{sent:?}");
+    let key = SessionKey::new("acme", offload["sessionId"].as_str().unwrap());
+    let transcript = env.store.transcript(&key, None).await.unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|e| e.actor == Actor::Agent && e.message.text.as_deref() == Some("Hi, Eva here.")),
+        "the agent's turn is still in the bot's history"
+    );
+}

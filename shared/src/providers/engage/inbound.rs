@@ -54,8 +54,7 @@ impl EngageProvider {
     fn kind_of(&self, event_type: &str, event_user: &Option<Scalar>, meta: &Metadata) -> Option<ProviderEventKind> {
         match event_type {
             // Fired for every reply written in Engage, the bot's included; a reply that needs
-            // approval is relayed when approved, not when written. Canceled and deferred
-            // interventions change nothing here (see docs/providers/engage.md).
+            // approval is relayed when approved, not when written.
             "content.replied" | "content.approved" => {
                 let approved = event_type == "content.approved";
                 if !approved && assumed::awaits_approval(meta) {
@@ -86,12 +85,19 @@ impl EngageProvider {
                     agent: self.agent(agent),
                 })
             }
-            "intervention.closed" => {
+            // Closed, or canceled ("an agent cancels an intervention": dropped without an
+            // answer): the agent side is done with the customer either way. Our own end cancels
+            // interventions too; that event arrives for a finished handover and changes nothing.
+            "intervention.closed" | "intervention.canceled" => {
                 if text(&meta.user_id).is_some_and(|o| self.is_bot_user(&o)) {
                     return None;
                 }
                 Some(ProviderEventKind::ConversationClosed)
             }
+            // Deferred: the agent put the conversation aside, to be reactivated later; it is
+            // still theirs (Engage's own advice is to defer mid-conversation and close when
+            // done), so the handover goes on and the agent-idle timeout bounds the wait.
+            "intervention.deferred" => None,
             t if assumed::THREAD_LOCK_EVENTS.contains(&t) => Some(ProviderEventKind::ConversationClosed),
             _ => None,
         }

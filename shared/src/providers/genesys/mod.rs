@@ -8,6 +8,7 @@
 //! `wire` holds the typed bodies, `inbound` reads what Genesys sends, `outbound` writes what we
 //! send.
 
+mod choice;
 mod inbound;
 mod outbound;
 mod pushed;
@@ -280,13 +281,17 @@ impl Provider for GenesysProvider {
     }
 
     /// Each piece's message id derives from the delivery id, so a retried delivery sends the
-    /// same ids again.
+    /// same ids again. A user's answer to a structured message Genesys sent goes back as a
+    /// `ButtonResponse` instead (`choice.rs`).
     async fn send_message(
         &self,
         delivery_id: &str,
         c: &ProviderConversation,
         entry: &TranscriptEntry,
     ) -> Result<(), DeliveryError> {
+        if let Some(answer) = self.chosen(c, entry).await {
+            return self.send_choice(delivery_id, c, entry, answer).await;
+        }
         let text = turn_text(entry);
         if text.trim().is_empty() {
             return Ok(());

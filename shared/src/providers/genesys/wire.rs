@@ -29,6 +29,68 @@ pub(super) struct PolledParticipant {
     /// The queue of an `acd` participant: where the conversation waits.
     #[serde(default)]
     pub(super) queue: Option<PolledUser>,
+    /// The participant's messages (`MessageDetails`), without their content.
+    #[serde(default)]
+    pub(super) messages: Vec<PolledMessage>,
+}
+
+/// SDK model `MessageDetails`: a message's id, time and what kind of content it has.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PolledMessage {
+    #[serde(default)]
+    pub(super) message_id: Option<String>,
+    #[serde(default)]
+    pub(super) message_time: Option<String>,
+    #[serde(default)]
+    pub(super) message_metadata: Option<MessageMetadata>,
+}
+
+/// SDK model `ConversationMessageMetadata`: `type` is `Text`, `Structured`, ….
+#[derive(Debug, Deserialize)]
+pub(super) struct MessageMetadata {
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<String>,
+}
+
+/// `GET /api/v2/conversations/messages/{conversationId}/messages/{messageId}` (SDK model
+/// `MessageData`): the message in its normalized form.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MessageData {
+    #[serde(default)]
+    pub(super) direction: Option<String>,
+    #[serde(default)]
+    pub(super) normalized_message: Option<NormalizedMessage>,
+}
+
+/// SDK model `ConversationNormalizedMessage`, the parts a choice is read from.
+#[derive(Deserialize)]
+pub(super) struct NormalizedMessage {
+    #[serde(default)]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) content: Vec<Content>,
+}
+
+/// `POST /api/v2/conversations/messages/{integrationId}/inbound/open/structured/response`
+/// (SDK model `OpenInboundStructuredResponseMessage`): the customer's answer to a structured
+/// message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StructuredResponse {
+    pub(super) channel: InboundChannel,
+    pub(super) button_response: ButtonResponse,
+    pub(super) originating_message_id: String,
+}
+
+/// SDK model `ContentButtonResponse`: `type` is `QuickReply` or `Button` here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(super) struct ButtonResponse {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    pub(super) text: String,
+    pub(super) payload: String,
 }
 
 /// `GET /api/v2/routing/queues/{queueId}/estimatedwaittime` (SDK model
@@ -236,6 +298,9 @@ pub(super) struct ContentLocation {
 pub(super) struct ContentQuickReply {
     #[serde(default)]
     pub(super) text: String,
+    /// What a `ButtonResponse` to this reply carries back.
+    #[serde(default)]
+    pub(super) payload: Option<String>,
 }
 
 /// SDK model `ConversationContentCard`.

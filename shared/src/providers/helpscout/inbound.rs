@@ -2,7 +2,9 @@
 //! domain events: users' published replies, an assignment to a user, the close.
 
 use super::wire::{AttachmentWire, ConversationBody, Person, Thread, read, text};
-use super::{EVENT_AGENT_REPLY, EVENT_ASSIGNED, EVENT_DELETED, EVENT_STATUS, HelpScoutProvider};
+use super::{
+    EVENT_AGENT_REPLY, EVENT_ASSIGNED, EVENT_DELETED, EVENT_MERGED, EVENT_MOVED, EVENT_STATUS, HelpScoutProvider,
+};
 use crate::domain::message::Attachment;
 use crate::domain::{Agent, Message};
 use crate::providers::kit::text::html_to_text;
@@ -15,6 +17,9 @@ impl HelpScoutProvider {
             return Ok(match event {
                 // The URI is all there is; a deletion needs nothing more.
                 EVENT_DELETED => Callback::Events(vec![deleted(conversation_id)]),
+                // Nothing in a URI says where the conversation went, and a merge changes
+                // nothing for the survivor it names.
+                EVENT_MERGED | EVENT_MOVED => Callback::Events(Vec::new()),
                 // Anything else: read the conversation's threads (its replies) from the API.
                 _ => Callback::Fetch { conversation_id },
             });
@@ -33,6 +38,12 @@ impl HelpScoutProvider {
             }
             EVENT_ASSIGNED => self.assignment(&conversation_id, &body).into_iter().collect(),
             EVENT_STATUS => closed_status(&conversation_id, &body).into_iter().collect(),
+            // The body is the surviving conversation, which keeps its id, threads and
+            // assignee: a handover on it goes on. One merged away is never named here; Help
+            // Scout answers our next call on it with 301, which ends that handover
+            // (`merged_is_gone`).
+            EVENT_MERGED => Vec::new(),
+            EVENT_MOVED => self.moved_away(&conversation_id, &body).into_iter().collect(),
             _ => vec![deleted(conversation_id)],
         };
         Ok(Callback::Events(events))
@@ -73,6 +84,23 @@ impl HelpScoutProvider {
             .collect();
         replies.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         replies.into_iter().map(|(_, _, e)| e).collect()
+    }
+
+    /// `convo.moved` to a mailbox this provider does not hand conversations to: the agent side
+    /// took the conversation out of the bot's inboxes (and out of what the webhook, subscribed
+    /// to those mailboxes, hears), so the handover ends as closed by the agent side. A move
+    /// between the bot's own mailboxes keeps the conversation's id and agent, and changes
+    /// nothing.
+    fn moved_away(&self, conversation_id: &str, body: &ConversationBody) -> Option<ProviderEvent> {
+        let mailbox = text(&body.mailbox_id)?.parse::<u64>().ok()?;
+        if self.is_our_mailbox(mailbox) {
+            return None;
+        }
+        Some(ProviderEvent {
+            event_id: format!("{conversation_id}:moved:{mailbox}"),
+            conversation_id: conversation_id.to_owned(),
+            kind: ProviderEventKind::ConversationClosed,
+        })
     }
 
     /// `convo.assigned` to a user: that user joined.

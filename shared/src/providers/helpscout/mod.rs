@@ -60,6 +60,10 @@ pub const EVENT_AGENT_REPLY: &str = "convo.agent.reply.created";
 pub const EVENT_ASSIGNED: &str = "convo.assigned";
 pub const EVENT_STATUS: &str = "convo.status";
 pub const EVENT_DELETED: &str = "convo.deleted";
+/// Another conversation was merged into the one the body names (the survivor).
+pub const EVENT_MERGED: &str = "convo.merged";
+/// The conversation the body names was moved to another mailbox (`mailboxId`).
+pub const EVENT_MOVED: &str = "convo.moved";
 /// Sent by the "Test" button of the webhook settings.
 pub const EVENT_TEST: &str = "helpscout.test";
 
@@ -183,6 +187,12 @@ impl HelpScoutProvider {
         })
     }
 
+    /// Whether a mailbox is one this provider hands conversations to (a `mailboxes` value or
+    /// `mailboxId`): the ones its webhook is set up to hear.
+    fn is_our_mailbox(&self, mailbox: u64) -> bool {
+        self.default_mailbox == Some(mailbox) || self.mailboxes.values().any(|m| *m == mailbox)
+    }
+
     /// The mailbox of a queue: its own entry (exact, then ignoring case), else `mailboxId`.
     fn mailbox_for(&self, queue: &str) -> Option<u64> {
         self.mailboxes
@@ -228,6 +238,24 @@ impl HelpScoutProvider {
             })?;
         self.customers.insert(key, id);
         Ok(id)
+    }
+}
+
+/// Help Scout answers a call on a conversation that was merged into another with a redirect
+/// (301) to the survivor, and later with 404 (Get Conversation). The merged conversation no
+/// longer exists on its own and our client follows no redirect, so the answer is reported as
+/// the conversation being gone: the shell ends the handover (`provider_error`) instead of
+/// marking each of the user's turns failed while the handover waits for nobody.
+fn merged_is_gone(e: DeliveryError) -> DeliveryError {
+    match e {
+        DeliveryError::Permanent {
+            status: Some(301 | 308),
+            ..
+        } => DeliveryError::Permanent {
+            status: Some(410),
+            message: "the Help Scout conversation was merged into another (HTTP 301)".into(),
+        },
+        other => other,
     }
 }
 
@@ -311,26 +339,30 @@ impl Provider for HelpScoutProvider {
             return Ok(());
         }
         let conversation = path_segment(&c.conversation_id);
-        match entry.actor {
-            Actor::User => {
-                let customer = self.customer_id(&c.conversation_id).await?;
-                let body = CustomerThread {
-                    customer: CustomerId { id: customer },
-                    text: text_to_html(&text),
-                };
-                let path = format!("/v2/conversations/{conversation}/customer");
-                self.api.json(Method::POST, &path, &[], &body).await.map(drop)
-            }
-            Actor::Bot | Actor::Agent => {
-                // Notes are HTML: buttons, cards and images are shown as links, lists and images.
-                let body = Note {
-                    text: message_html(&note_label(entry), &entry.message),
-                    status: None,
-                };
-                let path = format!("/v2/conversations/{conversation}/notes");
-                self.api.json(Method::POST, &path, &[], &body).await.map(drop)
+        let sent: Result<(), DeliveryError> = async {
+            match entry.actor {
+                Actor::User => {
+                    let customer = self.customer_id(&c.conversation_id).await?;
+                    let body = CustomerThread {
+                        customer: CustomerId { id: customer },
+                        text: text_to_html(&text),
+                    };
+                    let path = format!("/v2/conversations/{conversation}/customer");
+                    self.api.json(Method::POST, &path, &[], &body).await.map(drop)
+                }
+                Actor::Bot | Actor::Agent => {
+                    // Notes are HTML: buttons, cards and images are shown as links, lists and images.
+                    let body = Note {
+                        text: message_html(&note_label(entry), &entry.message),
+                        status: None,
+                    };
+                    let path = format!("/v2/conversations/{conversation}/notes");
+                    self.api.json(Method::POST, &path, &[], &body).await.map(drop)
+                }
             }
         }
+        .await;
+        sent.map_err(merged_is_gone)
     }
 
     /// Closes the conversation with a note that tells the agent why. A conversation Help Scout
@@ -373,7 +405,16 @@ impl Provider for HelpScoutProvider {
         if event.is_empty() {
             return Err(CallbackError::Malformed("missing X-HelpScout-Event header".into()));
         }
-        if ![EVENT_AGENT_REPLY, EVENT_ASSIGNED, EVENT_STATUS, EVENT_DELETED].contains(&event) {
+        if ![
+            EVENT_AGENT_REPLY,
+            EVENT_ASSIGNED,
+            EVENT_STATUS,
+            EVENT_DELETED,
+            EVENT_MERGED,
+            EVENT_MOVED,
+        ]
+        .contains(&event)
+        {
             // `helpscout.test`, customer replies (our own relays), notes, tags, customers …
             return Ok(Callback::Events(Vec::new()));
         }

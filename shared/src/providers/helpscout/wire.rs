@@ -15,6 +15,9 @@ pub(super) struct ConversationBody {
     pub(super) id: Option<Scalar>,
     #[serde(default)]
     pub(super) status: Option<Scalar>,
+    /// The mailbox the conversation is in (after a `convo.moved`, the new one).
+    #[serde(default)]
+    pub(super) mailbox_id: Option<Scalar>,
     #[serde(default, rename = "_embedded")]
     pub(super) embedded: Option<Lenient<Embedded>>,
     /// The older object format's thread list; a count in the 2.0 object.

@@ -12,6 +12,7 @@
 //! the handover call.
 
 mod inbound;
+mod inbox;
 mod outbound;
 mod settings;
 #[cfg(test)]
@@ -33,7 +34,7 @@ use super::memo::Memo;
 use super::oauth::ClientAuth;
 use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
-    ProviderSetupError, StartRequest, path_segment,
+    ProviderEvent, ProviderSetupError, StartRequest, WaitEstimate, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
@@ -93,7 +94,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // Hootsuite Inbox lists online agents (`GET /inbox/v1/user-presence/online-agents`).
     agent_availability: true,
     rich_content_to_user: false,
-    provider_wait_estimate: false,
+    // Hootsuite Inbox's queue metrics, with `joinFromLock` (only then does a handover wait).
+    provider_wait_estimate: true,
 };
 
 /// Sparkcentral reports no agent events to a virtual agent: completing with HANDOVER is what
@@ -103,6 +105,24 @@ pub const TRAITS: ProviderTraits = ProviderTraits {
     joins_at_start: true,
     hands_back_after_agent_close: false,
 };
+
+/// With `joinFromLock` (Hootsuite Inbox): the handover waits until an agent locks the
+/// conversation, which the evaluator reads every minute from the queue's locks.
+pub const LOCK_TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: Some(60),
+    joins_at_start: false,
+    hands_back_after_agent_close: false,
+};
+
+/// The traits of one provider entry: [`LOCK_TRAITS`] with `joinFromLock: true` (checked with
+/// the other settings when the bot is stored), else [`TRAITS`].
+pub fn traits_of(config: &ProviderConfig) -> ProviderTraits {
+    if config.settings.get("joinFromLock") == Some(&serde_json::Value::Bool(true)) {
+        LOCK_TRAITS
+    } else {
+        TRAITS
+    }
+}
 
 /// Which generation of the API a provider entry talks to.
 ///
@@ -141,6 +161,9 @@ pub struct SparkcentralProvider {
     queue_topics: BTreeMap<String, Vec<String>>,
     handover_message: Option<String>,
     check_online_agents: bool,
+    /// Queue → Hootsuite Inbox team ids whose availability counts for it.
+    queue_teams: BTreeMap<String, Vec<String>>,
+    join_from_lock: bool,
     max_event_age: Duration,
     /// Handover attempts whose outcome is unknown (transport error, timeout, 5xx): Sparkcentral
     /// may have applied them. If the next attempt of the same handover is answered 404 (the
@@ -203,6 +226,24 @@ impl SparkcentralProvider {
                 "needs region hootsuite (the online-agents list is a Hootsuite Inbox API)",
             ));
         }
+        if (s.join_from_lock || !s.queue_teams.is_empty()) && api != Api::Inbox {
+            let field = if s.join_from_lock { "joinFromLock" } else { "queueTeams" };
+            return Err(ProviderSetupError::setting(
+                field,
+                "needs region hootsuite (queue locks and team metrics are Hootsuite Inbox APIs)",
+            ));
+        }
+        let mut queue_teams = BTreeMap::new();
+        for (queue, teams) in s.queue_teams {
+            let list: Vec<String> = teams.into_vec().into_iter().map(|t| t.trim().to_owned()).collect();
+            if list.is_empty() || list.iter().any(String::is_empty) {
+                return Err(ProviderSetupError::setting(
+                    format!("queueTeams.{queue}"),
+                    "needs one or more team ids",
+                ));
+            }
+            queue_teams.insert(queue, list);
+        }
         let mut queue_topics = BTreeMap::new();
         for (queue, topics) in s.queue_topics {
             let list: Vec<String> = topics.into_vec().into_iter().map(|t| t.trim().to_owned()).collect();
@@ -243,6 +284,8 @@ impl SparkcentralProvider {
             queue_topics,
             handover_message: non_empty(s.handover_message),
             check_online_agents: s.check_online_agents,
+            queue_teams,
+            join_from_lock: s.join_from_lock,
             max_event_age: Duration::seconds(i64::try_from(max_age_secs).unwrap_or(300)),
             ambiguous: Memo::new(AMBIGUOUS_MAX),
             client,
@@ -268,17 +311,21 @@ impl Provider for SparkcentralProvider {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             agent_availability: self.check_online_agents,
+            provider_wait_estimate: self.join_from_lock,
             ..CAPABILITIES
         }
     }
 
-    /// Hootsuite Inbox's online agents (`checkOnlineAgents`): `Online` when at least one agent
-    /// is `AVAILABLE`, `NoneOnline` when every online agent is `AWAY` or nobody is online. The
-    /// list is the whole organization's (the API has no team filter), so the queue does not
-    /// narrow it.
-    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
+    /// Hootsuite Inbox's online agents (`checkOnlineAgents`): for a queue with `queueTeams`, the
+    /// number of `AVAILABLE` agents of those teams (the agent-availability metric filters by
+    /// team); otherwise the organization's online-agents list: `Online` when at least one agent
+    /// is `AVAILABLE`, `NoneOnline` when every online agent is `AWAY` or nobody is online.
+    async fn availability(&self, queue: &str) -> Result<AgentAvailability, DeliveryError> {
         if !self.check_online_agents {
             return Ok(AgentAvailability::Unknown);
+        }
+        if let Some(teams) = self.queue_teams.get(queue) {
+            return self.teams_available(teams).await;
         }
         let resp = self.client.get(ONLINE_AGENTS_PATH, &[]).await?;
         let online: OnlineAgents = resp
@@ -286,6 +333,25 @@ impl Provider for SparkcentralProvider {
             .await
             .map_err(|e| DeliveryError::permanent(format!("unreadable online-agents answer: {e}")))?;
         Ok(online.availability())
+    }
+
+    /// Hootsuite Inbox's queue metrics for conversations not yet answered (`joinFromLock`
+    /// only: otherwise a handover never waits): contacts waiting and the longest wait, read as
+    /// `inbox::estimate` says. Organization-wide: the adapter is not told the handover's queue.
+    async fn wait_estimate(&self, _c: &ProviderConversation) -> Result<WaitEstimate, DeliveryError> {
+        if !self.join_from_lock {
+            return Ok(WaitEstimate::default());
+        }
+        self.queue_estimate().await
+    }
+
+    /// With `joinFromLock`: the agent who locked the conversation joined (`GET
+    /// /inbox/v1/queue/lock`). Sparkcentral's own API has no such list.
+    async fn poll(&self, c: &ProviderConversation) -> Result<Vec<ProviderEvent>, DeliveryError> {
+        if !self.join_from_lock {
+            return Ok(Vec::new());
+        }
+        self.lock_join(c).await
     }
 
     /// Completes the virtual agent's part with `HANDOVER` (plus note, topics and the optional

@@ -31,9 +31,17 @@ pub(super) struct Settings {
     pub(super) check_online_agents: bool,
     #[serde(default)]
     pub(super) max_event_age_seconds: Option<u64>,
+    /// Queue name → Hootsuite Inbox team id(s) whose agents serve it: availability is asked
+    /// for those teams only.
+    #[serde(default)]
+    pub(super) queue_teams: BTreeMap<String, Topics>,
+    /// Hootsuite Inbox: the join is the agent locking the conversation (`GET /inbox/v1/queue/lock`,
+    /// polled), not the handover call itself.
+    #[serde(default)]
+    pub(super) join_from_lock: bool,
 }
 
-/// One topic name or a list of them.
+/// One name (a topic, a team id) or a list of them.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub(super) enum Topics {

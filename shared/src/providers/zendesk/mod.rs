@@ -11,6 +11,7 @@
 //! `wire` holds the typed bodies, `inbound` reads webhook events, `content` maps message
 //! content, `outbound` builds the agent's context, `settings` reads the provider entry.
 
+mod availability;
 mod content;
 mod inbound;
 mod outbound;
@@ -30,8 +31,8 @@ use super::kit::callback_auth::CallbackAuth;
 use super::kit::http::{ApiClient, Auth};
 use super::kit::settings::{self as kit_settings, non_empty};
 use super::{
-    Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderSetupError,
-    StartRequest, path_segment,
+    AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
+    ProviderSetupError, StartRequest, path_segment,
 };
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
@@ -70,8 +71,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // from `first_message_id`).
     bot_history_visible: true,
     history_written_back: true,
-    // The Conversations API has no agent-presence endpoint.
-    agent_availability: false,
+    // Zendesk's Agent Availability API (a Support API): agents online on messaging, asked
+    // when the secret has Support API credentials (`availability.rs`).
+    agent_availability: true,
     rich_content_to_user: true,
     provider_wait_estimate: false,
 };
@@ -87,6 +89,8 @@ pub struct ZendeskProvider {
     bot_integration: Option<String>,
     agent_source_types: Vec<String>,
     ticket_fields: BTreeMap<String, String>,
+    /// Agents online on messaging, when the secret has Support API credentials.
+    presence: Option<availability::Presence>,
 }
 
 impl ZendeskProvider {
@@ -94,7 +98,8 @@ impl ZendeskProvider {
         let s: Settings = kit_settings::parse(&config.settings)?;
         let app_id = non_empty(s.app_id)
             .ok_or_else(|| ProviderSetupError::setting("appId", "is required for a zendesk provider"))?;
-        let base = match (non_empty(s.api_base_url), non_empty(s.subdomain)) {
+        let subdomain = non_empty(s.subdomain.clone());
+        let base = match (non_empty(s.api_base_url.clone()), subdomain.clone()) {
             (Some(url), _) => kit_settings::base_url("apiBaseUrl", &url)?,
             (None, Some(sub)) if sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
                 format!("https://{sub}.zendesk.com/sc")
@@ -139,6 +144,12 @@ impl ZendeskProvider {
                 config.id
             )));
         }
+        let presence = availability::Presence::new(
+            secret,
+            subdomain.as_deref(),
+            non_empty(s.support_base_url),
+            http.clone(),
+        )?;
         let auth = Auth::Basic {
             user: kit_settings::secret_field(secret, "keyId")?,
             password: kit_settings::secret_field(secret, "keySecret")?,
@@ -152,6 +163,7 @@ impl ZendeskProvider {
             bot_integration: non_empty(s.bot_integration_id),
             agent_source_types,
             ticket_fields,
+            presence,
         })
     }
 
@@ -185,6 +197,22 @@ impl ZendeskProvider {
 impl Provider for ZendeskProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Zendesk
+    }
+
+    /// Presence is known only with Support API credentials.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            agent_availability: self.presence.is_some(),
+            ..CAPABILITIES
+        }
+    }
+
+    /// Agents online on messaging (account-wide), or unknown without Support API credentials.
+    async fn availability(&self, _queue: &str) -> Result<AgentAvailability, DeliveryError> {
+        match &self.presence {
+            Some(p) => p.messaging().await,
+            None => Ok(AgentAvailability::Unknown),
+        }
     }
 
     async fn start(&self, r: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError> {

@@ -19,6 +19,10 @@ pub(super) struct Settings {
     /// `https://api.eu-1.smooch.io`, or a test server).
     #[serde(default)]
     pub(super) api_base_url: Option<String>,
+    /// The Support API host for agent availability (`https://{subdomain}.zendesk.com` by
+    /// default); only used when the secret has Support API credentials.
+    #[serde(default)]
+    pub(super) support_base_url: Option<String>,
     /// Switchboard integration that receives control at the handover: id, name or type.
     #[serde(default)]
     pub(super) agent_workspace_integration_id: Option<String>,

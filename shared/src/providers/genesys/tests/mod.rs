@@ -8,6 +8,7 @@ use crate::providers::ProviderEventKind;
 use crate::providers::kit::callback_auth::compact_json;
 use crate::providers::kit::testing::{self, events};
 
+mod choices;
 mod content;
 
 fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
@@ -22,6 +23,7 @@ fn polled_with(participants: &[(&str, &str)]) -> PolledConversation {
                 state: Some((*state).to_owned()),
                 user: None,
                 queue: None,
+                messages: Vec::new(),
             })
             .collect(),
     }
