@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, RwLock};
 
 use super::error::ApiError;
-use crate::config::{Bot, BotConfig, PlatformKind};
+use crate::config::{Bot, BotConfig, Compile, PlatformKind};
 use crate::platform::BotPlatform;
 use crate::platform::chatlayer::ChatlayerPlatform;
 use crate::platform::native::NativePlatform;

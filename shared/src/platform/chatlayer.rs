@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::BotPlatform;
 use super::native;
-use crate::config::PauseAt;
+use crate::bot::PauseAt;
 use crate::delivery::{self, DeliveryError};
 use crate::domain::message::{Attachment, Button, Card, Location};
 use crate::domain::{BotEvent, HandoverRequest, Message, Outcome, Reply, Speaker, Trigger, Turn, UserInfo};

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, UserInfo};
 use crate::secrets::Secret;

@@ -55,7 +55,7 @@ pub fn base_url_under(field: &str, value: &str, policy: crate::url_policy::UrlPo
         Ok(_) => Ok(trimmed.to_owned()),
         Err(why) => Err(SettingError::new(
             field,
-            format!("{:?} {why}", crate::config::without_query(value)),
+            format!("{:?} {why}", crate::bot::without_query(value)),
         )),
     }
 }
