@@ -276,19 +276,9 @@ pub fn check_settings(config: &ProviderConfig) -> Result<(), kit::settings::Sett
     }
 }
 
-/// One URL path segment, percent-encoded: ids from providers and bot platforms are opaque
-/// strings, and a stray `/` or `?` in one must not change which resource a call reaches.
-pub fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// The one path-segment encoding, shared with the bot platforms (`delivery::path_segment`);
+/// adapters keep calling it by this name.
+pub use crate::delivery::path_segment;
 
 /// What each provider kind can do at best (its row of the capability table in
 /// docs/providers.md).

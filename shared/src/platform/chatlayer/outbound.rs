@@ -116,7 +116,7 @@ pub struct ChatlayerPlatform {
 /// The conversation-actions URL. Both ids come from Chatlayer's events (outside input): each is
 /// one encoded path segment, so a `/`, `?` or `..` in one cannot reach another resource.
 fn action_url(base_url: &str, bot: &str, session_id: &str) -> String {
-    use crate::providers::path_segment;
+    use crate::delivery::path_segment;
     format!(
         "{}/v1/bots/{}/conversations/{}/actions",
         base_url.trim_end_matches('/'),
