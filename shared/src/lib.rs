@@ -10,6 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod kit;
 pub mod metrics;
 pub mod platform;
 pub mod providers;

@@ -6,9 +6,19 @@ pub mod genesys;
 pub mod helpscout;
 pub mod interact;
 pub mod intercom;
-pub mod kit;
-pub mod memo;
-pub mod oauth;
+#[cfg(test)]
+pub mod testing;
+
+/// The adapter kit (`crate::kit`), under the path the adapters use (`providers::kit::…`), with
+/// the provider test helpers (`kit::testing`) that need the provider port.
+pub mod kit {
+    #[cfg(test)]
+    pub use super::testing;
+    pub use crate::kit::*;
+}
+pub use crate::kit::callback_auth::{CallbackError, CallbackRequest};
+pub use crate::kit::settings::ProviderSetupError;
+pub use crate::kit::{memo, oauth};
 pub mod sparkcentral;
 pub mod webhook;
 pub mod zendesk;
@@ -87,21 +97,6 @@ pub struct StartRequest<'a> {
     pub transcript: &'a [TranscriptEntry],
 }
 
-/// An inbound callback, as raw as it arrived: verification needs the exact bytes.
-#[derive(Debug, Clone)]
-pub struct CallbackRequest<'a> {
-    pub method: &'a str,
-    pub headers: &'a lambda_http::http::HeaderMap,
-    pub query: &'a [(String, String)],
-    pub body: &'a [u8],
-}
-
-impl CallbackRequest<'_> {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
 /// A provider event, normalized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderEvent {
@@ -130,14 +125,6 @@ pub enum ProviderEventKind {
         agent: Option<Agent>,
     },
     ConversationClosed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    #[error("callback not authenticated: {0}")]
-    Unauthenticated(String),
-    #[error("malformed callback: {0}")]
-    Malformed(String),
 }
 
 /// What a parsed callback asks of us.
@@ -234,27 +221,6 @@ pub trait Provider: Send + Sync {
     /// Checks the provider's signature or token on the raw request, before any parsing.
     fn verify_callback(&self, request: &CallbackRequest<'_>, now: DateTime<Utc>) -> Result<(), CallbackError>;
     fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderSetupError {
-    /// A provider-specific field of the `providers[]` entry is wrong; known when the bot is
-    /// stored (`handover bot put`/`validate`), see [`check_settings`].
-    #[error("{}", setting_text(.0))]
-    Setting(#[from] kit::settings::SettingError),
-    /// Anything else, such as a field missing from the provider's secret: known only at run
-    /// time, when the secret is read.
-    #[error("provider configuration: {0}")]
-    Config(String),
-}
-
-/// A setting error as the bot document names it: `providers.mailboxes.NL: …`.
-fn setting_text(e: &kit::settings::SettingError) -> String {
-    if e.path.is_empty() {
-        format!("providers: {}", e.message)
-    } else {
-        format!("providers.{}: {}", e.path, e.message)
-    }
 }
 
 impl ProviderSetupError {
