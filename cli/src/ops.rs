@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use handover::config::{BotConfig, KillSwitch};
+use handover::config::{BotConfig, Document, KillSwitch};
 use handover::store::{BotStore, DynamoStore, OutboxStatus, OutboxStore, Requeue, SessionKey, SessionStore, schema};
 
 pub fn table_name() -> String {

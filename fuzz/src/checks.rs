@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, TimeZone, Utc};
 use handover::app::ApiError;
 use handover::app::request::parse_json;
-use handover::config::{Bot, BotConfig};
+use handover::config::{Bot, BotConfig, Compile, Document};
 use handover::domain::{Conditions, Event, HandoverRequest, Input, Session, Trigger, decide};
 use handover::platform::chatlayer::{self, ChatlayerEvent};
 use handover::platform::native::NativeEvent;

@@ -182,6 +182,20 @@ impl RetryPolicy {
     }
 }
 
+/// One URL path segment, percent-encoded: ids from providers and bot platforms are opaque
+/// strings, and a stray `/` or `?` in one must not change which resource a call reaches.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -10,8 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod delivery;
-pub mod domain;
-pub mod hours;
+pub mod kit;
 pub mod metrics;
 pub mod platform;
 pub mod providers;
@@ -19,3 +18,10 @@ pub mod secrets;
 pub mod signing;
 pub mod store;
 pub mod url_policy;
+
+/// The functional core, a crate of its own ([`handover_core`]) that cannot perform I/O; its
+/// modules keep their paths here.
+pub use handover_core::{bot, domain, hours};
+
+#[cfg(test)]
+mod tests;

@@ -153,6 +153,7 @@ impl SecretSource for CachedSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Document;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Counting(AtomicUsize);

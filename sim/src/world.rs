@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 use handover::clock::Clock;
-use handover::config::BotConfig;
+use handover::config::{BotConfig, Document};
 use handover::delivery::RetryPolicy;
 use handover::store::{BotStore, MemoryStore};
 use serde_json::{Value, json};

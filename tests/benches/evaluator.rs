@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::Duration;
 use handover::app::evaluator;
-use handover::config::{Bot, BotConfig};
+use handover::config::{Bot, BotConfig, Compile, Document};
 use handover::domain::{Handover, Session, State, Trigger};
 use handover::store::{SessionKey, shard_of};
 use handover_tests::*;

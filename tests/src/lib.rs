@@ -20,7 +20,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use handover::app::{AppContext, bot_webhook, local, provider_callback};
 use handover::clock::ManualClock;
-use handover::config::BotConfig;
+use handover::config::{BotConfig, Document};
 use handover::delivery::RetryPolicy;
 use handover::secrets::{CachedSecrets, SecretsManager};
 use handover::store::{BotStore, DynamoStore, HealthStore, SessionKey, SessionStore, schema};

@@ -23,7 +23,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use handover::config::{Bot as CompiledBot, BotConfig, KillSwitch, ProviderKind};
+use handover::config::{Bot as CompiledBot, BotConfig, Compile, KillSwitch, ProviderKind};
 use handover::domain::effect::Effect;
 use handover::hours::{HoursConfig, Schedule, describe_opening};
 use handover::store::{BotStore, DynamoStore, OutboxStore, SessionKey, SessionStore};

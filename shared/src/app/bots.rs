@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, RwLock};
 
 use super::error::ApiError;
-use crate::config::{Bot, BotConfig, PlatformKind};
+use crate::config::{Bot, BotConfig, Compile};
 use crate::platform::BotPlatform;
-use crate::platform::chatlayer::ChatlayerPlatform;
-use crate::platform::native::NativePlatform;
 use crate::providers::{self, Provider};
 use crate::secrets::{Secret, SecretSource};
 
@@ -130,48 +128,18 @@ impl LoadedBot {
         if let Some(models) = &self.deps.models {
             return Ok(models.platform(&self.bot.config));
         }
-        let p = &self.bot.config.platform;
-        match p.kind {
-            PlatformKind::Native => {
-                let url = p
-                    .outbound_url
-                    .clone()
-                    .ok_or_else(|| ApiError::setup_unavailable("the bot has no outboundUrl"))?;
-                Ok(Arc::new(NativePlatform {
-                    outbound_url: url,
-                    signing_secret: self.platform_signing_secret().await?,
-                    http: self.deps.http.get(),
-                }))
-            }
-            PlatformKind::Chatlayer => {
-                let secret = self.secret(&p.secret_ref).await?;
-                let api_token = secret.field("apiToken").map_err(|e| {
-                    tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "Chatlayer secret is unusable");
-                    ApiError::setup_unavailable("the bot's Chatlayer API token is missing")
-                })?;
-                Ok(Arc::new(ChatlayerPlatform {
-                    base_url: p
-                        .api_base_url
-                        .clone()
-                        .unwrap_or_else(|| crate::platform::chatlayer::DEFAULT_API_BASE.to_owned()),
-                    api_token: api_token.to_owned(),
-                    pause_at: p.pause_at(),
-                    pause_action: p.pause_action.clone(),
-                    resume_action: p.resume_action.clone(),
-                    http: self.deps.http.get(),
-                }))
-            }
-        }
+        let secret = self.secret(&self.bot.config.platform.secret_ref).await?;
+        crate::platform::build(&self.bot.config.platform, &secret, self.deps.http.get()).map_err(|e| {
+            tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "bot platform unusable");
+            ApiError::setup_unavailable(e.to_string())
+        })
     }
 
     /// The platform secret's signing key (native) or verify token (Chatlayer). Read through the
     /// secrets cache on every call, so a rotation is picked up without reloading the bot.
     pub async fn platform_signing_secret(&self) -> Result<Vec<u8>, ApiError> {
         let secret = self.secret(&self.bot.config.platform.secret_ref).await?;
-        let field = match self.bot.config.platform.kind {
-            PlatformKind::Native => "signingSecret",
-            PlatformKind::Chatlayer => "verifyToken",
-        };
+        let field = crate::platform::verify_secret_field(self.bot.config.platform.kind);
         secret.field(field).map(|s| s.as_bytes().to_vec()).map_err(|e| {
             tracing::error!(bot_id = %self.bot.config.bot_id, error = %e, "platform secret is unusable");
             ApiError::setup_unavailable("the bot's platform secret is unusable")

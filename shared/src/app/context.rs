@@ -76,11 +76,11 @@ pub struct AppContext {
     /// The sessions this instance committed last, with their versions: a turn for one of them
     /// is decided on this copy and committed in one round trip, the version condition
     /// guarding against a copy gone stale (then the session is read as usual).
-    pub(crate) recent: crate::providers::memo::Memo<(crate::domain::Session, u64)>,
+    pub(crate) recent: crate::kit::memo::Memo<(crate::domain::Session, u64)>,
     /// Typical time to join per `bot#queue`, with when it was read: a "still waiting" nudge
     /// quotes it, and a daily aggregate does not need a read per nudge (see
     /// [`TYPICAL_WAIT_TTL`]).
-    pub(crate) typical_waits: crate::providers::memo::Memo<(chrono::DateTime<chrono::Utc>, Option<u64>)>,
+    pub(crate) typical_waits: crate::kit::memo::Memo<(chrono::DateTime<chrono::Utc>, Option<u64>)>,
     /// Where EMF metric lines go (stdout in Lambda).
     pub metrics: Arc<dyn crate::metrics::Sink>,
     /// Set only where a fixed id is wanted (sample events); otherwise ids are derived or random.
@@ -107,8 +107,8 @@ impl AppContext {
             retry: RetryPolicy::default(),
             request_budget: REQUEST_BUDGET,
             drain: true,
-            recent: crate::providers::memo::Memo::bounded(RECENT_SESSIONS, RECENT_SESSIONS_BYTES, session_bytes),
-            typical_waits: crate::providers::memo::Memo::new(RECENT_SESSIONS),
+            recent: crate::kit::memo::Memo::bounded(RECENT_SESSIONS, RECENT_SESSIONS_BYTES, session_bytes),
+            typical_waits: crate::kit::memo::Memo::new(RECENT_SESSIONS),
             metrics: Arc::new(crate::metrics::Stdout),
             ids: None,
             bots: BotCache::new(BOT_CACHE_TTL, SECRET_CACHE_TTL),

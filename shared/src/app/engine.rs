@@ -18,12 +18,11 @@ use super::context::AppContext;
 use super::error::ApiError;
 use super::outbox;
 use super::start::{self, StartFailure, Starts};
-use crate::config::PauseAt;
 use crate::domain::{
     Conditions, Decision, EndReason, Event, Input, Rejection, Reply, Session, Start, TimerKind, decide, started,
 };
 use crate::metrics;
-use crate::platform::native;
+use crate::platform::Rendering;
 use crate::providers::ProviderConversation;
 use crate::store::{Commit, OutboxItem, OutboxStatus, SeenMarker, SessionKey, StoreError, StoredAnswer};
 
@@ -48,10 +47,8 @@ pub enum Create {
 /// gets the same body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
-    /// The native contract's reply body.
-    Native,
-    /// Chatlayer's offload answer, with our details alongside.
-    ChatlayerOffload(PauseAt),
+    /// The bot platform's answer, rendered by its adapter.
+    Platform(Rendering),
     /// A provider callback: `{"status":"ok"}`.
     Ack,
     /// An event of our own (timers, follow-ups): nobody reads the answer.
@@ -61,8 +58,7 @@ pub enum Answer {
 impl Answer {
     pub fn render(self, reply: &Reply) -> Value {
         match self {
-            Answer::Native => native::reply_body(reply),
-            Answer::ChatlayerOffload(pause_at) => crate::platform::chatlayer::offload_answer(reply, pause_at),
+            Answer::Platform(rendering) => rendering.render(reply),
             Answer::Ack => json!({ "status": "ok" }),
             Answer::Internal => json!({}),
         }

@@ -79,3 +79,14 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
         .body(Body::from(body.to_string()))
         .expect("status and header are valid")
 }
+
+/// A bot platform's refusal of a request, answered like every API error.
+impl From<crate::platform::Refusal> for ApiError {
+    fn from(r: crate::platform::Refusal) -> Self {
+        match r {
+            crate::platform::Refusal::Unauthenticated(reason) => ApiError::unauthorized(reason),
+            crate::platform::Refusal::Invalid { code, message } => ApiError::bad_request(code, message),
+            crate::platform::Refusal::TooLarge(message) => ApiError::unprocessable("too_large", message),
+        }
+    }
+}

@@ -4,7 +4,6 @@
 
 pub mod bot_webhook;
 pub mod bots;
-pub mod chatlayer;
 pub mod command;
 pub mod context;
 pub mod engine;

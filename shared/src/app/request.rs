@@ -53,29 +53,7 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
 /// Parses a JSON body. Syntax errors are `malformed_json`; a well-formed body that does not fit
 /// is `invalid_request`, with the path of the offending field (`message.actor: unknown variant…`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            let message = inner.to_string();
-            let message = match message.find(" at line ") {
-                Some(i) => message[..i].to_owned(),
-                None => message,
-            };
-            if path == "." || path.is_empty() {
-                ApiError::bad_request("invalid_request", message)
-            } else {
-                ApiError::bad_request("invalid_request", format!("{path}: {message}"))
-            }
-        } else {
-            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {inner}"))
-        }
-    })?;
-    // Trailing characters after the document are a syntax error too.
-    de.end()
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
-    Ok(value)
+    crate::platform::parse_json(body).map_err(ApiError::from)
 }
 
 /// When this request must be answered by: the Lambda invocation's deadline minus

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::bot::PlatformKind;
+
 /// The Lambda function serving a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -25,6 +27,9 @@ pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: Function,
+    /// The bot platform whose port serves the route (`platform::port`); none for provider
+    /// callbacks.
+    pub platform: Option<PlatformKind>,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -32,37 +37,44 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/bots/{botId}/events",
         function: Function::BotWebhook,
+        platform: Some(PlatformKind::Native),
     },
     Route {
         method: "GET",
         path: "/v1/bots/{botId}/sessions/{sessionId}",
         function: Function::BotWebhook,
+        platform: Some(PlatformKind::Native),
     },
     Route {
         method: "GET",
         path: "/v1/bots/{botId}/chatlayer",
         function: Function::BotWebhook,
+        platform: Some(PlatformKind::Chatlayer),
     },
     Route {
         method: "POST",
         path: "/v1/bots/{botId}/chatlayer",
         function: Function::BotWebhook,
+        platform: Some(PlatformKind::Chatlayer),
     },
     Route {
         method: "POST",
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
         function: Function::ProviderCallback,
+        platform: None,
     },
     Route {
         method: "GET",
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
         function: Function::ProviderCallback,
+        platform: None,
     },
     // Intercom checks a webhook URL with HEAD when it is saved.
     Route {
         method: "HEAD",
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
         function: Function::ProviderCallback,
+        platform: None,
     },
 ];
 

@@ -759,7 +759,7 @@ pub fn evaluator_run(run: EvaluatorRun) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BotConfig;
+    use crate::config::{BotConfig, Compile, Document};
     use crate::domain::{Agent, Message, Speaker, TimerKind, Trigger, decide};
     use proptest::prelude::*;
 

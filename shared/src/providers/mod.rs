@@ -6,9 +6,19 @@ pub mod genesys;
 pub mod helpscout;
 pub mod interact;
 pub mod intercom;
-pub mod kit;
-pub mod memo;
-pub mod oauth;
+#[cfg(test)]
+pub mod testing;
+
+/// The adapter kit (`crate::kit`), under the path the adapters use (`providers::kit::…`), with
+/// the provider test helpers (`kit::testing`) that need the provider port.
+pub mod kit {
+    #[cfg(test)]
+    pub use super::testing;
+    pub use crate::kit::*;
+}
+pub use crate::kit::callback_auth::{CallbackError, CallbackRequest};
+pub use crate::kit::settings::ProviderSetupError;
+pub use crate::kit::{memo, oauth};
 pub mod sparkcentral;
 pub mod webhook;
 pub mod zendesk;
@@ -19,7 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, UserInfo};
 use crate::secrets::Secret;
@@ -87,21 +97,6 @@ pub struct StartRequest<'a> {
     pub transcript: &'a [TranscriptEntry],
 }
 
-/// An inbound callback, as raw as it arrived: verification needs the exact bytes.
-#[derive(Debug, Clone)]
-pub struct CallbackRequest<'a> {
-    pub method: &'a str,
-    pub headers: &'a lambda_http::http::HeaderMap,
-    pub query: &'a [(String, String)],
-    pub body: &'a [u8],
-}
-
-impl CallbackRequest<'_> {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
 /// A provider event, normalized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderEvent {
@@ -130,14 +125,6 @@ pub enum ProviderEventKind {
         agent: Option<Agent>,
     },
     ConversationClosed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    #[error("callback not authenticated: {0}")]
-    Unauthenticated(String),
-    #[error("malformed callback: {0}")]
-    Malformed(String),
 }
 
 /// What a parsed callback asks of us.
@@ -236,27 +223,6 @@ pub trait Provider: Send + Sync {
     fn parse_callback(&self, request: &CallbackRequest<'_>) -> Result<Callback, CallbackError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderSetupError {
-    /// A provider-specific field of the `providers[]` entry is wrong; known when the bot is
-    /// stored (`handover bot put`/`validate`), see [`check_settings`].
-    #[error("{}", setting_text(.0))]
-    Setting(#[from] kit::settings::SettingError),
-    /// Anything else, such as a field missing from the provider's secret: known only at run
-    /// time, when the secret is read.
-    #[error("provider configuration: {0}")]
-    Config(String),
-}
-
-/// A setting error as the bot document names it: `providers.mailboxes.NL: …`.
-fn setting_text(e: &kit::settings::SettingError) -> String {
-    if e.path.is_empty() {
-        format!("providers: {}", e.message)
-    } else {
-        format!("providers.{}: {}", e.path, e.message)
-    }
-}
-
 impl ProviderSetupError {
     pub fn setting(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
         ProviderSetupError::Setting(kit::settings::SettingError::new(path, message))
@@ -276,19 +242,9 @@ pub fn check_settings(config: &ProviderConfig) -> Result<(), kit::settings::Sett
     }
 }
 
-/// One URL path segment, percent-encoded: ids from providers and bot platforms are opaque
-/// strings, and a stray `/` or `?` in one must not change which resource a call reaches.
-pub fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// The one path-segment encoding, shared with the bot platforms (`delivery::path_segment`);
+/// adapters keep calling it by this name.
+pub use crate::delivery::path_segment;
 
 /// What each provider kind can do at best (its row of the capability table in
 /// docs/providers.md).

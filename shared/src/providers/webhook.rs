@@ -13,7 +13,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderEventKind, ProviderSetupError, StartRequest,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::bot::{ProviderConfig, ProviderKind};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::{Agent, EndReason, Handover, Message, TranscriptEntry, render_transcript};
 use crate::secrets::Secret;

@@ -1,6 +1,6 @@
 //! The code map's import rules, checked on the source: no import loop among the modules of
-//! `shared/src/app`, entry points that never import each other, and no new loop among the
-//! top-level modules of `shared/src` (one loop remains, named below, until the core crate).
+//! `shared/src/app` nor among the top-level modules of `shared/src`, entry points that never
+//! import each other, and a core crate whose dependency tree holds nothing that does I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -169,19 +169,73 @@ fn entry_points_do_not_import_each_other() {
 }
 
 #[test]
-fn no_new_import_loop_among_the_top_level_modules() {
+fn the_top_level_modules_have_no_import_loop() {
     let g = graph(&src(""), &["crate::"]);
     assert!(
-        g.contains_key("app") && g["app"].contains("store"),
+        g.contains_key("app") && g["app"].contains("store") && g.contains_key("config"),
         "the graph is read: {g:?}"
     );
-    // The one loop left: the core (domain) reads the bot document (config), whose validation
-    // asks the providers, which read both. The core crate (issue 27) removes it.
-    let known: BTreeSet<String> = ["config", "domain", "providers"].map(str::to_owned).into();
-    let found = loops(&g);
-    assert_eq!(
-        found,
-        vec![known],
-        "import loops among the top-level modules (only the named one is allowed until the core crate; when it is gone, this test names none)\n{g:#?}"
+    assert_eq!(loops(&g), Vec::<BTreeSet<String>>::new(), "{g:#?}");
+}
+
+#[test]
+fn a_loop_is_found_where_there_is_one() {
+    let g: BTreeMap<String, BTreeSet<String>> = [
+        ("config", &["providers"][..]),
+        ("providers", &["bot", "config"][..]),
+        ("bot", &[][..]),
+    ]
+    .into_iter()
+    .map(|(m, deps)| (m.to_owned(), deps.iter().map(|d| (*d).to_owned()).collect()))
+    .collect();
+    let expected: BTreeSet<String> = ["config", "providers"].map(str::to_owned).into();
+    assert_eq!(loops(&g), vec![expected]);
+}
+
+/// Crates that would let the core do I/O: an async runtime, an HTTP stack, the AWS SDK, a web
+/// framework.
+fn io_crate(name: &str) -> bool {
+    ["tokio", "reqwest", "hyper", "axum", "lambda_runtime", "lambda_http"].contains(&name)
+        || name.starts_with("tokio-")
+        || name.starts_with("hyper-")
+        || name.starts_with("aws-")
+        || name.starts_with("aws_")
+}
+
+/// The names of the crates in `package`'s normal (non-dev, non-build) dependency tree, as
+/// `cargo tree` reports them from the committed lock file.
+fn normal_dependencies(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "tree", "-p", package, "-e", "normal", "--locked", "--prefix", "none", "--format", "{p}",
+        ])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_core_crate_depends_on_nothing_that_does_io() {
+    let core = normal_dependencies("handover-core");
+    assert!(
+        core.contains("chrono") && core.contains("opening-hours"),
+        "the tree is read: {core:?}"
+    );
+    let io: Vec<&String> = core.iter().filter(|c| io_crate(c)).collect();
+    assert!(io.is_empty(), "handover-core depends on crates that do I/O: {io:?}");
+    // The same check on the shell finds them: the check can fail.
+    let shell = normal_dependencies("handover");
+    assert!(shell.iter().any(|c| c == "tokio") && shell.iter().any(|c| c.starts_with("aws-")));
 }

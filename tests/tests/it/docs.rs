@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use handover::app::routes::ROUTES;
-use handover::config::{BotConfig, ProviderConfig, ProviderKind};
+use handover::config::{BotConfig, Document, ProviderConfig, ProviderKind};
 use handover::platform::native::NativeEvent;
 use handover::providers::{self, Callback, CallbackRequest};
 use handover::secrets::Secret;

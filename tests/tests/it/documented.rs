@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use handover::app::ApiError;
 use handover::app::engine::EngineError;
-use handover::config::{Bot, BotConfig};
+use handover::config::{Bot, BotConfig, Compile};
 use handover::domain::{
     BotEvent, Conditions, Effect, Event, HandoverRequest, Input, Message, Opened, Rejection, Session, Speaker,
     TimerKind, Trigger, decide, started,

@@ -18,6 +18,7 @@ mod lambda_runtime;
 mod log_scan;
 mod metrics;
 mod outbound_retry;
+mod platform_conformance;
 mod prompt;
 mod provider_engage;
 mod provider_genesys;

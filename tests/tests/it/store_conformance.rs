@@ -3,7 +3,7 @@
 //! Each case states a DynamoDB behaviour the engine relies on.
 
 use chrono::{DateTime, Duration, TimeDelta, Utc};
-use handover::config::BotConfig;
+use handover::config::{BotConfig, Document};
 use handover::domain::{Actor, BotEvent, Effect, Message, Session, TranscriptEntry};
 use handover::store::{
     Commit, ConversationLink, Due, EarlyEvent, EarlyKind, IntentCheck, MemoryStore, OutboxItem, OutboxStatus, Requeue,

@@ -31,7 +31,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderSetupError, StartRequest,
 };
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{Agent, EndReason, TranscriptEntry};
 use crate::secrets::Secret;

@@ -32,7 +32,7 @@ use super::{
     Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderEvent,
     ProviderSetupError, StartRequest, WaitEstimate, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;

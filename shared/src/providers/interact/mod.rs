@@ -27,7 +27,7 @@ use super::{
     Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation, ProviderSetupError,
     StartRequest, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::bot::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
 use crate::domain::{Actor, EndReason, Handover, TranscriptEntry};
 use crate::secrets::Secret;

@@ -36,7 +36,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderSetupError, StartRequest,
 };
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{Actor, EndReason, TranscriptEntry, render_transcript};
 use crate::secrets::Secret;

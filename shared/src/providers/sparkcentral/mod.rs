@@ -36,7 +36,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderEvent, ProviderSetupError, StartRequest, WaitEstimate, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind, ProviderTraits};
+use crate::bot::{ProviderConfig, ProviderKind, ProviderTraits};
 use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, TranscriptEntry};
 use crate::secrets::Secret;

@@ -34,7 +34,7 @@ use super::{
     AgentAvailability, Callback, CallbackError, CallbackRequest, Capabilities, Provider, ProviderConversation,
     ProviderSetupError, StartRequest, path_segment,
 };
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::bot::{ProviderConfig, ProviderKind};
 use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, TranscriptEntry};
 use crate::secrets::Secret;

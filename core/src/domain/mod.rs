@@ -21,6 +21,3 @@ pub use machine::{Decision, Outcome, Rejection, Reply, decide, started};
 pub use message::{Actor, Agent, Message};
 pub use session::{Control, Session, State, TimerKind, Timers, UserInfo};
 pub use transcript::{TranscriptEntry, render_transcript};
-
-#[cfg(test)]
-mod tests;

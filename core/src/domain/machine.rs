@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Bot, NoAgentFallback};
+use crate::bot::{Bot, NoAgentFallback};
 
 use super::availability::{self, Availability, Conditions, UnavailableReason};
 use super::dialog::{self, Dialog, DialogName, DialogVars};

@@ -16,8 +16,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
-use crate::providers::{CallbackError, CallbackRequest};
-
 /// The hash of an HMAC signature. SHA-1 is weak as a hash, not as an HMAC; Intercom and Help
 /// Scout still sign with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +234,29 @@ pub fn compact_json(body: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// An inbound callback, as raw as it arrived: verification needs the exact bytes.
+#[derive(Debug, Clone)]
+pub struct CallbackRequest<'a> {
+    pub method: &'a str,
+    pub headers: &'a lambda_http::http::HeaderMap,
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl CallbackRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("callback not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error("malformed callback: {0}")]
+    Malformed(String),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Bot;
+use crate::bot::Bot;
 use crate::hours::ClosedReason;
 
 use super::dialog::DialogName;

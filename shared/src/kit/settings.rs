@@ -55,21 +55,39 @@ pub fn base_url_under(field: &str, value: &str, policy: crate::url_policy::UrlPo
         Ok(_) => Ok(trimmed.to_owned()),
         Err(why) => Err(SettingError::new(
             field,
-            format!("{:?} {why}", crate::config::without_query(value)),
+            format!("{:?} {why}", crate::bot::without_query(value)),
         )),
     }
 }
 
 /// A field of the provider's secret (a JSON object in Secrets Manager). Known only at run
 /// time, so its error is not a setting error.
-pub fn secret_field(
-    secret: &crate::secrets::Secret,
-    name: &str,
-) -> Result<String, crate::providers::ProviderSetupError> {
+pub fn secret_field(secret: &crate::secrets::Secret, name: &str) -> Result<String, ProviderSetupError> {
     secret
         .field(name)
         .map(str::to_owned)
-        .map_err(|e| crate::providers::ProviderSetupError::Config(e.to_string()))
+        .map_err(|e| ProviderSetupError::Config(e.to_string()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderSetupError {
+    /// A provider-specific field of the `providers[]` entry is wrong; known when the bot is
+    /// stored (`handover bot put`/`validate`), see `providers::check_settings`.
+    #[error("{}", setting_text(.0))]
+    Setting(#[from] SettingError),
+    /// Anything else, such as a field missing from the provider's secret: known only at run
+    /// time, when the secret is read.
+    #[error("provider configuration: {0}")]
+    Config(String),
+}
+
+/// A setting error as the bot document names it: `providers.mailboxes.NL: …`.
+fn setting_text(e: &SettingError) -> String {
+    if e.path.is_empty() {
+        format!("providers: {}", e.message)
+    } else {
+        format!("providers.{}: {}", e.path, e.message)
+    }
 }
 
 #[cfg(test)]

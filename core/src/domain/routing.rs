@@ -1,7 +1,7 @@
 //! Which provider and queue a handover goes to: the first matching rule wins, the request may
 //! name a queue or provider explicitly, and a rule's failover list gives the fall-backs.
 
-use crate::config::{BotConfig, RoutingRule};
+use crate::bot::{BotConfig, RoutingRule};
 
 use super::dialog::primary_language;
 use super::handover::Trigger;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::bot::{ProviderConfig, ProviderKind};
 use crate::domain::{Actor, Handover, Message, TranscriptEntry, Trigger, UserInfo};
 use crate::providers::{Callback, CallbackError, CallbackRequest, Provider, ProviderEvent, StartRequest};
 

@@ -14,7 +14,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde::Serialize;
 
 use crate::delivery::{self, DeliveryError};
-use crate::providers::oauth::{self, ClientAuth, TokenCache};
+use crate::kit::oauth::{self, ClientAuth, TokenCache};
 
 /// How requests prove who sends them.
 #[derive(Debug, Clone)]

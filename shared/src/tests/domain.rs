@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 
-use super::*;
-use crate::config::{Bot, BotConfig};
+use crate::config::{Bot, BotConfig, Compile};
+use crate::domain::*;
 
 fn bot(extra: &str) -> Bot {
     bot_of_kind("webhook", extra)

@@ -172,7 +172,7 @@ async fn fetch(
     let token: TokenResponse = resp.json().await.map_err(|e| {
         DeliveryError::retryable(format!(
             "token response from {}: {e}",
-            crate::config::without_query(token_url)
+            crate::bot::without_query(token_url)
         ))
     })?;
     if token.access_token.is_empty() {
