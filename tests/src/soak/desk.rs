@@ -33,6 +33,8 @@ pub const ZD_APP: &str = "5ebee0975ac5304b664a12fa";
 pub const ZD_WEBHOOK_SECRET: &str = "soak-sunco-webhook-secret";
 /// The Help Scout model's webhook secret (HMAC-SHA1 key of `X-HelpScout-Signature`).
 pub const HS_WEBHOOK_SECRET: &str = "soak-helpscout-webhook-secret";
+/// The agent of a webhook join posted before the start's answer.
+pub const EARLY_AGENT: &str = "a-early";
 /// A turn whose text holds this word is refused by the desk with a permanent 400, every time.
 pub const REFUSE: &str = "refuse";
 
@@ -428,9 +430,12 @@ impl Desk {
             Model::HelpScout => return,
         };
         let event_id = format!("{key}-early");
-        let answer = world
-            .callback(self.model, &callback(self.model, cb, &conv, &event_id))
-            .await;
+        let mut body = callback(self.model, cb, &conv, &event_id);
+        if self.model == Model::Webhook {
+            // An agent of its own, so the check tells this join from one a later message makes.
+            body["agent"] = json!({"id": EARLY_AGENT, "name": "Ann"});
+        }
+        let answer = world.callback(self.model, &body).await;
         self.state.lock().unwrap().hook_answers.insert(key.to_owned(), answer);
     }
 }
