@@ -127,6 +127,8 @@ pub struct DeskState {
     hooks: BTreeMap<String, Hook>,
     /// What the service answered a hook's callback or cancel, by hook key.
     pub hook_answers: BTreeMap<String, (u16, Value)>,
+    /// The handover whose start met the hook, by hook key.
+    pub hooked: BTreeMap<String, String>,
 }
 
 pub struct Desk {
@@ -202,6 +204,17 @@ impl Desk {
                         _ => st.hooks.remove(&key),
                     }
                 };
+                if hook.is_some() {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                    let handover = match self.model {
+                        Model::Webhook => &body["conversationId"],
+                        Model::Zendesk => &body["metadata"]["handover_id"],
+                        Model::HelpScout => &Value::Null,
+                    };
+                    if let Some(h) = handover.as_str() {
+                        self.state.lock().unwrap().hooked.insert(key.clone(), h.to_owned());
+                    }
+                }
                 match hook {
                     Some(Hook::EarlyJoin) => {
                         self.early_join(&req, &key).await;
