@@ -75,21 +75,33 @@ SESSIONS ?= 150
 soak: tools
 	cargo run --locked -p handover-tests --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak
 
-## make soak-broken: the same soak against a library built without the idempotency check of
-## provider callbacks. Succeeds only when the soak exits 3 (invariant violated) and its table
-## reports duplicates; a build error, a panic, a bad argument, a passing run or a run that
-## only missed its minimums fails it.
+## make soak-broken: the same soak against a library with one fix deliberately reverted, once
+## per variant (VARIANT=<name> runs one; default: all in turn). Each variant is a test-only
+## feature of the library (shared/Cargo.toml): idempotency (callbacks applied twice),
+## wrong-id-abandon, early-dropped, 4xx-one-sided, cancel-refused, no-intent. A variant passes
+## only when the soak exits 3 (invariant violated); its "caught by" line names the invariants
+## that caught it. A build error, a panic, a bad argument, a passing run or a run that only
+## missed its minimums fails it. Each writes its table into docs/reliability.md
+## (soak-broken-<variant> markers).
+SOAK_BROKEN_VARIANTS := idempotency wrong-id-abandon early-dropped 4xx-one-sided cancel-refused no-intent
+VARIANT ?= $(SOAK_BROKEN_VARIANTS)
 soak-broken: tools
-	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
-	cargo run --locked -p handover-tests --features soak-broken --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak-broken | tee "$$out"; \
-	rc=$${PIPESTATUS[0]}; \
-	if [ "$$rc" -ne 3 ]; then \
-		echo "soak-broken: FAILED: the soak exited $$rc, not 3 (invariant violated)" >&2; exit 1; \
-	fi; \
-	if ! grep -Eq '^\| \*\*duplicated\*\* \| [1-9][0-9]* \|$$' "$$out"; then \
-		echo "soak-broken: FAILED: the soak exited 3 but reported no duplicates" >&2; exit 1; \
-	fi; \
-	echo "soak-broken: the soak caught the broken build: exit 3, duplicates reported"
+	@set -o pipefail; failed=""; \
+	for v in $(VARIANT); do \
+		out=$$(mktemp); \
+		echo "== soak-broken: variant $$v"; \
+		cargo run --locked -p handover-tests --features broken-$$v --bin soak -- --seed $(SEED) --sessions $(SESSIONS) --write-doc soak-broken-$$v | tee "$$out"; \
+		rc=$${PIPESTATUS[0]}; \
+		caught=$$(grep '^caught by:' "$$out" || true); rm -f "$$out"; \
+		if [ "$$rc" -eq 3 ]; then \
+			echo "soak-broken: variant $$v caught (exit 3), $$caught"; \
+		else \
+			echo "soak-broken: variant $$v NOT caught: the soak exited $$rc, not 3 (invariant violated)" >&2; \
+			failed="$$failed $$v"; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "soak-broken: FAILED for:$$failed" >&2; exit 1; fi; \
+	echo "soak-broken: every variant caught: $(VARIANT)"
 
 lint:
 	cargo fmt --all -- --check

@@ -230,8 +230,12 @@ async fn decide_and_commit(
         cond.unavailable_providers.extend(failed.iter().cloned());
         let decision = match decide(&before, &cmd.input, bot, &cond, now, &handover_id) {
             Ok(d) => d,
+            // `broken-cancel-refused` (test-only, shared/Cargo.toml) reverts the fix: a cancel
+            // during the start is refused `no_active_handover`, as before the start protocol.
             Err(Rejection::NoActiveHandover)
-                if matches!(cmd.input.event, Event::UserCancelled) && !cancel_rechecked =>
+                if matches!(cmd.input.event, Event::UserCancelled)
+                    && !cancel_rechecked
+                    && !cfg!(feature = "broken-cancel-refused") =>
             {
                 cancel_rechecked = true;
                 // The handover may still be starting: the cancel wins over it.
@@ -442,18 +446,32 @@ fn crashes_after_commit(bot_id: &str) -> bool {
 }
 
 /// Test-only (`failpoints`): whether the function "crashes" between a start's answer and its
-/// commit (`engine-before-commit`, configured with the bot id it applies to).
+/// commit (`engine-before-commit`, configured with the bot id it applies to). The soak
+/// configures its own copy, `soak-before-commit`, so a seam test and the soak running in one
+/// test binary never overwrite each other's configuration.
 #[cfg(feature = "failpoints")]
 fn crashes_before_commit(bot_id: &str) -> bool {
-    let crash = fail::eval("engine-before-commit", |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false);
+    let crash = ["engine-before-commit", "soak-before-commit"]
+        .into_iter()
+        .any(|name| fail::eval(name, |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false));
     if crash {
         CRASHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        CRASHES_BEFORE_COMMIT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     crash
 }
 
 #[cfg(feature = "failpoints")]
 static CRASHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(feature = "failpoints")]
+static CRASHES_BEFORE_COMMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Test-only (`failpoints`): how many of [`failpoint_crashes`] were before a commit.
+#[cfg(feature = "failpoints")]
+pub fn failpoint_crashes_before_commit() -> u64 {
+    CRASHES_BEFORE_COMMIT.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Test-only (`failpoints`): how many crashes the failpoint caused in this process.
 #[cfg(feature = "failpoints")]

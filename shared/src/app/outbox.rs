@@ -263,6 +263,11 @@ async fn gave_up(ctx: &AppContext, item: &OutboxItem, err: &DeliveryError) -> Op
 /// 422: too long, a content it does not take) still has the agent: that turn is marked failed
 /// (the item stays `gave_up`, visible in `session show`, counted) and the next turns go on.
 fn ends_handover(err: &DeliveryError) -> bool {
+    // `broken-4xx-one-sided` (test-only, shared/Cargo.toml) reverts the fix: any permanent
+    // refusal of one turn ends the handover (and, see `attempt`, on the bot's side only).
+    if cfg!(feature = "broken-4xx-one-sided") && matches!(err, DeliveryError::Permanent { .. }) {
+        return true;
+    }
     match err {
         DeliveryError::Retryable { .. } => true,
         DeliveryError::Permanent { status, .. } => status.is_none_or(|s| matches!(s, 404 | 410)),
@@ -350,6 +355,11 @@ async fn attempt(
                     Ok(())
                 }
                 ProviderOp::End { reason, keep_as_ticket } => {
+                    // `broken-4xx-one-sided`: before the fix a provider failure ended the
+                    // handover for the bot only; the provider's conversation was not ended.
+                    if cfg!(feature = "broken-4xx-one-sided") && *reason == crate::domain::EndReason::ProviderError {
+                        return Ok(());
+                    }
                     let conv = conversation(ctx, &item.key, handover_id, known).await?;
                     if *keep_as_ticket {
                         p.keep_as_ticket(&item.id, &conv, *reason).await

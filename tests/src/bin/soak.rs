@@ -5,13 +5,13 @@
 //! `--write-doc NAME` also writes the tables, the verdict and the first violations between the
 //! `<!-- NAME:begin -->` and `<!-- NAME:end -->` markers of docs/reliability.md, with the
 //! command, date and commit (`make soak` writes `soak`, `make soak-broken` writes
-//! `soak-broken`).
+//! `soak-broken-<variant>`).
 //!
 //! Exit codes (docs/reliability.md): 0 every invariant held and every minimum was met;
 //! 2 a bad argument; 3 an invariant was violated (lost, duplicated, out of order, unended,
 //! left open, still waiting, a wrong end reason, an unexpected answer); 4 nothing was violated
 //! but the run missed a minimum of what it must exercise; 101 a panic. `make soak-broken`
-//! accepts only 3 with duplicates reported.
+//! accepts only 3, and prints the `caught by:` line (the invariants violated).
 
 use handover_tests::doc_block;
 use handover_tests::soak::{self, Config, EXIT_BAD_ARGUMENT, Report, Verdict};
@@ -46,7 +46,7 @@ fn main() {
                     .filter(|p| (0.0..=1.0).contains(p))
                     .unwrap_or_else(|| bad())
             }
-            "--write-doc" if matches!(value.as_str(), "soak" | "soak-broken") => write_doc = Some(value),
+            "--write-doc" if value == "soak" || value.starts_with("soak-broken-") => write_doc = Some(value),
             _ => bad(),
         }
     }
@@ -69,6 +69,7 @@ fn main() {
         ),
         Verdict::InvariantViolated => {
             println!("soak FAILED: invariant violated");
+            println!("caught by: {}", report.caught_by().join(", "));
             for v in &report.violations {
                 println!("  {v}");
             }
@@ -91,10 +92,9 @@ fn main() {
 
 /// What `--write-doc` puts between the markers.
 fn doc_section(cfg: &Config, report: &Report, verdict: Verdict) -> String {
-    let features = if cfg!(feature = "soak-broken") {
-        " --features soak-broken"
-    } else {
-        ""
+    let features = match broken_variant() {
+        Some(v) => format!(" --features broken-{v}"),
+        None => String::new(),
     };
     let command = format!(
         "cargo run -p handover-tests{features} --bin soak -- --seed {} --sessions {}",
@@ -114,6 +114,9 @@ fn doc_section(cfg: &Config, report: &Report, verdict: Verdict) -> String {
         report.table(),
         report.minimums_table()
     );
+    if !report.caught_by().is_empty() {
+        s.push_str(&format!("\nCaught by: {}.\n", report.caught_by().join(", ")));
+    }
     if !report.violations.is_empty() {
         s.push_str("\nViolations (at most ten shown):\n\n```\n");
         for v in report.violations.iter().take(10) {
@@ -122,4 +125,18 @@ fn doc_section(cfg: &Config, report: &Report, verdict: Verdict) -> String {
         s.push_str("```\n");
     }
     s
+}
+
+/// The fix this build reverts (tests/Cargo.toml features), if any.
+fn broken_variant() -> Option<&'static str> {
+    [
+        (cfg!(feature = "broken-idempotency"), "idempotency"),
+        (cfg!(feature = "broken-wrong-id-abandon"), "wrong-id-abandon"),
+        (cfg!(feature = "broken-early-dropped"), "early-dropped"),
+        (cfg!(feature = "broken-4xx-one-sided"), "4xx-one-sided"),
+        (cfg!(feature = "broken-cancel-refused"), "cancel-refused"),
+        (cfg!(feature = "broken-no-intent"), "no-intent"),
+    ]
+    .into_iter()
+    .find_map(|(on, name)| on.then_some(name))
 }

@@ -37,6 +37,9 @@ fn an_empty_run_is_too_little_tested_and_a_violation_is_a_violation() {
         "handovers opened after a kill-switch refusal: 0, at least 1",
         "cancels applied: 0, at least 1",
         "service metric OutboxRetried (provider): 0, at least 1",
+        "cancels during the start applied: 0, at least 1",
+        "fault met by the service: crash before commit: 0, at least 1",
+        "fault met by the service: callback before the start's answer: 0, at least 1",
     ] {
         assert!(
             shortfalls.iter().any(|s| s == wanted),
@@ -55,6 +58,16 @@ fn an_empty_run_is_too_little_tested_and_a_violation_is_a_violation() {
         ..empty.clone()
     };
     assert_eq!(wrong_end.verdict(), Verdict::InvariantViolated);
+    // Each seam invariant is one, and names itself as what caught a broken build.
+    let intent_left = Report {
+        intents_left: 2,
+        ..empty.clone()
+    };
+    assert_eq!(intent_left.verdict(), Verdict::InvariantViolated);
+    assert_eq!(
+        intent_left.caught_by(),
+        vec!["start intents left behind (2)".to_owned()]
+    );
 
     // Sessions that never open are bounded: one in ten at most.
     let never = |n: usize| {
