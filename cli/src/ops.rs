@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use handover::config::{BotConfig, KillSwitch};
-use handover::store::{DynamoStore, OutboxStatus, Requeue, SessionKey, Store, schema};
+use handover::store::{BotStore, DynamoStore, OutboxStatus, OutboxStore, Requeue, SessionKey, SessionStore, schema};
 
 pub fn table_name() -> String {
     std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned())

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow};
 use handover::metrics::stats::{self, Period};
-use handover::store::Store;
+use handover::store::BotStore;
 
 pub async fn run(bot_id: &str, since: &str, queue: Option<String>, json: bool) -> Result<()> {
     let now = chrono::Utc::now();

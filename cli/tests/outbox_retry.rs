@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use chrono::Utc;
-use handover::store::{OutboxStatus, SessionKey, Store};
+use handover::store::{OutboxStatus, OutboxStore, SessionKey};
 use handover_tests::*;
 use serde_json::json;
 use wiremock::matchers::{method, path};

@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 use handover::clock::SystemClock;
-use handover::store::Store;
+use handover::store::prelude::*;
 use handover_tests::runtime_api::{FunctionProcess, binaries_dir, lambda_env};
 use handover_tests::*;
 use serde_json::{Value, json};

@@ -23,7 +23,7 @@ use handover::clock::ManualClock;
 use handover::config::BotConfig;
 use handover::delivery::RetryPolicy;
 use handover::secrets::{CachedSecrets, SecretsManager};
-use handover::store::{DynamoStore, SessionKey, Store, schema};
+use handover::store::{BotStore, DynamoStore, HealthStore, SessionKey, SessionStore, schema};
 use serde_json::Value;
 
 pub use handover;

@@ -26,7 +26,7 @@ use chrono::Utc;
 use handover::config::{Bot as CompiledBot, BotConfig, KillSwitch, ProviderKind};
 use handover::domain::effect::Effect;
 use handover::hours::{HoursConfig, Schedule, describe_opening};
-use handover::store::{DynamoStore, SessionKey, Store};
+use handover::store::{BotStore, DynamoStore, OutboxStore, SessionKey, SessionStore};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 

@@ -1,7 +1,13 @@
-//! Persistence port. One implementation, [`DynamoStore`], on a single DynamoDB table; the
-//! trait keeps handlers independent of the SDK and lets the core's shell be read in one place.
+//! Persistence port, by role: [`SessionStore`], [`OutboxStore`], [`DueIndex`], [`HealthStore`],
+//! [`BotStore`], [`StatsStore`], together [`Store`]. Two implementations: [`DynamoStore`] on a
+//! single DynamoDB table (what runs), and [`MemoryStore`], which keeps DynamoDB's semantics
+//! where the engine depends on them (conditional writes, all-or-nothing transactions with
+//! their cancellation reasons, the idempotency marker, the sparse due index) for the
+//! simulator and the engine tests that need no emulator. One conformance suite
+//! (tests/tests/it/store_conformance.rs) runs against both, so they cannot drift.
 
 mod dynamo;
+mod memory;
 pub mod schema;
 
 use async_trait::async_trait;
@@ -14,6 +20,7 @@ use crate::config::BotConfig;
 use crate::domain::{Availability, Effect, Session, TranscriptEntry};
 
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 
 /// Identifies a session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -324,10 +331,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Sessions: a session's state and transcript, committed together with its outbox items, idempotency marker, links and start intent; the provider-conversation links; the start protocol's intents and held events.
 #[async_trait]
-pub trait Store: Send + Sync {
-    async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>>;
-    async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64>;
+pub trait SessionStore: Send + Sync {
     async fn load_session(&self, key: &SessionKey) -> StoreResult<Option<Versioned<Session>>>;
     /// Writes one state change in a single transaction; returns the new version.
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<u64>;
@@ -340,53 +346,6 @@ pub trait Store: Send + Sync {
         provider_id: &str,
         conversation_id: &str,
     ) -> StoreResult<Option<ConversationLink>>;
-    /// The session's outbox in order, gave-up items included.
-    async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>>;
-    /// Takes a lease on an item if it is still as read; false when someone else took it.
-    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
-    async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
-    /// Stores one outbox item on its own, outside a commit (an abandoned conversation's end,
-    /// kept in a lane of its own so it never collides with the session's numbering).
-    async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()>;
-    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
-    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool>;
-    /// Puts a given-up item back in the queue (`handover outbox retry`): pending, due at `at`,
-    /// with a fresh count of attempts. Changes nothing unless the item exists and has given up,
-    /// so repeating it is harmless.
-    async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue>;
-    /// How many shards of the due index the evaluator reads.
-    fn due_shards_to_read(&self) -> u32 {
-        DUE_SHARDS
-    }
-    /// Due work in one shard of the sparse index, oldest first.
-    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch>;
-    /// Health of the given providers (missing ones are healthy) and the stored availability,
-    /// in one round trip.
-    async fn intake_state(
-        &self,
-        bot_id: &str,
-        providers: &[String],
-    ) -> StoreResult<(Vec<ProviderHealth>, Option<StoredAvailability>)>;
-    /// Every bot id, from the registry `put_bot` maintains.
-    async fn list_bots(&self) -> StoreResult<Vec<String>>;
-    /// Configurations and stored availability of many bots, batched.
-    async fn get_bots(&self, bot_ids: &[String]) -> StoreResult<Vec<(BotConfig, Option<StoredAvailability>)>>;
-    /// Writes availability documents, batched.
-    async fn put_availability(&self, items: &[(String, StoredAvailability)]) -> StoreResult<()>;
-    /// Counts a failed delivery; opens the breaker until `open_until` once `threshold` is reached.
-    async fn record_failure(
-        &self,
-        bot_id: &str,
-        provider_id: &str,
-        threshold: u32,
-        open_until: DateTime<Utc>,
-    ) -> StoreResult<ProviderHealth>;
-    /// Closes the breaker after a successful delivery.
-    async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()>;
-    /// Adds one agent join to the day's time-to-join statistics of a queue.
-    async fn record_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>, waited_seconds: u64) -> StoreResult<()>;
-    /// Mean time to join of a queue over the day of `at` and the day before.
-    async fn typical_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>) -> StoreResult<Option<u64>>;
     /// Records a start before the provider is called: its intent, and a pending link for each
     /// `(providerId, conversationId, handoverId)` known before the call, so early callbacks
     /// find the session. One transaction.
@@ -418,6 +377,93 @@ pub trait Store: Send + Sync {
     async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>>;
     /// Deletes every item of a session (on request, or by retention). Returns the count.
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
+}
+
+/// The outbox: effects waiting for delivery, leased by their deliverer.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// The session's outbox in order, gave-up items included.
+    async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>>;
+    /// Takes a lease on an item if it is still as read; false when someone else took it.
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool>;
+    async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()>;
+    /// Stores one outbox item on its own, outside a commit (an abandoned conversation's end,
+    /// kept in a lane of its own so it never collides with the session's numbering).
+    async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
+    async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool>;
+    /// Puts a given-up item back in the queue (`handover outbox retry`): pending, due at `at`,
+    /// with a fresh count of attempts. Changes nothing unless the item exists and has given up,
+    /// so repeating it is harmless.
+    async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue>;
+}
+
+/// The sparse due index the evaluator reads: sessions with a timer, outbox items to (re)deliver, start intents past their time.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
+    /// How many shards of the due index the evaluator reads.
+    fn due_shards_to_read(&self) -> u32 {
+        DUE_SHARDS
+    }
+    /// Due work in one shard of the sparse index, oldest first.
+    async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch>;
+}
+
+/// Per bot: the providers' circuit breakers and the availability the evaluator computed.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Health of the given providers (missing ones are healthy) and the stored availability,
+    /// in one round trip.
+    async fn intake_state(
+        &self,
+        bot_id: &str,
+        providers: &[String],
+    ) -> StoreResult<(Vec<ProviderHealth>, Option<StoredAvailability>)>;
+    /// Writes availability documents, batched.
+    async fn put_availability(&self, items: &[(String, StoredAvailability)]) -> StoreResult<()>;
+    /// Counts a failed delivery; opens the breaker until `open_until` once `threshold` is reached.
+    async fn record_failure(
+        &self,
+        bot_id: &str,
+        provider_id: &str,
+        threshold: u32,
+        open_until: DateTime<Utc>,
+    ) -> StoreResult<ProviderHealth>;
+    /// Closes the breaker after a successful delivery.
+    async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()>;
+}
+
+/// Bot configurations and the registry of bot ids.
+#[async_trait]
+pub trait BotStore: Send + Sync {
+    async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>>;
+    async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64>;
+    /// Every bot id, from the registry `put_bot` maintains.
+    async fn list_bots(&self) -> StoreResult<Vec<String>>;
+    /// Configurations and stored availability of many bots, batched.
+    async fn get_bots(&self, bot_ids: &[String]) -> StoreResult<Vec<(BotConfig, Option<StoredAvailability>)>>;
+}
+
+/// Time-to-join statistics per queue and day.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Adds one agent join to the day's time-to-join statistics of a queue.
+    async fn record_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>, waited_seconds: u64) -> StoreResult<()>;
+    /// Mean time to join of a queue over the day of `at` and the day before.
+    async fn typical_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>) -> StoreResult<Option<u64>>;
+}
+
+/// The whole persistence port: every role, as one object handlers share. Code that needs
+/// only some roles names those traits (`use crate::store::{SessionStore, OutboxStore}`), which
+/// says what it touches.
+pub trait Store: SessionStore + OutboxStore + DueIndex + HealthStore + BotStore + StatsStore {}
+
+impl<T> Store for T where T: SessionStore + OutboxStore + DueIndex + HealthStore + BotStore + StatsStore {}
+
+/// Every role in scope, for code that calls a concrete store (`DynamoStore`, `MemoryStore`)
+/// in many roles: tools and tests.
+pub mod prelude {
+    pub use super::{BotStore, DueIndex, HealthStore, OutboxStore, SessionStore, StatsStore};
 }
 
 /// Shards of the due index by default: enough to spread a busy minute over partitions, few

@@ -2,7 +2,8 @@
 //! examples byte for byte, a full handover with the generic webhook provider and a mock
 //! Chatlayer API, refused offloads, and bad input.
 
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, path_regex, query_param};

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use wiremock::MockServer;
 

@@ -133,7 +133,7 @@ async fn an_unusable_stored_configuration_is_503_unavailable() {
     ))
     .unwrap();
     assert!(Bot::new(config.clone()).is_err(), "the document is invalid");
-    handover::store::Store::put_bot(&env.store, &config).await.unwrap();
+    handover::store::BotStore::put_bot(&env.store, &config).await.unwrap();
     let before = env.dump().await;
     let (status, answer) = env
         .send_event("acme", b"bot-secret", &user_message("e1", "s-1", "hello"))
@@ -223,7 +223,7 @@ async fn a_session_too_busy_to_commit_is_503_unavailable() {
         "it retried before giving up"
     );
     let key = handover::store::SessionKey::new("acme", "s-1");
-    let transcript = handover::store::Store::transcript(&env.store, &key, None)
+    let transcript = handover::store::SessionStore::transcript(&env.store, &key, None)
         .await
         .unwrap();
     assert_eq!(transcript.len(), 1, "the busy message was not stored");

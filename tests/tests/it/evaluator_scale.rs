@@ -152,7 +152,7 @@ async fn raising_the_due_shards_on_a_live_table_loses_no_due_work() {
     let old_reader = DynamoStore::new(env.dynamo.clone(), env.table.clone());
     let mut seen_by_old = 0;
     for shard in 0..4 {
-        seen_by_old += handover::store::Store::due(&old_reader, shard, env.now(), 1000)
+        seen_by_old += handover::store::DueIndex::due(&old_reader, shard, env.now(), 1000)
             .await
             .unwrap()
             .due

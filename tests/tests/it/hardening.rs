@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -32,4 +32,5 @@ mod shell;
 mod soak;
 mod stack;
 mod stats;
+mod store_conformance;
 mod webhook_flow;

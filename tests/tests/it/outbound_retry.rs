@@ -3,7 +3,8 @@
 
 use chrono::Duration;
 use handover::app::evaluator;
-use handover::store::{OutboxStatus, SessionKey, Store};
+use handover::store::prelude::*;
+use handover::store::{OutboxStatus, SessionKey};
 use handover_tests::*;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, method, path};

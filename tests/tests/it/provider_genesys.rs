@@ -3,7 +3,8 @@
 //! Agent messages and typing events arrive as signed Outbound Open NormalizedMessages.
 
 use handover::providers::genesys;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use handover::providers::helpscout;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};

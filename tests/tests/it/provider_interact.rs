@@ -3,7 +3,8 @@
 //! API exists; see docs/providers/interact.md). Our calls carry the #Interact token; #Interact's
 //! callbacks carry the token we gave it.
 
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

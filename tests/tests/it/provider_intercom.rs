@@ -4,7 +4,8 @@
 
 use handover::domain::{Actor, State};
 use handover::providers::intercom;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -14,7 +14,8 @@
 use chrono::{Duration, SecondsFormat};
 use handover::domain::{EndReason, State};
 use handover::providers::sparkcentral;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};

@@ -8,7 +8,8 @@
 //! uses the hand-back at the end).
 
 use handover::domain::{Actor, State};
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

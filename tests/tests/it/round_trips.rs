@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use handover::store::Store;
+use handover::store::prelude::*;
 use handover_tests::*;
 use wiremock::MockServer;
 

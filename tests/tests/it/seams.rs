@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use handover::app::{bot_webhook, evaluator};
 use handover::domain::State;
-use handover::store::{OutboxStatus, SessionKey, Store};
+use handover::store::prelude::*;
+use handover::store::{OutboxStatus, SessionKey};
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};

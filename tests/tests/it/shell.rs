@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use handover::app::{AppContext, bot_webhook, evaluator, provider_callback};
-use handover::store::Store;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

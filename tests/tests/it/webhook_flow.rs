@@ -1,7 +1,7 @@
 //! The whole vertical slice through the real handlers, the emulator and mock HTTP servers:
 //! a native bot platform and the generic webhook provider.
 
-use handover::store::Store;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

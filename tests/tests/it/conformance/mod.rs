@@ -13,7 +13,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use handover::app::evaluator;
-use handover::store::{SessionKey, Store};
+use handover::store::SessionKey;
+use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
