@@ -621,7 +621,12 @@ async fn fire_timers(
         (TimerKind::AgentIdle, t.agent_idle_at),
         (TimerKind::StillWaiting, t.still_waiting_at),
     ];
-    for (timer, at) in timers {
+    // The index held an earlier time than every timer (the agent-idle deadline moved later
+    // since, `Timers::hold_index`): nothing is due, and the event for the timer that moved lets
+    // the held time go, which moves the index to the earliest timer (the core checks the
+    // timer's own time, so nothing fires).
+    let release = t.index_passed(now).then_some((TimerKind::AgentIdle, Some(now)));
+    for (timer, at) in timers.into_iter().chain(release) {
         if !due(at) {
             continue;
         }

@@ -333,3 +333,138 @@ fn the_state_machine_hands_on_what_the_run_answers() {
     assert!(answered.get(field).is_some(), "the run answers {field}: {answered}");
     assert_eq!(map["ItemSelector"]["shard.$"].as_str(), Some("$$.Map.Item.Value"));
 }
+
+/// Fewer writes to the due index: each agent message pushes the agent-idle deadline later,
+/// but the session's index entry keeps its time (`Timers::hold_index`), so a message changes
+/// no index key; when that time comes the evaluator finds nothing due, fires nothing and moves
+/// the entry to the deadline once; the agent-idle timeout still fires on time. Prints the
+/// index write units per relayed message by DynamoDB's rule for a GSI that projects every
+/// attribute (a write that changes the key: a delete and a put; one that changes another
+/// projected attribute: one write; each of the item's size in KB, rounded up).
+#[tokio::test]
+async fn agent_messages_leave_the_due_index_where_it_is() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    const MESSAGES: usize = 10;
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    let bot = env
+        .standard_bot(
+            &format!("{}/bot", srv.uri()),
+            &format!("{}/desk", srv.uri()),
+            "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 0, agentIdleSeconds: 300 }",
+        )
+        .await;
+    let (_, opened) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("h-1", "s-1"))
+        .await;
+    let conversation = opened["handoverId"].as_str().unwrap().to_owned();
+    let callback = |id: String, kind: &str| json!({"id": id, "type": kind, "conversationId": conversation, "agent": {"id": "a"}, "message": {"text": "hello, how can I help?"}});
+    let (status, _) = env
+        .send_callback(
+            "acme",
+            "desk",
+            &bot.desk_secret,
+            &callback("c-join".into(), "agent.joined"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let item = || async {
+        env.dynamo
+            .get_item()
+            .table_name(&env.table)
+            .key("pk", AttributeValue::S("SESSION#acme#s-1".into()))
+            .key("sk", AttributeValue::S("STATE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    let due_at = |item: &std::collections::HashMap<String, AttributeValue>| item["dueAt"].as_n().unwrap().clone();
+    // DynamoDB's item size: attribute names and values, in bytes.
+    let kb = |item: &std::collections::HashMap<String, AttributeValue>| {
+        let bytes: usize = item
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + match v {
+                        AttributeValue::S(s) => s.len(),
+                        AttributeValue::N(n) => n.len(),
+                        _ => 1,
+                    }
+            })
+            .sum();
+        bytes.div_ceil(1024)
+    };
+    let joined = item().await;
+    let mut before = joined.clone();
+    let (mut moved, mut index_units) = (0, 0);
+    for m in 0..MESSAGES {
+        env.clock.advance(chrono::Duration::seconds(20));
+        let (status, _) = env
+            .send_callback(
+                "acme",
+                "desk",
+                &bot.desk_secret,
+                &callback(format!("c-{m}"), "agent.message"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let after = item().await;
+        let key_moved = due_at(&after) != due_at(&before);
+        moved += usize::from(key_moved);
+        index_units += if key_moved {
+            kb(&before) + kb(&after)
+        } else {
+            kb(&after)
+        };
+        before = after;
+    }
+    eprintln!(
+        "{MESSAGES} agent messages: the index key moved {moved} times, {index_units} index write units for the session entry ({:.1} per message)",
+        index_units as f64 / MESSAGES as f64
+    );
+    assert_eq!(moved, 0, "no agent message moved the session's index entry");
+    let last_message = env.now();
+
+    // The held time (the join's deadline) comes: nothing fires, the entry moves once.
+    env.clock
+        .advance(chrono::Duration::seconds(300 - 20 * MESSAGES as i64 + 1));
+    let report = handover::app::evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(
+        (report.sessions, report.timers_fired, report.errors),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let rearmed = item().await;
+    assert_eq!(
+        due_at(&rearmed),
+        (last_message + chrono::Duration::seconds(300))
+            .timestamp_millis()
+            .to_string(),
+        "the entry moved to the last message's deadline"
+    );
+    assert_eq!(env.session("acme", "s-1").await.unwrap().state, State::Agent);
+    let report = handover::app::evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(report.sessions, 0, "nothing due until then: {report:?}");
+
+    // The agent-idle timeout fires at the last message's deadline, not before.
+    env.clock.advance(chrono::Duration::seconds(20 * MESSAGES as i64 - 2));
+    let report = handover::app::evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(env.session("acme", "s-1").await.unwrap().state, State::Agent);
+    env.clock.advance(chrono::Duration::seconds(2));
+    let report = handover::app::evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(report.timers_fired, 1, "{report:?}");
+    let session = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(session.state, State::Bot);
+    assert_eq!(
+        session.last_handover.unwrap().end_reason,
+        Some(handover::domain::EndReason::AgentIdleTimeout)
+    );
+}
