@@ -221,13 +221,15 @@ fn time_left(deadline: Instant) -> bool {
     Instant::now() + WORK_RESERVE <= deadline
 }
 
-/// Due sessions in flight at once. A unit waits on the network almost all the time (4–5
-/// DynamoDB requests and a few deliveries of up to 8 s), holding one session document, one
-/// outbox read and a pooled connection: a few hundred kB at most, so 64 units take well under
-/// 64 MB of a 256 MB function. The bound is the vCPU share of a 256 MB function (about a sixth
-/// of a core): at a few ms of CPU per unit (JSON, request signing, TLS), 64 in flight at a
-/// quarter of a second each is about as much as that share can serve.
-pub const DUE_CONCURRENCY: usize = 64;
+/// Due sessions in flight at once. A unit waits on the network almost all the time (4–6
+/// DynamoDB requests and a delivery or two), so the bound is what sets a run's throughput: at
+/// 10 ms a request and 200 ms a delivery, 256 in flight work through about 47,000 due sessions a
+/// minute (64: about 14,000; docs/performance.md, `make bench`). Memory: units that wait keep
+/// their heavy parts boxed (see `unit`), and a run of 10,000 added at most 77 MiB to the bench's
+/// whole process, store and receivers included. CPU is the limit of a 256 MB function (about a
+/// seventh of a vCPU): the bench measured 0.4 ms of CPU per unit without the AWS SDK's share, so
+/// the full rate needs more memory (more CPU) or the fan-out over shards.
+pub const DUE_CONCURRENCY: usize = 256;
 
 /// Units in flight per provider of one bot: a provider that hangs holds at most these.
 pub const PER_PROVIDER: usize = 8;
@@ -449,7 +451,10 @@ async fn work_through(
     }
 }
 
-/// One due session: what it did, as a report of its own.
+/// One due session: what it did, as a report of its own. Every unit of a run is a future from
+/// the start, so each keeps its heavy parts (the bot's loading, the engine, the deliveries)
+/// boxed until it reaches them: a unit that waits is a few hundred bytes, not the tens of kB
+/// of a unit at work, and a run of 10,000 due sessions fits a 256 MB function.
 async fn unit(ctx: &AppContext, gates: &Gates, due: Due, now: DateTime<Utc>) -> Report {
     let mut report = Report::default();
     let done = match due {
@@ -479,8 +484,8 @@ async fn start_unit(
     report: &mut Report,
 ) -> Result<(), NoTime> {
     let _slot = gates.slot().await?;
-    match ctx.bot(&key.bot_id).await {
-        Ok(bot) => match super::start::settle_left_behind(ctx, &bot, key, now).await {
+    match Box::pin(ctx.bot(&key.bot_id)).await {
+        Ok(bot) => match Box::pin(super::start::settle_left_behind(ctx, &bot, key, now)).await {
             Ok(n) => report.starts_settled += n,
             Err(e) => {
                 tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
@@ -504,7 +509,7 @@ async fn timer_unit(
 ) -> Result<(), NoTime> {
     let read = {
         let _slot = gates.slot().await?;
-        match ctx.bot(&key.bot_id).await {
+        match Box::pin(ctx.bot(&key.bot_id)).await {
             Ok(bot) => ctx.store.load_session(key).await.map(|s| (bot, s)).map_err(Into::into),
             Err(e) => Err(e),
         }
@@ -528,14 +533,16 @@ async fn timer_unit(
             // timer still fires (and re-arms), so it is asked again next time.
             let poll_due = loaded.value.timers.poll_at.is_some_and(|at| at <= now);
             let may_poll = match &provider {
-                Some(provider_id) if poll_due => !gates.breaker_open(ctx, &key.bot_id, provider_id, now).await,
+                Some(provider_id) if poll_due => {
+                    !Box::pin(gates.breaker_open(ctx, &key.bot_id, provider_id, now)).await
+                }
                 _ => true,
             };
             if poll_due && !may_poll {
                 report.polls_skipped += 1;
                 tracing::info!(bot_id = %key.bot_id, session = %key.log_ref(), "provider circuit open; poll skipped");
             }
-            fire_timers(ctx, &bot, key, loaded, now, may_poll).await
+            Box::pin(fire_timers(ctx, &bot, key, loaded, now, may_poll)).await
         }
         Err(e) => Err(e),
     };
@@ -556,7 +563,7 @@ async fn timer_unit(
 async fn outbox_unit(ctx: &AppContext, gates: &Gates, key: &SessionKey, report: &mut Report) -> Result<(), NoTime> {
     let read = {
         let _slot = gates.slot().await?;
-        match ctx.bot(&key.bot_id).await {
+        match Box::pin(ctx.bot(&key.bot_id)).await {
             Ok(bot) => ctx
                 .store
                 .outbox(key)
@@ -589,11 +596,11 @@ async fn outbox_unit(ctx: &AppContext, gates: &Gates, key: &SessionKey, report: 
         .collect();
     let _permits = gates.destinations(wanted).await?;
     let _slot = gates.slot().await?;
-    let pass = outbox::deliver_due(ctx, &bot, key).await;
+    let pass = Box::pin(outbox::deliver_due(ctx, &bot, key)).await;
     report.delivered += pass.delivered;
     report.retried += pass.retried;
     report.gave_up += pass.gave_up;
-    engine::drive(ctx, &bot, pass.follow_ups).await;
+    Box::pin(engine::drive(ctx, &bot, pass.follow_ups)).await;
     Ok(())
 }
 
