@@ -785,14 +785,15 @@ mod throughput {
             ));
         }
         let section = format!(
-            "{} ({} build), {} ms per store call (one DynamoDB request each in `DynamoStore`), {} ms per delivery, `MemoryStore` behind the delay; one process, this machine's cores (not a 256 MB function's share).\n\n{table}",
+            "{} Built with the {} profile; {} ms per store call (one DynamoDB request each in `DynamoStore`), {} ms per delivery, `MemoryStore` behind the delay; one process on this machine's cores (not a 256 MB function's share); peak RSS is the whole process's (store and receivers included).\n\n{table}",
             doc_block::provenance(&format!(
-                "BENCH_EVALUATOR_STEPS=throughput BENCH_TP_SESSIONS={sessions} cargo bench -p handover-tests --bench evaluator"
+                "BENCH_EVALUATOR_STEPS=throughput BENCH_TP_SESSIONS={sessions} cargo bench{} -p handover-tests --bench evaluator",
+                if cfg!(debug_assertions) { " --profile dev" } else { "" }
             )),
             if cfg!(debug_assertions) {
                 "dev"
             } else {
-                "bench, optimised"
+                "bench (optimised)"
             },
             latency.as_millis(),
             delivery.as_millis()
