@@ -283,48 +283,250 @@ async fn scan() {
     }
 }
 
-/// Due sessions per minute in one invocation, with DynamoDB and delivery latency injected.
+/// Due sessions per minute in one invocation, with DynamoDB and delivery latency injected: the
+/// evaluator's own code over an in-memory store with DynamoDB's semantics (`MemoryStore`)
+/// behind a decorator that waits `BENCH_LATENCY_MS` on every store call (each is one DynamoDB
+/// request in `DynamoStore`), and receivers that answer after `BENCH_DELIVERY_MS`.
 mod throughput {
     use super::*;
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use handover::app::AppContext;
     use handover::app::evaluator::Bulkheads;
+    use handover::config::BotConfig;
+    use handover::domain::{Session, TranscriptEntry};
+    use handover::secrets::{Secret, SecretError, SecretSource};
+    use handover::store::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration as StdDuration;
-    use wiremock::{Request, Respond};
 
-    /// An HTTP proxy in front of the emulator that waits `delay` before forwarding each
-    /// request (as in the Lambda bench): DynamoDB's network time, on a local emulator.
-    async fn delay_proxy(upstream: &str, delay: StdDuration) -> String {
-        let client = reqwest::Client::new();
-        let upstream = upstream.to_owned();
-        let app = axum::Router::new().fallback(
-            move |method: axum::http::Method,
-                  uri: axum::http::Uri,
-                  headers: axum::http::HeaderMap,
-                  body: axum::body::Bytes| {
-                let client = client.clone();
-                let upstream = upstream.clone();
-                async move {
-                    tokio::time::sleep(delay).await;
-                    let mut req = client.request(
-                        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
-                        format!("{upstream}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")),
-                    );
-                    for (k, v) in &headers {
-                        if k != "host" && k != "content-length" {
-                            req = req.header(k.as_str(), v.as_bytes());
-                        }
+    /// The in-memory store with a network's latency on every call.
+    struct Delayed {
+        inner: Arc<MemoryStore>,
+        delay: StdDuration,
+        calls: AtomicUsize,
+    }
+
+    impl Delayed {
+        async fn wait(&self) {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+
+    #[async_trait]
+    impl SessionStore for Delayed {
+        async fn load_session(&self, key: &SessionKey) -> StoreResult<Option<Versioned<Session>>> {
+            self.wait().await;
+            self.inner.load_session(key).await
+        }
+        async fn commit(&self, commit: Commit<'_>) -> StoreResult<u64> {
+            self.wait().await;
+            self.inner.commit(commit).await
+        }
+        async fn seen(&self, key: &SessionKey, scope: &str, event_id: &str) -> StoreResult<Option<StoredAnswer>> {
+            self.wait().await;
+            self.inner.seen(key, scope, event_id).await
+        }
+        async fn transcript(&self, key: &SessionKey, through_seq: Option<u64>) -> StoreResult<Vec<TranscriptEntry>> {
+            self.wait().await;
+            self.inner.transcript(key, through_seq).await
+        }
+        async fn find_conversation(
+            &self,
+            bot_id: &str,
+            provider_id: &str,
+            conversation_id: &str,
+        ) -> StoreResult<Option<ConversationLink>> {
+            self.wait().await;
+            self.inner.find_conversation(bot_id, provider_id, conversation_id).await
+        }
+        async fn put_start_intent(
+            &self,
+            key: &SessionKey,
+            intent: &StartIntent,
+            links: &[(String, String, String)],
+            expires_at: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.put_start_intent(key, intent, links, expires_at).await
+        }
+        async fn start_intents(&self, key: &SessionKey) -> StoreResult<Vec<StartIntent>> {
+            self.wait().await;
+            self.inner.start_intents(key).await
+        }
+        async fn record_start_answer(
+            &self,
+            key: &SessionKey,
+            intent: &StartIntent,
+            conversation_id: &str,
+        ) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.record_start_answer(key, intent, conversation_id).await
+        }
+        async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>> {
+            self.wait().await;
+            self.inner.cancel_start(key).await
+        }
+        async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.clear_start(key, intent).await
+        }
+        async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.hold_early(key, event, expires_at).await
+        }
+        async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>> {
+            self.wait().await;
+            self.inner.early_events(key).await
+        }
+        async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
+            self.wait().await;
+            self.inner.erase_session(key).await
+        }
+    }
+
+    #[async_trait]
+    impl OutboxStore for Delayed {
+        async fn outbox(&self, key: &SessionKey) -> StoreResult<Vec<OutboxItem>> {
+            self.wait().await;
+            self.inner.outbox(key).await
+        }
+        async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+            self.wait().await;
+            self.inner.claim_outbox(item, lease_until).await
+        }
+        async fn outbox_delivered(&self, item: &OutboxItem) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.outbox_delivered(item).await
+        }
+        async fn put_outbox(&self, item: &OutboxItem, expires_at: DateTime<Utc>) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.put_outbox(item, expires_at).await
+        }
+        async fn outbox_retry(&self, item: &OutboxItem, next_at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
+            self.wait().await;
+            self.inner.outbox_retry(item, next_at, error).await
+        }
+        async fn outbox_gave_up(&self, item: &OutboxItem, error: &str) -> StoreResult<bool> {
+            self.wait().await;
+            self.inner.outbox_gave_up(item, error).await
+        }
+        async fn outbox_requeue(&self, key: &SessionKey, seq: u64, at: DateTime<Utc>) -> StoreResult<Requeue> {
+            self.wait().await;
+            self.inner.outbox_requeue(key, seq, at).await
+        }
+    }
+
+    #[async_trait]
+    impl DueIndex for Delayed {
+        fn due_shards_to_read(&self) -> u32 {
+            self.inner.due_shards_to_read()
+        }
+        async fn due(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> StoreResult<DueBatch> {
+            self.wait().await;
+            self.inner.due(shard, now, limit).await
+        }
+    }
+
+    #[async_trait]
+    impl HealthStore for Delayed {
+        async fn intake_state(
+            &self,
+            bot_id: &str,
+            providers: &[String],
+        ) -> StoreResult<(Vec<ProviderHealth>, Option<StoredAvailability>)> {
+            self.wait().await;
+            self.inner.intake_state(bot_id, providers).await
+        }
+        async fn put_availability(&self, items: &[(String, StoredAvailability)]) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.put_availability(items).await
+        }
+        async fn record_failure(
+            &self,
+            bot_id: &str,
+            provider_id: &str,
+            threshold: u32,
+            open_until: DateTime<Utc>,
+        ) -> StoreResult<ProviderHealth> {
+            self.wait().await;
+            self.inner
+                .record_failure(bot_id, provider_id, threshold, open_until)
+                .await
+        }
+        async fn record_success(&self, bot_id: &str, provider_id: &str) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.record_success(bot_id, provider_id).await
+        }
+    }
+
+    #[async_trait]
+    impl BotStore for Delayed {
+        async fn get_bot(&self, bot_id: &str) -> StoreResult<Option<Versioned<BotConfig>>> {
+            self.wait().await;
+            self.inner.get_bot(bot_id).await
+        }
+        async fn put_bot(&self, config: &BotConfig) -> StoreResult<u64> {
+            self.wait().await;
+            self.inner.put_bot(config).await
+        }
+        async fn list_bots(&self) -> StoreResult<Vec<String>> {
+            self.wait().await;
+            self.inner.list_bots().await
+        }
+        async fn get_bots(&self, bot_ids: &[String]) -> StoreResult<Vec<(BotConfig, Option<StoredAvailability>)>> {
+            self.wait().await;
+            self.inner.get_bots(bot_ids).await
+        }
+    }
+
+    #[async_trait]
+    impl StatsStore for Delayed {
+        async fn record_wait(
+            &self,
+            bot_id: &str,
+            queue: &str,
+            at: DateTime<Utc>,
+            waited_seconds: u64,
+        ) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.record_wait(bot_id, queue, at, waited_seconds).await
+        }
+        async fn typical_wait(&self, bot_id: &str, queue: &str, at: DateTime<Utc>) -> StoreResult<Option<u64>> {
+            self.wait().await;
+            self.inner.typical_wait(bot_id, queue, at).await
+        }
+    }
+
+    /// Every secret the bench's bots name.
+    struct Fixed;
+
+    #[async_trait]
+    impl SecretSource for Fixed {
+        async fn get(&self, _name: &str) -> Result<Secret, SecretError> {
+            Secret::from_json(r#"{"signingSecret":"x"}"#)
+        }
+    }
+
+    /// Receivers: `/bot` (the healthy bots' platform: arrivals noted), `/hang/...` (answers
+    /// after the client has given up), anything else after `delivery`.
+    async fn receivers(delivery: StdDuration, arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let arrivals = arrivals.clone();
+            async move {
+                let path = uri.path();
+                if path.starts_with("/hang/") {
+                    tokio::time::sleep(StdDuration::from_secs(60)).await;
+                } else {
+                    if path == "/bot" {
+                        arrivals.lock().unwrap().push(Instant::now());
                     }
-                    let resp = req.body(body.to_vec()).send().await.expect("the emulator answers");
-                    let mut out = axum::http::Response::builder().status(resp.status().as_u16());
-                    for (k, v) in resp.headers() {
-                        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
-                            out = out.header(k.as_str(), v.as_bytes());
-                        }
-                    }
-                    let bytes = resp.bytes().await.unwrap_or_default();
-                    out.body(axum::body::Body::from(bytes)).unwrap()
+                    tokio::time::sleep(delivery).await;
                 }
-            },
-        );
+                "ok"
+            }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -333,19 +535,7 @@ mod throughput {
         url
     }
 
-    /// A receiver that answers after `delay` and notes when each request arrived.
-    struct Timed {
-        delay: StdDuration,
-        arrivals: Arc<Mutex<Vec<Instant>>>,
-    }
-
-    impl Respond for Timed {
-        fn respond(&self, _: &Request) -> ResponseTemplate {
-            self.arrivals.lock().unwrap().push(Instant::now());
-            ResponseTemplate::new(200).set_delay(self.delay)
-        }
-    }
-
+    #[derive(Clone, Copy)]
     struct Case {
         label: &'static str,
         bulkheads: Bulkheads,
@@ -359,21 +549,18 @@ mod throughput {
         requests_per_session: f64,
         backlog: u32,
         wall: f64,
+        cpu_ms_per_session: f64,
+        peak_rss_mb: f64,
+        rss_before_mb: f64,
     }
 
-    fn session_item(
-        bot_id: &str,
-        session_id: &str,
-        provider: &str,
-        now: chrono::DateTime<chrono::Utc>,
-        hang: bool,
-    ) -> HashMap<String, AttributeValue> {
+    fn waiting_session(bot_id: &str, session_id: &str, now: DateTime<Utc>, hang: bool) -> Session {
         let mut session = Session::new(bot_id, session_id, now - Duration::minutes(5));
         session.state = State::Waiting;
         session.handover = Some(Handover {
             id: format!("h-{session_id}"),
             trigger: Trigger::ExplicitRequest,
-            provider: provider.into(),
+            provider: "desk".into(),
             queue: "general".into(),
             language: "en".into(),
             variables: Default::default(),
@@ -397,103 +584,95 @@ mod throughput {
             session.timers.still_waiting_at = Some(at);
             session.timers.no_agent_at = Some(now + Duration::minutes(55));
         }
-        let key = SessionKey::new(bot_id, session_id);
-        HashMap::from([
-            ("pk".into(), s(format!("SESSION#{bot_id}#{session_id}"))),
-            ("sk".into(), s("STATE")),
-            ("botId".into(), s(bot_id)),
-            ("sessionId".into(), s(session_id)),
-            ("state".into(), s("waiting")),
-            ("version".into(), n(1)),
-            ("doc".into(), s(serde_json::to_string(&session).unwrap())),
-            ("duePk".into(), s(format!("DUE#{}", shard_of(&key)))),
-            ("dueAt".into(), n(at.timestamp_millis())),
-        ])
+        session
+    }
+
+    /// The process's CPU time (user + system), from /proc (100 ticks a second).
+    fn cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// A field of /proc/self/status in MiB.
+    fn status_mb(field: &str) -> f64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
     }
 
     /// Healthy sessions are spread over bots with a fast provider (a nudge each); hanging ones
     /// sit at one bot whose provider answers only after the client has given up (their
     /// no-agent timer ends the handover, which calls the provider).
     async fn one(case: &Case, latency: StdDuration, delivery: StdDuration) -> Outcome {
-        let env = TestEnv::new().await;
-        let healthy_arrivals = Arc::new(Mutex::new(Vec::new()));
-        let srv = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(wiremock::matchers::path("/bot"))
-            .respond_with(Timed {
-                delay: delivery,
-                arrivals: healthy_arrivals.clone(),
-            })
-            .mount(&srv)
-            .await;
-        Mock::given(method("POST"))
-            .and(wiremock::matchers::path("/hang/desk"))
-            .respond_with(ResponseTemplate::new(200).set_delay(StdDuration::from_secs(60)))
-            .mount(&srv)
-            .await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_delay(delivery))
-            .mount(&srv)
-            .await;
-        let secret = env.secret("shared", &serde_json::json!({"signingSecret": "x"})).await;
-        let now = env.now();
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let url = receivers(delivery, arrivals.clone()).await;
+        let inner = Arc::new(MemoryStore::new());
+        let now = chrono::Utc::now();
         let bots = 50;
-        let mut items = Vec::new();
-        let bot_items = |id: &str, url: &str, items: &mut Vec<HashMap<String, AttributeValue>>| {
-            let config = BotConfig::parse(&config_yaml(id, url, &secret)).unwrap();
-            items.push(HashMap::from([
-                ("pk".into(), s(format!("BOT#{id}"))),
-                ("sk".into(), s("CONFIG")),
-                ("doc".into(), s(serde_json::to_string(&config).unwrap())),
-                ("version".into(), n(1)),
-            ]));
-        };
         for b in 0..bots {
-            bot_items(&format!("tp-{b:03}"), &srv.uri(), &mut items);
+            let config = BotConfig::parse(&config_yaml(&format!("tp-{b:03}"), &url, "shared")).unwrap();
+            inner.put_bot(&config).await.unwrap();
         }
+        let seed = |session: Session| {
+            let inner = inner.clone();
+            async move {
+                inner
+                    .commit(Commit {
+                        session: &session,
+                        expected_version: None,
+                        entries: &[],
+                        outbox: &[],
+                        seen: None,
+                        links: &[],
+                        expires_at: now + Duration::days(1),
+                        intent: None,
+                    })
+                    .await
+                    .unwrap();
+            }
+        };
         for i in 0..case.healthy {
-            items.push(session_item(
+            seed(waiting_session(
                 &format!("tp-{:03}", i % bots),
                 &format!("s-{i:05}"),
-                "desk",
                 now,
                 false,
-            ));
+            ))
+            .await;
         }
         if case.hanging > 0 {
-            // The hanging bot's platform is its own path, so its messages are not counted.
-            let config = config_yaml("tp-hang", &format!("{}/hang", srv.uri()), &secret).replace(
-                &format!("'{}/hang/bot'", srv.uri()),
-                &format!("'{}/hangbot'", srv.uri()),
-            );
-            let config = BotConfig::parse(&config).unwrap();
-            items.push(HashMap::from([
-                ("pk".into(), s("BOT#tp-hang")),
-                ("sk".into(), s("CONFIG")),
-                ("doc".into(), s(serde_json::to_string(&config).unwrap())),
-                ("version".into(), n(1)),
-            ]));
+            // The hanging bot's platform is a path of its own, so its messages are not counted.
+            let config = config_yaml("tp-hang", &format!("{url}/hang"), "shared")
+                .replace(&format!("'{url}/hang/bot'"), &format!("'{url}/hangbot'"));
+            inner.put_bot(&BotConfig::parse(&config).unwrap()).await.unwrap();
             for i in 0..case.hanging {
-                items.push(session_item("tp-hang", &format!("h-{i:05}"), "desk", now, true));
+                seed(waiting_session("tp-hang", &format!("h-{i:05}"), now, true)).await;
             }
         }
-        write_all(&env, items).await;
-
-        let proxy = delay_proxy(emulator_endpoint(), latency).await;
-        let sdk = emulator_sdk().await;
-        let counter = OpCounter::default();
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .endpoint_url(&proxy)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let ctx = env.context_on(dynamo, aws_sdk_secretsmanager::Client::new(&sdk));
+        let store = Arc::new(Delayed {
+            inner,
+            delay: latency,
+            calls: AtomicUsize::new(0),
+        });
+        let ctx = AppContext::new(store.clone(), Arc::new(Fixed), Arc::new(handover::clock::SystemClock));
+        let rss_before_mb = status_mb("VmRSS:");
+        // Resets the peak (VmHWM) to the current size, so the peak is this run's.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
         let mut report = evaluator::Report::default();
+        let cpu = cpu_seconds();
         let started = Instant::now();
         evaluator::process_due_with(&ctx, now, started + evaluator::RUN_BUDGET, case.bulkheads, &mut report).await;
         let wall = started.elapsed().as_secs_f64();
-        let arrivals = healthy_arrivals.lock().unwrap().clone();
+        let cpu = cpu_seconds() - cpu;
+        let peak_rss_mb = status_mb("VmHWM:");
+        let arrivals = arrivals.lock().unwrap().clone();
         let healthy_done = arrivals.len();
         // The healthy work is done when its last delivery is answered.
         let healthy_wall = arrivals
@@ -503,17 +682,34 @@ mod throughput {
         Outcome {
             per_minute: healthy_done as f64 / healthy_wall * 60.0,
             healthy_done,
-            requests_per_session: counter.total() as f64 / f64::from(report.sessions.max(1)),
+            requests_per_session: store.calls.load(Ordering::Relaxed) as f64 / f64::from(report.sessions.max(1)),
             backlog: report.backlog,
             wall,
+            cpu_ms_per_session: cpu * 1000.0 / f64::from(report.sessions.max(1)),
+            peak_rss_mb,
+            rss_before_mb,
         }
     }
 
     pub async fn run() {
+        handover::url_policy::allow_local_urls();
         let latency = StdDuration::from_millis(env_usize("BENCH_LATENCY_MS", 10) as u64);
         let delivery = StdDuration::from_millis(env_usize("BENCH_DELIVERY_MS", 200) as u64);
-        let sessions = env_usize("BENCH_TP_SESSIONS", 400);
+        let sessions = env_usize("BENCH_TP_SESSIONS", 10_000);
         let sequential = env_usize("BENCH_TP_SEQUENTIAL", 40);
+        let now = Bulkheads::default();
+        let before = Bulkheads {
+            global: 64,
+            per_provider: 8,
+            per_platform: 16,
+        };
+        let label_now: &'static str = Box::leak(
+            format!(
+                "this code ({} in flight, {} per provider, {} per platform)",
+                now.global, now.per_provider, now.per_platform
+            )
+            .into_boxed_str(),
+        );
         let cases = [
             Case {
                 label: "one at a time (before the bulkheads)",
@@ -522,27 +718,47 @@ mod throughput {
                 hanging: 0,
             },
             Case {
-                label: "bulkheads (64 in flight, 8 per provider, 16 per platform)",
-                bulkheads: Bulkheads::default(),
+                label: "previous bounds (64 in flight, 8 per provider, 16 per platform)",
+                bulkheads: before,
                 healthy: sessions,
                 hanging: 0,
             },
             Case {
-                label: "bulkheads, 10 % of the sessions at a provider that hangs",
-                bulkheads: Bulkheads::default(),
+                label: "previous bounds, 10 % of the sessions at a provider that hangs",
+                bulkheads: before,
+                healthy: sessions,
+                hanging: sessions / 9,
+            },
+            Case {
+                label: label_now,
+                bulkheads: now,
+                healthy: sessions,
+                hanging: 0,
+            },
+            Case {
+                label: "this code, 10 % of the sessions at a provider that hangs",
+                bulkheads: now,
                 healthy: sessions,
                 hanging: sessions / 9,
             },
         ];
         let mut table = String::from(
-            "| case | due sessions | healthy sessions done | due sessions per minute (healthy) | DynamoDB requests per session | left for the next run | run wall time (s) |\n|---|---|---|---|---|---|---|\n",
+            "| case | due sessions | healthy sessions done | due sessions per minute (healthy) | store calls (DynamoDB requests) per session | left for the next run | run wall time (s) | CPU per session (ms) | peak RSS (MiB; before the run) |\n|---|---|---|---|---|---|---|---|---|\n",
         );
         let mut base = None;
         for case in &cases {
             let o = one(case, latency, delivery).await;
             println!(
-                "{}: {:.0} per minute ({} of {} healthy done, {:.1} requests per session, backlog {}, {:.1} s)",
-                case.label, o.per_minute, o.healthy_done, case.healthy, o.requests_per_session, o.backlog, o.wall
+                "{}: {:.0} per minute ({} of {} healthy done, {:.1} requests per session, backlog {}, {:.1} s, {:.2} ms CPU per session, peak RSS {:.0} MiB)",
+                case.label,
+                o.per_minute,
+                o.healthy_done,
+                case.healthy,
+                o.requests_per_session,
+                o.backlog,
+                o.wall,
+                o.cpu_ms_per_session,
+                o.peak_rss_mb
             );
             let change = match base {
                 Some(b) if case.hanging > 0 => format!(
@@ -555,42 +771,38 @@ mod throughput {
                 base = Some(o.per_minute);
             }
             table.push_str(&format!(
-                "| {} | {} | {} | **{:.0}**{change} | {:.1} | {} | {:.1} |\n",
+                "| {} | {} | {} | **{:.0}**{change} | {:.1} | {} | {:.1} | {:.2} | {:.0} ({:.0}) |\n",
                 case.label,
                 case.healthy + case.hanging,
                 o.healthy_done,
                 o.per_minute,
                 o.requests_per_session,
                 o.backlog,
-                o.wall
+                o.wall,
+                o.cpu_ms_per_session,
+                o.peak_rss_mb,
+                o.rss_before_mb
             ));
         }
-        let commit = std::process::Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
         let section = format!(
-            "Run of {} at commit {commit}: `BENCH_EVALUATOR_STEPS=throughput cargo bench -p handover-tests \
-             --bench evaluator` ({} build), {} ms per DynamoDB request, {} ms per delivery.\n\n{table}",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            if cfg!(debug_assertions) { "dev" } else { "release" },
+            "{} Built with the {} profile; {} ms per store call (one DynamoDB request each in `DynamoStore`), {} ms per delivery, `MemoryStore` behind the delay; one process on this machine's cores (not a 256 MB function's share); peak RSS is the whole process's (store and receivers included).\n\n{table}",
+            doc_block::provenance(&format!(
+                "BENCH_EVALUATOR_STEPS=throughput BENCH_TP_SESSIONS={sessions} cargo bench{} -p handover-tests --bench evaluator",
+                if cfg!(debug_assertions) { " --profile dev" } else { "" }
+            )),
+            if cfg!(debug_assertions) {
+                "dev"
+            } else {
+                "bench (optimised)"
+            },
             latency.as_millis(),
             delivery.as_millis()
         );
         println!("\n{section}");
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/performance.md");
-        let doc = std::fs::read_to_string(path).unwrap();
-        let (start, end) = (
-            "<!-- evaluator-throughput:start -->",
-            "<!-- evaluator-throughput:end -->",
-        );
-        if let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) {
-            let doc = format!("{}{start}\n{section}{}", &doc[..a], &doc[b..]);
-            std::fs::write(path, doc).unwrap();
-        } else {
-            println!("(no markers in docs/performance.md: table not written)");
+        if std::env::var_os("BENCH_NO_WRITE").is_none() {
+            doc_block::write_block(&doc_block::doc_path("performance.md"), "evaluator-throughput", &section)
+                .expect("docs/performance.md has the evaluator-throughput markers");
+            eprintln!("wrote the evaluator-throughput block of docs/performance.md");
         }
     }
 }

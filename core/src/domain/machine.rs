@@ -283,6 +283,8 @@ pub fn decide(
         }
         Event::TimerFired { handover_id, timer } => {
             let applied = d.is_current(handover_id) && d.timer(*timer, conditions);
+            // The evaluator came: a held index time that has passed moves to the earliest timer.
+            d.session.timers.release_index(now);
             Reply::Accepted { applied }
         }
         Event::ProviderFailed { handover_id } => {
@@ -539,6 +541,7 @@ impl Step<'_> {
                 .then(|| self.now + secs(t.still_waiting_every_seconds)),
             agent_idle_at: None,
             poll_at: self.poll_at(&handover.provider),
+            index_held: None,
         };
         self.start = Some(Start {
             provider: handover.provider.clone(),
@@ -617,6 +620,9 @@ impl Step<'_> {
         }
         let agent = agent.or_else(|| self.session.handover.as_ref().and_then(|h| h.agent.clone()));
         self.append(Actor::Agent, message.clone(), agent.clone(), event_id);
+        // The deadline only moves later: the index keeps its time and the evaluator moves it
+        // when that time comes, once for all the messages in between.
+        self.session.timers.hold_index();
         self.session.timers.agent_idle_at = Some(self.now + secs(self.bot.config.timeouts.agent_idle_seconds));
         self.notify_bot(BotEvent::AgentMessage { agent, message });
     }

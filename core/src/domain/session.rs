@@ -56,8 +56,9 @@ pub struct UserInfo {
     pub locale: Option<String>,
 }
 
-/// Deadlines the scheduled evaluator acts on. Stored with the session; the store indexes the
-/// earliest one so that due sessions are found without a scan.
+/// Deadlines the scheduled evaluator acts on. Stored with the session; the store indexes
+/// [`Timers::index_at`] (the earliest one, or an earlier time held) so that due sessions are
+/// found without a scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timers {
@@ -70,9 +71,42 @@ pub struct Timers {
     /// Next time to ask the provider about the conversation (providers that do not push).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_at: Option<DateTime<Utc>>,
+    /// A due-index time kept although every timer is now later: the index's time when a
+    /// deadline moved later (each agent message pushes the agent-idle deadline), kept so that
+    /// such a message does not rewrite the index entry's key. The evaluator comes at that
+    /// time, finds nothing due, and lets it go ([`Timers::release_index`]), which moves the
+    /// index to the earliest timer once for many messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_held: Option<DateTime<Utc>>,
 }
 
 impl Timers {
+    /// The time the due index holds for the session: the earliest timer, or the held time when
+    /// that is earlier. Never later than a timer, so no timer is found late; `None` without a
+    /// timer (the session leaves the index).
+    pub fn index_at(&self) -> Option<DateTime<Utc>> {
+        let earliest = self.earliest()?;
+        Some(self.index_held.map_or(earliest, |held| held.min(earliest)))
+    }
+
+    /// Keeps the index where it is while a deadline moves later (call before moving it).
+    pub fn hold_index(&mut self) {
+        self.index_held = self.index_at();
+    }
+
+    /// Lets go of a held time that has come: the index moves to the earliest timer.
+    pub fn release_index(&mut self, now: DateTime<Utc>) {
+        if self.index_held.is_some_and(|held| held <= now) {
+            self.index_held = None;
+        }
+    }
+
+    /// Whether the index holds a time that has come although no timer is due: the evaluator
+    /// must let it go.
+    pub fn index_passed(&self, now: DateTime<Utc>) -> bool {
+        self.index_held.is_some_and(|held| held <= now) && self.earliest().is_some_and(|at| at > now)
+    }
+
     pub fn earliest(&self) -> Option<DateTime<Utc>> {
         [
             self.no_agent_at,

@@ -9,6 +9,14 @@
 //! picked up by the next run. Due sessions are worked on concurrently, within bulkheads: a
 //! global bound and one per destination (each provider and each bot platform of a bot), so a
 //! hanging destination holds only its own slots ([`Bulkheads`]).
+//!
+//! **Fan-out.** In AWS the schedule starts a state machine (template.yaml, `EvaluatorRun`),
+//! not the function: its first step is the scheduled run ([`run_scheduled`]), which reads the
+//! due index and, when more is due than one invocation takes on ([`INLINE_LIMIT`]), works on
+//! none of it and answers the shards that hold due work (`handOff`). The state machine's `Map`
+//! then invokes the function once per such shard (`{"shard": n}`, [`run_shard`]), each with a
+//! budget of its own. Invocations that overlap (a shard still running when the next minute
+//! hands it on again) are safe for the reasons above.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,8 +38,16 @@ use crate::domain::{Effect, Event, Input, Reply, Session, TimerKind};
 use crate::metrics;
 use crate::store::{Due, OutboxStatus, SessionKey, Versioned};
 
-/// Work items read per shard and run; the rest waits for the next minute.
-pub const BATCH_LIMIT: usize = 1000;
+/// Work items read per shard and run; the rest waits for the next minute. Above what one
+/// invocation drains in its budget at the bulkheads' bound, so the bound, not the read, is what
+/// limits a run.
+pub const BATCH_LIMIT: usize = 10_000;
+
+/// Due sessions a scheduled run works on itself. When more are due, the run hands every shard
+/// with due work to an invocation of its own (the state machine's `Map`) and works on none:
+/// far below what one invocation drains (docs/performance.md), so a run that keeps the work is
+/// sure to finish it, and a minute with more never waits for one invocation.
+pub const INLINE_LIMIT: usize = 1_000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,7 +72,20 @@ pub struct Report {
     pub bots_skipped: u32,
     /// Due polls not sent because the provider's circuit breaker was open.
     pub polls_skipped: u32,
+    /// Due sessions a scheduled run found and handed to the shards' own invocations (at least
+    /// this many: it stops reading once it knows it hands them on).
+    pub handed_off: u32,
     pub budget_exhausted: bool,
+}
+
+/// What a scheduled run answers the state machine: its report, and the shards it hands on,
+/// each to an invocation of its own (empty when it kept the due work).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scheduled {
+    #[serde(flatten)]
+    pub report: Report,
+    pub hand_off: Vec<u32>,
 }
 
 /// The evaluator function's budget: its `Timeout: 60` in template.yaml minus a margin.
@@ -69,16 +98,24 @@ pub const WORK_RESERVE: Duration = Duration::from_secs(10);
 /// Bots whose availability is refreshed at once.
 pub const AVAILABILITY_CONCURRENCY: usize = 8;
 
-/// The Lambda handler. The scheduler's payload carries nothing we need (the run is defined
-/// by the clock), so any JSON object is accepted, `{}` included.
-pub async fn handle(ctx: &AppContext, _event: serde_json::Value) -> serde_json::Value {
-    handle_until(ctx, Instant::now() + RUN_BUDGET).await
+/// The Lambda handler, with the default budget (see [`handle_until`]).
+pub async fn handle(ctx: &AppContext, event: serde_json::Value) -> serde_json::Value {
+    handle_until(ctx, &event, Instant::now() + RUN_BUDGET).await
 }
 
-/// [`handle`] with the invocation's own deadline (the Lambda context's, minus a margin).
-pub async fn handle_until(ctx: &AppContext, deadline: Instant) -> serde_json::Value {
-    let report = run_until(ctx, ctx.clock.now(), deadline).await;
-    serde_json::to_value(report).unwrap_or_default()
+/// The Lambda handler with the invocation's own deadline (the Lambda context's, minus a
+/// margin). `{"shard": n}` is one shard handed on by a scheduled run ([`run_shard`]); any
+/// other JSON object, `{}` and the scheduler's payload included, is a scheduled run
+/// ([`run_scheduled`]), answered with its report and `handOff`.
+pub async fn handle_until(ctx: &AppContext, event: &serde_json::Value, deadline: Instant) -> serde_json::Value {
+    let now = ctx.clock.now();
+    match event.get("shard").and_then(serde_json::Value::as_u64) {
+        Some(shard) => {
+            let shard = u32::try_from(shard).unwrap_or(u32::MAX);
+            serde_json::to_value(run_shard(ctx, shard, now, deadline).await).unwrap_or_default()
+        }
+        None => serde_json::to_value(run_scheduled(ctx, now, deadline).await).unwrap_or_default(),
+    }
 }
 
 /// The run's deadline from the invocation's: 5 s before it (to report and flush logs), and
@@ -95,7 +132,8 @@ pub fn deadline_from(lambda_deadline: std::time::SystemTime) -> Instant {
     by_budget.min(Instant::now() + left)
 }
 
-/// One evaluator run at `now`, with the default budget.
+/// One evaluator run at `now`, with the default budget, all due work in this process (the
+/// local `handover serve` and the tests; in AWS see [`run_scheduled`]).
 pub async fn run(ctx: &AppContext, now: DateTime<Utc>) -> Report {
     run_until(ctx, now, Instant::now() + RUN_BUDGET).await
 }
@@ -106,6 +144,64 @@ pub async fn run_until(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant) 
     let mut report = Report::default();
     process_due(ctx, now, deadline, &mut report).await;
     refresh_availability(ctx, now, deadline, &mut report).await;
+    finish(ctx, report, started)
+}
+
+/// The scheduled run in AWS, with the default bounds: see [`run_scheduled_with`].
+pub async fn run_scheduled(ctx: &AppContext, now: DateTime<Utc>, deadline: Instant) -> Scheduled {
+    run_scheduled_with(ctx, now, deadline, Bulkheads::default(), INLINE_LIMIT).await
+}
+
+/// The scheduled run: reads every shard of the due index; when at most `inline_limit` sessions
+/// are due, works on them here, as [`run_until`]; otherwise hands every shard with due work on
+/// (`hand_off`, one invocation each: [`run_shard`]) and works on none. Then refreshes
+/// availability, which only the scheduled run does.
+pub async fn run_scheduled_with(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    bulkheads: Bulkheads,
+    inline_limit: usize,
+) -> Scheduled {
+    let started = Instant::now();
+    let mut report = Report::default();
+    let shards: Vec<u32> = (0..ctx.store.due_shards_to_read()).collect();
+    // Enough to know whether the work stays here; the shards' invocations read their own.
+    let found = read_due(ctx, &shards, now, inline_limit.saturating_add(1), &mut report).await;
+    let due: usize = found.iter().map(|(_, work)| work.len()).sum();
+    let mut hand_off = Vec::new();
+    if due > inline_limit {
+        hand_off = found
+            .iter()
+            .filter(|(_, work)| !work.is_empty())
+            .map(|(shard, _)| *shard)
+            .collect();
+        report.handed_off = u32::try_from(due).unwrap_or(u32::MAX);
+        tracing::info!(due, shards = ?hand_off, "more due than one invocation takes on; shards handed on");
+    } else {
+        let work = found.into_iter().flat_map(|(_, work)| work).collect();
+        work_through(ctx, work, now, deadline, bulkheads, &mut report).await;
+    }
+    refresh_availability(ctx, now, deadline, &mut report).await;
+    Scheduled {
+        report: finish(ctx, report, started),
+        hand_off,
+    }
+}
+
+/// One shard's due work, handed on by a scheduled run: read (up to [`BATCH_LIMIT`]) and worked
+/// through within the default bounds. No availability: the scheduled run does that.
+pub async fn run_shard(ctx: &AppContext, shard: u32, now: DateTime<Utc>, deadline: Instant) -> Report {
+    let started = Instant::now();
+    let mut report = Report::default();
+    let found = read_due(ctx, &[shard], now, BATCH_LIMIT, &mut report).await;
+    let work = found.into_iter().flat_map(|(_, work)| work).collect();
+    work_through(ctx, work, now, deadline, Bulkheads::default(), &mut report).await;
+    finish(ctx, report, started)
+}
+
+/// The run's metrics and log line.
+fn finish(ctx: &AppContext, mut report: Report, started: Instant) -> Report {
     report.budget_exhausted = report.backlog + report.bots_skipped > 0;
     ctx.record(&metrics::evaluator_run(metrics::EvaluatorRun {
         due_sessions: report.sessions,
@@ -127,13 +223,15 @@ fn time_left(deadline: Instant) -> bool {
     Instant::now() + WORK_RESERVE <= deadline
 }
 
-/// Due sessions in flight at once. A unit waits on the network almost all the time (4–5
-/// DynamoDB requests and a few deliveries of up to 8 s), holding one session document, one
-/// outbox read and a pooled connection: a few hundred kB at most, so 64 units take well under
-/// 64 MB of a 256 MB function. The bound is the vCPU share of a 256 MB function (about a sixth
-/// of a core): at a few ms of CPU per unit (JSON, request signing, TLS), 64 in flight at a
-/// quarter of a second each is about as much as that share can serve.
-pub const DUE_CONCURRENCY: usize = 64;
+/// Due sessions in flight at once. A unit waits on the network almost all the time (4–6
+/// DynamoDB requests and a delivery or two), so the bound is what sets a run's throughput: at
+/// 10 ms a request and 200 ms a delivery, 256 in flight work through about 47,000 due sessions a
+/// minute (64: about 14,000; docs/performance.md, `make bench`). Memory: units that wait keep
+/// their heavy parts boxed (see `unit`), and a run of 10,000 added at most 77 MiB to the bench's
+/// whole process, store and receivers included. CPU is the limit of a 256 MB function (about a
+/// seventh of a vCPU): the bench measured 0.4 ms of CPU per unit without the AWS SDK's share, so
+/// the full rate needs more memory (more CPU) or the fan-out over shards.
+pub const DUE_CONCURRENCY: usize = 256;
 
 /// Units in flight per provider of one bot: a provider that hangs holds at most these.
 pub const PER_PROVIDER: usize = 8;
@@ -277,11 +375,25 @@ pub async fn process_due_with(
     bulkheads: Bulkheads,
     report: &mut Report,
 ) {
-    let mut work: BTreeSet<Due> = BTreeSet::new();
-    for shard in 0..ctx.store.due_shards_to_read() {
-        match ctx.store.due(shard, now, BATCH_LIMIT).await {
+    let shards: Vec<u32> = (0..ctx.store.due_shards_to_read()).collect();
+    let found = read_due(ctx, &shards, now, BATCH_LIMIT, report).await;
+    let work = found.into_iter().flat_map(|(_, work)| work).collect();
+    work_through(ctx, work, now, deadline, bulkheads, report).await;
+}
+
+/// The due work of each of `shards`, up to `limit` entries a shard.
+async fn read_due(
+    ctx: &AppContext,
+    shards: &[u32],
+    now: DateTime<Utc>,
+    limit: usize,
+    report: &mut Report,
+) -> Vec<(u32, Vec<Due>)> {
+    let mut found = Vec::with_capacity(shards.len());
+    for &shard in shards {
+        match ctx.store.due(shard, now, limit).await {
             Ok(batch) => {
-                work.extend(batch.due);
+                found.push((shard, batch.due));
                 report.unreadable += batch.unreadable;
             }
             Err(e) => {
@@ -290,6 +402,21 @@ pub async fn process_due_with(
             }
         }
     }
+    found
+}
+
+/// Works through `work` within `bulkheads`, starting nothing that could not finish by
+/// `deadline`.
+async fn work_through(
+    ctx: &AppContext,
+    work: Vec<Due>,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    bulkheads: Bulkheads,
+    report: &mut Report,
+) {
+    // A session's entry may sit in two shards while their count changes: once is enough.
+    let work: BTreeSet<Due> = work.into_iter().collect();
     // Start at a random point: when a run cannot finish, the next one does not begin with the
     // same sessions again, so none is starved (the semaphores are fair: units start in order).
     let mut work: Vec<Due> = work.into_iter().collect();
@@ -326,7 +453,10 @@ pub async fn process_due_with(
     }
 }
 
-/// One due session: what it did, as a report of its own.
+/// One due session: what it did, as a report of its own. Every unit of a run is a future from
+/// the start, so each keeps its heavy parts (the bot's loading, the engine, the deliveries)
+/// boxed until it reaches them: a unit that waits is a few hundred bytes, not the tens of kB
+/// of a unit at work, and a run of 10,000 due sessions fits a 256 MB function.
 async fn unit(ctx: &AppContext, gates: &Gates, due: Due, now: DateTime<Utc>) -> Report {
     let mut report = Report::default();
     let done = match due {
@@ -356,8 +486,8 @@ async fn start_unit(
     report: &mut Report,
 ) -> Result<(), NoTime> {
     let _slot = gates.slot().await?;
-    match ctx.bot(&key.bot_id).await {
-        Ok(bot) => match super::start::settle_left_behind(ctx, &bot, key, now).await {
+    match Box::pin(ctx.bot(&key.bot_id)).await {
+        Ok(bot) => match Box::pin(super::start::settle_left_behind(ctx, &bot, key, now)).await {
             Ok(n) => report.starts_settled += n,
             Err(e) => {
                 tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
@@ -381,7 +511,7 @@ async fn timer_unit(
 ) -> Result<(), NoTime> {
     let read = {
         let _slot = gates.slot().await?;
-        match ctx.bot(&key.bot_id).await {
+        match Box::pin(ctx.bot(&key.bot_id)).await {
             Ok(bot) => ctx.store.load_session(key).await.map(|s| (bot, s)).map_err(Into::into),
             Err(e) => Err(e),
         }
@@ -405,14 +535,16 @@ async fn timer_unit(
             // timer still fires (and re-arms), so it is asked again next time.
             let poll_due = loaded.value.timers.poll_at.is_some_and(|at| at <= now);
             let may_poll = match &provider {
-                Some(provider_id) if poll_due => !gates.breaker_open(ctx, &key.bot_id, provider_id, now).await,
+                Some(provider_id) if poll_due => {
+                    !Box::pin(gates.breaker_open(ctx, &key.bot_id, provider_id, now)).await
+                }
                 _ => true,
             };
             if poll_due && !may_poll {
                 report.polls_skipped += 1;
                 tracing::info!(bot_id = %key.bot_id, session = %key.log_ref(), "provider circuit open; poll skipped");
             }
-            fire_timers(ctx, &bot, key, loaded, now, may_poll).await
+            Box::pin(fire_timers(ctx, &bot, key, loaded, now, may_poll)).await
         }
         Err(e) => Err(e),
     };
@@ -433,7 +565,7 @@ async fn timer_unit(
 async fn outbox_unit(ctx: &AppContext, gates: &Gates, key: &SessionKey, report: &mut Report) -> Result<(), NoTime> {
     let read = {
         let _slot = gates.slot().await?;
-        match ctx.bot(&key.bot_id).await {
+        match Box::pin(ctx.bot(&key.bot_id)).await {
             Ok(bot) => ctx
                 .store
                 .outbox(key)
@@ -466,11 +598,11 @@ async fn outbox_unit(ctx: &AppContext, gates: &Gates, key: &SessionKey, report: 
         .collect();
     let _permits = gates.destinations(wanted).await?;
     let _slot = gates.slot().await?;
-    let pass = outbox::deliver_due(ctx, &bot, key).await;
+    let pass = Box::pin(outbox::deliver_due(ctx, &bot, key)).await;
     report.delivered += pass.delivered;
     report.retried += pass.retried;
     report.gave_up += pass.gave_up;
-    engine::drive(ctx, &bot, pass.follow_ups).await;
+    Box::pin(engine::drive(ctx, &bot, pass.follow_ups)).await;
     Ok(())
 }
 
@@ -492,12 +624,18 @@ async fn fire_timers(
     let due = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at <= now);
     let mut fired = 0;
     // What the provider says (polling) goes before our own timeouts.
-    for (timer, at) in [
+    let timers = [
         (TimerKind::Poll, t.poll_at),
         (TimerKind::NoAgent, t.no_agent_at),
         (TimerKind::AgentIdle, t.agent_idle_at),
         (TimerKind::StillWaiting, t.still_waiting_at),
-    ] {
+    ];
+    // The index held an earlier time than every timer (the agent-idle deadline moved later
+    // since, `Timers::hold_index`): nothing is due, and the event for the timer that moved lets
+    // the held time go, which moves the index to the earliest timer (the core checks the
+    // timer's own time, so nothing fires).
+    let release = t.index_passed(now).then_some((TimerKind::AgentIdle, Some(now)));
+    for (timer, at) in timers.into_iter().chain(release) {
         if !due(at) {
             continue;
         }

@@ -497,7 +497,7 @@ impl DueIndex for MemoryStore {
         // (due time, kind order, key): the index's order, made total so runs repeat exactly.
         let mut found: Vec<(i64, Due)> = Vec::new();
         for (key, p) in t.sessions.iter().filter(|(k, _)| in_shard(k)) {
-            if let Some(at) = p.state.as_ref().and_then(|(s, _)| s.timers.earliest()) {
+            if let Some(at) = p.state.as_ref().and_then(|(s, _)| s.timers.index_at()) {
                 found.push((at.timestamp_millis(), Due::Timer(key.clone())));
             }
             for intent in p.starts.values() {

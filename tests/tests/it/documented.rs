@@ -726,7 +726,7 @@ async fn the_evaluator_report_shows_backlog_skipped_bots_an_exhausted_budget_and
     open_handover_of(&env, &bot, "s-2").await;
     env.clock.advance(chrono::Duration::minutes(2));
     // No time left for any unit of work: everything is left for the next run, and said so.
-    let starved = evaluator::handle_until(&env.ctx, tokio::time::Instant::now()).await;
+    let starved = evaluator::handle_until(&env.ctx, &json!({}), tokio::time::Instant::now()).await;
     assert_eq!(
         (
             &starved["backlog"],
@@ -739,7 +739,12 @@ async fn the_evaluator_report_shows_backlog_skipped_bots_an_exhausted_budget_and
         "{starved}"
     );
     // With time: both timers fire, the bot's availability is written once, then unchanged.
-    let full = evaluator::handle_until(&env.ctx, tokio::time::Instant::now() + evaluator::RUN_BUDGET).await;
+    let full = evaluator::handle_until(
+        &env.ctx,
+        &json!({}),
+        tokio::time::Instant::now() + evaluator::RUN_BUDGET,
+    )
+    .await;
     assert_eq!(
         (
             &full["backlog"],
@@ -752,6 +757,11 @@ async fn the_evaluator_report_shows_backlog_skipped_bots_an_exhausted_budget_and
         "{full}"
     );
     env.clock.advance(chrono::Duration::minutes(1));
-    let next = evaluator::handle_until(&env.ctx, tokio::time::Instant::now() + evaluator::RUN_BUDGET).await;
+    let next = evaluator::handle_until(
+        &env.ctx,
+        &json!({}),
+        tokio::time::Instant::now() + evaluator::RUN_BUDGET,
+    )
+    .await;
     assert_eq!(next["availabilityWritten"], 0, "nothing changed: {next}");
 }

@@ -273,7 +273,8 @@ fn a_new_account_can_deploy_it() {
     // A failed or late scheduled run is not retried, by the scheduler nor by Lambda.
     let f = &t["Resources"]["HoursEvaluatorFunction"]["Properties"];
     assert_eq!(f["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(), Some(0));
-    let retry = &f["Events"]["EveryMinute"]["Properties"]["RetryPolicy"]["MaximumRetryAttempts"];
+    let schedule = &t["Resources"]["EvaluatorRun"]["Properties"]["Events"]["EveryMinute"];
+    let retry = &schedule["Properties"]["RetryPolicy"]["MaximumRetryAttempts"];
     assert_eq!(retry.as_u64(), Some(0));
 }
 

@@ -259,7 +259,7 @@ impl DynamoStore {
             ("expiresAt".into(), n(expires_at.timestamp())),
         ]);
         // Only sessions with a pending timer are in the sparse index.
-        if let Some(at) = session.timers.earliest() {
+        if let Some(at) = session.timers.index_at() {
             m.insert("duePk".into(), s(due_pk(&key, self.shards)));
             m.insert("dueAt".into(), n(millis(at)));
         }
