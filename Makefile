@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 # The template checks run offline; a region is all they need.
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: run test functions lint check-template browser-test contract-test fuzz soak soak-broken build tools build-tools fmt clippy bench clean
+.PHONY: run test functions lint check-template browser-test contract-test fuzz soak soak-broken sim sim-broken build tools build-tools fmt clippy bench clean
 
 # Re-run when the pinned lists change, so an existing .venv picks up a new tool.
 $(VENV)/.test-tools: Makefile
@@ -102,6 +102,34 @@ soak-broken: tools
 	done; \
 	if [ -n "$$failed" ]; then echo "soak-broken: FAILED for:$$failed" >&2; exit 1; fi; \
 	echo "soak-broken: every variant caught: $(VARIANT)"
+
+## make sim: the deterministic simulator (sim/, docs/reliability.md): the real handlers on virtual
+## time against the in-memory store and a model of every provider behaviour, faults at every
+## step, invariants after every run; 1,000,000 lifecycles or 10 minutes, on every core. A failing
+## seed is printed with the command that replays it with its trace. Exits 0 (every invariant
+## held), 3 (a run broke one) or 2; writes its table into docs/reliability.md (sim markers).
+SIM_LIFECYCLES ?= 1000000
+SIM_SECONDS ?= 600
+sim:
+	cargo build --locked --profile sim -p handover-sim
+	$(TARGET_DIR)/sim/handover-sim --seed $(SEED) --lifecycles $(SIM_LIFECYCLES) --seconds $(SIM_SECONDS) --write-doc docs/reliability.md
+
+## make sim-broken: the simulator's short run (20 s) against each round-3 seam fix reverted
+## (the library's broken-* features, and --no-drain for the previous delivery); succeeds only
+## when every variant breaks an invariant (exit 3).
+SIM_BROKEN_VARIANTS := wrong-id-abandon early-dropped 4xx-one-sided cancel-refused no-intent no-drain
+sim-broken:
+	@failed=""; \
+	for v in $(SIM_BROKEN_VARIANTS); do \
+		if [ "$$v" = no-drain ]; then feat=""; flag="--no-drain"; else feat="--features broken-$$v"; flag=""; fi; \
+		echo "== sim-broken: variant $$v"; \
+		cargo build --locked --profile sim -p handover-sim $$feat || exit 2; \
+		$(TARGET_DIR)/sim/handover-sim --seed $(SEED) --lifecycles 20000 --seconds 20 $$flag | tail -6; \
+		rc=$${PIPESTATUS[0]}; \
+		if [ "$$rc" -eq 3 ]; then echo "sim-broken: variant $$v caught"; else echo "sim-broken: variant $$v NOT caught (exit $$rc)" >&2; failed="$$failed $$v"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "sim-broken: FAILED for:$$failed" >&2; exit 1; fi; \
+	echo "sim-broken: every variant caught"
 
 lint:
 	cargo fmt --all -- --check

@@ -11,6 +11,7 @@
 //! same run every time; its trace (`--trace`) replays what happened, step by step.
 
 pub mod check;
+pub mod known;
 pub mod models;
 pub mod store;
 pub mod world;
@@ -88,4 +89,10 @@ pub struct Outcome {
 /// Runs one seed.
 pub fn run(seed: u64, options: &Options) -> Outcome {
     world::run(seed, options)
+}
+
+/// The short run (`make test`): seeds 1 to [`known::SHORT_SEEDS`] with the default options,
+/// one after the other. Returns every outcome.
+pub fn short(options: &Options) -> Vec<Outcome> {
+    (1..=known::SHORT_SEEDS).map(|seed| run(seed, options)).collect()
 }

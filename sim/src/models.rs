@@ -142,6 +142,8 @@ pub struct BotSide {
     pub ended_deliveries: BTreeMap<String, u32>,
     pub delivery_ids: BTreeSet<String>,
     pub received: Vec<Received>,
+    /// The embedded conversation ids the bot named in its handover requests.
+    pub embedded_ids: BTreeSet<String>,
     /// Cancels sent during a start: session, lifecycle, when answered, final status (`None`:
     /// never answered).
     pub cancel_answers: Vec<(String, u64, DateTime<Utc>, Option<u16>)>,
@@ -448,7 +450,7 @@ impl Provider for DeskModel {
         w.pause_ms(10, 200).await;
         if w.faults_on() && w.chance(w.options.refuse_turn) {
             w.desk.lock().expect("desk").refused.insert(delivery_id.to_owned());
-            w.fault("turn refused (400)", session.as_deref(), delivery_id);
+            w.fault("turn refused (400)", session.as_deref(), &format!("turn {}", entry.seq));
             return Err(permanent(400, "the desk refuses this message"));
         }
         if w.desk.lock().expect("desk").refused.contains(delivery_id) {
@@ -589,7 +591,7 @@ impl BotPlatform for PlatformModel {
         let w = &self.0;
         w.pause_ms(10, 150).await;
         if w.faults_on() && w.chance(w.options.platform_fault) {
-            w.fault("bot platform 5xx", Some(&key.session_id), delivery_id);
+            w.fault("bot platform 5xx", Some(&key.session_id), event.wire_type());
             return Err(retryable(Some(503), "bot platform unavailable"));
         }
         {
@@ -618,7 +620,7 @@ impl BotPlatform for PlatformModel {
             w.fault(
                 "bot platform timeout after the work",
                 Some(&key.session_id),
-                delivery_id,
+                event.wire_type(),
             );
             return Err(retryable(None, "timed out"));
         }

@@ -151,9 +151,14 @@ impl SessionStore for FaultyStore {
         self.call("cancel_start", true, sid(key), self.inner.cancel_start(key))
             .await
     }
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
-        self.call("clear_start", true, sid(key), self.inner.clear_start(key, intent))
-            .await
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
+        self.call(
+            "clear_start",
+            true,
+            sid(key),
+            self.inner.clear_start(key, intent, keep_if_cancelled),
+        )
+        .await
     }
     async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
         self.call(

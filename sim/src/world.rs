@@ -482,7 +482,9 @@ async fn lifecycle(world: &Arc<World>, session: &str, h: u64) {
         "handover": { "trigger": "explicit_request" }
     });
     if matches!(world.model, Model::Embedded | Model::JoinAtStart) {
-        body["handover"]["providerConversationId"] = json!(format!("conv-{session}-{h}"));
+        let id = format!("conv-{session}-{h}");
+        world.bot.lock().expect("bot").embedded_ids.insert(id.clone());
+        body["handover"]["providerConversationId"] = json!(id);
     }
     world
         .bot

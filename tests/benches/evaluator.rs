@@ -368,9 +368,14 @@ mod throughput {
             self.wait().await;
             self.inner.cancel_start(key).await
         }
-        async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+        async fn clear_start(
+            &self,
+            key: &SessionKey,
+            intent: &StartIntent,
+            keep_if_cancelled: bool,
+        ) -> StoreResult<()> {
             self.wait().await;
-            self.inner.clear_start(key, intent).await
+            self.inner.clear_start(key, intent, keep_if_cancelled).await
         }
         async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
             self.wait().await;

@@ -420,7 +420,16 @@ async fn created_so_far(
     if provider.uncertain_start_id(&start.handover).is_some() {
         return Vec::new();
     }
-    match provider.fetch_events(&opened.conversation_id).await {
+    // A read that fails is tried twice more: there is no later moment that would read it.
+    let mut read = provider.fetch_events(&opened.conversation_id).await;
+    for pause_ms in [100, 400] {
+        if read.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        read = provider.fetch_events(&opened.conversation_id).await;
+    }
+    match read {
         Ok(events) => events
             .into_iter()
             .filter(|e| e.conversation_id == opened.conversation_id)

@@ -189,6 +189,36 @@ impl<'a> Starts<'a> {
         };
         let known_id = provider.uncertain_start_id(&start.handover);
         let handover_id = start.handover.id.clone();
+        // An earlier try of this very handover (a request retried after its function failed
+        // or died before the commit) may have opened the conversation. Found by the simulator.
+        let earlier = ctx
+            .store
+            .start_intents(key)
+            .await
+            .map_err(StartFailure::Store)?
+            .into_iter()
+            .find(|i| i.provider == start.provider && i.handover_id == handover_id);
+        if known_id.is_none()
+            && let Some(earlier) = &earlier
+        {
+            // Where only the provider's answer names the conversation, a second create would
+            // open a second one: the recorded conversation is this handover's, and without a
+            // record the earlier try's outcome is unknown, so nothing is created again.
+            let Some(conversation_id) = earlier.conversation_id.clone() else {
+                tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, "an earlier try of this handover has no recorded conversation: not created twice");
+                return Err(StartFailure::Provider);
+            };
+            let opened = Opened {
+                conversation_id,
+                through_seq: earlier.through_seq,
+            };
+            self.tried.push(Tried {
+                intent: earlier.clone(),
+                outcome: Outcome::Opened(opened.clone()),
+                committed: false,
+            });
+            return Ok(opened);
+        }
         let intent = StartIntent {
             handover_id: handover_id.clone(),
             provider: start.provider.clone(),
@@ -230,7 +260,9 @@ impl<'a> Starts<'a> {
             Err(e) => {
                 tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "provider start failed; trying the next candidate");
                 ctx.health.record(&key.bot_id, &start.provider, false, now).await;
-                if e.outcome_unknown() {
+                // A refusal of this try says nothing of what an earlier try opened under the
+                // same id: that is settled like an unknown outcome (ended under the id).
+                if e.outcome_unknown() || earlier.is_some() {
                     Outcome::Unknown
                 } else {
                     Outcome::Refused
@@ -265,7 +297,7 @@ impl<'a> Starts<'a> {
             return;
         }
         for t in tried.into_iter().filter(|t| !t.committed) {
-            settle_one(ctx, bot, key, &t.intent, &t.outcome, deadline).await;
+            settle_one(ctx, bot, key, &t.intent, &t.outcome, deadline, true).await;
         }
     }
 }
@@ -277,6 +309,7 @@ async fn settle_one(
     intent: &StartIntent,
     outcome: &Outcome,
     deadline: Instant,
+    keep_if_cancelled: bool,
 ) {
     let end_under = match outcome {
         Outcome::Opened(o) => Some(o.conversation_id.clone()),
@@ -299,7 +332,7 @@ async fn settle_one(
     if !done {
         return;
     }
-    if let Err(e) = ctx.store.clear_start(key, intent).await {
+    if let Err(e) = ctx.store.clear_start(key, intent, keep_if_cancelled).await {
         // The evaluator finds it after its due time and ends it again (ends are idempotent).
         tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
     }
@@ -326,7 +359,7 @@ pub async fn settle_left_behind(
             }),
             None => Outcome::Unknown,
         };
-        settle_one(ctx, bot, key, &intent, &outcome, Instant::now() + ABANDON_INLINE).await;
+        settle_one(ctx, bot, key, &intent, &outcome, Instant::now() + ABANDON_INLINE, false).await;
         settled += 1;
     }
     Ok(settled)

@@ -273,9 +273,13 @@ impl SessionStore for MemoryStore {
     ) -> StoreResult<()> {
         let mut t = self.tables();
         let p = t.sessions.entry(key.clone()).or_default();
-        // A put replaces the item whole: a cancel flag of an earlier try is gone with it.
+        // A put replaces the item whole, but a try of a handover whose earlier try was
+        // cancelled stays cancelled (DynamoStore's conditioned put).
         let mut intent = intent.clone();
-        intent.cancelled = false;
+        intent.cancelled = p
+            .starts
+            .get(&intent.provider)
+            .is_some_and(|old| old.handover_id == intent.handover_id && old.cancelled);
         p.starts.insert(intent.provider.clone(), intent);
         for (provider, conversation, _) in links {
             p.links.insert((provider.clone(), conversation.clone()), ());
@@ -332,7 +336,7 @@ impl SessionStore for MemoryStore {
         Ok(cancelled)
     }
 
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
         let mut t = self.tables();
         let mut ids = vec![intent.handover_id.clone()];
         ids.extend(
@@ -358,7 +362,7 @@ impl SessionStore for MemoryStore {
         if let Some(p) = t.sessions.get_mut(key)
             && p.starts
                 .get(&intent.provider)
-                .is_some_and(|i| i.handover_id == intent.handover_id)
+                .is_some_and(|i| i.handover_id == intent.handover_id && !(keep_if_cancelled && i.cancelled))
         {
             p.starts.remove(&intent.provider);
         }

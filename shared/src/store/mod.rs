@@ -370,7 +370,10 @@ pub trait SessionStore: Send + Sync {
     /// `None` when no start is in flight.
     async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>>;
     /// Removes `intent` (a start that ended without its commit), if it is still that start's.
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()>;
+    /// With `keep_if_cancelled`, an intent a cancel marked stays (its pending links go): a
+    /// retried request for the same handover then inherits the cancel instead of opening a
+    /// handover the user cancelled; the evaluator removes it after its due time.
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()>;
     /// Holds a provider event that arrived before its start committed.
     async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()>;
     /// The events held for the session's starts, oldest first.

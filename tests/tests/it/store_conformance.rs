@@ -230,7 +230,27 @@ async fn a_cancelled_or_finished_start_refuses_its_commit(store: &impl Store) {
         None,
         "no start in flight"
     );
-    // A new try replaces the intent whole: the earlier cancel does not stick to it.
+    // Another try of the cancelled handover (a request retried after a failure) stays
+    // cancelled: its commit is refused as such.
+    let k2 = key("s2");
+    store
+        .put_start_intent(&k2, &intent("h-5", None), &[], t0() + Duration::days(1))
+        .await
+        .unwrap();
+    store.cancel_start(&k2).await.unwrap();
+    store
+        .put_start_intent(&k2, &intent("h-5", None), &[], t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert!(
+        store.start_intents(&k2).await.unwrap()[0].cancelled,
+        "the cancel survives the retry"
+    );
+    let s2 = session("s2");
+    let mut retried = commit(&s2, None);
+    retried.intent = Some(("desk", "h-5", IntentCheck::Consume));
+    assert_eq!(store.commit(retried).await, Err(StoreError::StartCancelled));
+    // A new handover's try replaces the intent whole: the earlier cancel does not stick to it.
     store
         .put_start_intent(&k, &intent("h-2", None), &[], t0() + Duration::days(1))
         .await
@@ -257,13 +277,37 @@ async fn clearing_a_start_removes_only_its_own_pending_links(store: &impl Store)
         .await
         .unwrap();
     // Another start's intent is not ours to clear.
-    store.clear_start(&k, &intent("h-other", Some("c-1"))).await.unwrap();
+    store
+        .clear_start(&k, &intent("h-other", Some("c-1")), false)
+        .await
+        .unwrap();
     assert_eq!(store.start_intents(&k).await.unwrap().len(), 1);
     assert!(store.find_conversation(BOT, "desk", "c-1").await.unwrap().is_some());
-    store.clear_start(&k, &intent("h-1", Some("c-1"))).await.unwrap();
+    store.clear_start(&k, &intent("h-1", Some("c-1")), false).await.unwrap();
     assert!(store.start_intents(&k).await.unwrap().is_empty());
     assert_eq!(store.find_conversation(BOT, "desk", "c-1").await.unwrap(), None);
     assert!(store.find_conversation(BOT, "desk", "c-final").await.unwrap().is_some());
+    // A cancelled start's intent stays when asked to (a retry inherits the cancel); its
+    // pending links go all the same.
+    store
+        .put_start_intent(
+            &k,
+            &intent("h-2", Some("c-2")),
+            &[link("c-2", "h-2")],
+            t0() + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    store.cancel_start(&k).await.unwrap();
+    store.clear_start(&k, &intent("h-2", Some("c-2")), true).await.unwrap();
+    assert_eq!(
+        store.start_intents(&k).await.unwrap().len(),
+        1,
+        "kept: it carries a cancel"
+    );
+    assert_eq!(store.find_conversation(BOT, "desk", "c-2").await.unwrap(), None);
+    store.clear_start(&k, &intent("h-2", Some("c-2")), false).await.unwrap();
+    assert!(store.start_intents(&k).await.unwrap().is_empty());
 }
 
 /// Events held for a start in flight read back in sort-key order, and a repeat replaces.

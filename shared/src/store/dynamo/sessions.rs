@@ -222,10 +222,51 @@ impl crate::store::SessionStore for DynamoStore {
         if let Some(conv) = &intent.conversation_id {
             record.insert("conversationId".into(), s(conv));
         }
-        let mut items = vec![put(&self.table, record, None, None)];
+        // A try of a handover whose earlier try was cancelled stays cancelled: the put is
+        // conditioned on there being no cancelled intent of this very handover, and made again
+        // with the flag when there is one (a retried request must not clear a user's cancel).
+        let mut link_items = Vec::new();
         for (provider, conversation, handover) in links {
-            items.extend(self.link_items(key, (provider, conversation, handover), expires_at, true));
+            link_items.extend(self.link_items(key, (provider, conversation, handover), expires_at, true));
         }
+        let values = HashMap::from([(":h".to_owned(), s(&intent.handover_id))]);
+        let names = HashMap::from([
+            ("#h".to_owned(), "handoverId".to_owned()),
+            ("#c".to_owned(), "cancelled".to_owned()),
+        ]);
+        let guarded = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record.clone()))
+            .condition_expression("attribute_not_exists(#h) OR #h <> :h OR attribute_not_exists(#c)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("table name and item are set");
+        let mut items = vec![TransactWriteItem::builder().put(guarded).build()];
+        items.extend(link_items.iter().cloned());
+        let first = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let cancelled_before = match first {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let refused = matches!(
+                    e.as_service_error(),
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t))
+                        if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                );
+                if !refused {
+                    return Err(backend(e));
+                }
+                true
+            }
+        };
+        record.insert("cancelled".into(), AttributeValue::Bool(cancelled_before));
+        let mut items = vec![put(&self.table, record, None, None)];
+        items.extend(link_items);
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
@@ -298,7 +339,7 @@ impl crate::store::SessionStore for DynamoStore {
         Ok(cancelled)
     }
 
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent) -> StoreResult<()> {
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
         // The pending links first: once the intent is gone nothing else names them. Only a
         // link still pending for this very handover goes (a commit made it final otherwise).
         let mut ids = vec![intent.handover_id.clone()];
@@ -340,8 +381,19 @@ impl crate::store::SessionStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(session_pk(key)))
             .key("sk", s(start_sk(&intent.provider)))
-            .condition_expression("#h = :h")
-            .expression_attribute_names("#h", "handoverId")
+            .condition_expression(if keep_if_cancelled {
+                "#h = :h AND attribute_not_exists(#c)"
+            } else {
+                "#h = :h"
+            })
+            .set_expression_attribute_names(Some(if keep_if_cancelled {
+                HashMap::from([
+                    ("#h".to_owned(), "handoverId".to_owned()),
+                    ("#c".to_owned(), "cancelled".to_owned()),
+                ])
+            } else {
+                HashMap::from([("#h".to_owned(), "handoverId".to_owned())])
+            }))
             .expression_attribute_values(":h", s(&intent.handover_id))
             .send()
             .await;
