@@ -37,6 +37,10 @@ struct Args {
     /// Deliveries without draining their lanes (the previous release).
     #[arg(long)]
     no_drain: bool,
+    /// Run exactly the short range (the seeds of `make test`) and fail only on a broken promise
+    /// that is not a known finding.
+    #[arg(long)]
+    short: bool,
     /// Write the result table between the markers of this file (docs/reliability.md).
     #[arg(long)]
     write_doc: Option<std::path::PathBuf>,
@@ -76,6 +80,15 @@ fn real_main(args: &Args) -> Result<bool> {
         }
         print_violations(&o);
         return Ok(o.violations.is_empty());
+    }
+    if args.short {
+        let started = Instant::now();
+        let mut t = Totals::default();
+        for o in handover_sim::short(&options(args)) {
+            t.add(&o);
+        }
+        println!("{}", t.report(args, 1, started.elapsed().as_secs_f64()));
+        return Ok(t.new_failures() == 0);
     }
     let threads = args
         .threads
@@ -187,7 +200,7 @@ impl Totals {
             s.push_str(&format!("| {k} | {n} |\n"));
         }
         s.push_str(&format!(
-            "\nrelay latency on clean lanes (sent → received, virtual time): p50 {} ms, p99 {} ms, max {} ms over {} turns\n",
+            "\nrelay latency of every relayed user turn, faults included (sent → first received, virtual time): p50 {} ms, p99 {} ms, max {} ms over {} turns; the invariant bounds it at 2 s on lanes no fault touched\n",
             pct(0.5),
             pct(0.99),
             lat.last().copied().unwrap_or(0),
@@ -203,7 +216,7 @@ impl Totals {
             ));
             for o in &self.failing {
                 s.push_str(&format!(
-                    "- seed {} ({}): {}\n  replay: cargo run --release -p handover-sim -- --replay {} --sessions {}{}\n",
+                    "- seed {} ({}): {}\n  replay: cargo run --profile sim -p handover-sim -- --replay {} --sessions {}{}\n",
                     o.seed,
                     o.model.map_or("?", Model::name),
                     o.violations.first().cloned().unwrap_or_default(),
