@@ -339,7 +339,8 @@ async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bo
         .respond_with(ResponseTemplate::new(200))
         .mount(&srv)
         .await;
-    // A bot of its own: the failpoint is process-wide and keyed by bot id.
+    // A bot of its own: the failpoint is process-wide and keyed by bot id (the seam's own
+    // copy, `seam-after-commit`: the soak configures `engine-after-commit`).
     let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
     env.put_bot(&format!(
@@ -347,7 +348,7 @@ async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bo
         srv.uri()
     ))
     .await;
-    fail::cfg("engine-after-commit", "1*return(lostjoin)").unwrap();
+    fail::cfg("seam-after-commit", "return(lostjoin)").unwrap();
     let request = handover_request("e-open", "s-1");
     let open = env.send_event("lostjoin", b"bot-secret", &request);
     let join_early = async {
@@ -357,7 +358,7 @@ async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bo
         env.send_callback("lostjoin", "desk", b"desk-secret", &join).await
     };
     let ((status, answer), (cb_status, cb_answer)) = tokio::join!(open, join_early);
-    fail::remove("engine-after-commit");
+    fail::remove("seam-after-commit");
     assert_eq!(status, 503, "the function died after its commit: {answer}");
     assert_eq!((cb_status, &cb_answer["held"]), (200, &json!(1)), "{cb_answer}");
     let joined_at_bot = || async { of_type(&bodies_at(&srv, "/bot").await, "agent.joined").len() };
