@@ -173,6 +173,15 @@ impl SessionStore for FaultyStore {
         self.call("early_events", false, sid(key), self.inner.early_events(key))
             .await
     }
+    async fn drop_early(&self, key: &SessionKey, provider_id: &str, event_id: &str) -> StoreResult<()> {
+        self.call(
+            "drop_early",
+            true,
+            sid(key),
+            self.inner.drop_early(key, provider_id, event_id),
+        )
+        .await
+    }
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
         self.call("erase_session", true, sid(key), self.inner.erase_session(key))
             .await

@@ -385,6 +385,10 @@ mod throughput {
             self.wait().await;
             self.inner.early_events(key).await
         }
+        async fn drop_early(&self, key: &SessionKey, provider_id: &str, event_id: &str) -> StoreResult<()> {
+            self.wait().await;
+            self.inner.drop_early(key, provider_id, event_id).await
+        }
         async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
             self.wait().await;
             self.inner.erase_session(key).await

@@ -444,10 +444,14 @@ async fn created_so_far(
 
 /// Test-only (`failpoints`): whether the function "crashes" between a commit and its delivery,
 /// for the soak (`engine-after-commit`, configured with the bot id it applies to, so parallel
-/// tests of other bots are untouched).
+/// tests of other bots are untouched). Seam tests configure their own copy,
+/// `seam-after-commit`, so they and the soak running in one test binary never overwrite each
+/// other's configuration.
 #[cfg(feature = "failpoints")]
 fn crashes_after_commit(bot_id: &str) -> bool {
-    let crash = fail::eval("engine-after-commit", |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false);
+    let crash = ["engine-after-commit", "seam-after-commit"]
+        .into_iter()
+        .any(|name| fail::eval(name, |arg| arg.as_deref() == Some(bot_id)).unwrap_or(false));
     if crash {
         CRASHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }

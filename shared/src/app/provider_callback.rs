@@ -125,8 +125,16 @@ async fn callback(ctx: &AppContext, req: &Request) -> Result<Response<Body>, Api
             // agent before it answered us): the event is held for the commit, then the link
             // read again. Either the commit reads the held event after it, or this read sees
             // the commit: the event is never left to nobody, and its id applies it once.
-            let expires = ctx.clock.now() + chrono::Duration::days(i64::from(bot.config.retention_days));
-            let early = provider_events::early(&event, provider_id, &link.handover_id);
+            let now = ctx.clock.now();
+            let expires = now + chrono::Duration::days(i64::from(bot.config.retention_days));
+            // Due like the start's intent: should the start's function never apply it (a
+            // failed step, a crash after the commit), the evaluator does then.
+            let early = provider_events::early(
+                &event,
+                provider_id,
+                &link.handover_id,
+                super::start::due_after(ctx, now),
+            );
             ctx.store.hold_early(&link.key, &early, expires).await?;
             match ctx
                 .store

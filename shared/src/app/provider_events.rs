@@ -3,6 +3,8 @@
 //! start still in flight. Used by the callback entry point, the evaluator's polls and the
 //! engine, so none of them imports another.
 
+use chrono::{DateTime, Utc};
+
 use super::command::{FollowUp, Idempotency};
 use crate::domain::{Event, Input};
 use crate::providers::{ProviderEvent, ProviderEventKind};
@@ -51,8 +53,9 @@ pub fn follow_up(key: &SessionKey, provider_id: &str, handover_id: &str, e: Prov
     }
 }
 
-/// A provider event for a start in flight, as it is held until the commit.
-pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str) -> EarlyEvent {
+/// A provider event for a start in flight, as it is held until the commit (or, failing that,
+/// until the evaluator takes it up at `due_at`).
+pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str, due_at: DateTime<Utc>) -> EarlyEvent {
     let (kind, agent, message) = match &e.kind {
         ProviderEventKind::AgentJoined { agent } => (EarlyKind::Joined, Some(agent.clone()), None),
         ProviderEventKind::AgentMessage { agent, message } => {
@@ -73,6 +76,7 @@ pub fn early(e: &ProviderEvent, provider_id: &str, handover_id: &str) -> EarlyEv
         kind,
         agent,
         message,
+        due_at,
     }
 }
 

@@ -388,6 +388,13 @@ impl SessionStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn drop_early(&self, key: &SessionKey, provider_id: &str, event_id: &str) -> StoreResult<()> {
+        if let Some(p) = self.tables().sessions.get_mut(key) {
+            p.early.remove(&format!("EARLY#{provider_id}#{event_id}"));
+        }
+        Ok(())
+    }
+
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize> {
         let mut t = self.tables();
         // Counted as DynamoStore counts the keys it deletes: the state (whether or not it
@@ -506,6 +513,9 @@ impl DueIndex for MemoryStore {
             }
             for intent in p.starts.values() {
                 found.push((intent.due_at.timestamp_millis(), Due::Start(key.clone())));
+            }
+            for held in p.early.values() {
+                found.push((held.due_at.timestamp_millis(), Due::Start(key.clone())));
             }
         }
         for (key, lane) in t.outbox.iter().filter(|(k, _)| in_shard(k)) {

@@ -192,7 +192,9 @@ pub struct StartIntent {
 }
 
 /// A provider event that arrived for a start still in flight (`SESSION#…` / `EARLY#…`), held
-/// until the start commits and then applied under its own id. Expires by itself.
+/// until the start commits and then applied under its own id. Its `due_at` puts it in the
+/// sparse due index: if the function that committed the start never applied it (a failed read
+/// or step, a crash after the commit), the evaluator does, then drops it. Expires by itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EarlyEvent {
@@ -204,6 +206,10 @@ pub struct EarlyEvent {
     pub agent: Option<crate::domain::Agent>,
     #[serde(default)]
     pub message: Option<crate::domain::Message>,
+    /// When the evaluator applies or drops it, if the start's own function has not (held
+    /// before this was recorded: the epoch, at once).
+    #[serde(default)]
+    pub due_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,7 +268,8 @@ pub enum Due {
     Timer(SessionKey),
     /// A session with an outbox item to (re)deliver.
     Outbox(SessionKey),
-    /// A session with a start intent past its time: the start never committed.
+    /// A session with a start intent past its time (the start never committed), or an event
+    /// held for a start past its time (the start's function may never have applied it).
     Start(SessionKey),
 }
 
@@ -378,6 +385,8 @@ pub trait SessionStore: Send + Sync {
     async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()>;
     /// The events held for the session's starts, oldest first.
     async fn early_events(&self, key: &SessionKey) -> StoreResult<Vec<EarlyEvent>>;
+    /// Deletes a held event (applied, or its start ended without a commit); nothing if gone.
+    async fn drop_early(&self, key: &SessionKey, provider_id: &str, event_id: &str) -> StoreResult<()>;
     /// Deletes every item of a session (on request, or by retention). Returns the count.
     async fn erase_session(&self, key: &SessionKey) -> StoreResult<usize>;
 }

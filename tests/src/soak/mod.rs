@@ -1054,6 +1054,17 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
         }
         exp.early_join = Some(h.clone());
         exp.early_answer = hook_answer.as_ref().map_or(Value::Null, |(_, a)| a.clone());
+        // The start's function applies the held join after its commit; when it did not (it
+        // died after the commit, or the step failed), the evaluator does after the held
+        // event's due time (one intent period: a few of the background runs). The agent's
+        // contact center goes on once its agent is in, as the script below assumes.
+        for _ in 0..100 {
+            let state = world.env.session(world.bot(model), &sid).await.map(|s| s.state);
+            if state != Some(handover::domain::State::Waiting) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         if model == Model::Zendesk {
             // SunCo's join is the agent's first message: it must reach the bot too.
             let first = format!("{hook_key}-early");

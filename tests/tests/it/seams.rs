@@ -321,6 +321,64 @@ async fn an_agent_who_joins_before_the_contact_center_answers_the_start_reaches_
     assert_eq!(of_type(&bodies_at(&srv, "/bot").await, "agent.joined").len(), 1);
 }
 
+/// The function that committed the start dies before it applies the event held for it (the
+/// soak met it as a lost read or step): the held event is due like the start's intent, and the
+/// evaluator's next run after that applies it, once.
+#[tokio::test]
+async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bot_through_the_evaluator() {
+    let env = TestEnv::new().await;
+    let srv = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/desk"))
+        .and(body_partial_json(json!({"type": "conversation.started"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .with_priority(1)
+        .mount(&srv)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&srv)
+        .await;
+    // A bot of its own: the failpoint is process-wide and keyed by bot id (the seam's own
+    // copy, `seam-after-commit`: the soak configures `engine-after-commit`).
+    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
+    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
+    env.put_bot(&format!(
+        "botId: lostjoin\nplatform: {{ kind: native, outboundUrl: '{0}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{0}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
+        srv.uri()
+    ))
+    .await;
+    fail::cfg("seam-after-commit", "return(lostjoin)").unwrap();
+    let request = handover_request("e-open", "s-1");
+    let open = env.send_event("lostjoin", b"bot-secret", &request);
+    let join_early = async {
+        let conversation = started_at_desk(&srv).await;
+        let join = json!({"id": "j-1", "type": "agent.joined", "conversationId": conversation,
+                          "agent": {"id": "a-1", "name": "Eva"}});
+        env.send_callback("lostjoin", "desk", b"desk-secret", &join).await
+    };
+    let ((status, answer), (cb_status, cb_answer)) = tokio::join!(open, join_early);
+    fail::remove("seam-after-commit");
+    assert_eq!(status, 503, "the function died after its commit: {answer}");
+    assert_eq!((cb_status, &cb_answer["held"]), (200, &json!(1)), "{cb_answer}");
+    let joined_at_bot = || async { of_type(&bodies_at(&srv, "/bot").await, "agent.joined").len() };
+    let session = env.session("lostjoin", "s-1").await.unwrap();
+    assert_eq!(session.state, State::Waiting, "committed, the join not applied");
+
+    // Before its time the held event is left to the start's function...
+    evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(joined_at_bot().await, 0);
+    // ...after it, the next evaluator run applies it, once, and drops it.
+    env.clock.advance(chrono::Duration::minutes(2));
+    evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(joined_at_bot().await, 1, "{:?}", bodies_at(&srv, "/bot").await);
+    assert_eq!(env.session("lostjoin", "s-1").await.unwrap().state, State::Agent);
+    let key = SessionKey::new("lostjoin", "s-1");
+    assert!(env.store.early_events(&key).await.unwrap().is_empty(), "dropped");
+    evaluator::run(&env.ctx, env.now()).await;
+    assert_eq!(joined_at_bot().await, 1, "applied once");
+}
+
 #[tokio::test]
 async fn a_cancel_during_a_slow_start_ends_the_handover_on_both_sides() {
     let env = TestEnv::new().await;

@@ -320,6 +320,7 @@ async fn held_events_read_back_in_key_order(store: &impl Store) {
         kind,
         agent: None,
         message: None,
+        due_at: t0() + Duration::minutes(2),
     };
     let until = t0() + Duration::hours(1);
     store
@@ -338,6 +339,45 @@ async fn held_events_read_back_in_key_order(store: &impl Store) {
     assert_eq!(
         events,
         vec![held("e-1", EarlyKind::Joined), held("e-2", EarlyKind::Message)]
+    );
+}
+
+/// A held event is in the due index (for the evaluator's start path) from its due time, in its
+/// session's shard, and leaves it when dropped; dropping it again changes nothing.
+async fn a_held_event_is_due_at_its_time_until_dropped(store: &impl Store) {
+    let k = key("held");
+    let held = |event_id: &str| EarlyEvent {
+        provider: "desk".into(),
+        event_id: event_id.into(),
+        handover_id: "h-1".into(),
+        kind: EarlyKind::Joined,
+        agent: None,
+        message: None,
+        due_at: t0() + Duration::minutes(3),
+    };
+    let until = t0() + Duration::hours(1);
+    store.hold_early(&k, &held("e-1"), until).await.unwrap();
+    store.hold_early(&k, &held("e-2"), until).await.unwrap();
+    let shard = handover::store::shard_of(&k);
+    let due_at = |now| async move { store.due(shard, now, 100).await.unwrap().due };
+    assert!(
+        due_at(t0() + Duration::minutes(2)).await.is_empty(),
+        "not before its time"
+    );
+    assert_eq!(due_at(t0() + Duration::minutes(4)).await, vec![Due::Start(k.clone())]);
+    store.drop_early(&k, "desk", "e-1").await.unwrap();
+    assert_eq!(store.early_events(&k).await.unwrap(), vec![held("e-2")]);
+    assert_eq!(
+        due_at(t0() + Duration::minutes(4)).await,
+        vec![Due::Start(k.clone())],
+        "the other one is still due"
+    );
+    store.drop_early(&k, "desk", "e-2").await.unwrap();
+    store.drop_early(&k, "desk", "e-2").await.unwrap();
+    assert!(store.early_events(&k).await.unwrap().is_empty());
+    assert!(
+        due_at(t0() + Duration::minutes(4)).await.is_empty(),
+        "gone from the index"
     );
 }
 
@@ -583,6 +623,7 @@ conformance!(
     a_cancelled_or_finished_start_refuses_its_commit,
     clearing_a_start_removes_only_its_own_pending_links,
     held_events_read_back_in_key_order,
+    a_held_event_is_due_at_its_time_until_dropped,
     the_outbox_lease_is_held_by_one_deliverer,
     the_due_index_lists_what_is_due_in_its_shard,
     erasing_a_session_removes_everything_it_names,

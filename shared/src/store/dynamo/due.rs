@@ -1,4 +1,4 @@
-//! The sparse due index: timers, outbox items and start intents, sharded.
+//! The sparse due index: timers, outbox items, start intents and held events, sharded.
 
 use super::*;
 
@@ -32,7 +32,12 @@ impl crate::store::DueIndex for DynamoStore {
                     let key = SessionKey::new(get_s(item, "botId")?, get_s(item, "sessionId")?);
                     Ok(if get_s(item, "pk")?.starts_with("OUTBOX#") {
                         Due::Outbox(key)
-                    } else if get_s(item, "sk")?.starts_with("START#") {
+                    } else if ["START#", "EARLY#"]
+                        .iter()
+                        .any(|p| get_s(item, "sk").is_ok_and(|sk| sk.starts_with(p)))
+                    {
+                        // A start left behind, or an event held for a start: both settled by
+                        // the evaluator's start path.
                         Due::Start(key)
                     } else {
                         Due::Timer(key)

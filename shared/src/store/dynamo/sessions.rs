@@ -405,7 +405,12 @@ impl crate::store::SessionStore for DynamoStore {
         let item: Item = HashMap::from([
             ("pk".into(), s(session_pk(key))),
             ("sk".into(), s(early_sk(&event.provider, &event.event_id))),
+            ("botId".into(), s(&key.bot_id)),
+            ("sessionId".into(), s(&key.session_id)),
             ("doc".into(), to_doc(event)),
+            // In the due index like a start intent: the evaluator applies or drops it.
+            ("duePk".into(), s(due_pk(key, self.shards))),
+            ("dueAt".into(), n(millis(event.due_at))),
             ("expiresAt".into(), n(expires.timestamp())),
         ]);
         self.client
@@ -424,5 +429,17 @@ impl crate::store::SessionStore for DynamoStore {
             .iter()
             .map(from_doc)
             .collect()
+    }
+
+    async fn drop_early(&self, key: &SessionKey, provider_id: &str, event_id: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(key)))
+            .key("sk", s(early_sk(provider_id, event_id)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }
