@@ -488,7 +488,13 @@ async fn start_unit(
     let _slot = gates.slot().await?;
     match Box::pin(ctx.bot(&key.bot_id)).await {
         Ok(bot) => match Box::pin(super::start::settle_left_behind(ctx, &bot, key, now)).await {
-            Ok(n) => report.starts_settled += n,
+            Ok(n) => {
+                report.starts_settled += n;
+                if let Err(e) = Box::pin(settle_held(ctx, &bot, key)).await {
+                    tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "held events unreadable");
+                    report.errors += 1;
+                }
+            }
             Err(e) => {
                 tracing::error!(bot_id = %key.bot_id, session = %key.log_ref(), error = %e, "start intents unreadable");
                 report.errors += 1;
@@ -497,6 +503,64 @@ async fn start_unit(
         Err(e) => {
             tracing::error!(bot_id = %key.bot_id, error = %e, "bot unavailable to settle a start left behind");
             report.errors += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Events held for the session's starts (in the due index, found with the starts left behind;
+/// here rather than in `start`, which the engine imports): the start's own
+/// function applies them after its commit, but a failed read, a failed step or a crash after
+/// the commit leaves them to nobody else. One whose start committed (its handover is the
+/// session's, current or last) is applied here, under the provider's event id (a repeat if
+/// the start's function applied it after all), then dropped; one whose start is still in
+/// flight is left to that start; one whose start ended without a commit is dropped.
+pub(super) async fn settle_held(
+    ctx: &AppContext,
+    bot: &LoadedBot,
+    key: &SessionKey,
+) -> Result<(), crate::store::StoreError> {
+    let held = ctx.store.early_events(key).await?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    // The intents before the session: a start that commits between the two reads is then seen
+    // committed, never as ended (the commit removes its intent and records its handover at once).
+    let in_flight = ctx.store.start_intents(key).await?;
+    let session = ctx.store.load_session(key).await?.map(|v| v.value);
+    for event in held {
+        let committed = session.as_ref().is_some_and(|s| {
+            [&s.handover, &s.last_handover]
+                .into_iter()
+                .flatten()
+                .any(|h| h.id == event.handover_id && h.provider == event.provider)
+        });
+        if !committed
+            && in_flight
+                .iter()
+                .any(|i| i.handover_id == event.handover_id && i.provider == event.provider)
+        {
+            continue;
+        }
+        if committed {
+            let f = super::provider_events::early_follow_up(key, event.clone());
+            let command = engine::Command {
+                idempotency: f.idempotency,
+                ..engine::Command::internal(f.key, f.input)
+            };
+            match Box::pin(engine::apply(ctx, bot, command)).await {
+                // Applied, a repeat, or no longer applicable (the handover moved on): done.
+                Ok(_) | Err(engine::EngineError::Rejected(_) | engine::EngineError::UnknownSession(_)) => {}
+                Err(e) => {
+                    // Kept (still due): the next run tries again.
+                    tracing::warn!(bot_id = %key.bot_id, handover_id = %event.handover_id, error = %e, "an event held for a committed start not applied; the evaluator tries again");
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = ctx.store.drop_early(key, &event.provider, &event.event_id).await {
+            // Still due: the next run finds it again, and a repeat changes nothing.
+            tracing::warn!(bot_id = %key.bot_id, handover_id = %event.handover_id, error = %e, "a held event not dropped; the evaluator tries again");
         }
     }
     Ok(())

@@ -34,7 +34,6 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::bots::LoadedBot;
 use super::context::AppContext;
-use super::engine::EngineError;
 use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, Opened, Start};
 use crate::metrics;
@@ -369,61 +368,7 @@ pub async fn settle_left_behind(
         settle_one(ctx, bot, key, &intent, &outcome, Instant::now() + ABANDON_INLINE, false).await;
         settled += 1;
     }
-    settle_held(ctx, bot, key).await?;
     Ok(settled)
-}
-
-/// Events held for the session's starts (they are in the due index too): the start's own
-/// function applies them after its commit, but a failed read, a failed step or a crash after
-/// the commit leaves them to nobody else. One whose start committed (its handover is the
-/// session's, current or last) is applied here, under the provider's event id (a repeat if
-/// the start's function applied it after all), then dropped; one whose start is still in
-/// flight is left to that start; one whose start ended without a commit is dropped.
-async fn settle_held(ctx: &AppContext, bot: &LoadedBot, key: &SessionKey) -> Result<(), StoreError> {
-    let held = ctx.store.early_events(key).await?;
-    if held.is_empty() {
-        return Ok(());
-    }
-    // The intents before the session: a start that commits between the two reads is then seen
-    // committed, never as ended (the commit removes its intent and records its handover at once).
-    let in_flight = ctx.store.start_intents(key).await?;
-    let session = ctx.store.load_session(key).await?.map(|v| v.value);
-    for event in held {
-        let committed = session.as_ref().is_some_and(|s| {
-            [&s.handover, &s.last_handover]
-                .into_iter()
-                .flatten()
-                .any(|h| h.id == event.handover_id && h.provider == event.provider)
-        });
-        if !committed
-            && in_flight
-                .iter()
-                .any(|i| i.handover_id == event.handover_id && i.provider == event.provider)
-        {
-            continue;
-        }
-        if committed {
-            let f = super::provider_events::early_follow_up(key, event.clone());
-            let command = super::engine::Command {
-                idempotency: f.idempotency,
-                ..super::engine::Command::internal(f.key, f.input)
-            };
-            match Box::pin(super::engine::apply(ctx, bot, command)).await {
-                // Applied, a repeat, or no longer applicable (the handover moved on): done.
-                Ok(_) | Err(EngineError::Rejected(_) | EngineError::UnknownSession(_)) => {}
-                Err(e) => {
-                    // Kept (still due): the next run tries again.
-                    tracing::warn!(bot_id = %key.bot_id, handover_id = %event.handover_id, error = %e, "an event held for a committed start not applied; the evaluator tries again");
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = ctx.store.drop_early(key, &event.provider, &event.event_id).await {
-            // Still due: the next run finds it again, and a repeat changes nothing.
-            tracing::warn!(bot_id = %key.bot_id, handover_id = %event.handover_id, error = %e, "a held event not dropped; the evaluator tries again");
-        }
-    }
-    Ok(())
 }
 
 /// A cancel for a session with no committed handover: marks the start in flight, if any, so
