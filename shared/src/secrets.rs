@@ -106,6 +106,42 @@ impl SecretSource for SecretsManager {
     }
 }
 
+/// Secrets held in memory, by name: the source of the in-memory test worlds and the simulator,
+/// where no Secrets Manager runs. Answers like Secrets Manager: an unknown name is `NotFound`,
+/// a value that is not a JSON object is `NotJson` when read.
+#[derive(Default)]
+pub struct MemorySecrets {
+    values: std::sync::Mutex<HashMap<String, String>>,
+}
+
+impl MemorySecrets {
+    pub fn new() -> Self {
+        MemorySecrets::default()
+    }
+
+    /// Stores (or replaces) a secret's text, as `PutSecretValue` would.
+    pub fn put(&self, name: &str, text: &str) {
+        self.values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), text.to_owned());
+    }
+}
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        let text = self
+            .values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound(name.to_owned()))?;
+        Secret::from_json(&text)
+    }
+}
+
 /// A TTL cache in front of any source. Its age is read from a [`Clock`] (the system clock
 /// unless [`CachedSecrets::with_clock`] says otherwise), so tests move time by hand.
 pub struct CachedSecrets {

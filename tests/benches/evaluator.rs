@@ -42,8 +42,8 @@ async fn write_all(env: &TestEnv, items: Vec<HashMap<String, AttributeValue>>) {
     let mut tasks = Vec::new();
     for chunk in items.chunks(25 * 8) {
         let chunk = chunk.to_vec();
-        let client = env.dynamo.clone();
-        let table = env.table.clone();
+        let client = env.dynamo().clone();
+        let table = env.table().to_owned();
         tasks.push(tokio::spawn(async move {
             for part in chunk.chunks(25) {
                 let mut reqs: Vec<WriteRequest> = part

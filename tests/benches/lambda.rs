@@ -26,7 +26,6 @@ use aws_smithy_types::config_bag::ConfigBag;
 use handover::app::{AppContext, bot_webhook, evaluator, local, provider_callback};
 use handover::clock::SystemClock;
 use handover::config::Document;
-use handover::store::prelude::*;
 use handover_tests::runtime_api::{FunctionProcess, binaries_dir, lambda_env};
 use handover_tests::*;
 use serde_json::{Value, json};
@@ -277,7 +276,7 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
                 }
                 _ => json!({}),
             };
-            let mut p = FunctionProcess::start(&path, &lambda_env(name, emulator_endpoint(), &env.table)).await;
+            let mut p = FunctionProcess::start(&path, &lambda_env(name, emulator_endpoint(), env.table())).await;
             let init = p.ready().await;
             let t = Instant::now();
             let answer = p.invoke_json(&event).await;
@@ -412,7 +411,7 @@ async fn warm_memory(out: &mut String, events: usize) {
                 convs.push(agent_session(&ctx, &bot, &format!("warm-agent-{i}")).await);
             }
         }
-        let mut p = FunctionProcess::start(&binary(name), &lambda_env(name, emulator_endpoint(), &env.table)).await;
+        let mut p = FunctionProcess::start(&binary(name), &lambda_env(name, emulator_endpoint(), env.table())).await;
         p.ready().await;
         let mut after10 = 0;
         let mut times = Vec::new();
@@ -917,7 +916,7 @@ async fn warm_latency(out: &mut String, delay_ms: u64, events: usize) -> BTreeMa
         v
     };
     let start = |name: &'static str| {
-        let env_vars = lambda_env(name, &proxy.url, &env.table);
+        let env_vars = lambda_env(name, &proxy.url, env.table());
         async move {
             let mut p = FunctionProcess::start(&binary(name), &env_vars).await;
             p.ready().await;
@@ -1026,7 +1025,7 @@ async fn load_run(out: &mut String, sessions: usize, messages: usize) {
         "3600",
     ])
     .env_clear()
-    .envs(lambda_env("serve", emulator_endpoint(), &env.table))
+    .envs(lambda_env("serve", emulator_endpoint(), env.table()))
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
     struct Kill(std::process::Child);

@@ -22,8 +22,8 @@ use handover::app::{AppContext, bot_webhook, local, provider_callback};
 use handover::clock::ManualClock;
 use handover::config::{BotConfig, Document};
 use handover::delivery::RetryPolicy;
-use handover::secrets::{CachedSecrets, SecretsManager};
-use handover::store::{BotStore, DynamoStore, HealthStore, SessionKey, SessionStore, schema};
+use handover::secrets::{CachedSecrets, MemorySecrets, SecretSource, SecretsManager};
+use handover::store::{DynamoStore, MemoryStore, SessionKey, Store, schema};
 use serde_json::Value;
 
 pub use handover;
@@ -148,16 +148,35 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// One test's world: its own table and secret names, a manual clock, the handlers.
+/// One test's world: its own store and secrets, a manual clock, the handlers.
+///
+/// Two kinds of world: [`TestEnv::new`] on the emulator (its own table and secret names), for
+/// what depends on DynamoDB and Secrets Manager themselves (request counts, the table's schema,
+/// the Lambda binaries, items read back by hand); [`TestEnv::in_memory`] on
+/// [`MemoryStore`] and [`MemorySecrets`], for the engine's behaviour through the handlers. The
+/// store conformance suite (store_conformance.rs) runs the same cases on both stores, which is
+/// what lets an engine test run on either.
 pub struct TestEnv {
     pub ctx: Arc<AppContext>,
     pub clock: Arc<ManualClock>,
-    pub store: DynamoStore,
-    pub dynamo: aws_sdk_dynamodb::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    pub table: String,
+    pub store: Arc<dyn Store>,
     pub prefix: String,
+    /// DynamoDB requests made through the test's own context (emulator worlds only).
     pub ddb_requests: RequestCounter,
+    backend: Backend,
+}
+
+enum Backend {
+    Emulator {
+        store: DynamoStore,
+        dynamo: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+        table: String,
+    },
+    Memory {
+        store: Arc<MemoryStore>,
+        secrets: Arc<MemorySecrets>,
+    },
 }
 
 /// A fixed, realistic start time (a Wednesday morning in Brussels).
@@ -194,6 +213,7 @@ pub fn capture_logs_from_env() {
 }
 
 impl TestEnv {
+    /// A world on the emulator: a fresh table and secret prefix.
     pub async fn new() -> TestEnv {
         capture_logs_from_env();
         // The mock servers listen on http://127.0.0.1, as for the local server.
@@ -211,32 +231,113 @@ impl TestEnv {
             .await
             .expect("table created from template.yaml");
         let store = DynamoStore::new(dynamo.clone(), table.clone());
-        let clock = Arc::new(ManualClock::new(t0()));
         let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets.clone())), Duration::from_secs(300));
-        let ctx = AppContext::new(Arc::new(store.clone()), Arc::new(cached), clock.clone()).with_retry(test_retry());
+        let env = TestEnv::with_parts(
+            Arc::new(store.clone()),
+            Arc::new(cached),
+            format!("test-{}", &id[..12]),
+            counter.clone(),
+            Backend::Emulator {
+                store,
+                dynamo,
+                secrets,
+                table,
+            },
+        );
         counter.reset();
+        env
+    }
+
+    /// A world in memory: [`MemoryStore`] and [`MemorySecrets`], no emulator.
+    pub async fn in_memory() -> TestEnv {
+        capture_logs_from_env();
+        handover::url_policy::allow_local_urls();
+        let store = Arc::new(MemoryStore::new());
+        let secrets = Arc::new(MemorySecrets::new());
+        let cached = CachedSecrets::new(secrets.clone(), Duration::from_secs(300));
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        TestEnv::with_parts(
+            store.clone(),
+            Arc::new(cached),
+            format!("test-{}", &id[..12]),
+            RequestCounter::default(),
+            Backend::Memory { store, secrets },
+        )
+    }
+
+    fn with_parts(
+        store: Arc<dyn Store>,
+        secrets: Arc<dyn SecretSource>,
+        prefix: String,
+        ddb_requests: RequestCounter,
+        backend: Backend,
+    ) -> TestEnv {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let ctx = AppContext::new(store.clone(), secrets, clock.clone()).with_retry(test_retry());
         TestEnv {
             ctx: Arc::new(ctx),
             clock,
             store,
-            dynamo,
-            secrets,
-            table,
-            prefix: format!("test-{}", &id[..12]),
-            ddb_requests: counter,
+            prefix,
+            ddb_requests,
+            backend,
         }
+    }
+
+    fn emulator(
+        &self,
+    ) -> (
+        &DynamoStore,
+        &aws_sdk_dynamodb::Client,
+        &aws_sdk_secretsmanager::Client,
+        &str,
+    ) {
+        match &self.backend {
+            Backend::Emulator {
+                store,
+                dynamo,
+                secrets,
+                table,
+            } => (store, dynamo, secrets, table),
+            Backend::Memory { .. } => panic!("this test reads the emulator itself: build it with TestEnv::new()"),
+        }
+    }
+
+    /// The emulator's DynamoDB client (emulator worlds only).
+    pub fn dynamo(&self) -> &aws_sdk_dynamodb::Client {
+        self.emulator().1
+    }
+
+    /// The emulator's Secrets Manager client (emulator worlds only).
+    pub fn secrets_client(&self) -> &aws_sdk_secretsmanager::Client {
+        self.emulator().2
+    }
+
+    /// This test's table (emulator worlds only).
+    pub fn table(&self) -> &str {
+        self.emulator().3
+    }
+
+    /// The store as the concrete DynamoDB store (emulator worlds only).
+    pub fn dynamo_store(&self) -> &DynamoStore {
+        self.emulator().0
     }
 
     /// Creates a secret under this test's prefix; returns its name.
     pub async fn secret(&self, name: &str, json: &Value) -> String {
         let full = format!("{}/{name}", self.prefix);
-        self.secrets
-            .create_secret()
-            .name(&full)
-            .secret_string(json.to_string())
-            .send()
-            .await
-            .expect("secret created");
+        match &self.backend {
+            Backend::Emulator { secrets, .. } => {
+                secrets
+                    .create_secret()
+                    .name(&full)
+                    .secret_string(json.to_string())
+                    .send()
+                    .await
+                    .expect("secret created");
+            }
+            Backend::Memory { secrets, .. } => secrets.put(&full, &json.to_string()),
+        }
         full
     }
 
@@ -336,15 +437,18 @@ impl TestEnv {
         ctx
     }
 
-    /// Every item in the table, sorted, for "nothing changed" checks.
+    /// Every item in the store, sorted, for "nothing changed" checks.
     pub async fn dump(&self) -> Vec<String> {
+        let (dynamo, table) = match &self.backend {
+            Backend::Memory { store, .. } => return store.dump(),
+            Backend::Emulator { dynamo, table, .. } => (dynamo, table),
+        };
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .dynamo
+            let out = dynamo
                 .scan()
-                .table_name(&self.table)
+                .table_name(table)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -522,7 +626,7 @@ impl TestEnv {
         dynamo: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Arc<AppContext> {
-        let store = DynamoStore::new(dynamo, self.table.clone());
+        let store = DynamoStore::new(dynamo, self.table().to_owned());
         let cached = CachedSecrets::new(Arc::new(SecretsManager::new(secrets)), Duration::from_secs(300));
         Arc::new(AppContext::new(Arc::new(store), Arc::new(cached), self.clock.clone()).with_retry(test_retry()))
     }

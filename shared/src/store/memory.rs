@@ -146,6 +146,33 @@ impl MemoryStore {
             .flat_map(|o| o.values().cloned())
             .collect()
     }
+
+    /// Every item, one line each, sorted: what a test compares before and after a request
+    /// that must change nothing (the emulator's table scan, for this store).
+    pub fn dump(&self) -> Vec<String> {
+        let t = self.tables();
+        let mut lines = Vec::new();
+        for (key, p) in &t.sessions {
+            if let Some(state) = &p.state {
+                lines.push(format!("session {key:?} {state:?}"));
+            }
+            lines.extend(p.entries.iter().map(|(n, e)| format!("entry {key:?} {n} {e:?}")));
+            lines.extend(p.seen.iter().map(|(k, a)| format!("seen {key:?} {k:?} {a:?}")));
+            lines.extend(p.links.keys().map(|k| format!("backlink {key:?} {k:?}")));
+            lines.extend(p.starts.iter().map(|(k, i)| format!("start {key:?} {k} {i:?}")));
+            lines.extend(p.early.iter().map(|(k, e)| format!("early {key:?} {k} {e:?}")));
+        }
+        for (key, items) in &t.outbox {
+            lines.extend(items.iter().map(|(n, i)| format!("outbox {key:?} {n} {i:?}")));
+        }
+        lines.extend(t.links.iter().map(|(k, l)| format!("link {k:?} {l:?}")));
+        lines.extend(t.bots.iter().map(|(k, b)| format!("bot {k} {b:?}")));
+        lines.extend(t.availability.iter().map(|(k, a)| format!("availability {k} {a:?}")));
+        lines.extend(t.health.iter().map(|(k, h)| format!("health {k:?} {h:?}")));
+        lines.extend(t.waits.iter().map(|(k, w)| format!("waits {k:?} {w:?}")));
+        lines.sort();
+        lines
+    }
 }
 
 #[async_trait]

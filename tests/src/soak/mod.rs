@@ -1304,7 +1304,7 @@ pub async fn run(cfg: &Config) -> Report {
             .build(),
     );
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let store = handover::store::DynamoStore::new(dynamo, env.table.clone());
+    let store = handover::store::DynamoStore::new(dynamo, env.table().to_owned());
     let cached = handover::secrets::CachedSecrets::new(
         Arc::new(handover::secrets::SecretsManager::new(secrets)),
         Duration::from_secs(300),

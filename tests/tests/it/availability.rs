@@ -30,7 +30,7 @@ async fn tick(env: &TestEnv, secs: i64) -> evaluator::Report {
 
 #[tokio::test]
 async fn still_waiting_nudges_arrive_at_the_configured_interval() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let timeouts = "timeouts: { noAgentSeconds: 600, stillWaitingEverySeconds: 120, agentIdleSeconds: 900 }";
     let bot = env
@@ -57,7 +57,7 @@ async fn still_waiting_nudges_arrive_at_the_configured_interval() {
 
 #[tokio::test]
 async fn no_agent_timeout_ends_the_provider_conversation_and_returns_to_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let timeouts = "timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0 }";
     let bot = env
@@ -85,7 +85,7 @@ async fn no_agent_timeout_ends_the_provider_conversation_and_returns_to_the_bot(
 
 #[tokio::test]
 async fn an_idle_agent_hands_the_conversation_back() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let timeouts = "timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0, agentIdleSeconds: 600 }";
     let bot = env
@@ -156,7 +156,7 @@ async fn two_provider_bot(env: &TestEnv, bot_url: &str, desk_url: &str, backup_u
 
 #[tokio::test]
 async fn failover_opens_on_the_second_provider_and_both_down_is_disabled() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let down = MockServer::start().await;
     Mock::given(method("POST"))
@@ -186,7 +186,7 @@ async fn failover_opens_on_the_second_provider_and_both_down_is_disabled() {
     assert_eq!(on_backup, 1);
 
     // Both down: the disabled dialog, nothing opened, the bot keeps control.
-    let env2 = TestEnv::new().await;
+    let env2 = TestEnv::in_memory().await;
     let secret = two_provider_bot(
         &env2,
         &format!("{}/bot", srv.uri()),
@@ -208,7 +208,7 @@ async fn failover_opens_on_the_second_provider_and_both_down_is_disabled() {
 
 #[tokio::test]
 async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let down = MockServer::start().await;
     Mock::given(method("POST"))
@@ -255,7 +255,7 @@ async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
 /// breaker opens again at once (not after another five failures).
 #[tokio::test]
 async fn one_more_failure_after_the_open_period_reopens_the_breaker_at_once() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let down = MockServer::start().await;
     Mock::given(method("POST"))
@@ -309,7 +309,7 @@ async fn one_more_failure_after_the_open_period_reopens_the_breaker_at_once() {
 
 #[tokio::test]
 async fn no_agent_online_gives_the_closed_dialog() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     Mock::given(method("GET"))
         .and(path("/presence"))
@@ -343,7 +343,7 @@ async fn no_agent_online_gives_the_closed_dialog() {
 
 #[tokio::test]
 async fn kill_switch_and_opening_hours_decide_the_dialog() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let extra = "disabled: { reason: 'Incident in the contact center', until: '2026-11-25T10:00:00Z' }\nhours: { timeZone: Europe/Brussels, openingHours: 'Mo-Fr 08:30-12:00,13:00-17:30; PH off', publicHolidays: BE }\ndialogs: { en: { closed: 'We open again {nextOpening}.', disabled: 'Sorry: {reason}.' } }";
     let bot = env
@@ -379,7 +379,7 @@ async fn kill_switch_and_opening_hours_decide_the_dialog() {
 
 #[tokio::test]
 async fn still_waiting_estimate_comes_from_recent_times_to_join() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let timeouts = "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 120 }";
     let bot = env
@@ -408,7 +408,7 @@ async fn still_waiting_estimate_comes_from_recent_times_to_join() {
 
 #[tokio::test]
 async fn with_the_ticket_fallback_the_contact_center_keeps_the_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = ok_server().await;
     let timeouts = "timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0, noAgentFallback: ticket }";
     let bot = env

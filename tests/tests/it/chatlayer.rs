@@ -3,7 +3,6 @@
 //! Chatlayer API, refused offloads, and bad input.
 
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, path_regex, query_param};
@@ -52,7 +51,7 @@ async fn ok_servers() -> (MockServer, MockServer) {
 
 #[tokio::test]
 async fn documented_examples_go_through_the_handler_as_published() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (cl, desk) = ok_servers().await;
     chatlayer_bot(&env, &cl, &desk, "").await;
     let q = format!("challenge.verifyToken={TOKEN}");
@@ -192,7 +191,7 @@ fn messages_event(session: &str, items: Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn full_handover_pauses_at_the_join_and_resumes_at_the_close() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let cl = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/bots/cl-bot/conversations/s-9/actions$"))
@@ -323,7 +322,7 @@ async fn refused_offloads_say_why_and_create_nothing_at_the_provider() {
             "outside_hours",
         ),
     ] {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (cl, desk) = ok_servers().await;
         chatlayer_bot(&env, &cl, &desk, "").await;
         let text = std::fs::read_to_string(format!(
@@ -358,7 +357,7 @@ async fn refused_offloads_say_why_and_create_nothing_at_the_provider() {
 
 #[tokio::test]
 async fn bad_chatlayer_requests_are_refused_and_change_nothing() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (cl, desk) = ok_servers().await;
     chatlayer_bot(&env, &cl, &desk, "").await;
     let before = env.dump().await;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use wiremock::MockServer;
 

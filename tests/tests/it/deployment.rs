@@ -83,7 +83,13 @@ fn functions_are_the_workspace_binaries() {
 async fn the_table_tests_use_is_the_template_table() {
     let env = TestEnv::new().await;
     let def = schema::table_definition(TEMPLATE).unwrap();
-    let d = env.dynamo.describe_table().table_name(&env.table).send().await.unwrap();
+    let d = env
+        .dynamo()
+        .describe_table()
+        .table_name(env.table())
+        .send()
+        .await
+        .unwrap();
     let table = d.table().unwrap();
     let keys: Vec<(String, String)> = table
         .key_schema()
@@ -104,9 +110,9 @@ async fn the_table_tests_use_is_the_template_table() {
     assert_eq!(gsis, vec![schema::DUE_INDEX.to_owned()]);
     assert_eq!(def.global_secondary_indexes[0].index_name, schema::DUE_INDEX);
     let ttl = env
-        .dynamo
+        .dynamo()
         .describe_time_to_live()
-        .table_name(&env.table)
+        .table_name(env.table())
         .send()
         .await
         .unwrap();

@@ -122,7 +122,7 @@ async fn a_missing_secret_is_503_unavailable_for_the_bot_and_for_the_provider() 
 
 #[tokio::test]
 async fn an_unusable_stored_configuration_is_503_unavailable() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     let platform = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let u = srv.uri();
@@ -133,7 +133,7 @@ async fn an_unusable_stored_configuration_is_503_unavailable() {
     ))
     .unwrap();
     assert!(Bot::new(config.clone()).is_err(), "the document is invalid");
-    handover::store::BotStore::put_bot(&env.store, &config).await.unwrap();
+    handover::store::BotStore::put_bot(&*env.store, &config).await.unwrap();
     let before = env.dump().await;
     let (status, answer) = env
         .send_event("acme", b"bot-secret", &user_message("e1", "s-1", "hello"))
@@ -202,8 +202,8 @@ async fn a_session_too_busy_to_commit_is_503_unavailable() {
     assert_eq!(status, 200);
     let sdk = emulator_sdk().await;
     let hot = HotSession {
-        dynamo: env.dynamo.clone(),
-        table: env.table.clone(),
+        dynamo: env.dynamo().clone(),
+        table: env.table().to_owned(),
         bumps: Arc::default(),
     };
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
@@ -223,7 +223,7 @@ async fn a_session_too_busy_to_commit_is_503_unavailable() {
         "it retried before giving up"
     );
     let key = handover::store::SessionKey::new("acme", "s-1");
-    let transcript = handover::store::SessionStore::transcript(&env.store, &key, None)
+    let transcript = handover::store::SessionStore::transcript(&*env.store, &key, None)
         .await
         .unwrap();
     assert_eq!(transcript.len(), 1, "the busy message was not stored");
@@ -233,7 +233,7 @@ async fn a_session_too_busy_to_commit_is_503_unavailable() {
 
 #[tokio::test]
 async fn a_path_that_is_no_route_is_404_unknown_route() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = ok_world(&env, "").await;
     for path in ["/v1/bots/acme/nothing-here", "/v2/bots/acme/events", "/v1/status"] {
         let body = b"{}";
@@ -318,9 +318,9 @@ async fn a_callback_for_a_known_conversation_whose_session_is_gone_is_404_unknow
         .await;
     let conversation = opened["handoverId"].as_str().unwrap().to_owned();
     // The session's state item is gone (expired), the conversation's link is still there.
-    env.dynamo
+    env.dynamo()
         .delete_item()
-        .table_name(&env.table)
+        .table_name(env.table())
         .key("pk", AttributeValue::S("SESSION#acme#s-1".into()))
         .key("sk", AttributeValue::S("STATE".into()))
         .send()
@@ -337,7 +337,7 @@ async fn a_callback_for_a_known_conversation_whose_session_is_gone_is_404_unknow
 
 #[tokio::test]
 async fn message_text_and_summary_limits_are_exact_and_refused_as_too_large() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = ok_world(&env, "").await;
     // At the limit: accepted (16,384 bytes of text; 4,096 of summary).
     let (status, answer) = env
@@ -378,7 +378,7 @@ async fn message_text_and_summary_limits_are_exact_and_refused_as_too_large() {
 
 #[tokio::test]
 async fn a_timestamp_that_is_no_time_is_400_invalid_request() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = ok_world(&env, "").await;
     let before = env.dump().await;
     let mut body = user_message("e1", "s-1", "hello");
@@ -394,7 +394,7 @@ async fn a_timestamp_that_is_no_time_is_400_invalid_request() {
 
 #[tokio::test]
 async fn an_empty_agent_message_is_400_invalid_callback() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = ok_world(&env, "").await;
     let (_, opened) = env
         .send_event("acme", &bot.platform_secret, &handover_request("h1", "s-1"))
@@ -426,7 +426,7 @@ async fn open_handover_of(env: &TestEnv, bot: &StandardBot, session: &str) -> St
 
 #[tokio::test]
 async fn every_end_reason_comes_with_its_documented_dialog_and_a_join_with_agent_joined() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = ok_world(
         &env,
         "timeouts: { noAgentSeconds: 300, stillWaitingEverySeconds: 0, agentIdleSeconds: 600 }\n",
@@ -552,7 +552,7 @@ fn handover_waiting_carries_the_position_only_when_known() {
 // ---- outbound statuses: 408 and 425 retried, other 4xx given up --------------------------
 
 async fn agent_message_with_bot_answering(first: u16) -> (TestEnv, MockServer, handover::app::evaluator::Report) {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot"))
@@ -720,7 +720,7 @@ async fn stored_presence_is_used_for_two_minutes_and_an_inline_answer_is_reused(
 #[tokio::test]
 async fn the_evaluator_report_shows_backlog_skipped_bots_an_exhausted_budget_and_writes() {
     use handover::app::evaluator;
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = ok_world(&env, "timeouts: { noAgentSeconds: 60, stillWaitingEverySeconds: 0 }\n").await;
     open_handover_of(&env, &bot, "s-1").await;
     open_handover_of(&env, &bot, "s-2").await;

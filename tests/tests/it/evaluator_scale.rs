@@ -127,7 +127,7 @@ async fn raising_the_due_shards_on_a_live_table_loses_no_due_work() {
     // The change: the functions now write to 8 shards and read 8.
     let raised = DueShards { write: 8, read: 8 };
     let ctx = handover::app::AppContext::new(
-        std::sync::Arc::new(DynamoStore::new(env.dynamo.clone(), env.table.clone()).with_due_shards(raised)),
+        std::sync::Arc::new(DynamoStore::new(env.dynamo().clone(), env.table().to_owned()).with_due_shards(raised)),
         env.ctx.secrets.clone(),
         env.clock.clone(),
     )
@@ -151,7 +151,7 @@ async fn raising_the_due_shards_on_a_live_table_loses_no_due_work() {
     assert!(in_new_shards > 0, "some sessions were written to the new shards");
     env.clock.advance(chrono::Duration::seconds(61));
     // A reader of the old 4 shards alone would miss those: the raised count reads all 8.
-    let old_reader = DynamoStore::new(env.dynamo.clone(), env.table.clone());
+    let old_reader = DynamoStore::new(env.dynamo().clone(), env.table().to_owned());
     let mut seen_by_old = 0;
     for shard in 0..4 {
         seen_by_old += handover::store::DueIndex::due(&old_reader, shard, env.now(), 1000)
@@ -375,9 +375,9 @@ async fn agent_messages_leave_the_due_index_where_it_is() {
         .await;
     assert_eq!(status, 200);
     let item = || async {
-        env.dynamo
+        env.dynamo()
             .get_item()
-            .table_name(&env.table)
+            .table_name(env.table())
             .key("pk", AttributeValue::S("SESSION#acme#s-1".into()))
             .key("sk", AttributeValue::S("STATE".into()))
             .consistent_read(true)

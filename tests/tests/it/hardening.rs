@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -54,7 +53,7 @@ async fn open(env: &TestEnv, bot: &StandardBot, session: &str) -> String {
 
 #[tokio::test]
 async fn oversized_variables_are_refused_before_any_provider_call_and_nothing_is_written() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = world(&env, 200, "").await;
     let before = env.dump().await;
     let mut request = handover_request("e1", "s-1");
@@ -261,9 +260,9 @@ async fn an_unreadable_due_item_does_not_block_other_sessions() {
     open(&env, &bot, "s-1").await;
     // One item per shard that no code of ours wrote: due, but without the attributes we need.
     for shard in 0..4 {
-        env.dynamo
+        env.dynamo()
             .put_item()
-            .table_name(&env.table)
+            .table_name(env.table())
             .item("pk", AttributeValue::S(format!("JUNK#{shard}")))
             .item("sk", AttributeValue::S("x".into()))
             .item("duePk", AttributeValue::S(format!("DUE#{shard}")))
@@ -280,7 +279,7 @@ async fn an_unreadable_due_item_does_not_block_other_sessions() {
 
 #[tokio::test]
 async fn a_bot_side_outage_does_not_delay_provider_bound_delivery() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = world(&env, 503, "").await;
     let conversation = open(&env, &bot, "s-1").await;
     let (status, _) = env
@@ -314,7 +313,7 @@ async fn a_bot_side_outage_does_not_delay_provider_bound_delivery() {
 
 #[tokio::test]
 async fn a_session_read_signature_replayed_on_another_session_is_refused() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = world(&env, 200, "").await;
     for s in ["s-1", "s-2"] {
         env.send_event("acme", &bot.platform_secret, &user_message(&format!("{s}-m"), s, "hi"))
@@ -378,9 +377,9 @@ async fn a_session_id_reused_after_its_state_item_expired_accepts_messages() {
         .await;
     }
     // TTL removed the state item first; the transcript entries are still there.
-    env.dynamo
+    env.dynamo()
         .delete_item()
-        .table_name(&env.table)
+        .table_name(env.table())
         .key("pk", AttributeValue::S("SESSION#acme#s-1".into()))
         .key("sk", AttributeValue::S("STATE".into()))
         .send()
@@ -403,7 +402,7 @@ async fn a_session_id_reused_after_its_state_item_expired_accepts_messages() {
 async fn a_hanging_provider_gets_an_answer_before_the_deadline_and_the_end_of_what_it_opened() {
     use handover::app::{AppContext, bot_webhook, evaluator};
     use wiremock::matchers::body_partial_json;
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     // The contact center takes the conversation but answers only after 10 s.
     Mock::given(method("POST"))
@@ -460,7 +459,7 @@ async fn a_hanging_provider_gets_an_answer_before_the_deadline_and_the_end_of_wh
 async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline() {
     use handover::app::bot_webhook;
     use wiremock::matchers::body_partial_json;
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -509,7 +508,7 @@ async fn a_start_lost_to_the_client_timeout_is_ended_like_one_past_the_deadline(
 async fn a_start_refused_after_a_try_lost_to_the_client_timeout_is_still_ended() {
     use handover::app::bot_webhook;
     use wiremock::matchers::body_partial_json;
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -571,7 +570,7 @@ fn the_request_budget_fits_the_function_timeout_in_the_template() {
 #[tokio::test]
 async fn a_hanging_availability_endpoint_does_not_stop_due_timers_firing() {
     use handover::app::evaluator;
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     // Agent presence never answers in time.
     Mock::given(method("GET"))
@@ -622,7 +621,7 @@ async fn a_hanging_availability_endpoint_does_not_stop_due_timers_firing() {
 
 #[tokio::test]
 async fn unauthenticated_callers_learn_nothing_about_which_bots_or_providers_exist() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_srv, bot) = world(&env, 200, "").await;
     let body = serde_json::to_vec(&user_message("e1", "s-1", "hi")).unwrap();
     let wrong = env.signed(b"not-the-secret", &body);
@@ -653,7 +652,7 @@ async fn unauthenticated_callers_learn_nothing_about_which_bots_or_providers_exi
 
 #[tokio::test]
 async fn oversized_native_channels_and_rich_parts_are_refused_by_field() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = world(&env, 200, "").await;
     let before = env.dump().await;
     let refused = |answer: &Value, field: &str| {
@@ -687,7 +686,7 @@ async fn oversized_native_channels_and_rich_parts_are_refused_by_field() {
 
 #[tokio::test]
 async fn an_agents_oversized_message_is_cut_to_the_limits() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = world(&env, 200, "").await;
     let conversation = open(&env, &bot, "s-1").await;
     let mut cb = callback("c1", "agent.message", &conversation);
@@ -734,7 +733,7 @@ async fn a_bot_id_too_long_for_a_key_answers_like_an_unknown_bot() {
 
 #[tokio::test]
 async fn oversized_chatlayer_channels_and_turns_are_refused_by_field() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let desk = MockServer::start().await;
     let p = env
         .secret("chatlayer", &json!({"verifyToken": "tok", "apiToken": "cl-api-token"}))

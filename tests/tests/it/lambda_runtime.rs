@@ -47,7 +47,7 @@ struct Twins {
 impl Twins {
     async fn start(bin: Side, reference: Side) -> Twins {
         let start = |name: &'static str| {
-            let env = lambda_env(name, emulator_endpoint(), &bin.env.table);
+            let env = lambda_env(name, emulator_endpoint(), bin.env.table());
             async move {
                 let mut p = FunctionProcess::start(&function_binary(name, TEST_BUILD), &env).await;
                 p.ready().await;
@@ -339,7 +339,7 @@ async fn a_full_handover_through_the_binaries_matches_the_handlers() {
 #[tokio::test]
 async fn an_event_of_the_wrong_shape_is_a_function_error_and_the_function_carries_on() {
     let side = Side::new().await;
-    let env = lambda_env("bot-webhook", emulator_endpoint(), &side.env.table);
+    let env = lambda_env("bot-webhook", emulator_endpoint(), side.env.table());
     let mut p = FunctionProcess::start(&function_binary("bot-webhook", TEST_BUILD), &env).await;
     p.ready().await;
     match p.invoke(&json!({"not": "an API Gateway event"})).await {
@@ -361,7 +361,7 @@ async fn at_trace_a_function_logs_none_of_the_secrets_its_request_carried() {
     // The runtime's own logging is what this checks: at `trace`, lambda_runtime would print
     // the raw event, query string and headers included, before any handler code runs.
     let env = TestEnv::new().await;
-    let mut vars = lambda_env("bot-webhook", emulator_endpoint(), &env.table);
+    let mut vars = lambda_env("bot-webhook", emulator_endpoint(), env.table());
     for (name, value) in vars.iter_mut() {
         if name == "RUST_LOG" {
             *value = "trace".into();

@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A test world whose handlers write their metric lines into `Captured`.
 async fn world(extra: &str) -> (TestEnv, MockServer, StandardBot, Captured) {
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
@@ -540,7 +540,7 @@ fn operations_guide_explains_every_metric_and_alarm() {
 
 #[tokio::test]
 async fn a_failed_provider_counts_an_error_and_the_failover_and_a_refused_bot_event_a_give_up() {
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     for (p, status) in [("/desk", 500), ("/backup", 200), ("/bot", 400)] {
         Mock::given(method("POST"))

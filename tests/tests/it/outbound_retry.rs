@@ -3,7 +3,6 @@
 
 use chrono::Duration;
 use handover::app::evaluator;
-use handover::store::prelude::*;
 use handover::store::{OutboxStatus, SessionKey};
 use handover_tests::*;
 use serde_json::json;
@@ -31,7 +30,7 @@ async fn run_evaluator_after(env: &TestEnv, minutes: i64) -> evaluator::Report {
 
 #[tokio::test]
 async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -91,7 +90,7 @@ async fn bot_outbound_failing_twice_is_delivered_exactly_once_after_retries() {
 
 #[tokio::test]
 async fn a_receiver_that_never_recovers_ends_in_a_visible_give_up() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -160,7 +159,7 @@ async fn desk_accepting_only_starts(srv: &MockServer, failing: ResponseTemplate,
 
 #[tokio::test]
 async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     desk_accepting_only_starts(&srv, ResponseTemplate::new(503), None).await;
     let bot = env
@@ -196,7 +195,7 @@ async fn a_provider_that_never_recovers_ends_the_handover_with_provider_error() 
 
 #[tokio::test]
 async fn retry_after_from_a_rate_limited_provider_is_honoured() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     desk_accepting_only_starts(
         &srv,

@@ -2,7 +2,7 @@
 //! (`bot_webhook::handle`): each platform is a `Backend` that only says how its requests are
 //! written; the assertions are the same for all. A new bot platform adds a backend here.
 
-use handover::store::{SessionKey, SessionStore};
+use handover::store::SessionKey;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::method;
@@ -106,7 +106,7 @@ async fn transcript_len(env: &TestEnv, s: &str) -> usize {
 #[tokio::test]
 async fn a_wrong_secret_is_refused_before_anything_is_stored() {
     for b in BACKENDS {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (bot, desk) = servers().await;
         b.bot(&env, &bot, &desk).await;
         let (status, body) = env
@@ -124,7 +124,7 @@ async fn a_wrong_secret_is_refused_before_anything_is_stored() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_400_that_changes_nothing() {
     for b in BACKENDS {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (bot, desk) = servers().await;
         b.bot(&env, &bot, &desk).await;
         let (status, body) = env.call_bot(b.request(&env, SECRET, b"{not json")).await;
@@ -140,7 +140,7 @@ async fn a_body_that_is_not_json_is_a_400_that_changes_nothing() {
 #[tokio::test]
 async fn a_user_turn_is_stored_and_answered_in_bot_control() {
     for b in BACKENDS {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (bot, desk) = servers().await;
         b.bot(&env, &bot, &desk).await;
         let (status, body) = env
@@ -155,7 +155,7 @@ async fn a_user_turn_is_stored_and_answered_in_bot_control() {
 #[tokio::test]
 async fn a_repeated_request_gets_the_first_answer_and_stores_nothing_more() {
     for b in BACKENDS {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (bot, desk) = servers().await;
         b.bot(&env, &bot, &desk).await;
         let turn = b.user_turn("s-1", 1, "hi");
@@ -170,7 +170,7 @@ async fn a_repeated_request_gets_the_first_answer_and_stores_nothing_more() {
 #[tokio::test]
 async fn a_handover_request_opens_a_conversation_at_the_provider() {
     for b in BACKENDS {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let (bot, desk) = servers().await;
         b.bot(&env, &bot, &desk).await;
         let (status, _) = env

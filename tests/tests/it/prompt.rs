@@ -44,7 +44,7 @@ async fn mock(srv: &MockServer, p: &str, answer: ResponseTemplate) {
 
 #[tokio::test]
 async fn two_quick_user_turns_reach_a_slow_contact_center_within_three_seconds_in_order() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     mock(&srv, "/bot", ResponseTemplate::new(200)).await;
     mock(&srv, "/desk", ResponseTemplate::new(200).set_delay(SLOW)).await;
@@ -71,7 +71,7 @@ async fn two_quick_user_turns_reach_a_slow_contact_center_within_three_seconds_i
 
 #[tokio::test]
 async fn two_quick_agent_messages_reach_a_slow_bot_platform_within_three_seconds_in_order() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     mock(&srv, "/bot", ResponseTemplate::new(200).set_delay(SLOW)).await;
     mock(&srv, "/desk", ResponseTemplate::new(200)).await;
@@ -114,7 +114,7 @@ async fn two_quick_agent_messages_reach_a_slow_bot_platform_within_three_seconds
 
 #[tokio::test]
 async fn a_failover_handovers_turns_do_not_wait_behind_the_previous_providers_pending_end() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     mock(&srv, "/bot", ResponseTemplate::new(200)).await;
     mock(&srv, "/backup", ResponseTemplate::new(200)).await;

@@ -18,7 +18,6 @@ use handover::providers::engage::EngageProvider;
 use handover::providers::{Provider, ProviderConversation};
 use handover::secrets::Secret;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -102,7 +101,7 @@ fn intervention_record(id: &str, user: &str, closed: bool, replies: u64) -> Valu
 /// A bot whose only provider is Engage; the thread starts in the bot category (plus another
 /// category that must survive every recategorisation); one agent is available.
 async fn world() -> World {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let bot_srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot"))

@@ -4,7 +4,6 @@
 
 use handover::providers::genesys;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -157,7 +156,7 @@ async fn open(env: &TestEnv, session: &str) -> String {
 
 #[tokio::test]
 async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
 
@@ -315,7 +314,7 @@ async fn handover_to_a_genesys_agent_and_back_to_the_bot() {
 
 #[tokio::test]
 async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     send(&env, user_message("e1", "s-1", "Agent please")).await;
@@ -348,7 +347,7 @@ async fn a_user_cancel_while_waiting_disconnects_the_genesys_conversation() {
 
 #[tokio::test]
 async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     // The first inbound message is answered without `conversationId`.
     Mock::given(method("POST"))
@@ -378,7 +377,7 @@ async fn without_a_conversation_id_the_end_asks_genesys_for_it() {
 
 #[tokio::test]
 async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     let handover_id = open(&env, "s-1").await;
@@ -421,7 +420,7 @@ async fn unsigned_or_missigned_webhooks_are_refused_and_receipts_ignored() {
 
 #[tokio::test]
 async fn polling_learns_the_join_and_the_close_that_webhooks_never_report() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     let handover_id = open(&env, "s-1").await;
@@ -509,7 +508,7 @@ fn agent_structured(id: &str, to: &str) -> Value {
 
 #[tokio::test]
 async fn an_agents_quick_replies_and_carousel_reach_a_chatlayer_bot_as_chatlayer_templates() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_, gen_srv) = servers().await;
     let cl = MockServer::start().await;
     Mock::given(method("POST"))
@@ -626,7 +625,7 @@ async fn every_request_body_matches_genesys_published_schema() {
         jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{operation}: {e}"))
     };
 
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     // The handover (an inbound message with the transcript and the routing context), the
@@ -688,7 +687,7 @@ fn published(name: &str, to: &str) -> Value {
 
 #[tokio::test]
 async fn an_in_queue_bot_flow_speaks_to_the_user_without_counting_as_the_join() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     let handover_id = open(&env, "s-flow").await;
@@ -725,7 +724,7 @@ async fn an_in_queue_bot_flow_speaks_to_the_user_without_counting_as_the_join() 
 
 #[tokio::test]
 async fn the_still_waiting_nudge_carries_genesys_own_wait_estimate() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot_with(
         &env,
@@ -800,7 +799,7 @@ async fn push(env: &TestEnv, body: &Value, token: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn eventbridge_pushes_the_join_and_the_close_and_nothing_is_polled() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     let platform_ref = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
     let genesys_ref = env
@@ -876,7 +875,7 @@ fn structured_fixture() -> Value {
 async fn the_users_choice_of_a_flows_quick_reply_goes_back_as_a_button_response() {
     const RESPONSE_PATH: &str = "/api/v2/conversations/messages/int-1/inbound/open/structured/response";
     let fixture = structured_fixture();
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, genesys_srv) = servers().await;
     genesys_bot(&env, &bot_srv, &genesys_srv).await;
     // Genesys' conversation lists the flow's structured message last; read back, it offers

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use handover::domain::{EndReason, State};
 use handover::providers::helpscout;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -152,7 +151,7 @@ async fn open(env: &TestEnv, session: &str) -> String {
 
 #[tokio::test]
 async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
 
@@ -356,7 +355,7 @@ async fn handover_to_a_help_scout_agent_and_back_to_the_bot() {
 
 #[tokio::test]
 async fn a_user_cancel_while_waiting_closes_the_help_scout_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     send(&env, user_message("e1", "s-1", "Agent please")).await;
@@ -394,7 +393,7 @@ async fn a_user_cancel_while_waiting_closes_the_help_scout_conversation() {
 
 #[tokio::test]
 async fn a_repeated_webhook_is_applied_once() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     let _handover_id = open(&env, "s-1").await;
@@ -436,7 +435,7 @@ async fn a_repeated_webhook_is_applied_once() {
 
 #[tokio::test]
 async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     let _handover_id = open(&env, "s-1").await;
@@ -493,7 +492,7 @@ async fn unsigned_or_missigned_webhooks_are_refused_and_other_events_ignored() {
 
 #[tokio::test]
 async fn a_reply_webhook_without_threads_is_completed_from_the_api() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     open(&env, "s-42").await;
@@ -552,7 +551,7 @@ async fn a_reply_webhook_without_threads_is_completed_from_the_api() {
 
 #[tokio::test]
 async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     open(&env, "s-42").await;
@@ -574,7 +573,7 @@ async fn a_failed_threads_read_is_a_503_so_help_scout_delivers_again() {
 
 #[tokio::test]
 async fn rich_turns_reach_help_scout_as_html_and_an_agents_html_reaches_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     open(&env, "s-42").await;
@@ -633,7 +632,7 @@ fn published(name: &str, conversation: u64, mailbox: u64) -> Value {
 
 #[tokio::test]
 async fn a_move_out_of_the_bots_mailboxes_ends_the_handover_and_a_move_within_them_does_not() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     open(&env, "s-move").await;
@@ -655,7 +654,7 @@ async fn a_move_out_of_the_bots_mailboxes_ends_the_handover_and_a_move_within_th
 
 #[tokio::test]
 async fn a_conversation_merged_into_another_ends_its_handover_at_the_next_turn() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, hs) = servers().await;
     helpscout_bot(&env, &bot_srv, &hs).await;
     open(&env, "s-merge").await;

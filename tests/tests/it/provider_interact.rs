@@ -4,7 +4,6 @@
 //! callbacks carry the token we gave it.
 
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -112,7 +111,7 @@ async fn open(env: &TestEnv, session: &str) -> String {
 
 #[tokio::test]
 async fn handover_to_an_interact_agent_and_back_to_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
 
@@ -241,7 +240,7 @@ async fn handover_to_an_interact_agent_and_back_to_the_bot() {
 
 #[tokio::test]
 async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
     send(&env, user_message("e1", "s-1", "Agent please")).await;
@@ -280,7 +279,7 @@ async fn a_user_cancel_while_waiting_closes_the_interact_conversation() {
 
 #[tokio::test]
 async fn callbacks_without_our_token_are_refused_and_unknown_ones_ignored() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, interact_srv) = servers().await;
     interact_bot(&env, &bot_srv, &interact_srv, "").await;
     let _handover_id = open(&env, "s-1").await;
@@ -318,7 +317,7 @@ async fn callbacks_without_our_token_are_refused_and_unknown_ones_ignored() {
 
 #[tokio::test]
 async fn paths_headers_and_relaying_follow_the_settings() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, interact_srv) = servers().await;
     Mock::given(method("POST"))
         .and(path("/interact-api/v2/chats/ic-77/handover"))
@@ -372,7 +371,7 @@ async fn paths_headers_and_relaying_follow_the_settings() {
 /// path is not called).
 #[tokio::test]
 async fn a_configured_end_path_receives_the_close_with_its_reason() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, interact_srv) = servers().await;
     for p in [
         "/interact-api/v2/chats/ic-9/handover",

@@ -5,7 +5,6 @@
 use handover::domain::{Actor, State};
 use handover::providers::intercom;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -81,7 +80,7 @@ fn conversation_json(id: &str, parts: Value) -> Value {
 
 /// A bot whose only provider is Intercom, and a mock answering like Intercom's API.
 async fn world() -> World {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let bot_srv = MockServer::start().await;
     let ic = MockServer::builder().start().await;
     Mock::given(method("POST"))

@@ -15,7 +15,6 @@ use chrono::{Duration, SecondsFormat};
 use handover::domain::{EndReason, State};
 use handover::providers::sparkcentral;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -79,7 +78,7 @@ struct Call {
 /// A bot routed to one Sparkcentral provider `sc`; `extra` adds lines to the provider entry.
 /// The API answers like Sparkcentral unless a test mounts something more specific first.
 async fn world(api: Gen, extra: &str) -> World {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let bot_srv = MockServer::start().await;
     let sc = MockServer::builder().start().await;
     Mock::given(method("POST"))

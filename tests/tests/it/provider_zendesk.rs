@@ -9,7 +9,6 @@
 
 use handover::domain::{Actor, State};
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -41,7 +40,7 @@ pub(crate) const BOT_SECRET: &[u8] = b"bot-secret";
 /// control goes back to (none: control is released). Zendesk's API answers 200 `{}` unless a
 /// test mounts something more specific first.
 pub(crate) async fn world(bot_integration: Option<&str>) -> World {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let bot_srv = MockServer::start().await;
     let zd_srv = MockServer::builder().start().await;
     Mock::given(method("POST"))
@@ -540,7 +539,7 @@ async fn bot_with_presence(env: &TestEnv, answer: &str) -> (MockServer, MockServ
 #[tokio::test]
 async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
     // Nobody online on messaging: the handover is not offered, nothing is passed.
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_bot, zd) = bot_with_presence(&env, "none_online").await;
     let (status, answer) = env
         .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-none"))
@@ -563,7 +562,7 @@ async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
     );
 
     // An agent online: the handover opens.
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (_bot, zd) = bot_with_presence(&env, "one_online").await;
     let (status, answer) = env
         .send_event("acme", BOT_SECRET, &zendesk_handover("e1", "s-one"))
@@ -575,7 +574,7 @@ async fn messaging_presence_comes_from_zendesks_agent_availability_api() {
 #[tokio::test]
 async fn a_chatlayer_bot_does_not_repeat_the_agents_message_of_an_embedded_conversation() {
     const TOKEN: &str = "verify-me";
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let cl = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))

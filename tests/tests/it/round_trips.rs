@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use handover::store::prelude::*;
 use handover_tests::*;
 use wiremock::MockServer;
 
@@ -142,7 +141,7 @@ async fn user_message_while_bot_in_control_takes_one_round_trip() {
 
     // Another instance wrote meanwhile: this copy is stale, its commit fails the version
     // condition, and the session is read and the turn decided again. Nothing is lost.
-    let other = env.context_on(env.dynamo.clone(), env.secrets.clone());
+    let other = env.context_on(env.dynamo().clone(), env.secrets_client().clone());
     let body = serde_json::to_vec(&user_message("e4", "s-1", "from elsewhere")).unwrap();
     let req = env.request(
         "POST",

@@ -47,7 +47,7 @@ async fn outbox_of(env: &TestEnv, session: &str) -> Vec<handover::store::OutboxI
 
 #[tokio::test]
 async fn a_turn_the_desk_refuses_with_400_is_marked_failed_and_the_next_turn_is_relayed() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = desk_refusing_one_turn(&env, 400).await;
     env.open_handover(&bot.platform_secret, "s-1").await;
 
@@ -83,7 +83,7 @@ async fn a_turn_the_desk_refuses_with_400_is_marked_failed_and_the_next_turn_is_
 
 #[tokio::test]
 async fn a_turn_refused_with_401_is_a_credentials_problem_retried_and_the_handover_goes_on() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = desk_refusing_one_turn(&env, 401).await;
     env.open_handover(&bot.platform_secret, "s-1").await;
     let (status, _) = env
@@ -178,7 +178,7 @@ async fn a_zendesk_start_that_outlives_the_client_timeout_on_every_try_is_releas
 
 #[tokio::test]
 async fn a_help_scout_create_of_unknown_outcome_is_not_created_twice_and_is_counted() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let metrics = handover::metrics::Captured::default();
     let bot_srv = MockServer::start().await;
     Mock::given(method("POST"))
@@ -286,7 +286,7 @@ async fn started_at_desk(srv: &MockServer) -> String {
 
 #[tokio::test]
 async fn an_agent_who_joins_before_the_contact_center_answers_the_start_reaches_the_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = slow_start_desk(&env, Duration::from_millis(1500)).await;
     let request = handover_request("e-open", "s-1");
     let open = env.send_event("acme", &bot.platform_secret, &request);
@@ -326,7 +326,7 @@ async fn an_agent_who_joins_before_the_contact_center_answers_the_start_reaches_
 /// evaluator's next run after that applies it, once.
 #[tokio::test]
 async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bot_through_the_evaluator() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -381,7 +381,7 @@ async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bo
 
 #[tokio::test]
 async fn a_cancel_during_a_slow_start_ends_the_handover_on_both_sides() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (srv, bot) = slow_start_desk(&env, Duration::from_millis(1500)).await;
     let request = handover_request("e-open", "s-1");
     let open = env.send_event("acme", &bot.platform_secret, &request);
@@ -424,7 +424,7 @@ async fn a_cancel_during_a_slow_start_ends_the_handover_on_both_sides() {
 
 #[tokio::test]
 async fn a_function_killed_between_the_providers_answer_and_the_commit_leaves_no_open_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
@@ -469,7 +469,7 @@ async fn a_function_killed_between_the_providers_answer_and_the_commit_leaves_no
 
 #[tokio::test]
 async fn erasing_a_session_with_an_active_handover_ends_it_at_the_provider_first() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
@@ -497,7 +497,7 @@ async fn erasing_a_session_with_an_active_handover_ends_it_at_the_provider_first
 
 #[tokio::test]
 async fn an_erase_whose_provider_end_cannot_be_delivered_stops_unless_forced() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))
@@ -574,7 +574,7 @@ async fn a_stalled_store_call_is_given_up_within_the_operation_timeout() {
 
 #[tokio::test]
 async fn a_start_the_provider_refuses_leaves_no_pending_link_and_later_callbacks_are_ignored() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/desk"))

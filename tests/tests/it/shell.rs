@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use handover::app::{AppContext, bot_webhook, evaluator, provider_callback};
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -37,7 +36,7 @@ async fn callback(ctx: &AppContext, env: &TestEnv, secret: &[u8], body: &Value) 
 
 #[tokio::test]
 async fn provider_adapters_are_built_once_per_bot_load_not_per_request() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
@@ -85,7 +84,7 @@ async fn provider_adapters_are_built_once_per_bot_load_not_per_request() {
 
 #[tokio::test]
 async fn the_evaluator_refreshes_the_presence_a_webhook_provider_reports() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/presence"))
@@ -112,7 +111,7 @@ async fn the_evaluator_refreshes_the_presence_a_webhook_provider_reports() {
 
 #[tokio::test]
 async fn the_outbound_http_client_is_built_only_when_something_goes_out() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let srv = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))

@@ -90,7 +90,7 @@ async fn stats_after_a_scripted_morning_of_handovers() {
         until: at("09:20:00"),
         queue: None,
     };
-    let all = stats::load(&env.store, "acme", &period).await.unwrap();
+    let all = stats::load(env.dynamo_store(), "acme", &period).await.unwrap();
     let figures = serde_json::to_value(&all).unwrap();
     assert_eq!(
         figures,
@@ -128,7 +128,7 @@ async fn stats_after_a_scripted_morning_of_handovers() {
     assert_eq!(example, stats::render(&all));
 
     let billing = stats::load(
-        &env.store,
+        env.dynamo_store(),
         "acme",
         &Period {
             queue: Some("billing".into()),
@@ -168,7 +168,7 @@ async fn stats_of_a_bot_without_handovers_are_zero() {
         until: t0(),
         queue: None,
     };
-    let s = stats::load(&env.store, "nobody", &period).await.unwrap();
+    let s = stats::load(env.dynamo_store(), "nobody", &period).await.unwrap();
     assert_eq!((s.opened.total, s.agent_joined, s.ended.total), (0, 0, 0));
     assert_eq!(s.time_to_agent.p50, None);
     assert!(s.queue_days.is_empty());

@@ -607,7 +607,7 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $case() {
                     let env = super::TestEnv::new().await;
-                    super::$case(&env.store).await;
+                    super::$case(env.dynamo_store()).await;
                 }
             )*
         }

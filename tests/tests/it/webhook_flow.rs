@@ -1,7 +1,6 @@
 //! The whole vertical slice through the real handlers, the emulator and mock HTTP servers:
 //! a native bot platform and the generic webhook provider.
 
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -25,7 +24,7 @@ async fn servers() -> (MockServer, MockServer) {
 
 #[tokio::test]
 async fn handover_from_request_to_agent_close_and_back_to_bot() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
         .standard_bot(
@@ -190,7 +189,7 @@ async fn handover_from_request_to_agent_close_and_back_to_bot() {
 
 #[tokio::test]
 async fn user_cancel_while_waiting_ends_the_provider_conversation() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
         .standard_bot(
@@ -239,7 +238,7 @@ async fn user_cancel_while_waiting_ends_the_provider_conversation() {
 
 #[tokio::test]
 async fn repeated_event_id_is_applied_once_and_gets_the_first_answer() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
         .standard_bot(
@@ -280,7 +279,7 @@ async fn repeated_event_id_is_applied_once_and_gets_the_first_answer() {
 
 #[tokio::test]
 async fn repeated_provider_callback_is_applied_once() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
         .standard_bot(
@@ -310,7 +309,7 @@ async fn repeated_provider_callback_is_applied_once() {
 
 #[tokio::test]
 async fn erasing_a_session_removes_its_items_and_later_callbacks_are_ignored() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::in_memory().await;
     let (bot_srv, desk_srv) = servers().await;
     let bot = env
         .standard_bot(

@@ -14,7 +14,6 @@
 use chrono::{DateTime, Duration, Utc};
 use handover::app::evaluator;
 use handover::store::SessionKey;
-use handover::store::prelude::*;
 use handover_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
@@ -193,7 +192,7 @@ pub struct World<'b, B: Backend> {
 
 impl<'b, B: Backend> World<'b, B> {
     pub async fn new(backend: &'b B) -> Self {
-        let env = TestEnv::new().await;
+        let env = TestEnv::in_memory().await;
         let bot_srv = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/bot"))
