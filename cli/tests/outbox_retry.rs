@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use chrono::Utc;
-use handover::store::{OutboxStatus, OutboxStore, SessionKey};
+use handover::store::{OutboxStatus, SessionKey};
 use handover_tests::*;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -19,7 +19,7 @@ fn handover(env: &TestEnv, args: &[&str]) -> Output {
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env_remove("AWS_PROFILE")
-        .env("TABLE_NAME", &env.table)
+        .env("TABLE_NAME", env.table())
         .output()
         .expect("the CLI runs")
 }

@@ -45,10 +45,10 @@ pub fn all(
     //    names only in its answer may stay open when that answer was lost (a timeout after the
     //    create, or a crash before the id was recorded): the service counts each such start
     //    as unresolved and never ends anything under a guess, so those may not exceed the count.
-    let mut open_created = 0;
+    let mut open_created = Vec::new();
     for c in desk.conversations.values().filter(|c| c.open) {
         if world.model == Model::Created {
-            open_created += 1;
+            open_created.push(format!("{} (handover {})", c.id, c.handover_id));
             continue;
         }
         v.push(format!(
@@ -56,14 +56,25 @@ pub fn all(
             c.id, c.handover_id, c.session
         ));
     }
-    if open_created > unresolved {
+    if open_created.len() as u64 > unresolved {
         v.push(format!(
-            "{open_created} conversations are left open at the provider, {unresolved} counted as unresolved"
+            "{} conversations are left open at the provider, {unresolved} counted as unresolved: {}",
+            open_created.len(),
+            open_created.join(", ")
         ));
     }
     // An embedded conversation exists before any handover (the user's own channel): ending one
-    // the desk never handed to agents is harmless. Any other unknown id is a wrong one.
-    for id in desk.unknown_ends.iter().filter(|id| !bot.embedded_ids.contains(*id)) {
+    // the desk never handed to agents is harmless. Where the desk names conversations by our
+    // handover id, a start whose outcome was unknown (a 5xx, a timeout) is ended under that
+    // id whether or not it was created: the right id either way, and a no-op when nothing was.
+    // Any other unknown id is a wrong one.
+    let own_id = matches!(world.model, Model::HandoverId | Model::Polled);
+    for id in desk
+        .unknown_ends
+        .iter()
+        .filter(|id| !bot.embedded_ids.contains(*id))
+        .filter(|id| !(own_id && desk.requested.contains(*id)))
+    {
         v.push(format!(
             "a conversation was ended under {id:?}, an id the provider does not know"
         ));
@@ -173,7 +184,14 @@ pub fn all(
         let ended = bot.ended.get(&c.handover_id).map(|(t, _)| *t);
         let gone = [closed, ended].into_iter().flatten().min();
         let cancelled = matches!(bot.ended.get(&c.handover_id), Some((_, EndReason::UserCancelled)));
-        if a.sent_at > opened.at || gone.is_some_and(|g| a.sent_at >= g) || cancelled {
+        // A try whose commit failed is ended by the service before its request is answered,
+        // and the retry opens another conversation: what happened in the ended one is not the
+        // handover's (the agent saw it closed).
+        let settled_try = c
+            .closed
+            .as_ref()
+            .is_some_and(|(t, by)| *t <= opened.at && by.starts_with("ended by the service"));
+        if a.sent_at > opened.at || gone.is_some_and(|g| a.sent_at >= g) || cancelled || settled_try {
             continue;
         }
         let reached = match a.kind.as_str() {
@@ -192,25 +210,35 @@ pub fn all(
         }
     }
 
-    // 7. A cancel during the start wins. A cancel answered before the provider was even asked
-    //    found no start to cancel (the request and the cancel crossed): nothing was promised.
+    // 7. A cancel during the start wins. A cancel refused `no_active_handover` broke that
+    //    promise only if a try of the request had asked the provider before the cancel was
+    //    sent and was still unanswered when the cancel was answered: a cancel that crossed the
+    //    request, or came between a failed try and its retry, found no start to cancel, and
+    //    its refusal is the truth (the platform then retried a request it had not withdrawn).
     for (h, o) in bot.opened.iter().filter(|(_, o)| o.cancelled_during_start) {
-        let Some((_, _, answered_at, answer)) = bot
+        let Some((_, _, sent_at, answered_at, answer)) = bot
             .cancel_answers
             .iter()
-            .find(|(s, l, _, _)| *s == o.session && *l == o.lifecycle)
+            .find(|(s, l, _, _, _)| *s == o.session && *l == o.lifecycle)
         else {
             continue;
         };
-        let asked_at = desk
-            .conversations
-            .values()
-            .filter(|c| c.handover_id == *h)
-            .map(|c| c.started_at)
-            .min();
+        let tries_answered = bot
+            .request_answers
+            .get(&format!("req-{}-{}", o.session, o.lifecycle))
+            .cloned()
+            .unwrap_or_default();
+        let in_flight_throughout = desk.asks.get(h).into_iter().flatten().any(|asked| {
+            asked <= sent_at
+                && tries_answered
+                    .iter()
+                    .filter(|r| *r >= asked)
+                    .min()
+                    .is_none_or(|r| r >= answered_at)
+        });
         let promised = match answer {
             Some(200..=299) => true,
-            Some(422) => asked_at.is_some_and(|a| *answered_at > a),
+            Some(422) => in_flight_throughout,
             _ => false,
         };
         if !promised {

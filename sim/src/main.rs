@@ -68,6 +68,11 @@ fn options(args: &Args) -> Options {
 
 fn real_main(args: &Args) -> Result<bool> {
     if let Some(seed) = args.replay {
+        // The engine's own log of a replayed run, for reading it step by step
+        // (`SIM_LOG=debug`); message text is never logged, as in production.
+        if let Ok(level) = std::env::var("SIM_LOG") {
+            handover::app::logging::install(&level, std::io::stderr).map_err(|e| e.to_string())?;
+        }
         let o = run(
             seed,
             &Options {

@@ -81,6 +81,10 @@ pub struct Desk {
     pub agent_sent: BTreeMap<String, DateTime<Utc>>,
     /// Every event of each conversation so far, as the provider's API reads them back.
     pub history: BTreeMap<String, Vec<ProviderEvent>>,
+    /// Every time the service asked the desk to open a conversation, by handover id.
+    pub asks: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Every handover id a start request named, whatever its answer.
+    pub requested: BTreeSet<String>,
 }
 
 impl Desk {
@@ -144,9 +148,11 @@ pub struct BotSide {
     pub received: Vec<Received>,
     /// The embedded conversation ids the bot named in its handover requests.
     pub embedded_ids: BTreeSet<String>,
-    /// Cancels sent during a start: session, lifecycle, when answered, final status (`None`:
-    /// never answered).
-    pub cancel_answers: Vec<(String, u64, DateTime<Utc>, Option<u16>)>,
+    /// Cancels sent during a start: session, lifecycle, when sent, when answered, final status
+    /// (`None`: never answered).
+    pub cancel_answers: Vec<(String, u64, DateTime<Utc>, DateTime<Utc>, Option<u16>)>,
+    /// When each try of a handover request got its answer (a kill included), by event id.
+    pub request_answers: BTreeMap<String, Vec<DateTime<Utc>>>,
 }
 
 /// The simulator's adapters.
@@ -370,6 +376,7 @@ impl Provider for DeskModel {
     async fn start(&self, r: &StartRequest<'_>) -> Result<ProviderConversation, DeliveryError> {
         let w = self.world.clone();
         let session = r.session_id.to_owned();
+        w.desk.lock().expect("desk").requested.insert(r.handover.id.clone());
         w.pause_ms(20, 300).await;
         if w.faults_on() && w.chance(w.options.refuse_start) {
             w.fault("start refused (4xx)", Some(&session), &r.handover.id);
@@ -417,6 +424,13 @@ impl Provider for DeskModel {
             c.agent_started = true;
             first
         };
+        w.desk
+            .lock()
+            .expect("desk")
+            .asks
+            .entry(r.handover.id.clone())
+            .or_default()
+            .push(now);
         w.note(format!("desk opens {id} for {}", r.handover.id));
         if first {
             tokio::spawn(agent(w.clone(), id.clone()));

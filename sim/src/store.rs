@@ -63,6 +63,8 @@ impl FaultyStore {
         session: Option<&str>,
         f: impl std::future::Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
+        let invoked_for = crate::world::INVOKED_FOR.try_with(Clone::clone).ok();
+        let session = session.or(invoked_for.as_deref().filter(|s| *s != "-"));
         let fault = self.draw(op, write, session);
         self.world.pause_ms(1, 12).await;
         match fault {
@@ -106,10 +108,20 @@ impl SessionStore for FaultyStore {
         provider_id: &str,
         conversation_id: &str,
     ) -> StoreResult<Option<ConversationLink>> {
+        // A fault here touches the lane of the session the conversation belongs to: looked up
+        // in the store underneath (no fault, no time), so the promptness check knows the lane
+        // was not clean.
+        let owner = self
+            .inner
+            .find_conversation(bot_id, provider_id, conversation_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|link| link.key);
         self.call(
             "find_conversation",
             false,
-            None,
+            owner.as_ref().and_then(sid),
             self.inner.find_conversation(bot_id, provider_id, conversation_id),
         )
         .await

@@ -353,10 +353,22 @@ async fn invoke_bot(world: &Arc<World>, body: &Value) -> Option<(u16, Value)> {
     let req = local::to_request(&local::apigw_v2_event("POST", "/v1/bots/sim/events", &headers, &bytes))
         .expect("a valid event");
     let ctx = world.ctx().clone();
-    match tokio::time::timeout(Duration::from_secs(25), bot_webhook::handle(&ctx, req)).await {
+    let session = body["sessionId"].as_str().unwrap_or("-").to_owned();
+    let handled = INVOKED_FOR.scope(
+        session,
+        tokio::time::timeout(Duration::from_secs(25), bot_webhook::handle(&ctx, req)),
+    );
+    match handled.await {
         Ok(resp) => Some(body_json(resp)),
         Err(_) => None,
     }
+}
+
+tokio::task_local! {
+    /// The session an invocation works for, as the caller knows it: a store fault in a call
+    /// that names no session (the bot, provider health, a conversation's link) still touches
+    /// that session's lanes, and the promptness check must know.
+    pub static INVOKED_FOR: String;
 }
 
 /// Sends a bot event until it is answered other than 5xx (the platform retries what was not
@@ -372,6 +384,18 @@ pub async fn bot_event(world: &Arc<World>, body: Value) -> Option<(u16, Value)> 
     }
     for attempt in 0..6u32 {
         let answer = invoke_bot(world, &body).await;
+        if body["type"] == "handover.request" {
+            let id = body["id"].as_str().unwrap_or("?").to_owned();
+            let at = world.now();
+            world
+                .bot
+                .lock()
+                .expect("bot")
+                .request_answers
+                .entry(id)
+                .or_default()
+                .push(at);
+        }
         world.note(format!(
             "bot event {} {} -> {}",
             body["type"].as_str().unwrap_or("?"),
@@ -402,7 +426,19 @@ async fn invoke_callback(world: &Arc<World>, body: &Value) -> Option<(u16, Value
     ))
     .expect("a valid callback");
     let ctx = world.ctx().clone();
-    match tokio::time::timeout(Duration::from_secs(25), provider_callback::handle(&ctx, req)).await {
+    let conversation = body["events"][0]["conversationId"].as_str().unwrap_or("-");
+    let session = world
+        .desk
+        .lock()
+        .expect("desk")
+        .conversations
+        .get(conversation)
+        .map_or_else(|| "-".to_owned(), |c| c.session.clone());
+    let handled = INVOKED_FOR.scope(
+        session,
+        tokio::time::timeout(Duration::from_secs(25), provider_callback::handle(&ctx, req)),
+    );
+    match handled.await {
         Ok(resp) => Some(body_json(resp)),
         Err(_) => None,
     }
@@ -499,6 +535,7 @@ async fn lifecycle(world: &Arc<World>, session: &str, h: u64) {
         let (w, s) = (world.clone(), session.to_owned());
         tokio::spawn(async move {
             w.pause_ms(0, 1_500).await;
+            let sent = w.now();
             let answer = bot_event(
                 &w,
                 json!({"id": format!("cancel-start-{s}-{h}"), "type": "handover.cancel", "sessionId": s}),
@@ -509,7 +546,7 @@ async fn lifecycle(world: &Arc<World>, session: &str, h: u64) {
                 .lock()
                 .expect("bot")
                 .cancel_answers
-                .push((s, h, at, answer.map(|a| a.0)));
+                .push((s, h, sent, at, answer.map(|a| a.0)));
         });
     }
     let answer = bot_event(world, body).await;

@@ -117,6 +117,14 @@ pub enum Effect {
     Provider {
         provider: String,
         handover_id: String,
+        /// The provider's own id of the conversation, when it differs from the handover id
+        /// and the decision knew it. The effect carries it because it may be delivered (or
+        /// retried) after the session has moved on to later handovers, when the session no
+        /// longer says which conversation this handover had (found by the simulator: an end
+        /// retried after two more handovers went out under the handover id, and the
+        /// conversation stayed open at the contact center). Absent on items written before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<String>,
         op: ProviderOp,
     },
     #[serde(rename_all = "camelCase")]

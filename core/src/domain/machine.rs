@@ -102,6 +102,26 @@ impl Decision {
 /// providers whose handover puts an agent in charge at once, the join. Returns the decision
 /// to commit, without its start.
 pub fn started(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc>) -> Decision {
+    let (d, reply) = opening(decision, bot, opened, now);
+    d.into_decision(reply)
+}
+
+/// [`started`], then the user's cancel that arrived while the provider was being asked: the
+/// opening and its end `user_cancelled` (the provider's conversation ended, the bot told) are
+/// one decision, committed together, so a cancel the platform was told it won cannot be lost
+/// between two commits (found by the simulator: a join-at-start handover went on after its
+/// cancel's follow-up failed). The reply stays the request's own.
+pub fn started_then_cancelled(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc>) -> Decision {
+    let (mut d, reply) = opening(decision, bot, opened, now);
+    if d.session.handover.is_some() {
+        // With a handover there is always something to cancel: the result is its reply,
+        // which the platform already had from the cancel itself.
+        let _ = d.cancel();
+    }
+    d.into_decision(reply)
+}
+
+fn opening<'b>(decision: Decision, bot: &'b Bot, opened: &Opened, now: DateTime<Utc>) -> (Step<'b>, Reply) {
     let Decision {
         session,
         entries,
@@ -119,7 +139,7 @@ pub fn started(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc
         start: None,
     };
     let Some(start) = start else {
-        return d.into_decision(reply);
+        return (d, reply);
     };
     if let Some(h) = d.session.handover.as_mut() {
         h.provider_conversation_id = (h.id != opened.conversation_id).then(|| opened.conversation_id.clone());
@@ -130,6 +150,7 @@ pub fn started(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc
             Effect::Provider {
                 provider: start.provider.clone(),
                 handover_id: start.handover.id.clone(),
+                conversation_id: (opened.conversation_id != start.handover.id).then(|| opened.conversation_id.clone()),
                 op: ProviderOp::CatchUp {
                     after_seq: opened.through_seq,
                     through_seq: start.through_seq,
@@ -143,7 +164,7 @@ pub fn started(decision: Decision, bot: &Bot, opened: &Opened, now: DateTime<Utc
             name: None,
         });
     }
-    d.into_decision(reply)
+    (d, reply)
 }
 
 /// Where a handover request would go, and in which language. Pure; the shell calls it too, to
@@ -379,6 +400,7 @@ impl Step<'_> {
             self.effects.push(Effect::Provider {
                 provider: h.provider.clone(),
                 handover_id: h.id.clone(),
+                conversation_id: h.provider_conversation_id.clone(),
                 op,
             });
         }

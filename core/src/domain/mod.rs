@@ -17,7 +17,7 @@ pub use dialog::{Dialog, DialogName};
 pub use effect::{BotEvent, Effect, Opened, ProviderOp, Start};
 pub use event::{Event, HandoverRequest, Input, Speaker, Turn};
 pub use handover::{EndReason, Handover, Trigger};
-pub use machine::{Decision, Outcome, Rejection, Reply, decide, started};
+pub use machine::{Decision, Outcome, Rejection, Reply, decide, started, started_then_cancelled};
 pub use message::{Actor, Agent, Message};
 pub use session::{Control, Session, State, TimerKind, Timers, UserInfo};
 pub use transcript::{TranscriptEntry, render_transcript};

@@ -19,7 +19,8 @@ use super::error::ApiError;
 use super::outbox;
 use super::start::{self, StartFailure, Starts};
 use crate::domain::{
-    Conditions, Decision, EndReason, Event, Input, Rejection, Reply, Session, Start, TimerKind, decide, started,
+    Conditions, Decision, EndReason, Event, Input, Opened, Rejection, Reply, Session, Start, TimerKind, decide,
+    started, started_then_cancelled,
 };
 use crate::metrics;
 use crate::platform::Rendering;
@@ -148,6 +149,12 @@ pub async fn apply(ctx: &AppContext, bot: &LoadedBot, command: Command) -> Resul
     Ok(applied)
 }
 
+/// How often a follow-up with an idempotency marker is tried again after a store failure, and
+/// the pause before each: such a follow-up (a provider event read back or held for a start) has
+/// no other carrier once this invocation is done, and its marker makes a second try safe even
+/// when the first one's outcome is unknown.
+const FOLLOW_UP_RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
 /// Applies follow-up inputs (and the follow-ups they cause) until none remain. Failures are
 /// logged: the outbox items behind them stay visible, and an alarm watches give-ups.
 pub async fn drive(ctx: &AppContext, bot: &LoadedBot, follow_ups: Vec<FollowUp>) {
@@ -163,9 +170,20 @@ pub async fn drive(ctx: &AppContext, bot: &LoadedBot, follow_ups: Vec<FollowUp>)
             idempotency: f.idempotency,
             ..Command::internal(f.key, f.input)
         };
-        match step(ctx, bot, &command).await {
-            Ok((_, more)) => pending.extend(more),
-            Err(e) => tracing::error!(bot_id = %bot.config.bot_id, error = %e, "follow-up not applied"),
+        let mut pauses = FOLLOW_UP_RETRIES.iter();
+        loop {
+            match step(ctx, bot, &command).await {
+                Ok((_, more)) => pending.extend(more),
+                Err(EngineError::Store(StoreError::Backend(_))) if command.idempotency.is_some() => {
+                    if let Some(pause) = pauses.next() {
+                        tokio::time::sleep(*pause).await;
+                        continue;
+                    }
+                    tracing::error!(bot_id = %bot.config.bot_id, "follow-up not applied: the store kept failing");
+                }
+                Err(e) => tracing::error!(bot_id = %bot.config.bot_id, error = %e, "follow-up not applied"),
+            }
+            break;
         }
     }
 }
@@ -264,7 +282,7 @@ async fn decide_and_commit(
             // The same handover at the same provider, decided again after a conflict: the
             // conversation this command opened is kept.
             Some(start) => match starts.kept(&start) {
-                Some(opened) => started(decision, bot, &opened, now),
+                Some(opened) => started_as(&starts, decision, bot, &opened, now),
                 None => {
                     // A repeated request must not open a second conversation before the commit
                     // would have told us it is a repeat.
@@ -272,7 +290,7 @@ async fn decide_and_commit(
                         return Ok((answer, Vec::new()));
                     }
                     match starts.open(&start, now).await {
-                        Ok(opened) => started(decision, bot, &opened, now),
+                        Ok(opened) => started_as(&starts, decision, bot, &opened, now),
                         Err(StartFailure::Store(e)) => return Err(e.into()),
                         Err(StartFailure::Provider) => {
                             failed.insert(start.provider);
@@ -321,10 +339,26 @@ async fn decide_and_commit(
             expires_at: now + ChronoDuration::days(i64::from(bot.config.retention_days)),
             intent: recorded.as_ref().and_then(|s| starts.intent_for(s)),
         };
-        match ctx.store.commit(commit).await {
+        let outcome = match ctx.store.commit(commit).await {
+            // A commit whose answer was lost (a timeout after the write) may have landed, and
+            // what follows a commit — the inline deliveries, a start's held events and the
+            // read-back of a created conversation — happens only here: a command with an
+            // idempotency marker reads it back and carries on as committed when it holds this
+            // answer. Found by the simulator (an agent's join at a created-id provider, posted
+            // before the start's answer, was lost when the commit's answer was).
+            Err(StoreError::Backend(e)) if idem.is_some() => match first_answer(ctx, key, idem).await {
+                Ok(Some(stored)) if stored.body == body => Ok(None),
+                _ => Err(StoreError::Backend(e)),
+            },
+            other => other.map(Some),
+        };
+        match outcome {
             Ok(new_version) => {
-                ctx.recent
-                    .insert(recent_key.clone(), (decision.session.clone(), new_version));
+                match new_version {
+                    Some(v) => ctx.recent.insert(recent_key.clone(), (decision.session.clone(), v)),
+                    // Landed, but its version is not known: the next turn reads the session.
+                    None => drop(ctx.recent.take(&recent_key)),
+                }
                 if let Some(s) = &recorded {
                     starts.committed(s);
                 }
@@ -377,16 +411,30 @@ async fn decide_and_commit(
     Err(EngineError::Busy)
 }
 
-/// What follows a committed start: a cancel that arrived while it was in flight ends it at
-/// once; provider events that arrived before the commit (an agent who joined before the
-/// contact center answered) are applied now, each under its own id.
+/// The decision to commit once the provider opened the conversation: with a cancel seen on
+/// the start's intent (the commit was refused `StartCancelled`), the opening and the cancel
+/// are committed together.
+fn started_as(
+    starts: &Starts<'_>,
+    decision: Decision,
+    bot: &LoadedBot,
+    opened: &Opened,
+    now: DateTime<Utc>,
+) -> Decision {
+    if starts.cancelled() {
+        started_then_cancelled(decision, bot, opened, now)
+    } else {
+        started(decision, bot, opened, now)
+    }
+}
+
+/// What follows a committed start: provider events that arrived before the commit (an agent
+/// who joined before the contact center answered) are applied now, each under its own id. A
+/// start committed with its cancel has ended: what was held for it is left to the evaluator,
+/// which drops events of an ended handover.
 async fn after_start(ctx: &AppContext, key: &SessionKey, start: &Start, cancelled: bool) -> Vec<FollowUp> {
     if cancelled {
-        return vec![FollowUp {
-            key: key.clone(),
-            input: Input::new(Event::UserCancelled),
-            idempotency: None,
-        }];
+        return Vec::new();
     }
     match ctx.store.early_events(key).await {
         Ok(events) => events

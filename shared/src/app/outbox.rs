@@ -274,14 +274,22 @@ fn ends_handover(err: &DeliveryError) -> bool {
     }
 }
 
-/// The provider's id for a handover's conversation: its own when it assigned one. Taken from
-/// the session just committed when that session knows the handover, else read.
+/// The provider's id for a handover's conversation: its own when it assigned one. Carried by
+/// the effect when the decision knew it; for an item written before effects carried it, taken
+/// from the session just committed when that session knows the handover, else read.
 async fn conversation(
     ctx: &AppContext,
     key: &SessionKey,
     handover_id: &str,
+    carried: Option<&String>,
     known: Option<&Session>,
 ) -> Result<ProviderConversation, DeliveryError> {
+    if let Some(id) = carried {
+        return Ok(ProviderConversation {
+            handover_id: handover_id.to_owned(),
+            conversation_id: id.clone(),
+        });
+    }
     let handover_in = |s: &Session| {
         [s.handover.as_ref(), s.last_handover.as_ref()]
             .into_iter()
@@ -324,12 +332,13 @@ async fn attempt(
         Effect::Provider {
             provider,
             handover_id,
+            conversation_id,
             op,
         } => {
             let p = bot.provider(provider).await.map_err(setup)?;
             match op {
                 ProviderOp::Mirror { entry } => {
-                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, conversation_id.as_ref(), known).await?;
                     p.send_message(&item.id, &conv, entry).await
                 }
                 ProviderOp::Abandon { conversation_id } => {
@@ -340,7 +349,7 @@ async fn attempt(
                     p.end(&item.id, &conv, crate::domain::EndReason::ProviderError).await
                 }
                 ProviderOp::CatchUp { after_seq, through_seq } => {
-                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, conversation_id.as_ref(), known).await?;
                     let entries = ctx
                         .store
                         .transcript(&item.key, Some(*through_seq))
@@ -360,7 +369,7 @@ async fn attempt(
                     if cfg!(feature = "broken-4xx-one-sided") && *reason == crate::domain::EndReason::ProviderError {
                         return Ok(());
                     }
-                    let conv = conversation(ctx, &item.key, handover_id, known).await?;
+                    let conv = conversation(ctx, &item.key, handover_id, conversation_id.as_ref(), known).await?;
                     if *keep_as_ticket {
                         p.keep_as_ticket(&item.id, &conv, *reason).await
                     } else {

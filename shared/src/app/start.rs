@@ -197,13 +197,22 @@ impl<'a> Starts<'a> {
         let handover_id = start.handover.id.clone();
         // An earlier try of this very handover (a request retried after its function failed
         // or died before the commit) may have opened the conversation. Found by the simulator.
-        let earlier = ctx
-            .store
-            .start_intents(key)
-            .await
-            .map_err(StartFailure::Store)?
-            .into_iter()
-            .find(|i| i.provider == start.provider && i.handover_id == handover_id);
+        let intents = ctx.store.start_intents(key).await.map_err(StartFailure::Store)?;
+        let earlier = intents
+            .iter()
+            .find(|i| i.provider == start.provider && i.handover_id == handover_id)
+            .cloned();
+        // An intent of another handover at this provider belongs to a start that can no longer
+        // commit (this one was decided on a session without it) and whose function stopped:
+        // its slot is about to be taken, so it is settled now, not overwritten unsettled (found
+        // by the simulator: a created conversation whose id was never recorded went uncounted
+        // when the session's next handover replaced the intent before the evaluator saw it).
+        for other in intents
+            .iter()
+            .filter(|i| i.provider == start.provider && i.handover_id != handover_id)
+        {
+            settle_one(ctx, self.bot, key, other, &left_behind(other), self.deadline, false).await;
+        }
         if known_id.is_none()
             && let Some(earlier) = &earlier
         {
@@ -358,17 +367,31 @@ pub async fn settle_left_behind(
             continue;
         }
         tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, provider = %intent.provider, "a start left behind by a function that stopped is ended");
-        let outcome = match &intent.conversation_id {
-            Some(id) => Outcome::Opened(Opened {
-                conversation_id: id.clone(),
-                through_seq: intent.through_seq,
-            }),
-            None => Outcome::Unknown,
-        };
-        settle_one(ctx, bot, key, &intent, &outcome, Instant::now() + ABANDON_INLINE, false).await;
+        settle_one(
+            ctx,
+            bot,
+            key,
+            &intent,
+            &left_behind(&intent),
+            Instant::now() + ABANDON_INLINE,
+            false,
+        )
+        .await;
         settled += 1;
     }
     Ok(settled)
+}
+
+/// What is known of a start whose function stopped: opened under the recorded id, else
+/// unknown.
+fn left_behind(intent: &StartIntent) -> Outcome {
+    match &intent.conversation_id {
+        Some(id) => Outcome::Opened(Opened {
+            conversation_id: id.clone(),
+            through_seq: intent.through_seq,
+        }),
+        None => Outcome::Unknown,
+    }
 }
 
 /// A cancel for a session with no committed handover: marks the start in flight, if any, so
@@ -505,6 +528,7 @@ async fn abandon(
         effect: crate::domain::Effect::Provider {
             provider: intent.provider.clone(),
             handover_id: intent.handover_id.clone(),
+            conversation_id: Some(conversation_id.to_owned()),
             op: crate::domain::ProviderOp::Abandon {
                 conversation_id: conversation_id.to_owned(),
             },
