@@ -282,7 +282,7 @@ async fn decide_and_commit(
             // The same handover at the same provider, decided again after a conflict: the
             // conversation this command opened is kept.
             Some(start) => match starts.kept(&start) {
-                Some(opened) => started_as(&starts, decision, bot, &opened, now),
+                Some(opened) => started_as(starts, decision, bot, &opened, now),
                 None => {
                     // A repeated request must not open a second conversation before the commit
                     // would have told us it is a repeat.
@@ -290,7 +290,7 @@ async fn decide_and_commit(
                         return Ok((answer, Vec::new()));
                     }
                     match starts.open(&start, now).await {
-                        Ok(opened) => started_as(&starts, decision, bot, &opened, now),
+                        Ok(opened) => started_as(starts, decision, bot, &opened, now),
                         Err(StartFailure::Store(e)) => return Err(e.into()),
                         Err(StartFailure::Provider) => {
                             failed.insert(start.provider);
