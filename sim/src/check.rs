@@ -216,10 +216,15 @@ pub fn all(
     //    request, or came between a failed try and its retry, found no start to cancel, and
     //    its refusal is the truth (the platform then retried a request it had not withdrawn).
     for (h, o) in bot.opened.iter().filter(|(_, o)| o.cancelled_during_start) {
-        let Some((_, _, sent_at, answered_at, answer)) = bot
+        let Some(crate::models::CancelAnswer {
+            sent_at,
+            answered_at,
+            status: answer,
+            ..
+        }) = bot
             .cancel_answers
             .iter()
-            .find(|(s, l, _, _, _)| *s == o.session && *l == o.lifecycle)
+            .find(|c| c.session == o.session && c.lifecycle == o.lifecycle)
         else {
             continue;
         };

@@ -132,6 +132,17 @@ pub struct Received {
     pub at: DateTime<Utc>,
 }
 
+/// A cancel sent during a start, and its answer.
+#[derive(Debug, Clone)]
+pub struct CancelAnswer {
+    pub session: String,
+    pub lifecycle: u64,
+    pub sent_at: DateTime<Utc>,
+    pub answered_at: DateTime<Utc>,
+    /// The final status; `None`: never answered.
+    pub status: Option<u16>,
+}
+
 /// What the bot platform sent and saw.
 #[derive(Debug, Default)]
 pub struct BotSide {
@@ -148,9 +159,8 @@ pub struct BotSide {
     pub received: Vec<Received>,
     /// The embedded conversation ids the bot named in its handover requests.
     pub embedded_ids: BTreeSet<String>,
-    /// Cancels sent during a start: session, lifecycle, when sent, when answered, final status
-    /// (`None`: never answered).
-    pub cancel_answers: Vec<(String, u64, DateTime<Utc>, DateTime<Utc>, Option<u16>)>,
+    /// Cancels sent during a start.
+    pub cancel_answers: Vec<CancelAnswer>,
     /// When each try of a handover request got its answer (a kill included), by event id.
     pub request_answers: BTreeMap<String, Vec<DateTime<Utc>>>,
 }

@@ -546,7 +546,13 @@ async fn lifecycle(world: &Arc<World>, session: &str, h: u64) {
                 .lock()
                 .expect("bot")
                 .cancel_answers
-                .push((s, h, sent, at, answer.map(|a| a.0)));
+                .push(crate::models::CancelAnswer {
+                    session: s,
+                    lifecycle: h,
+                    sent_at: sent,
+                    answered_at: at,
+                    status: answer.map(|a| a.0),
+                });
         });
     }
     let answer = bot_event(world, body).await;
