@@ -154,13 +154,26 @@ fn capability_table_matches_the_adapters() {
             (false, Some(_)) => "poll",
             (false, None) => "push",
         };
-        // A provider that can also push (Genesys with EventBridge) says so after its default.
-        assert!(
-            cells[9] == joins || cells[9].starts_with(&format!("{joins} (push")),
-            "agent joins seen by, for {}: {}",
-            kind.as_str(),
-            cells[9]
-        );
+        // A setting that changes how joins are seen is named after the kind's default: Genesys
+        // with the EventBridge set-up (pushed events; the poll then asks nothing), or an entry
+        // whose traits differ (Sparkcentral's `joinFromLock`, checked through `entry_traits`).
+        match cells[9].strip_prefix(joins).map(str::trim) {
+            Some("") => {}
+            Some("(push with EventBridge)") => assert_eq!(kind, ProviderKind::Genesys),
+            Some("(poll with `joinFromLock`)") => {
+                let entry: ProviderConfig = serde_json::from_value(serde_json::json!({
+                    "id": "p", "kind": kind.as_str(), "secretRef": "x", "joinFromLock": true
+                }))
+                .unwrap();
+                let with = providers::entry_traits(&entry);
+                assert!(
+                    !with.joins_at_start && with.poll_every_seconds.is_some(),
+                    "joinFromLock makes {} poll",
+                    kind.as_str()
+                );
+            }
+            _ => panic!("agent joins seen by, for {}: {}", kind.as_str(), cells[9]),
+        }
         rows.insert(
             kind.as_str(),
             providers::Capabilities {

@@ -733,26 +733,27 @@ async fn the_still_waiting_nudge_carries_genesys_own_wait_estimate() {
         "timeouts: { noAgentSeconds: 3600, stillWaitingEverySeconds: 60, agentIdleSeconds: 60 }\ndialogs:\n  en:\n    stillWaiting: \"About {waitMinutes} more minutes.\"\n",
     )
     .await;
-    // The conversation waits in queue q-nl (its `acd` participant, as `MessageMediaParticipant`
-    // carries it); Genesys predicts 230 s for messages there.
+    // `fixtures/genesys/estimated-wait-time.json` (sources in its `_source`): the conversation
+    // waits in queue q-nl (its `acd` participant, as `MessageMediaParticipant` carries it), and
+    // Genesys predicts 900 s for calls and 230 s for messages there.
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/genesys/estimated-wait-time.json"
+        ))
+        .unwrap()
+        .replace("CONVERSATION", GENESYS_CONVERSATION),
+    )
+    .unwrap();
     Mock::given(method("GET"))
         .and(path(DISCONNECT_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": GENESYS_CONVERSATION, "participants": [
-                {"id": "p-0", "purpose": "customer", "state": "connected"},
-                {"id": "p-1", "purpose": "acd", "state": "connected", "queue": {"id": "q-nl"}}
-            ]})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture["conversation"].clone()))
         .with_priority(1)
         .mount(&genesys_srv)
         .await;
-    // `EstimatedWaitTimePredictions`, as the Platform API's RoutingApi documents it.
     Mock::given(method("GET"))
         .and(path("/api/v2/routing/queues/q-nl/estimatedwaittime"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
-            {"intent": "CALL", "formula": "BEST", "estimatedWaitTimeSeconds": 900},
-            {"intent": "MESSAGE", "formula": "BEST", "estimatedWaitTimeSeconds": 230}
-        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture["predictions"].clone()))
         .mount(&genesys_srv)
         .await;
     open(&env, "s-wait").await;

@@ -213,20 +213,28 @@ fn numeric_ids_are_read_and_oddly_typed_fields_are_absent() {
     );
 }
 
+/// One event of `tests/fixtures/engage/webhook-events.json` (sources in its `_source`), for this
+/// module's thread and agent, with its source configured nowhere.
+fn published_event(name: &str) -> Value {
+    let text = include_str!("../../../../../tests/fixtures/engage/webhook-events.json")
+        .replace("\"THREAD\"", &format!("\"{THREAD}\""))
+        .replace("\"SOURCE\"", "\"56178fd27765625e06000a66\"")
+        .replace("\"AGENT\"", &format!("\"{AGENT}\""))
+        .replace("\"SUPERVISOR\"", "\"supervisor-1\"");
+    let all: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    let e = all["events"][name].clone();
+    assert!(e.is_object(), "no fixture event {name}");
+    e
+}
+
 #[test]
 fn a_reply_awaiting_approval_is_relayed_when_approved_not_when_written() {
     let p = provider();
-    let mut pending = reply("ev-w", Some(AGENT), "Refund granted.");
-    pending["resource"]["metadata"]["approval_required"] = json!(true);
     assert!(
-        events(&p, &envelope(vec![pending.clone()])).is_empty(),
+        events(&p, &envelope(vec![published_event("reply_awaiting_approval")])).is_empty(),
         "content.replied fires before approval and publication"
     );
-    let mut approved = pending;
-    approved["type"] = json!("content.approved");
-    approved["id"] = json!("ev-a");
-    approved["user_id"] = json!("supervisor-1");
-    let e = events(&p, &envelope(vec![approved]));
+    let e = events(&p, &envelope(vec![published_event("reply_approved")]));
     assert_eq!(e.len(), 1);
     match &e[0].kind {
         ProviderEventKind::AgentMessage { agent, message } => {

@@ -26,10 +26,8 @@ fn one_kind(p: &GenesysProvider, body: &Value) -> ProviderEventKind {
 
 #[test]
 fn a_bot_flow_message_is_relayed_as_automated_never_as_an_agent() {
-    let p = provider();
-    let mut flow = agent_text("You are number 3 in the queue.");
-    flow["originatingEntity"] = json!("Bot");
-    match one_kind(&p, &flow) {
+    // A plain-text message of an in-queue flow, as the outbound webhook carries it.
+    match one_kind(&provider(), &published("bot_flow_text")) {
         ProviderEventKind::AutomatedMessage { message, agent } => {
             assert_eq!(message.text.as_deref(), Some("You are number 3 in the queue."));
             assert_eq!(agent.map(|a| a.id).as_deref(), Some("int-1"));
@@ -92,6 +90,16 @@ fn a_bot_flow_card_keeps_its_link_and_postback_buttons() {
     }
 }
 
+/// One EventBridge delivery of `tests/fixtures/genesys/eventbridge-events.json` (sources in its
+/// `_source`), about Genesys conversation `g-1`.
+fn pushed(name: &str) -> Value {
+    let all = include_str!("../../../../../tests/fixtures/genesys/eventbridge-events.json");
+    let all: Value = serde_json::from_str(&all.replace("CONVERSATION", "g-1")).expect("the fixture is JSON");
+    let e = all["events"][name].clone();
+    assert!(e.is_object(), "no fixture {name}");
+    e
+}
+
 fn push_request(body: &Value, token: Option<&str>) -> (lambda_http::http::HeaderMap, Vec<u8>) {
     let mut headers = lambda_http::http::HeaderMap::new();
     if let Some(t) = token {
@@ -102,12 +110,7 @@ fn push_request(body: &Value, token: Option<&str>) -> (lambda_http::http::Header
 
 #[test]
 fn pushed_events_need_the_push_token_and_only_then_are_read_as_pushed() {
-    let envelope = json!({
-        "version": "0", "id": "eb-1", "detail-type": "v2.detail.events.conversation.{id}.customer.end",
-        "source": "aws.partner/genesys.com/cloud/org/handover",
-        "detail": {"topicName": "v2.detail.events.conversation.g-1.customer.end",
-                   "eventBody": {"conversationId": "g-1", "mediaType": "MESSAGE"}}
-    });
+    let envelope = pushed("customer_end");
     let check = |p: &GenesysProvider, token: Option<&str>| {
         let (headers, body) = push_request(&envelope, token);
         let r = CallbackRequest {

@@ -264,14 +264,24 @@ fn malformed_callbacks_are_refused() {
     ));
 }
 
+/// A body of `tests/fixtures/helpscout/webhook-agent-reply.json` (sources in its `_source`),
+/// about conversation 4321 in mailbox 85.
+fn published(name: &str) -> Value {
+    let text = include_str!("../../../../../tests/fixtures/helpscout/webhook-agent-reply.json")
+        .replace("\"CONVERSATION\"", "4321")
+        .replace("/CONVERSATION", "/4321")
+        .replace("\"MAILBOX\"", "85");
+    let all: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    assert!(!all[name].is_null(), "no fixture {name}");
+    all[name].clone()
+}
+
 #[test]
 fn a_reply_held_under_review_is_not_relayed_until_published() {
     let p = provider();
-    let mut body = agent_reply_body();
-    body["_embedded"]["threads"][0]["state"] = json!("underreview");
-    assert!(events(parse(&p, EVENT_AGENT_REPLY, &body).unwrap()).is_empty());
-    body["_embedded"]["threads"][0]["state"] = json!("published");
-    let e = events(parse(&p, EVENT_AGENT_REPLY, &body).unwrap());
+    let held = events(parse(&p, EVENT_AGENT_REPLY, &published("reply_under_review")).unwrap());
+    assert!(held.is_empty(), "held by collision detection: {held:?}");
+    let e = events(parse(&p, EVENT_AGENT_REPLY, &published("reply_published")).unwrap());
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].event_id, "thread:9003", "the same id once published");
 }
@@ -280,16 +290,15 @@ fn a_reply_held_under_review_is_not_relayed_until_published() {
 fn a_notification_webhook_with_only_a_uri_is_read_from_the_api_not_refused() {
     let p = provider();
     // A webhook created with `notification: true` sends the changed resource's URI only.
-    let uri = json!({"url": "https://api.helpscout.net/v2/conversations/4321"});
+    let uri = published("notification_object");
     assert_eq!(
         parse(&p, EVENT_AGENT_REPLY, &uri).unwrap(),
         Callback::Fetch {
             conversation_id: "4321".into()
         }
     );
-    let bare = json!("https://api.helpscout.net/v2/conversations/4321");
     assert_eq!(
-        parse(&p, EVENT_STATUS, &bare).unwrap(),
+        parse(&p, EVENT_STATUS, &published("notification_string")).unwrap(),
         Callback::Fetch {
             conversation_id: "4321".into()
         }

@@ -220,23 +220,34 @@ fn malformed_notifications_are_refused() {
     }
 }
 
+/// `tests/fixtures/intercom/webhook-admin-closed.json` (sources in its `_source`): the
+/// notification with the published closed conversation as its item, its close part by `author`
+/// (one of the fixture's `close_authors`).
+fn closed_by(author: &str) -> Value {
+    let text = include_str!("../../../../../tests/fixtures/intercom/webhook-admin-closed.json")
+        .replace("\"BOT\"", &format!("\"{BOT}\""));
+    let fixture: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    let mut item = fixture["conversation"].clone();
+    let by = fixture["close_authors"][author].clone();
+    assert!(by.is_object(), "no close author {author}");
+    item["conversation_parts"]["conversation_parts"][0]["author"] = by;
+    let mut n = fixture["notification"].clone();
+    assert_eq!(n["topic"], TOPIC_ADMIN_CLOSED);
+    n["data"]["item"] = item;
+    n
+}
+
 #[test]
 fn only_a_person_closing_is_the_agent_closing() {
     let p = provider();
-    let closed_by = |author: Value| {
-        let close = part(99, "close", Value::Null, author);
-        events(
-            &p,
-            &notification(TOPIC_ADMIN_CLOSED, conversation(json!(EVA), json!([close]))),
-        )
-    };
     // A workflow or rule closes as a `bot` author.
-    assert!(closed_by(json!({ "type": "bot", "id": "814860", "name": "Operator" })).is_empty());
+    assert!(events(&p, &closed_by("workflow_bot")).is_empty());
     // Fin closes as an admin marked `from_ai_agent`.
-    let mut fin = admin("814861", "Fin");
-    fin["from_ai_agent"] = json!(true);
-    assert!(closed_by(fin).is_empty());
+    assert!(events(&p, &closed_by("ai_agent")).is_empty());
     // Our own bot teammate closing (the end of a handover we ended) is not the agent's close.
-    assert!(closed_by(admin(BOT, "Acme bot")).is_empty());
-    assert_eq!(closed_by(admin(EVA, "Eva")).len(), 1);
+    assert!(events(&p, &closed_by("bot_teammate")).is_empty());
+    let e = events(&p, &closed_by("person"));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].conversation_id, "531");
+    assert_eq!(e[0].kind, ProviderEventKind::ConversationClosed);
 }

@@ -66,11 +66,24 @@ fn metadata_carries_tags_fields_and_fits_four_kilobytes() {
 
 #[test]
 fn ticket_field_ids_are_accepted_as_the_numbers_zendesk_gives() {
-    // Zendesk's Ticket Fields API answers `"id": 360001` (an integer); a bot document written
-    // from it carries numbers.
+    // Zendesk's Ticket Fields API answers integer ids
+    // (`tests/fixtures/zendesk/ticket-fields.json`, sources in its `_source`); a bot document
+    // written from it carries them as numbers, and may quote some.
+    let fields: Value = serde_json::from_str(include_str!("../../../../../tests/fixtures/zendesk/ticket-fields.json"))
+        .expect("the fixture is JSON");
+    let id_of = |title: &str| -> Value {
+        let field = fields["ticket_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["title"] == title)
+            .unwrap_or_else(|| panic!("no field {title}"));
+        assert!(field["id"].is_u64(), "Zendesk's id is a number");
+        field["id"].clone()
+    };
     let p = provider_with(json!({
         "appId": APP, "subdomain": "acme",
-        "ticketFields": {"summary": 360001, "orderId": "360003"}
+        "ticketFields": {"summary": id_of("Summary"), "orderId": id_of("Order id").to_string()}
     }))
     .unwrap();
     let h = handover(json!({"orderId": "A-1"}), vec![]);
