@@ -111,17 +111,14 @@ impl Document for BotConfig {
         if self.platform.secret_ref.trim().is_empty() {
             err("platform.secretRef".into(), "must name a Secrets Manager secret".into());
         }
-        match (&self.platform.kind, &self.platform.outbound_url) {
-            (PlatformKind::Native, None) => err(
-                "platform.outboundUrl".into(),
-                "is required for a native bot platform".into(),
-            ),
-            (_, Some(url)) => {
-                if let Err(m) = check_url(url) {
-                    err("platform.outboundUrl".into(), m);
-                }
-            }
-            _ => {}
+        // What the bot's platform itself requires (the native platform's `outboundUrl`).
+        if let Err(e) = crate::platform::port(self.platform.kind).check_settings(&self.platform) {
+            err(format!("platform.{}", e.path), e.message);
+        }
+        if let Some(url) = &self.platform.outbound_url
+            && let Err(m) = check_url(url)
+        {
+            err("platform.outboundUrl".into(), m);
         }
         if let Some(url) = &self.platform.api_base_url
             && let Err(m) = check_url(url)

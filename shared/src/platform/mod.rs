@@ -28,6 +28,7 @@ use strum::IntoEnumIterator;
 use crate::bot::{PauseAt, PlatformConfig, PlatformKind};
 use crate::delivery::DeliveryError;
 use crate::domain::{BotEvent, Input, Reply, Turn, UserInfo};
+use crate::kit::settings::SettingError;
 use crate::secrets::Secret;
 use crate::store::SessionKey;
 
@@ -168,6 +169,14 @@ pub trait PlatformPort: Send + Sync {
     /// The field of the bot's platform secret that holds the request-verification key handed
     /// to [`PlatformPort::verify`] (the native signing key, Chatlayer's verify token).
     fn verify_secret_field(&self) -> &'static str;
+
+    /// The first setting of the bot document's `platform:` block that this platform requires
+    /// and does not find, with its path below `platform.`; checked when a bot document is
+    /// validated (`config`), so such a bot is refused when it is stored. By default none: every
+    /// setting optional.
+    fn check_settings(&self, _config: &PlatformConfig) -> Result<(), SettingError> {
+        Ok(())
+    }
 
     /// Builds the outbound side of a bot on this platform from its configuration and secret.
     fn build(

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::outbound::NativePlatform;
 use crate::bot::{PlatformConfig, PlatformKind};
 use crate::domain::{Event, HandoverRequest, Input, Message, Speaker, UserInfo};
+use crate::kit::settings::SettingError;
 use crate::platform::{
     BotPlatform, Events, Inbound, PlatformPort, PlatformRequest, PlatformRoute, Refusal, Rendering, SetupError, Step,
     parse_json,
@@ -156,6 +157,17 @@ impl PlatformPort for NativePort {
 
     fn verify_secret_field(&self) -> &'static str {
         super::SIGNING_SECRET_FIELD
+    }
+
+    /// Our events are posted to the bot's `outboundUrl`: without it, a bot cannot be stored.
+    fn check_settings(&self, config: &PlatformConfig) -> Result<(), SettingError> {
+        match config.outbound_url {
+            Some(_) => Ok(()),
+            None => Err(SettingError::new(
+                "outboundUrl",
+                "is required for a native bot platform",
+            )),
+        }
     }
 
     fn build(
