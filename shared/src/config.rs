@@ -391,6 +391,21 @@ retentionDays: 30
         }
     }
 
+    /// The platform's own check (`PlatformPort::check_settings`): a native bot needs the URL
+    /// our events go to; a Chatlayer bot does not have one.
+    #[test]
+    fn a_native_bot_without_outbound_url_is_refused_and_a_chatlayer_bot_is_not() {
+        let text = EXAMPLE.replace("  outboundUrl: https://bot.example.com/handover-events\n", "");
+        let errors = errors_of(&text, UrlPolicy::Deployed);
+        assert_eq!(
+            (errors[0].path.as_str(), errors[0].message.as_str()),
+            ("platform.outboundUrl", "is required for a native bot platform"),
+            "{errors:?}"
+        );
+        let chatlayer = text.replace("  kind: native\n", "  kind: chatlayer\n");
+        assert!(BotConfig::parse_under(&chatlayer, UrlPolicy::Deployed).is_ok());
+    }
+
     #[test]
     fn every_configured_url_follows_the_url_policy() {
         assert!(BotConfig::parse_under(EXAMPLE, UrlPolicy::Deployed).is_ok());
