@@ -53,7 +53,7 @@ pub async fn run(addr: &str, evaluate_every: u64, playground_bot: &str, print_me
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("handover serving on http://{addr} (playground for bot {playground_bot:?} at http://{addr}/)");
-    for r in routes::ROUTES {
+    for r in routes::ROUTES.iter() {
         eprintln!("  {:<5} {}  -> {}", r.method, r.path, r.function.binary());
     }
     axum::serve(listener, app).await?;

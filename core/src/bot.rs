@@ -50,7 +50,9 @@ fn default_retention_days() -> u32 {
     30
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The bot platforms. `PlatformKind::iter()` (strum) lists every kind, so the platform registry
+/// (`platform::port`) and its tests reach each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum PlatformKind {
     Native,
@@ -99,7 +101,9 @@ impl PlatformConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The live-chat providers. `ProviderKind::iter()` (strum) lists every kind, so tests can check
+/// that each has its adapter's registration and a conformance backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Webhook,

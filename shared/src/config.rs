@@ -111,17 +111,14 @@ impl Document for BotConfig {
         if self.platform.secret_ref.trim().is_empty() {
             err("platform.secretRef".into(), "must name a Secrets Manager secret".into());
         }
-        match (&self.platform.kind, &self.platform.outbound_url) {
-            (PlatformKind::Native, None) => err(
-                "platform.outboundUrl".into(),
-                "is required for a native bot platform".into(),
-            ),
-            (_, Some(url)) => {
-                if let Err(m) = check_url(url) {
-                    err("platform.outboundUrl".into(), m);
-                }
-            }
-            _ => {}
+        // What the bot's platform itself requires (the native platform's `outboundUrl`).
+        if let Err(e) = crate::platform::port(self.platform.kind).check_settings(&self.platform) {
+            err(format!("platform.{}", e.path), e.message);
+        }
+        if let Some(url) = &self.platform.outbound_url
+            && let Err(m) = check_url(url)
+        {
+            err("platform.outboundUrl".into(), m);
         }
         if let Some(url) = &self.platform.api_base_url
             && let Err(m) = check_url(url)
@@ -392,6 +389,21 @@ retentionDays: 30
             Err(ConfigError::Invalid(errors)) => errors,
             other => panic!("expected field errors, got {other:?}"),
         }
+    }
+
+    /// The platform's own check (`PlatformPort::check_settings`): a native bot needs the URL
+    /// our events go to; a Chatlayer bot does not have one.
+    #[test]
+    fn a_native_bot_without_outbound_url_is_refused_and_a_chatlayer_bot_is_not() {
+        let text = EXAMPLE.replace("  outboundUrl: https://bot.example.com/handover-events\n", "");
+        let errors = errors_of(&text, UrlPolicy::Deployed);
+        assert_eq!(
+            (errors[0].path.as_str(), errors[0].message.as_str()),
+            ("platform.outboundUrl", "is required for a native bot platform"),
+            "{errors:?}"
+        );
+        let chatlayer = text.replace("  kind: native\n", "  kind: chatlayer\n");
+        assert!(BotConfig::parse_under(&chatlayer, UrlPolicy::Deployed).is_ok());
     }
 
     #[test]

@@ -11,6 +11,18 @@ use super::routes;
 pub fn apigw_v2_event(method: &str, path_and_query: &str, headers: &[(String, String)], body: &[u8]) -> Value {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let (route_key, params) = match routes::find(method, path) {
+        // A platform's request arrives through the template's one route for all platforms.
+        Some((r, p)) if r.function == routes::Function::BotWebhook => {
+            let proxy = path.splitn(5, '/').nth(4).unwrap_or_default();
+            let params = [("botId", p["botId"].as_str()), ("proxy", proxy)]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into_iter()
+                .collect();
+            (
+                format!("{} {}", routes::PLATFORM_GATEWAY_METHOD, routes::PLATFORM_GATEWAY_PATH),
+                Some(params),
+            )
+        }
         Some((r, p)) => (format!("{} {}", r.method, r.path), Some(p)),
         None => ("$default".to_owned(), None),
     };

@@ -1,9 +1,13 @@
 //! Every HTTP route, in one table: the handlers dispatch on it, `handover serve` mounts it, and
-//! a test compares it with `template.yaml`.
+//! a test compares it with `template.yaml`. The bot platforms' routes come from their ports
+//! (`platform::PlatformPort::routes`), so adding a platform does not touch this file; the
+//! provider callback's routes are listed here.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use crate::bot::PlatformKind;
+use crate::platform;
 
 /// The Lambda function serving a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,31 +36,8 @@ pub struct Route {
     pub platform: Option<PlatformKind>,
 }
 
-pub const ROUTES: &[Route] = &[
-    Route {
-        method: "POST",
-        path: "/v1/bots/{botId}/events",
-        function: Function::BotWebhook,
-        platform: Some(PlatformKind::Native),
-    },
-    Route {
-        method: "GET",
-        path: "/v1/bots/{botId}/sessions/{sessionId}",
-        function: Function::BotWebhook,
-        platform: Some(PlatformKind::Native),
-    },
-    Route {
-        method: "GET",
-        path: "/v1/bots/{botId}/chatlayer",
-        function: Function::BotWebhook,
-        platform: Some(PlatformKind::Chatlayer),
-    },
-    Route {
-        method: "POST",
-        path: "/v1/bots/{botId}/chatlayer",
-        function: Function::BotWebhook,
-        platform: Some(PlatformKind::Chatlayer),
-    },
+/// The provider callback's routes: one path for every provider.
+const CALLBACK_ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/v1/bots/{botId}/providers/{providerId}/callback",
@@ -77,6 +58,27 @@ pub const ROUTES: &[Route] = &[
         platform: None,
     },
 ];
+
+/// The template's one API Gateway route for every bot platform's requests (`ANY` method, a
+/// greedy path): API Gateway picks it for any request under a bot that no provider-callback
+/// route matches exactly, so the template does not change when a platform is added.
+pub const PLATFORM_GATEWAY_METHOD: &str = "ANY";
+pub const PLATFORM_GATEWAY_PATH: &str = "/v1/bots/{botId}/{proxy+}";
+
+/// Every route: each bot platform's, in the order of its kind, then the provider callback's.
+pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    platform::ports()
+        .flat_map(|port| {
+            port.routes().iter().map(move |r| Route {
+                method: r.method,
+                path: r.path,
+                function: Function::BotWebhook,
+                platform: Some(port.kind()),
+            })
+        })
+        .chain(CALLBACK_ROUTES.iter().copied())
+        .collect()
+});
 
 /// Finds the route for a method and path, with its path parameters.
 pub fn find(method: &str, path: &str) -> Option<(Route, HashMap<String, String>)> {

@@ -10,8 +10,10 @@
 //!   [`build`]).
 //!
 //! The one entry point for platform events (`app::bot_webhook`) drives any port the same way,
-//! and the engine renders answers only through [`Rendering`]. A platform is registered here
-//! only: [`port`], [`build`] and the [`Rendering`] variants it answers with.
+//! and the engine renders answers only through [`Rendering`]. Each port also declares its own
+//! routes ([`PlatformPort::routes`], collected into `app::routes`), the secret field it verifies
+//! with and how its outbound side is built, so a platform is registered here only: its arm in
+//! [`port`] and, if it answers differently, a [`Rendering`] variant.
 
 pub mod chatlayer;
 pub mod native;
@@ -21,10 +23,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use strum::IntoEnumIterator;
 
 use crate::bot::{PauseAt, PlatformConfig, PlatformKind};
 use crate::delivery::DeliveryError;
 use crate::domain::{BotEvent, Input, Reply, Turn, UserInfo};
+use crate::kit::settings::SettingError;
 use crate::secrets::Secret;
 use crate::store::SessionKey;
 
@@ -157,6 +161,31 @@ pub trait PlatformPort: Send + Sync {
     /// The platform kind a bot must be configured with to use this port.
     fn kind(&self) -> PlatformKind;
 
+    /// The HTTP routes this platform's requests arrive on, all served by the bot-webhook
+    /// function. Each path starts with `/v1/bots/{botId}/`, which the template routes to that
+    /// function as a whole, so a platform's routes are declared here and nowhere else.
+    fn routes(&self) -> &'static [PlatformRoute];
+
+    /// The field of the bot's platform secret that holds the request-verification key handed
+    /// to [`PlatformPort::verify`] (the native signing key, Chatlayer's verify token).
+    fn verify_secret_field(&self) -> &'static str;
+
+    /// The first setting of the bot document's `platform:` block that this platform requires
+    /// and does not find, with its path below `platform.`; checked when a bot document is
+    /// validated (`config`), so such a bot is refused when it is stored. By default none: every
+    /// setting optional.
+    fn check_settings(&self, _config: &PlatformConfig) -> Result<(), SettingError> {
+        Ok(())
+    }
+
+    /// Builds the outbound side of a bot on this platform from its configuration and secret.
+    fn build(
+        &self,
+        config: &PlatformConfig,
+        secret: &Secret,
+        http: reqwest::Client,
+    ) -> Result<Arc<dyn BotPlatform>, SetupError>;
+
     /// Authenticates the request on its raw bytes, before anything is parsed. `secret` is the
     /// bot's platform signing secret (the native signing key, Chatlayer's verify token);
     /// `now` the server's clock in Unix seconds.
@@ -168,7 +197,16 @@ pub trait PlatformPort: Send + Sync {
     -> Result<Inbound, Refusal>;
 }
 
-/// The port of a platform kind.
+/// One HTTP route of a bot platform (see [`PlatformPort::routes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformRoute {
+    pub method: &'static str,
+    /// The path pattern, `{name}` for a parameter; starts with `/v1/bots/{botId}/`.
+    pub path: &'static str,
+}
+
+/// The port of a platform kind: the one registry of bot platforms. The match is exhaustive, so
+/// a new [`PlatformKind`] does not compile until its port is named here.
 pub fn port(kind: PlatformKind) -> &'static dyn PlatformPort {
     match kind {
         PlatformKind::Native => &native::NativePort,
@@ -176,13 +214,15 @@ pub fn port(kind: PlatformKind) -> &'static dyn PlatformPort {
     }
 }
 
+/// Every platform's port, in the order of [`PlatformKind`].
+pub fn ports() -> impl Iterator<Item = &'static dyn PlatformPort> {
+    PlatformKind::iter().map(port)
+}
+
 /// The secret field that holds a platform's request-verification key: the native signing key,
 /// Chatlayer's verify token.
 pub fn verify_secret_field(kind: PlatformKind) -> &'static str {
-    match kind {
-        PlatformKind::Native => "signingSecret",
-        PlatformKind::Chatlayer => "verifyToken",
-    }
+    port(kind).verify_secret_field()
 }
 
 /// A bot platform that cannot be built from its configuration and secret (the bot answers 503
@@ -197,38 +237,7 @@ pub fn build(
     secret: &Secret,
     http: reqwest::Client,
 ) -> Result<Arc<dyn BotPlatform>, SetupError> {
-    match config.kind {
-        PlatformKind::Native => {
-            let outbound_url = config
-                .outbound_url
-                .clone()
-                .ok_or_else(|| SetupError("the bot has no outboundUrl".into()))?;
-            let signing_secret = secret
-                .field(verify_secret_field(config.kind))
-                .map_err(|e| SetupError(format!("the bot's platform secret is unusable: {e}")))?;
-            Ok(Arc::new(native::NativePlatform {
-                outbound_url,
-                signing_secret: signing_secret.as_bytes().to_vec(),
-                http,
-            }))
-        }
-        PlatformKind::Chatlayer => {
-            let api_token = secret
-                .field("apiToken")
-                .map_err(|e| SetupError(format!("the bot's Chatlayer API token is missing: {e}")))?;
-            Ok(Arc::new(chatlayer::ChatlayerPlatform {
-                base_url: config
-                    .api_base_url
-                    .clone()
-                    .unwrap_or_else(|| chatlayer::DEFAULT_API_BASE.to_owned()),
-                api_token: api_token.to_owned(),
-                pause_at: config.pause_at(),
-                pause_action: config.pause_action.clone(),
-                resume_action: config.resume_action.clone(),
-                http,
-            }))
-        }
-    }
+    port(config.kind).build(config, secret, http)
 }
 
 /// Parses a JSON body. Syntax errors are `malformed_json`; a well-formed body that does not fit
@@ -257,4 +266,33 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refu
     de.end()
         .map_err(|e| Refusal::invalid("malformed_json", format!("body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the registry promises and the compiler cannot check: each port is registered under
+    /// its own kind, and every platform route lies under `/v1/bots/{botId}/` (the template's one
+    /// route for all platforms) with a method and path no other route has.
+    #[test]
+    fn every_port_is_registered_under_its_kind_with_routes_under_a_bot() {
+        let mut seen = std::collections::BTreeSet::new();
+        for kind in PlatformKind::iter() {
+            let port = port(kind);
+            assert_eq!(port.kind(), kind);
+            assert!(!port.routes().is_empty(), "{kind:?} has routes");
+            assert!(!port.verify_secret_field().is_empty(), "{kind:?}");
+            for r in port.routes() {
+                let rest = r.path.strip_prefix("/v1/bots/{botId}/");
+                assert!(rest.is_some_and(|rest| !rest.is_empty()), "{kind:?}: {}", r.path);
+                assert!(
+                    seen.insert((r.method, r.path)),
+                    "{kind:?}: {} {} twice",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+    }
 }

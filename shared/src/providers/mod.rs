@@ -246,41 +246,65 @@ pub fn check_settings(config: &ProviderConfig) -> Result<(), kit::settings::Sett
 /// adapters keep calling it by this name.
 pub use crate::delivery::path_segment;
 
+/// How a provider kind is registered: what the service needs of a kind before, and in order
+/// to, build its adapter. Each provider module defines its own (`REGISTRATION`, next to its
+/// capabilities and traits), and [`registration`] names it under its kind: the one place a
+/// provider is registered.
+pub struct Registration {
+    /// What the kind can do at best (its row of the capability table in docs/providers.md).
+    pub capabilities: Capabilities,
+    /// How the kind's model differs from the common one ([`COMMON_TRAITS`] where it does not).
+    pub traits: ProviderTraits,
+    /// The traits of one entry, where a setting changes the model (Sparkcentral's
+    /// `joinFromLock`); `None`: the kind's `traits`.
+    pub entry_traits: Option<fn(&ProviderConfig) -> ProviderTraits>,
+    /// Builds the adapter for one configured entry; every adapter checks its settings before it
+    /// reads its secret ([`check_settings`] relies on it).
+    pub build: BuildAdapter,
+}
+
+/// How a provider kind's adapter is built from its entry, its secret and the shared client.
+pub type BuildAdapter = fn(&ProviderConfig, &Secret, reqwest::Client) -> Result<Arc<dyn Provider>, ProviderSetupError>;
+
+/// The common model: joins and closes are reported by callback, the start is not a join, and a
+/// close at the provider ends the handover there (`ProviderTraits::default()`, as a constant).
+pub const COMMON_TRAITS: ProviderTraits = ProviderTraits {
+    poll_every_seconds: None,
+    joins_at_start: false,
+    hands_back_after_agent_close: false,
+};
+
+/// The registration of a provider kind. The match is exhaustive, so a new [`ProviderKind`]
+/// does not compile until its module is named here.
+pub fn registration(kind: ProviderKind) -> &'static Registration {
+    match kind {
+        ProviderKind::Webhook => &webhook::REGISTRATION,
+        ProviderKind::Zendesk => &zendesk::REGISTRATION,
+        ProviderKind::Intercom => &intercom::REGISTRATION,
+        ProviderKind::Genesys => &genesys::REGISTRATION,
+        ProviderKind::Interact => &interact::REGISTRATION,
+        ProviderKind::Engage => &engage::REGISTRATION,
+        ProviderKind::Helpscout => &helpscout::REGISTRATION,
+        ProviderKind::Sparkcentral => &sparkcentral::REGISTRATION,
+    }
+}
+
 /// What each provider kind can do at best (its row of the capability table in
 /// docs/providers.md).
 pub fn declared(kind: ProviderKind) -> Capabilities {
-    match kind {
-        ProviderKind::Webhook => webhook::CAPABILITIES,
-        ProviderKind::Zendesk => zendesk::CAPABILITIES,
-        ProviderKind::Intercom => intercom::CAPABILITIES,
-        ProviderKind::Genesys => genesys::CAPABILITIES,
-        ProviderKind::Interact => interact::CAPABILITIES,
-        ProviderKind::Engage => engage::CAPABILITIES,
-        ProviderKind::Helpscout => helpscout::CAPABILITIES,
-        ProviderKind::Sparkcentral => sparkcentral::CAPABILITIES,
-    }
+    registration(kind).capabilities
 }
 
 /// How each provider kind's model differs from the common one (see [`ProviderTraits`]).
 pub fn traits(kind: ProviderKind) -> ProviderTraits {
-    match kind {
-        ProviderKind::Genesys => genesys::TRAITS,
-        ProviderKind::Sparkcentral => sparkcentral::TRAITS,
-        ProviderKind::Engage => engage::TRAITS,
-        ProviderKind::Intercom => intercom::TRAITS,
-        ProviderKind::Webhook | ProviderKind::Zendesk | ProviderKind::Interact | ProviderKind::Helpscout => {
-            ProviderTraits::default()
-        }
-    }
+    registration(kind).traits
 }
 
 /// The traits of one provider entry: its kind's, unless a setting changes the model
 /// (Sparkcentral's `joinFromLock`).
 pub fn entry_traits(config: &ProviderConfig) -> ProviderTraits {
-    match config.kind {
-        ProviderKind::Sparkcentral => sparkcentral::traits_of(config),
-        kind => traits(kind),
-    }
+    let registration = registration(config.kind);
+    registration.entry_traits.map_or(registration.traits, |of| of(config))
 }
 
 /// Builds the adapter for one configured provider.
@@ -289,14 +313,15 @@ pub fn build(
     secret: &Secret,
     http: reqwest::Client,
 ) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    match config.kind {
-        ProviderKind::Webhook => Ok(Arc::new(webhook::WebhookProvider::new(config, secret, http)?)),
-        ProviderKind::Zendesk => Ok(Arc::new(zendesk::ZendeskProvider::new(config, secret, http)?)),
-        ProviderKind::Intercom => Ok(Arc::new(intercom::IntercomProvider::new(config, secret, http)?)),
-        ProviderKind::Genesys => Ok(Arc::new(genesys::GenesysProvider::new(config, secret, http)?)),
-        ProviderKind::Interact => Ok(Arc::new(interact::InteractProvider::new(config, secret, http)?)),
-        ProviderKind::Engage => Ok(Arc::new(engage::EngageProvider::new(config, secret, http)?)),
-        ProviderKind::Helpscout => Ok(Arc::new(helpscout::HelpScoutProvider::new(config, secret, http)?)),
-        ProviderKind::Sparkcentral => Ok(Arc::new(sparkcentral::SparkcentralProvider::new(config, secret, http)?)),
+    (registration(config.kind).build)(config, secret, http)
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn the_common_traits_are_the_default() {
+        assert_eq!(COMMON_TRAITS, ProviderTraits::default());
     }
 }

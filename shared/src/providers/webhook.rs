@@ -31,6 +31,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: super::COMMON_TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(WebhookProvider::new(config, secret, http)?)),
+};
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoSettings {}

@@ -28,7 +28,7 @@ use super::{
     OutboxItem, OutboxStatus, OutboxStore, ProviderHealth, Requeue, SessionKey, SessionStore, StartIntent, StatsStore,
     StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
 };
-use crate::config::BotConfig;
+use crate::bot::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
 
 /// Everything of one session's partition (`SESSION#…`).

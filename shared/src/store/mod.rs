@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::config::BotConfig;
+use crate::bot::BotConfig;
 use crate::domain::{Availability, Effect, Session, TranscriptEntry};
 
 pub use dynamo::DynamoStore;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::DateTime;
-use handover::app::routes::ROUTES;
+use handover::app::routes::{Function, PLATFORM_GATEWAY_METHOD, PLATFORM_GATEWAY_PATH, ROUTES};
 use handover::app::{bot_webhook, evaluator, provider_callback};
 use handover::store::schema::{self, TEMPLATE};
 use handover_tests::*;
@@ -33,11 +33,10 @@ fn functions(t: &Yaml) -> BTreeMap<String, Yaml> {
         .collect()
 }
 
-#[test]
-fn served_routes_are_the_template_routes() {
-    let t = template();
+/// The template's HTTP routes as (method, path, binary), each checked for payload format 2.0.
+fn template_routes(t: &Yaml) -> BTreeSet<(String, String, String)> {
     let mut declared = BTreeSet::new();
-    for (binary, f) in functions(&t) {
+    for (binary, f) in functions(t) {
         for (_, ev) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
             if ev["Type"].as_str() == Some("HttpApi") {
                 let p = &ev["Properties"];
@@ -54,11 +53,135 @@ fn served_routes_are_the_template_routes() {
             }
         }
     }
-    let served: BTreeSet<_> = ROUTES
+    declared
+}
+
+/// Whether a route's path pattern matches a concrete path: `{name}` takes one non-empty
+/// segment, a last `{name+}` one or more.
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, p) in pattern.iter().enumerate() {
+        if p.starts_with('{') && p.ends_with("+}") {
+            return segments.len() > i && segments[i..].iter().all(|s| !s.is_empty());
+        }
+        match segments.get(i) {
+            None => return false,
+            Some(s) if p.starts_with('{') => {
+                if s.is_empty() {
+                    return false;
+                }
+            }
+            Some(s) if s != p => return false,
+            Some(_) => {}
+        }
+    }
+    pattern.len() == segments.len()
+}
+
+/// The template route API Gateway picks for a request, by its documented precedence: a route
+/// whose path matches without a greedy variable first (its own method before `ANY`), then one
+/// with a greedy path variable; `None` where API Gateway answers 404 itself.
+fn gateway_route<'a>(
+    declared: &'a BTreeSet<(String, String, String)>,
+    method: &str,
+    path: &str,
+) -> Option<&'a (String, String, String)> {
+    let candidates = |greedy: bool| {
+        declared.iter().filter(move |(m, p, _)| {
+            (m == method || m == "ANY") && p.contains("+}") == greedy && pattern_matches(p, path)
+        })
+    };
+    candidates(false)
+        .min_by_key(|(m, _, _)| m == "ANY")
+        .or_else(|| candidates(true).min_by_key(|(m, _, _)| m == "ANY"))
+}
+
+/// A concrete path for a route's pattern.
+fn example_path(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|s| if s.starts_with('{') { "x1" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every route the code serves reaches its function through the route API Gateway picks in the
+/// template, and every template route is picked for one: the bot platforms share one greedy
+/// route (each platform declares its routes in the code), the provider callback's routes are
+/// declared one by one.
+#[test]
+fn served_routes_are_the_template_routes() {
+    let declared = template_routes(&template());
+    let mut used = BTreeSet::new();
+    for r in ROUTES.iter() {
+        let path = example_path(r.path);
+        let chosen = gateway_route(&declared, r.method, &path)
+            .unwrap_or_else(|| panic!("{} {} has no route in template.yaml", r.method, r.path));
+        assert_eq!(
+            chosen.2,
+            r.function.binary(),
+            "{} {} reaches {chosen:?}",
+            r.method,
+            r.path
+        );
+        used.insert(chosen.clone());
+    }
+    assert_eq!(used, declared, "every template route serves a route of the code");
+    let callbacks: BTreeSet<_> = ROUTES
         .iter()
+        .filter(|r| r.function == Function::ProviderCallback)
         .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.binary().to_owned()))
         .collect();
-    assert_eq!(served, declared);
+    let declared_callbacks: BTreeSet<_> = declared
+        .iter()
+        .filter(|d| d.2 == "provider-callback")
+        .cloned()
+        .collect();
+    assert_eq!(callbacks, declared_callbacks);
+    let platforms: BTreeSet<_> = declared.iter().filter(|d| d.2 == "bot-webhook").cloned().collect();
+    assert_eq!(
+        platforms,
+        BTreeSet::from([(
+            PLATFORM_GATEWAY_METHOD.to_owned(),
+            PLATFORM_GATEWAY_PATH.to_owned(),
+            "bot-webhook".to_owned()
+        )]),
+        "the route local events and `handover serve` name (routes::PLATFORM_GATEWAY_PATH)"
+    );
+}
+
+/// What the greedy route lets through that no route serves is answered by the bot-webhook
+/// function like `handover serve` answers it: 405 on a served path, else 404, both JSON.
+#[tokio::test]
+async fn requests_under_a_bot_that_no_route_serves_get_the_handlers_answers() {
+    let declared = template_routes(&template());
+    let env = TestEnv::new().await;
+    for (method, path, status, code) in [
+        (
+            "DELETE",
+            "/v1/bots/acme/providers/desk/callback",
+            405,
+            "method_not_allowed",
+        ),
+        ("PUT", "/v1/bots/acme/events", 405, "method_not_allowed"),
+        ("POST", "/v1/bots/acme/elsewhere", 404, "unknown_route"),
+        ("GET", "/v1/bots/acme/events/deeper", 404, "unknown_route"),
+    ] {
+        let chosen = gateway_route(&declared, method, path).expect("under a bot, the greedy route takes it");
+        assert_eq!(chosen.2, "bot-webhook", "{method} {path}");
+        let (got, body) = env.call_bot(env.request(method, path, &[], b"")).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {body}"
+        );
+    }
+    assert_eq!(
+        gateway_route(&declared, "GET", "/v2/elsewhere"),
+        None,
+        "API Gateway's own 404"
+    );
 }
 
 #[test]

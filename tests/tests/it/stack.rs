@@ -350,7 +350,11 @@ fn the_guide_answers_every_unauthenticated_route_prompt() {
             continue;
         }
         prompts += open_routes;
-        let line = format!("`{name} has no authentication. Is this okay? [y/N]:` — asked **{open_routes} times**");
+        let times = match open_routes {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        };
+        let line = format!("`{name} has no authentication. Is this okay? [y/N]:` — asked **{times}**");
         assert!(doc.contains(&line), "docs/deploy.md lacks {line:?}");
     }
     assert!(

@@ -1,18 +1,24 @@
 //! Chatlayer's events read into the core's inputs: turns, the user, the handover request.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use super::settings::{URL_TOKEN_PARAM, VERIFY_TOKEN_PARAM};
+use super::outbound::ChatlayerPlatform;
+use super::settings::{ROUTES, URL_TOKEN_PARAM, VERIFY_TOKEN_FIELD, VERIFY_TOKEN_PARAM};
 use super::wire::{ChatlayerEvent, Item, body_id, fingerprint};
 use crate::bot::{PlatformConfig, PlatformKind};
 use crate::domain::limits;
 use crate::domain::message::{Attachment, Button, Card, Location};
 use crate::domain::{Event, HandoverRequest, Input, Message, Speaker, Trigger, Turn, UserInfo};
 use crate::platform::native::MAX_ID_LEN;
-use crate::platform::{Events, Inbound, PlatformPort, PlatformRequest, Refusal, Rendering, Step, parse_json};
+use crate::platform::{
+    BotPlatform, Events, Inbound, PlatformPort, PlatformRequest, PlatformRoute, Refusal, Rendering, SetupError, Step,
+    parse_json,
+};
+use crate::secrets::Secret;
 
 /// Turns an item into a transcript turn; `None` for items without content (the `intro` a
 /// widget sends when it opens).
@@ -258,6 +264,23 @@ fn scope(bot_id: &str, session_id: &str) -> String {
 impl PlatformPort for ChatlayerPort {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Chatlayer
+    }
+
+    fn routes(&self) -> &'static [PlatformRoute] {
+        ROUTES
+    }
+
+    fn verify_secret_field(&self) -> &'static str {
+        VERIFY_TOKEN_FIELD
+    }
+
+    fn build(
+        &self,
+        config: &PlatformConfig,
+        secret: &Secret,
+        http: reqwest::Client,
+    ) -> Result<Arc<dyn BotPlatform>, SetupError> {
+        Ok(Arc::new(ChatlayerPlatform::new(config, secret, http)?))
     }
 
     /// The verify token, from Chatlayer's documented query parameter or the `token` parameter

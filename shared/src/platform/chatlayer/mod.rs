@@ -22,5 +22,8 @@ mod wire;
 
 pub use inbound::{ChatlayerPort, bot_message, handover_request, new_turns, turn_of, user_info, user_message};
 pub use outbound::{ChatlayerPlatform, offload_answer, send_messages};
-pub use settings::{CTX_BOT_ID, CTX_EMBEDDED, CTX_VERSION, DEFAULT_API_BASE, URL_TOKEN_PARAM, VERIFY_TOKEN_PARAM};
+pub use settings::{
+    API_TOKEN_FIELD, CTX_BOT_ID, CTX_EMBEDDED, CTX_VERSION, DEFAULT_API_BASE, ROUTES, URL_TOKEN_PARAM,
+    VERIFY_TOKEN_FIELD, VERIFY_TOKEN_PARAM,
+};
 pub use wire::{ChatlayerEvent, Item, body_id, fingerprint};

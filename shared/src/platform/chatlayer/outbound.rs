@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::settings::{CTX_BOT_ID, CTX_EMBEDDED, CTX_VERSION};
-use crate::bot::PauseAt;
+use super::settings::{API_TOKEN_FIELD, CTX_BOT_ID, CTX_EMBEDDED, CTX_VERSION, DEFAULT_API_BASE};
+use crate::bot::{PauseAt, PlatformConfig};
 use crate::delivery::{self, DeliveryError};
 use crate::domain::message::{Attachment, Button};
 use crate::domain::{BotEvent, Message, Outcome, Reply};
-use crate::platform::{BotPlatform, native};
+use crate::platform::{BotPlatform, SetupError, native};
+use crate::secrets::Secret;
 use crate::store::SessionKey;
 
 /// The `sendMessages` entries for an agent's message, in Chatlayer's own templates so the user
@@ -111,6 +112,27 @@ pub struct ChatlayerPlatform {
     pub pause_action: Option<Value>,
     pub resume_action: Option<Value>,
     pub http: reqwest::Client,
+}
+
+impl ChatlayerPlatform {
+    /// The API host (Chatlayer's EU host unless `apiBaseUrl` names another), the API token from
+    /// the bot's platform secret, and the configured pause and resume calls.
+    pub fn new(config: &PlatformConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, SetupError> {
+        let api_token = secret
+            .field(API_TOKEN_FIELD)
+            .map_err(|e| SetupError(format!("the bot's Chatlayer API token is missing: {e}")))?;
+        Ok(ChatlayerPlatform {
+            base_url: config
+                .api_base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_API_BASE.to_owned()),
+            api_token: api_token.to_owned(),
+            pause_at: config.pause_at(),
+            pause_action: config.pause_action.clone(),
+            resume_action: config.resume_action.clone(),
+            http,
+        })
+    }
 }
 
 /// The conversation-actions URL. Both ids come from Chatlayer's events (outside input): each is

@@ -1,6 +1,25 @@
 //! Chatlayer's fixed names: its API host, where the verify token comes, and what the session
 //! remembers to address the conversation later.
 
+use crate::platform::PlatformRoute;
+
+/// The Offloading Webhook's one URL: `GET` is its health check, `POST` its events.
+pub const ROUTES: &[PlatformRoute] = &[
+    PlatformRoute {
+        method: "GET",
+        path: "/v1/bots/{botId}/chatlayer",
+    },
+    PlatformRoute {
+        method: "POST",
+        path: "/v1/bots/{botId}/chatlayer",
+    },
+];
+
+/// The field of the bot's platform secret holding the verify token the requests carry.
+pub const VERIFY_TOKEN_FIELD: &str = "verifyToken";
+/// The field of the bot's platform secret holding the token of Chatlayer's API.
+pub const API_TOKEN_FIELD: &str = "apiToken";
+
 /// Chatlayer's EU API host; US and Asia hosts are set with `platform.apiBaseUrl`.
 pub const DEFAULT_API_BASE: &str = "https://api.chatlayer.ai";
 /// The query parameter Chatlayer documents for the verify token.

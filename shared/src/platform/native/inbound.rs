@@ -1,11 +1,19 @@
 //! The bot's signed events (`POST /v1/bots/{botId}/events`) read into the core's input.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::outbound::NativePlatform;
 use crate::bot::{PlatformConfig, PlatformKind};
 use crate::domain::{Event, HandoverRequest, Input, Message, Speaker, UserInfo};
-use crate::platform::{Events, Inbound, PlatformPort, PlatformRequest, Refusal, Rendering, Step, parse_json};
+use crate::kit::settings::SettingError;
+use crate::platform::{
+    BotPlatform, Events, Inbound, PlatformPort, PlatformRequest, PlatformRoute, Refusal, Rendering, SetupError, Step,
+    parse_json,
+};
+use crate::secrets::Secret;
 use crate::signing;
 
 /// Per-field limits, so one field cannot carry the whole 256 KiB.
@@ -141,6 +149,34 @@ pub fn session_read_signed_bytes(path: &str) -> Vec<u8> {
 impl PlatformPort for NativePort {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Native
+    }
+
+    fn routes(&self) -> &'static [PlatformRoute] {
+        super::ROUTES
+    }
+
+    fn verify_secret_field(&self) -> &'static str {
+        super::SIGNING_SECRET_FIELD
+    }
+
+    /// Our events are posted to the bot's `outboundUrl`: without it, a bot cannot be stored.
+    fn check_settings(&self, config: &PlatformConfig) -> Result<(), SettingError> {
+        match config.outbound_url {
+            Some(_) => Ok(()),
+            None => Err(SettingError::new(
+                "outboundUrl",
+                "is required for a native bot platform",
+            )),
+        }
+    }
+
+    fn build(
+        &self,
+        config: &PlatformConfig,
+        secret: &Secret,
+        http: reqwest::Client,
+    ) -> Result<Arc<dyn BotPlatform>, SetupError> {
+        Ok(Arc::new(NativePlatform::new(config, secret, http)?))
     }
 
     /// The signature over the raw body of an event, or over the method and path of a session

@@ -8,12 +8,28 @@ mod outbound;
 use serde_json::{Value, json};
 
 use crate::domain::{Reply, Session};
+use crate::platform::PlatformRoute;
 
 pub use inbound::{
     EVENT_TYPES, FieldProblem, MAX_ID_LEN, MAX_TEXT_LEN, NativeEvent, NativeMessage, NativePort,
     session_read_signed_bytes,
 };
 pub use outbound::{NativePlatform, outbound_body};
+
+/// The native contract's routes: signed events, and the signed read of a session.
+pub const ROUTES: &[PlatformRoute] = &[
+    PlatformRoute {
+        method: "POST",
+        path: "/v1/bots/{botId}/events",
+    },
+    PlatformRoute {
+        method: "GET",
+        path: "/v1/bots/{botId}/sessions/{sessionId}",
+    },
+];
+
+/// The field of the bot's platform secret that signs both ways.
+pub const SIGNING_SECRET_FIELD: &str = "signingSecret";
 
 /// The JSON answer of the contract for a reply.
 pub fn reply_body(reply: &Reply) -> Value {

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::bot::PlatformConfig;
 use crate::delivery::{self, DeliveryError};
 use crate::domain::BotEvent;
-use crate::platform::BotPlatform;
+use crate::platform::{BotPlatform, SetupError};
+use crate::secrets::Secret;
 use crate::signing;
 use crate::store::SessionKey;
 
@@ -17,6 +19,24 @@ pub struct NativePlatform {
     pub outbound_url: String,
     pub signing_secret: Vec<u8>,
     pub http: reqwest::Client,
+}
+
+impl NativePlatform {
+    /// The bot's `outboundUrl` and its signing secret (the key it verifies our posts with).
+    pub fn new(config: &PlatformConfig, secret: &Secret, http: reqwest::Client) -> Result<Self, SetupError> {
+        let outbound_url = config
+            .outbound_url
+            .clone()
+            .ok_or_else(|| SetupError("the bot has no outboundUrl".into()))?;
+        let signing_secret = secret
+            .field(super::SIGNING_SECRET_FIELD)
+            .map_err(|e| SetupError(format!("the bot's platform secret is unusable: {e}")))?;
+        Ok(NativePlatform {
+            outbound_url,
+            signing_secret: signing_secret.as_bytes().to_vec(),
+            http,
+        })
+    }
 }
 
 /// The body of an outbound event.

@@ -69,6 +69,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(EngageProvider::new(config, secret, http)?)),
+};
+
 /// A closed intervention leaves the thread in the agent category: it must be put back in the
 /// bot's category, or the customer's next message goes to agents again.
 pub const TRAITS: ProviderTraits = ProviderTraits {

@@ -131,6 +131,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: true,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(GenesysProvider::new(config, secret, http)?)),
+};
+
 pub use pushed::PUSH_TOKEN_HEADER;
 
 /// How the EventBridge API destination authenticates: the secret's `pushToken` in

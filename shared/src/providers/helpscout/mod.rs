@@ -95,6 +95,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: super::COMMON_TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(HelpScoutProvider::new(config, secret, http)?)),
+};
+
 pub struct HelpScoutProvider {
     api: ApiClient,
     webhook_secret: Vec<u8>,

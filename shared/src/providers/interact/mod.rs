@@ -81,6 +81,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: super::COMMON_TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(InteractProvider::new(config, secret, http)?)),
+};
+
 /// The provider entry's #Interact fields. Unknown fields are refused so that a misspelt
 /// endpoint or header setting cannot silently fall back to an assumed default.
 #[derive(Debug, Default, Deserialize)]

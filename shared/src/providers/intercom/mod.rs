@@ -83,6 +83,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(IntercomProvider::new(config, secret, http)?)),
+};
+
 /// A conversation closed by its agent stays assigned to the agent's team: a user reply would
 /// reopen it in the humans' inbox while the bot is answering again. The end of the handover is
 /// therefore also delivered after an agent close, and hands the conversation back to the bot

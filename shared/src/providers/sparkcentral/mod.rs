@@ -98,6 +98,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: true,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: TRAITS,
+    entry_traits: Some(traits_of),
+    build: |config, secret, http| Ok(std::sync::Arc::new(SparkcentralProvider::new(config, secret, http)?)),
+};
+
 /// Sparkcentral reports no agent events to a virtual agent: completing with HANDOVER is what
 /// puts the agents in charge, so the start counts as the join.
 pub const TRAITS: ProviderTraits = ProviderTraits {

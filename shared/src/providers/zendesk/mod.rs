@@ -78,6 +78,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     provider_wait_estimate: false,
 };
 
+/// This provider's entry in the registry (`providers::registration`).
+pub const REGISTRATION: super::Registration = super::Registration {
+    capabilities: CAPABILITIES,
+    traits: super::COMMON_TRAITS,
+    entry_traits: None,
+    build: |config, secret, http| Ok(std::sync::Arc::new(ZendeskProvider::new(config, secret, http)?)),
+};
+
 /// The SunCo switchboard adapter. Secret: `{"keyId": "…", "keySecret": "…", "webhookSecret": "…"}`
 /// — an app-scoped Conversations API key (id and secret, sent as HTTP Basic credentials) and the
 /// shared secret of the webhook that calls our callback URL.

@@ -13,7 +13,7 @@ use super::{
     Commit, ConversationLink, Due, DueBatch, EarlyEvent, IntentCheck, OutboxItem, OutboxStatus, ProviderHealth,
     Requeue, SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
 };
-use crate::config::BotConfig;
+use crate::bot::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
 
 mod bots;

@@ -16,6 +16,7 @@ use handover::app::evaluator;
 use handover::store::SessionKey;
 use handover_tests::*;
 use serde_json::{Value, json};
+use strum::IntoEnumIterator;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -623,11 +624,22 @@ macro_rules! conformance_cases {
     };
 }
 
-mod engage;
-mod genesys;
-mod helpscout;
-mod interact;
-mod intercom;
-mod sparkcentral;
-mod webhook;
-mod zendesk;
+/// Every provider kind has its backend here, named after the kind (`ProviderKind::as_str`), and
+/// instantiates every case with [`conformance_cases!`]: the files are found by `automod`, so
+/// this is what fails when one is missing (the compiler cannot tell).
+#[test]
+fn every_provider_has_a_backend_running_every_case() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/conformance");
+    let backends = crate::platform_conformance::backend_files(dir);
+    let kinds: std::collections::BTreeSet<String> = handover::config::ProviderKind::iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    assert_eq!(backends, kinds, "one backend file per provider kind in {dir}");
+    for name in &backends {
+        let text = std::fs::read_to_string(format!("{dir}/{name}.rs")).unwrap();
+        assert!(text.contains("\nconformance_cases!("), "{name}.rs runs every case");
+    }
+}
+
+// One module per backend file, found by automod (after the macro, so that they see it).
+automod::dir!("tests/it/conformance");
