@@ -333,7 +333,7 @@ fn init_breakdown(out: &mut String, runs: usize) {
     }
     let probe = binary("init-probe");
     let env_vars = lambda_env("init-probe", emulator_endpoint(), "missing-table");
-    let variants = ["aws-config", "env"];
+    let variants = ["aws-config", "env", "env-sdk-tls"];
     let mut table: BTreeMap<String, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for _ in 0..runs {
@@ -366,13 +366,16 @@ fn init_breakdown(out: &mut String, runs: usize) {
     let _ = writeln!(
         out,
         "### Where init time goes (`init-probe`, {runs} fresh processes per variant, medians in ms)\n\n\
-         Each step of a function's initialisation, in a fresh process: AWS clients from \
-         `aws-config`'s default chain (what `AppContext::from_env` does) or from the Lambda \
-         environment variables alone (`env`), then the outbound HTTP client \
-         (`delivery::http_client`: reqwest with the platform verifier, which reads and parses the \
-         system's CA bundle when the client is built; the functions build it on first outbound use          (`LazyHttp`), so it is no longer part of their init, and the probe times it to show what          was moved). The two DynamoDB requests show what the \
-         SDK leaves until first use (its own copy of the system roots, \
-         the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
+         Each step of a function's initialisation, in a fresh process: the process's one TLS \
+         configuration (`tls::client_config`: trust roots compiled in, nothing read or parsed), \
+         then AWS clients from `aws-config`'s default chain (what `AppContext::from_env` does) or \
+         from the Lambda environment variables alone (`env`), both over that configuration \
+         (`tls::sdk_http_client`), then the outbound HTTP client (`delivery::http_client`, the \
+         same configuration; the functions build it on first outbound use, `LazyHttp`). \
+         `env-sdk-tls` builds the clients from the environment with the SDK's own default HTTP \
+         client instead, which reads and parses the system's CA bundle (the functions before \
+         the shared configuration). The two DynamoDB requests show what the clients leave until \
+         first use (the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
         variants.join(" | "),
         "---|".repeat(variants.len())
     );
