@@ -1226,7 +1226,9 @@ fn host() -> String {
     )
 }
 
-fn write_doc(section: &str) {
+/// Writes the generated block. A full run replaces it whole; a partial run (`BENCH_ONLY` with
+/// `BENCH_WRITE=1`) replaces only the sections it measured ([`merge_sections`]).
+fn write_doc(section: &str, partial: Option<&str>) {
     const BEGIN: &str = "<!-- lambda-bench:begin -->";
     const END: &str = "<!-- lambda-bench:end -->";
     let path = std::env::var("BENCH_OUT")
@@ -1234,11 +1236,71 @@ fn write_doc(section: &str) {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"));
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
     let new = match (doc.find(BEGIN), doc.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{BEGIN}\n{section}{}", &doc[..b], &doc[e..]),
+        (Some(b), Some(e)) if b < e => {
+            let block = match partial {
+                Some(steps) => merge_sections(&doc[b + BEGIN.len() + 1..e], section, steps),
+                None => section.to_owned(),
+            };
+            format!("{}{BEGIN}\n{block}{}", &doc[..b], &doc[e..])
+        }
         _ => format!("{doc}\n{BEGIN}\n{section}{END}\n"),
     };
     std::fs::write(&path, new).expect("docs/performance.md written");
     eprintln!("wrote {}", path.display());
+}
+
+/// The `### ` sections of a generated block: the text before the first, then each section
+/// with its key (the heading up to its parenthesis, which carries the run's counts).
+fn sections(block: &str) -> (String, Vec<(String, String)>) {
+    let mut intro = String::new();
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for line in block.split_inclusive('\n') {
+        if let Some(heading) = line.strip_prefix("### ") {
+            let key = heading.split(" (").next().unwrap_or(heading).trim().to_owned();
+            parts.push((key, String::new()));
+        }
+        match parts.last_mut() {
+            Some((_, text)) => text.push_str(line),
+            None => intro.push_str(line),
+        }
+    }
+    (intro, parts)
+}
+
+/// The previous block with the sections a partial run measured replaced by the new ones
+/// (each marked with the run it comes from) and any new section appended; the others stay
+/// as the earlier run wrote them.
+fn merge_sections(old: &str, new: &str, steps: &str) -> String {
+    let (old_intro, old_parts) = sections(old);
+    let (new_intro, new_parts) = sections(new);
+    let provenance = new_intro.trim().lines().next().unwrap_or_default().to_owned();
+    let marked = |text: &str| {
+        let (heading, rest) = text.split_once('\n').unwrap_or((text, ""));
+        format!("{heading}\n\n*Partial run (`BENCH_ONLY={steps}`). {provenance}*\n{rest}")
+    };
+    const NOTE: &str = " Sections marked \"partial run\" come from a later run of only those steps \
+                        (`BENCH_ONLY=… BENCH_WRITE=1`); compare ratios within one section.";
+    let mut out = old_intro.trim_end().to_owned();
+    if !out.contains(NOTE) {
+        out.push_str(NOTE);
+    }
+    out.push_str("\n\n");
+    let mut used = vec![false; new_parts.len()];
+    for (key, text) in &old_parts {
+        match new_parts.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                used[i] = true;
+                out.push_str(&marked(&new_parts[i].1));
+            }
+            None => out.push_str(text),
+        }
+    }
+    for (i, (_, text)) in new_parts.iter().enumerate() {
+        if !used[i] {
+            out.push_str(&marked(text));
+        }
+    }
+    out
 }
 
 fn main() {
@@ -1292,7 +1354,9 @@ fn main() {
         }
         print!("{out}");
         if only.is_empty() {
-            write_doc(&out);
+            write_doc(&out, None);
+        } else if std::env::var("BENCH_WRITE").is_ok_and(|v| v == "1") {
+            write_doc(&out, Some(&only));
         }
     });
 }
