@@ -142,7 +142,7 @@ impl HttpClient for SdkHttpClient {
         if let Some((_, c)) = connectors.iter().find(|(k, _)| *k == key) {
             return c.clone();
         }
-        let connector = SharedHttpConnector::new(SdkConnector::new(key.0, key.1));
+        let connector = SharedHttpConnector::new(SdkConnector::new(client_config(), key.0, key.1));
         connectors.push((key, connector.clone()));
         connector
     }
@@ -160,13 +160,13 @@ struct SdkConnector {
 }
 
 impl SdkConnector {
-    fn new(connect_timeout: Option<Duration>, read_timeout: Option<Duration>) -> Self {
+    fn new(tls: Arc<rustls::ClientConfig>, connect_timeout: Option<Duration>, read_timeout: Option<Duration>) -> Self {
         let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(connect_timeout);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*client_config()).clone())
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
@@ -276,7 +276,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         drop(listener);
-        let connector = SdkConnector::new(Some(Duration::from_secs(1)), None);
+        let connector = SdkConnector::new(client_config(), Some(Duration::from_secs(1)), None);
         let request = http_request(&format!("http://{address}/"));
         let e = connector.call(request).await.unwrap_err();
         assert!(e.is_io(), "{e:?}");
@@ -294,7 +294,11 @@ mod tests {
                 held.push(socket);
             }
         });
-        let connector = SdkConnector::new(Some(Duration::from_secs(1)), Some(Duration::from_millis(200)));
+        let connector = SdkConnector::new(
+            client_config(),
+            Some(Duration::from_secs(1)),
+            Some(Duration::from_millis(200)),
+        );
         let request = http_request(&format!("http://{address}/"));
         let e = connector.call(request).await.unwrap_err();
         assert!(e.is_timeout(), "{e:?}");
@@ -308,11 +312,123 @@ mod tests {
             .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("{\"ok\":true}"))
             .mount(&server)
             .await;
-        let connector = SdkConnector::new(Some(Duration::from_secs(1)), Some(Duration::from_secs(2)));
+        let connector = SdkConnector::new(
+            client_config(),
+            Some(Duration::from_secs(1)),
+            Some(Duration::from_secs(2)),
+        );
         let request = http_request(&format!("{}/", server.uri()));
         let response = connector.call(request).await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(response.headers().get("content-length"), Some("11"));
+    }
+
+    /// A TLS server for `localhost` with a certificate from a test CA (`shared/testdata/tls`,
+    /// made with openssl for these tests, valid until 2126), answering one fixed response to
+    /// each connection; returns its port.
+    async fn tls_server() -> u16 {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let chain = CertificateDer::pem_slice_iter(include_bytes!("../testdata/tls/localhost.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("../testdata/tls/localhost.key")).unwrap();
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    fn test_ca_config() -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(include_bytes!("../testdata/tls/ca.pem")) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    /// The SDK's client speaks TLS with the configuration it is given: a server whose CA the
+    /// configuration trusts answers over HTTPS.
+    #[tokio::test]
+    async fn the_sdk_client_speaks_tls_with_the_configuration_it_is_given() {
+        let port = tls_server().await;
+        let connector = SdkConnector::new(
+            test_ca_config(),
+            Some(Duration::from_secs(2)),
+            Some(Duration::from_secs(5)),
+        );
+        let response = connector
+            .call(http_request(&format!("https://localhost:{port}/")))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+
+    /// The compiled-in roots do not trust a private CA: the same server is refused (and the
+    /// SDK sees a connection failure, as with its own client).
+    #[tokio::test]
+    async fn the_bundled_roots_refuse_a_server_of_a_private_ca() {
+        let port = tls_server().await;
+        let bundled = Arc::new(TrustRoots::Bundled.client_config());
+        let connector = SdkConnector::new(bundled, Some(Duration::from_secs(2)), Some(Duration::from_secs(5)));
+        let e = connector
+            .call(http_request(&format!("https://localhost:{port}/")))
+            .await
+            .unwrap_err();
+        assert!(e.is_io(), "{e:?}");
+        assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}");
+    }
+
+    /// The outbound client uses the configuration it is handed in the same way (reqwest with a
+    /// preconfigured rustls configuration): trusted, the server answers; with the bundled roots
+    /// it is refused.
+    #[tokio::test]
+    async fn the_outbound_client_takes_the_preconfigured_configuration() {
+        let port = tls_server().await;
+        let client = |tls: rustls::ClientConfig| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .build()
+                .unwrap()
+        };
+        let url = format!("https://localhost:{port}/");
+        let trusted = client((*test_ca_config()).clone()).get(&url).send().await.unwrap();
+        assert_eq!(trusted.status().as_u16(), 200);
+        let refused = client(TrustRoots::Bundled.client_config()).get(&url).send().await;
+        assert!(refused.is_err());
     }
 
     fn http_request(uri: &str) -> HttpRequest {
