@@ -40,9 +40,12 @@ impl DeliveryError {
 /// followed: a redirect would carry the credential headers (a provider's token header) to a
 /// host the URL policy never checked; a 3xx is a permanent failure like any other 4xx-class
 /// answer. Names are resolved through [`crate::url_policy::GuardedResolver`], so a configured
-/// name that resolves to a link-local address is not reached either.
+/// name that resolves to a link-local address is not reached either. TLS is the process's one
+/// configuration ([`crate::tls::client_config`]), shared with the AWS SDK clients, so the
+/// trust roots are not read a second time.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .tls_backend_preconfigured((*crate::tls::client_config()).clone())
         .connect_timeout(StdDuration::from_secs(3))
         .timeout(StdDuration::from_secs(8))
         .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))

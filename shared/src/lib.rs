@@ -17,6 +17,7 @@ pub mod providers;
 pub mod secrets;
 pub mod signing;
 pub mod store;
+pub mod tls;
 pub mod url_policy;
 
 /// The functional core, a crate of its own ([`handover_core`]) that cannot perform I/O; its

@@ -258,14 +258,13 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
     let srv = ok_server().await;
     let bot = standard(&env, &srv).await;
     let ctx = live_ctx(&env);
-    let mut results = BTreeMap::new();
-    for name in measured().iter() {
-        let path = binary(name);
-        let mut cold = Cold {
-            init: Vec::new(),
-            first: Vec::new(),
-        };
-        for i in 0..runs {
+    let mut results: BTreeMap<String, Cold> = BTreeMap::new();
+    // Interleaved (one start of each binary in turn), so the load of the shared machine weighs
+    // on the hello world and the functions alike; one binary's starts in a row measured each
+    // under whatever else ran at that moment.
+    for i in 0..runs {
+        for name in measured().iter() {
+            let path = binary(name);
             // The first event of each run, prepared before the process starts.
             let event = match *name {
                 HELLO => hello_event(),
@@ -286,10 +285,13 @@ async fn cold_starts(out: &mut String, runs: usize) -> BTreeMap<String, Cold> {
             } else {
                 assert_eq!(answer["errors"], 0, "{name}: {answer}");
             }
+            let cold = results.entry(name.to_string()).or_insert_with(|| Cold {
+                init: Vec::new(),
+                first: Vec::new(),
+            });
             cold.init.push(ms(init));
             cold.first.push(ms(first));
         }
-        results.insert(name.to_string(), cold);
     }
     let h = &results[HELLO];
     let (hi, hf) = (median(&h.init), median(&h.first));
@@ -332,7 +334,7 @@ fn init_breakdown(out: &mut String, runs: usize) {
     }
     let probe = binary("init-probe");
     let env_vars = lambda_env("init-probe", emulator_endpoint(), "missing-table");
-    let variants = ["aws-config", "env"];
+    let variants = ["aws-config", "env", "env-sdk-tls"];
     let mut table: BTreeMap<String, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for _ in 0..runs {
@@ -365,13 +367,16 @@ fn init_breakdown(out: &mut String, runs: usize) {
     let _ = writeln!(
         out,
         "### Where init time goes (`init-probe`, {runs} fresh processes per variant, medians in ms)\n\n\
-         Each step of a function's initialisation, in a fresh process: AWS clients from \
-         `aws-config`'s default chain (what `AppContext::from_env` does) or from the Lambda \
-         environment variables alone (`env`), then the outbound HTTP client \
-         (`delivery::http_client`: reqwest with the platform verifier, which reads and parses the \
-         system's CA bundle when the client is built; the functions build it on first outbound use          (`LazyHttp`), so it is no longer part of their init, and the probe times it to show what          was moved). The two DynamoDB requests show what the \
-         SDK leaves until first use (its own copy of the system roots, \
-         the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
+         Each step of a function's initialisation, in a fresh process: the process's one TLS \
+         configuration (`tls::client_config`: trust roots compiled in, nothing read or parsed), \
+         then AWS clients from `aws-config`'s default chain (what `AppContext::from_env` does) or \
+         from the Lambda environment variables alone (`env`), both over that configuration \
+         (`tls::sdk_http_client`), then the outbound HTTP client (`delivery::http_client`, the \
+         same configuration; the functions build it on first outbound use, `LazyHttp`). \
+         `env-sdk-tls` builds the clients from the environment with the SDK's own default HTTP \
+         client instead, which reads and parses the system's CA bundle (the functions before \
+         the shared configuration). The two DynamoDB requests show what the clients leave until \
+         first use (the connection; the emulator answers over plain HTTP, so no handshake).\n\n| step | {} |\n|---|{}",
         variants.join(" | "),
         "---|".repeat(variants.len())
     );
@@ -1222,7 +1227,9 @@ fn host() -> String {
     )
 }
 
-fn write_doc(section: &str) {
+/// Writes the generated block. A full run replaces it whole; a partial run (`BENCH_ONLY` with
+/// `BENCH_WRITE=1`) replaces only the sections it measured ([`merge_sections`]).
+fn write_doc(section: &str, partial: Option<&str>) {
     const BEGIN: &str = "<!-- lambda-bench:begin -->";
     const END: &str = "<!-- lambda-bench:end -->";
     let path = std::env::var("BENCH_OUT")
@@ -1230,11 +1237,71 @@ fn write_doc(section: &str) {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md"));
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
     let new = match (doc.find(BEGIN), doc.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{BEGIN}\n{section}{}", &doc[..b], &doc[e..]),
+        (Some(b), Some(e)) if b < e => {
+            let block = match partial {
+                Some(steps) => merge_sections(&doc[b + BEGIN.len() + 1..e], section, steps),
+                None => section.to_owned(),
+            };
+            format!("{}{BEGIN}\n{block}{}", &doc[..b], &doc[e..])
+        }
         _ => format!("{doc}\n{BEGIN}\n{section}{END}\n"),
     };
     std::fs::write(&path, new).expect("docs/performance.md written");
     eprintln!("wrote {}", path.display());
+}
+
+/// The `### ` sections of a generated block: the text before the first, then each section
+/// with its key (the heading up to its parenthesis, which carries the run's counts).
+fn sections(block: &str) -> (String, Vec<(String, String)>) {
+    let mut intro = String::new();
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for line in block.split_inclusive('\n') {
+        if let Some(heading) = line.strip_prefix("### ") {
+            let key = heading.split(" (").next().unwrap_or(heading).trim().to_owned();
+            parts.push((key, String::new()));
+        }
+        match parts.last_mut() {
+            Some((_, text)) => text.push_str(line),
+            None => intro.push_str(line),
+        }
+    }
+    (intro, parts)
+}
+
+/// The previous block with the sections a partial run measured replaced by the new ones
+/// (each marked with the run it comes from) and any new section appended; the others stay
+/// as the earlier run wrote them.
+fn merge_sections(old: &str, new: &str, steps: &str) -> String {
+    let (old_intro, old_parts) = sections(old);
+    let (new_intro, new_parts) = sections(new);
+    let provenance = new_intro.trim().lines().next().unwrap_or_default().to_owned();
+    let marked = |text: &str| {
+        let (heading, rest) = text.split_once('\n').unwrap_or((text, ""));
+        format!("{heading}\n\n*Partial run (`BENCH_ONLY={steps}`). {provenance}*\n{rest}")
+    };
+    const NOTE: &str = " Sections marked \"partial run\" come from a later run of only those steps \
+                        (`BENCH_ONLY=… BENCH_WRITE=1`); compare ratios within one section.";
+    let mut out = old_intro.trim_end().to_owned();
+    if !out.contains(NOTE) {
+        out.push_str(NOTE);
+    }
+    out.push_str("\n\n");
+    let mut used = vec![false; new_parts.len()];
+    for (key, text) in &old_parts {
+        match new_parts.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                used[i] = true;
+                out.push_str(&marked(&new_parts[i].1));
+            }
+            None => out.push_str(text),
+        }
+    }
+    for (i, (_, text)) in new_parts.iter().enumerate() {
+        if !used[i] {
+            out.push_str(&marked(text));
+        }
+    }
+    out
 }
 
 fn main() {
@@ -1288,7 +1355,9 @@ fn main() {
         }
         print!("{out}");
         if only.is_empty() {
-            write_doc(&out);
+            write_doc(&out, None);
+        } else if std::env::var("BENCH_WRITE").is_ok_and(|v| v == "1") {
+            write_doc(&out, Some(&only));
         }
     });
 }

@@ -183,10 +183,13 @@ impl AppContext {
     }
 
     /// Builds everything from the environment: the default AWS credential chain and region,
-    /// `AWS_ENDPOINT_URL` for a local emulator, `TABLE_NAME` (default `handover`).
+    /// `AWS_ENDPOINT_URL` for a local emulator, `TABLE_NAME` (default `handover`), and the trust
+    /// roots of `HANDOVER_TLS_ROOTS` (see [`crate::tls`]): the SDK clients and the outbound
+    /// client share one TLS configuration.
     pub async fn from_env() -> Self {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(sdk_timeouts())
+            .http_client(crate::tls::sdk_http_client())
             .load()
             .await;
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "handover".to_owned());
