@@ -228,11 +228,12 @@ pub fn all(
         else {
             continue;
         };
-        let tries_answered = bot
-            .request_answers
-            .get(&format!("req-{}-{}", o.session, o.lifecycle))
-            .cloned()
-            .unwrap_or_default();
+        let request = format!("req-{}-{}", o.session, o.lifecycle);
+        let tries_answered = bot.request_answers.get(&request).cloned().unwrap_or_default();
+        // Two copies of a request at once share one handover and one intent: the copy that
+        // fails settles the start for both, so a cancel between them can truthfully find no
+        // start (the other copy then cannot commit), and the copy's own answer is not timed.
+        let sent_twice = bot.requests_sent_twice.contains(&request);
         let in_flight_throughout = desk.asks.get(h).into_iter().flatten().any(|asked| {
             asked <= sent_at
                 && tries_answered
@@ -243,7 +244,7 @@ pub fn all(
         });
         let promised = match answer {
             Some(200..=299) => true,
-            Some(422) => in_flight_throughout,
+            Some(422) => in_flight_throughout && !sent_twice,
             _ => false,
         };
         if !promised {

@@ -163,6 +163,8 @@ pub struct BotSide {
     pub cancel_answers: Vec<CancelAnswer>,
     /// When each try of a handover request got its answer (a kill included), by event id.
     pub request_answers: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Handover requests the platform also sent a copy of at once (by event id).
+    pub requests_sent_twice: BTreeSet<String>,
 }
 
 /// The simulator's adapters.

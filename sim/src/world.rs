@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -108,7 +108,10 @@ pub struct World {
     pub fault_times: Mutex<BTreeMap<String, Vec<DateTime<Utc>>>>,
     pub desk: Mutex<Desk>,
     pub bot: Mutex<BotSide>,
-    pub ctx: OnceLock<Arc<AppContext>>,
+    /// The service's context. It holds the world (its clock and models do), so it is taken
+    /// out when the run ends: otherwise every run's world, store and trace would stay in
+    /// memory for the rest of the process.
+    pub ctx: Mutex<Option<Arc<AppContext>>>,
     pub invocations: AtomicU64,
     pub lifecycles: AtomicU64,
     turns: AtomicU64,
@@ -176,8 +179,12 @@ impl World {
         self.note(format!("FAULT {kind}: {detail} [{}]", session.unwrap_or("-")));
     }
 
-    fn ctx(&self) -> &Arc<AppContext> {
-        self.ctx.get().expect("context set before the world runs")
+    fn ctx(&self) -> Arc<AppContext> {
+        self.ctx
+            .lock()
+            .expect("ctx")
+            .clone()
+            .expect("context set before the world runs")
     }
 }
 
@@ -242,7 +249,7 @@ async fn run_world(seed: u64, options: Options) -> Outcome {
         fault_times: Mutex::new(BTreeMap::new()),
         desk: Mutex::new(Desk::default()),
         bot: Mutex::new(BotSide::default()),
-        ctx: OnceLock::new(),
+        ctx: Mutex::new(None),
         invocations: AtomicU64::new(0),
         lifecycles: AtomicU64::new(0),
         turns: AtomicU64::new(0),
@@ -268,7 +275,7 @@ async fn run_world(seed: u64, options: Options) -> Outcome {
         .with_drain(world.options.drain)
         .with_metrics(Arc::new(Metrics(world.clone())))
         .with_models(Arc::new(Models(world.clone())));
-    let _ = world.ctx.set(Arc::new(ctx));
+    *world.ctx.lock().expect("ctx") = Some(Arc::new(ctx));
     world.note(format!("world seed={seed} model={model:?}"));
 
     let evaluator = tokio::spawn(evaluator_schedule(world.clone()));
@@ -296,6 +303,8 @@ async fn run_world(seed: u64, options: Options) -> Outcome {
     let violations = crate::check::all(&world, &memory, &transcripts);
     let faults = world.faults.lock().expect("faults").clone();
     let latencies_ms = crate::check::latencies(&world);
+    // Break the cycle world → context → (clock, models) → world.
+    world.ctx.lock().expect("ctx").take();
     Outcome {
         seed,
         model: Some(model),
@@ -314,7 +323,7 @@ async fn evaluator_schedule(world: Arc<World>) {
     loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
         world.invocations.fetch_add(1, Ordering::Relaxed);
-        let ctx = world.ctx().clone();
+        let ctx = world.ctx();
         let now = world.now();
         match tokio::time::timeout(Duration::from_secs(60), evaluator::run(&ctx, now)).await {
             Ok(report) => world.note(format!(
@@ -352,7 +361,7 @@ async fn invoke_bot(world: &Arc<World>, body: &Value) -> Option<(u16, Value)> {
     headers.push(("host".into(), "api.sim.invalid".into()));
     let req = local::to_request(&local::apigw_v2_event("POST", "/v1/bots/sim/events", &headers, &bytes))
         .expect("a valid event");
-    let ctx = world.ctx().clone();
+    let ctx = world.ctx();
     let session = body["sessionId"].as_str().unwrap_or("-").to_owned();
     let handled = INVOKED_FOR.scope(
         session,
@@ -377,6 +386,10 @@ pub async fn bot_event(world: &Arc<World>, body: Value) -> Option<(u16, Value)> 
     if world.faults_on() && world.chance(world.options.duplicate) {
         let (w, b) = (world.clone(), body.clone());
         world.fault("duplicate bot event", body["sessionId"].as_str(), "sent twice");
+        if body["type"] == "handover.request" {
+            let id = body["id"].as_str().unwrap_or("?").to_owned();
+            world.bot.lock().expect("bot").requests_sent_twice.insert(id);
+        }
         tokio::spawn(async move {
             w.pause_ms(0, 400).await;
             invoke_bot(&w, &b).await
@@ -425,7 +438,7 @@ async fn invoke_callback(world: &Arc<World>, body: &Value) -> Option<(u16, Value
         &bytes,
     ))
     .expect("a valid callback");
-    let ctx = world.ctx().clone();
+    let ctx = world.ctx();
     let conversation = body["events"][0]["conversationId"].as_str().unwrap_or("-");
     let session = world
         .desk
