@@ -65,15 +65,18 @@ pub fn all(
     }
     // An embedded conversation exists before any handover (the user's own channel): ending one
     // the desk never handed to agents is harmless. Where the desk names conversations by our
-    // handover id, a start whose outcome was unknown (a 5xx, a timeout) is ended under that
-    // id whether or not it was created: the right id either way, and a no-op when nothing was.
-    // Any other unknown id is a wrong one.
+    // handover id, a start whose outcome was unknown (a 5xx, a timeout, a function that died
+    // after writing its intent, whether or not it had called the desk) is ended under that id:
+    // the right id either way, and a no-op when nothing was created. Our handover ids are
+    // `h-` and 32 hex digits (`AppContext::handover_id_for`), which no desk conversation of another
+    // model has. Any other unknown id is a wrong one.
     let own_id = matches!(world.model, Model::HandoverId | Model::Polled);
+    let ours = |id: &str| id.strip_prefix("h-").is_some_and(|hex| hex.len() == 32);
     for id in desk
         .unknown_ends
         .iter()
         .filter(|id| !bot.embedded_ids.contains(*id))
-        .filter(|id| !(own_id && desk.requested.contains(*id)))
+        .filter(|id| !(own_id && (desk.requested.contains(*id) || ours(id))))
     {
         v.push(format!(
             "a conversation was ended under {id:?}, an id the provider does not know"
