@@ -512,6 +512,17 @@ pub struct StandardBot {
 impl TestEnv {
     /// Sets up the standard bot; `extra` is appended to the YAML (e.g. hours or timeouts).
     pub async fn standard_bot(&self, outbound_url: &str, desk_url: &str, extra: &str) -> StandardBot {
+        self.standard_bot_named("acme", outbound_url, desk_url, extra).await
+    }
+
+    /// [`TestEnv::standard_bot`] under another bot id (a test whose failpoint is keyed by it).
+    pub async fn standard_bot_named(
+        &self,
+        bot_id: &str,
+        outbound_url: &str,
+        desk_url: &str,
+        extra: &str,
+    ) -> StandardBot {
         let platform_ref = self
             .secret("platform", &serde_json::json!({ "signingSecret": "bot-secret" }))
             .await;
@@ -519,11 +530,11 @@ impl TestEnv {
             .secret("desk", &serde_json::json!({ "signingSecret": "desk-secret" }))
             .await;
         let yaml = format!(
-            "botId: acme\nplatform:\n  kind: native\n  outboundUrl: {outbound_url}\n  secretRef: {platform_ref}\nproviders:\n  - id: desk\n    kind: webhook\n    url: {desk_url}\n    secretRef: {desk_ref}\nrouting:\n  - provider: desk\n    queue: general\n{extra}"
+            "botId: {bot_id}\nplatform:\n  kind: native\n  outboundUrl: {outbound_url}\n  secretRef: {platform_ref}\nproviders:\n  - id: desk\n    kind: webhook\n    url: {desk_url}\n    secretRef: {desk_ref}\nrouting:\n  - provider: desk\n    queue: general\n{extra}"
         );
         self.put_bot(&yaml).await;
         StandardBot {
-            bot_id: "acme".into(),
+            bot_id: bot_id.into(),
             platform_secret: b"bot-secret".to_vec(),
             desk_secret: b"desk-secret".to_vec(),
         }

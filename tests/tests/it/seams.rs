@@ -341,13 +341,9 @@ async fn an_early_join_whose_start_function_died_after_the_commit_reaches_the_bo
         .await;
     // A bot of its own: the failpoint is process-wide and keyed by bot id (the seam's own
     // copy, `seam-after-commit`: the soak configures `engine-after-commit`).
-    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
-    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
-    env.put_bot(&format!(
-        "botId: lostjoin\nplatform: {{ kind: native, outboundUrl: '{0}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{0}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
-        srv.uri()
-    ))
-    .await;
+    let uri = srv.uri();
+    env.standard_bot_named("lostjoin", &format!("{uri}/bot"), &format!("{uri}/desk"), "")
+        .await;
     fail::cfg("seam-after-commit", "return(lostjoin)").unwrap();
     let request = handover_request("e-open", "s-1");
     let open = env.send_event("lostjoin", b"bot-secret", &request);
@@ -431,13 +427,9 @@ async fn a_function_killed_between_the_providers_answer_and_the_commit_leaves_no
         .mount(&srv)
         .await;
     // A bot of its own: the failpoint is process-wide and keyed by bot id.
-    let p = env.secret("platform", &json!({"signingSecret": "bot-secret"})).await;
-    let d = env.secret("desk", &json!({"signingSecret": "desk-secret"})).await;
-    env.put_bot(&format!(
-        "botId: crashy\nplatform: {{ kind: native, outboundUrl: '{0}/bot', secretRef: {p} }}\nproviders:\n  - {{ id: desk, kind: webhook, url: '{0}/desk', secretRef: {d} }}\nrouting:\n  - {{ provider: desk, queue: general }}\n",
-        srv.uri()
-    ))
-    .await;
+    let uri = srv.uri();
+    env.standard_bot_named("crashy", &format!("{uri}/bot"), &format!("{uri}/desk"), "")
+        .await;
     fail::cfg("engine-before-commit", "1*return(crashy)").unwrap();
     let (status, answer) = env
         .send_event("crashy", b"bot-secret", &handover_request("e-open", "s-1"))
