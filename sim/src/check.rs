@@ -3,7 +3,8 @@
 //!
 //! 1. no conversation is left open at the provider under the provider's own id (a created
 //!    conversation whose id the provider never gave us may stay open only if the service
-//!    counted it as unresolved), and nothing is ended or relayed under an id it does not know;
+//!    counted it as unresolved), nothing is ended or relayed under an id it does not know, and
+//!    no create follows one of unknown outcome for the same handover;
 //! 2. nobody is left waiting: every session is back with the bot, and no start intent is left;
 //! 3. nothing accepted is lost: the outbox is empty but for turns the desk refused for good;
 //! 4. every handover the bot was told of ends once, with a reason;
@@ -82,6 +83,27 @@ pub fn all(
             "a conversation was ended under {id:?}, an id the provider does not know"
         ));
     }
+    // A provider that names its conversations only in its answer is never asked to create
+    //    again for a handover after a create of unknown outcome (its answer never reached the
+    //    service): the second create, from a retried request or a retry within the command,
+    //    would open a second conversation while the first may be with an agent. (A create
+    //    whose answer came, then abandoned because the commit failed, is ended under its id;
+    //    a retried request may create anew.)
+    if world.model == Model::Created {
+        for unknown in desk.conversations.values().filter(|c| !c.named) {
+            for again in desk
+                .conversations
+                .values()
+                .filter(|c| c.handover_id == unknown.handover_id && c.started_at > unknown.started_at)
+            {
+                v.push(format!(
+                    "handover {} created {} after {}, a create whose answer never came",
+                    unknown.handover_id, again.id, unknown.id
+                ));
+            }
+        }
+    }
+
     // 2. Nobody left waiting, no start left behind.
     for (s, _) in store.sessions() {
         if s.state != State::Bot {

@@ -11,8 +11,8 @@ use handover::config::BotConfig;
 use handover::domain::{Session, TranscriptEntry};
 use handover::store::{
     BotStore, Commit, ConversationLink, DueBatch, DueIndex, EarlyEvent, HealthStore, MemoryStore, OutboxItem,
-    OutboxStore, ProviderHealth, Requeue, SessionKey, SessionStore, StartIntent, StatsStore, StoreError, StoreResult,
-    StoredAnswer, StoredAvailability, Versioned,
+    OutboxStore, ProviderHealth, Requeue, SessionKey, SessionStore, StartIntent, StartLeftover, StatsStore, StoreError,
+    StoreResult, StoredAnswer, StoredAvailability, Versioned,
 };
 
 use crate::world::World;
@@ -163,12 +163,12 @@ impl SessionStore for FaultyStore {
         self.call("cancel_start", true, sid(key), self.inner.cancel_start(key))
             .await
     }
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()> {
         self.call(
             "clear_start",
             true,
             sid(key),
-            self.inner.clear_start(key, intent, keep_if_cancelled),
+            self.inner.clear_start(key, intent, leftover),
         )
         .await
     }

@@ -372,10 +372,10 @@ mod throughput {
             &self,
             key: &SessionKey,
             intent: &StartIntent,
-            keep_if_cancelled: bool,
+            leftover: StartLeftover,
         ) -> StoreResult<()> {
             self.wait().await;
-            self.inner.clear_start(key, intent, keep_if_cancelled).await
+            self.inner.clear_start(key, intent, leftover).await
         }
         async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
             self.wait().await;

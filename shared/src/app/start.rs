@@ -38,7 +38,7 @@ use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, Opened, Start};
 use crate::metrics;
 use crate::providers::{ProviderConversation, StartRequest};
-use crate::store::{IntentCheck, OutboxItem, OutboxStatus, SessionKey, StartIntent, StoreError};
+use crate::store::{IntentCheck, OutboxItem, OutboxStatus, SessionKey, StartIntent, StartLeftover, StoreError};
 
 /// How long after its start an intent is left alone: the request's budget plus this. A start
 /// that has not committed or settled by then belongs to a function that stopped.
@@ -66,6 +66,9 @@ enum Outcome {
     Refused,
     /// No answer in time: the provider may have opened it.
     Unknown,
+    /// An earlier settle found it unknowable and counted it; its intent was kept as a guard
+    /// against a second create ([`StartLeftover::Unresolved`]). Nothing to end.
+    Counted,
 }
 
 #[derive(Debug, Clone)]
@@ -211,7 +214,16 @@ impl<'a> Starts<'a> {
             .iter()
             .filter(|i| i.provider == start.provider && i.handover_id != handover_id)
         {
-            settle_one(ctx, self.bot, key, other, &left_behind(other), self.deadline, false).await;
+            settle_one(
+                ctx,
+                self.bot,
+                key,
+                other,
+                &left_behind(other),
+                self.deadline,
+                Settler::Later,
+            )
+            .await;
         }
         if known_id.is_none()
             && let Some(earlier) = &earlier
@@ -242,6 +254,7 @@ impl<'a> Starts<'a> {
             started_at: now,
             due_at: due_after(ctx, now),
             cancelled: false,
+            unresolved: false,
         };
         let mut links = vec![(start.provider.clone(), handover_id.clone(), handover_id.clone())];
         if let Some(id) = known_id.as_ref().filter(|id| **id != handover_id) {
@@ -312,9 +325,18 @@ impl<'a> Starts<'a> {
             return;
         }
         for t in tried.into_iter().filter(|t| !t.committed) {
-            settle_one(ctx, bot, key, &t.intent, &t.outcome, deadline, true).await;
+            settle_one(ctx, bot, key, &t.intent, &t.outcome, deadline, Settler::Command).await;
         }
     }
+}
+
+/// Who settles a start: the command that tried it, or someone after its function stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settler {
+    /// The command that tried it, before answering: the request may still be retried.
+    Command,
+    /// The evaluator past the intent's due time, or a later start taking its slot.
+    Later,
 }
 
 async fn settle_one(
@@ -324,7 +346,7 @@ async fn settle_one(
     intent: &StartIntent,
     outcome: &Outcome,
     deadline: Instant,
-    keep_if_cancelled: bool,
+    settler: Settler,
 ) {
     let end_under = match outcome {
         Outcome::Opened(o) => Some(o.conversation_id.clone()),
@@ -332,14 +354,26 @@ async fn settle_one(
         // unknown outcome is ended under our handover id, a guess the provider may answer 404.
         Outcome::Unknown if cfg!(feature = "broken-wrong-id-abandon") => Some(intent.handover_id.clone()),
         Outcome::Unknown => intent.conversation_id.clone(),
-        Outcome::Refused => None,
+        Outcome::Refused | Outcome::Counted => None,
+    };
+    // What of the intent stays: a command keeps a cancel for a retried request to inherit.
+    let mut leftover = match settler {
+        Settler::Command => StartLeftover::IfCancelled,
+        Settler::Later => StartLeftover::Nothing,
     };
     let done = match (outcome, end_under) {
-        (Outcome::Refused, _) => true,
+        (Outcome::Refused | Outcome::Counted, _) => true,
         (_, Some(conversation_id)) => abandon(ctx, bot, key, intent, &conversation_id, deadline).await,
         (_, None) => {
             tracing::error!(bot_id = %key.bot_id, provider = %intent.provider, handover_id = %intent.handover_id, "a start of unknown outcome at a provider that names its conversations only in its answer: nothing is known to end; counted");
             ctx.record(&metrics::start_unresolved(&key.bot_id, &intent.provider));
+            // The caller may retry the request (its answer changes nothing in the session,
+            // so it is not stored): the intent is the only record that this handover's create
+            // may have happened, and it stays until its due time so the retry does not create
+            // a second conversation. Found by the soak (docs/reliability.md).
+            if settler == Settler::Command {
+                leftover = StartLeftover::Unresolved;
+            }
             true
         }
     };
@@ -347,7 +381,7 @@ async fn settle_one(
     if !done {
         return;
     }
-    if let Err(e) = ctx.store.clear_start(key, intent, keep_if_cancelled).await {
+    if let Err(e) = ctx.store.clear_start(key, intent, leftover).await {
         // The evaluator finds it after its due time and ends it again (ends are idempotent).
         tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
     }
@@ -366,7 +400,11 @@ pub async fn settle_left_behind(
         if intent.due_at > now {
             continue;
         }
-        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, provider = %intent.provider, "a start left behind by a function that stopped is ended");
+        if intent.unresolved {
+            tracing::info!(bot_id = %key.bot_id, handover_id = %intent.handover_id, provider = %intent.provider, "the guard of an unresolved start is removed after its due time");
+        } else {
+            tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, provider = %intent.provider, "a start left behind by a function that stopped is ended");
+        }
         settle_one(
             ctx,
             bot,
@@ -374,7 +412,7 @@ pub async fn settle_left_behind(
             &intent,
             &left_behind(&intent),
             Instant::now() + ABANDON_INLINE,
-            false,
+            Settler::Later,
         )
         .await;
         settled += 1;
@@ -382,10 +420,11 @@ pub async fn settle_left_behind(
     Ok(settled)
 }
 
-/// What is known of a start whose function stopped: opened under the recorded id, else
-/// unknown.
+/// What is known of a start found past its time: counted already (kept as a guard), opened
+/// under the recorded id, else unknown (its function stopped).
 fn left_behind(intent: &StartIntent) -> Outcome {
     match &intent.conversation_id {
+        _ if intent.unresolved => Outcome::Counted,
         Some(id) => Outcome::Opened(Opened {
             conversation_id: id.clone(),
             through_seq: intent.through_seq,

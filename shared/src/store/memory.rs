@@ -25,8 +25,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{
     BotStore, Commit, ConversationLink, Due, DueBatch, DueIndex, DueShards, EarlyEvent, HealthStore, IntentCheck,
-    OutboxItem, OutboxStatus, OutboxStore, ProviderHealth, Requeue, SessionKey, SessionStore, StartIntent, StatsStore,
-    StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
+    OutboxItem, OutboxStatus, OutboxStore, ProviderHealth, Requeue, SessionKey, SessionStore, StartIntent,
+    StartLeftover, StatsStore, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
 };
 use crate::bot::BotConfig;
 use crate::domain::{Session, TranscriptEntry};
@@ -355,7 +355,7 @@ impl SessionStore for MemoryStore {
         let mut t = self.tables();
         let mut cancelled = None;
         if let Some(p) = t.sessions.get_mut(key) {
-            for intent in p.starts.values_mut() {
+            for intent in p.starts.values_mut().filter(|i| !i.unresolved) {
                 intent.cancelled = true;
                 cancelled = Some(intent.handover_id.clone());
             }
@@ -363,7 +363,7 @@ impl SessionStore for MemoryStore {
         Ok(cancelled)
     }
 
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()> {
         let mut t = self.tables();
         let mut ids = vec![intent.handover_id.clone()];
         ids.extend(
@@ -387,11 +387,15 @@ impl SessionStore for MemoryStore {
             }
         }
         if let Some(p) = t.sessions.get_mut(key)
-            && p.starts
-                .get(&intent.provider)
-                .is_some_and(|i| i.handover_id == intent.handover_id && !(keep_if_cancelled && i.cancelled))
+            && let Some(kept) = p.starts.get_mut(&intent.provider)
+            && kept.handover_id == intent.handover_id
         {
-            p.starts.remove(&intent.provider);
+            match leftover {
+                StartLeftover::Nothing => drop(p.starts.remove(&intent.provider)),
+                StartLeftover::IfCancelled if kept.cancelled => {}
+                StartLeftover::IfCancelled => drop(p.starts.remove(&intent.provider)),
+                StartLeftover::Unresolved => kept.unresolved = true,
+            }
         }
         Ok(())
     }

@@ -189,6 +189,26 @@ pub struct StartIntent {
     /// A cancel arrived while the start was in flight: the handover ends as soon as it commits.
     #[serde(default)]
     pub cancelled: bool,
+    /// The start is over, its outcome unknown at a provider that names its conversations only
+    /// in its answer, and already counted (`StartUnresolved`). The intent stays until its due
+    /// time only as the record that this handover's create may have happened, so a retried
+    /// request does not create a second conversation ([`StartLeftover::Unresolved`]).
+    #[serde(default)]
+    pub unresolved: bool,
+}
+
+/// What [`SessionStore::clear_start`] leaves of a start that ended without its commit. The
+/// pending links always go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartLeftover {
+    /// Nothing: the intent goes.
+    Nothing,
+    /// The intent stays if a cancel marked it: a retried request for the same handover then
+    /// inherits the cancel instead of opening a handover the user cancelled.
+    IfCancelled,
+    /// The intent stays, marked [`StartIntent::unresolved`]: a retried request for the same
+    /// handover finds it and does not create again.
+    Unresolved,
 }
 
 /// A provider event that arrived for a start still in flight (`SESSION#…` / `EARLY#…`), held
@@ -373,14 +393,13 @@ pub trait SessionStore: Send + Sync {
         intent: &StartIntent,
         conversation_id: &str,
     ) -> StoreResult<()>;
-    /// Marks every start in flight as cancelled. Returns a cancelled start's handover id, or
-    /// `None` when no start is in flight.
+    /// Marks every start in flight as cancelled (an unresolved one is over, not in flight).
+    /// Returns a cancelled start's handover id, or `None` when no start is in flight.
     async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>>;
-    /// Removes `intent` (a start that ended without its commit), if it is still that start's.
-    /// With `keep_if_cancelled`, an intent a cancel marked stays (its pending links go): a
-    /// retried request for the same handover then inherits the cancel instead of opening a
-    /// handover the user cancelled; the evaluator removes it after its due time.
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()>;
+    /// Removes `intent` (a start that ended without its commit) and its pending links, if it is
+    /// still that start's, but for what `leftover` keeps; the evaluator removes a kept intent
+    /// after its due time.
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()>;
     /// Holds a provider event that arrived before its start committed.
     async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()>;
     /// The events held for the session's starts, oldest first.

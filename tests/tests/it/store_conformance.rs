@@ -7,7 +7,7 @@ use handover::config::{BotConfig, Document};
 use handover::domain::{Actor, BotEvent, Effect, Message, Session, TranscriptEntry};
 use handover::store::{
     Commit, ConversationLink, Due, EarlyEvent, EarlyKind, IntentCheck, MemoryStore, OutboxItem, OutboxStatus, Requeue,
-    SeenMarker, SessionKey, StartIntent, Store, StoreError, StoredAnswer, StoredAvailability,
+    SeenMarker, SessionKey, StartIntent, StartLeftover, Store, StoreError, StoredAnswer, StoredAvailability,
 };
 use handover_tests::{TestEnv, t0};
 
@@ -75,6 +75,7 @@ fn intent(handover: &str, conversation: Option<&str>) -> StartIntent {
         started_at: t0(),
         due_at: t0() + Duration::seconds(80),
         cancelled: false,
+        unresolved: false,
     }
 }
 
@@ -278,12 +279,15 @@ async fn clearing_a_start_removes_only_its_own_pending_links(store: &impl Store)
         .unwrap();
     // Another start's intent is not ours to clear.
     store
-        .clear_start(&k, &intent("h-other", Some("c-1")), false)
+        .clear_start(&k, &intent("h-other", Some("c-1")), StartLeftover::Nothing)
         .await
         .unwrap();
     assert_eq!(store.start_intents(&k).await.unwrap().len(), 1);
     assert!(store.find_conversation(BOT, "desk", "c-1").await.unwrap().is_some());
-    store.clear_start(&k, &intent("h-1", Some("c-1")), false).await.unwrap();
+    store
+        .clear_start(&k, &intent("h-1", Some("c-1")), StartLeftover::Nothing)
+        .await
+        .unwrap();
     assert!(store.start_intents(&k).await.unwrap().is_empty());
     assert_eq!(store.find_conversation(BOT, "desk", "c-1").await.unwrap(), None);
     assert!(store.find_conversation(BOT, "desk", "c-final").await.unwrap().is_some());
@@ -299,14 +303,68 @@ async fn clearing_a_start_removes_only_its_own_pending_links(store: &impl Store)
         .await
         .unwrap();
     store.cancel_start(&k).await.unwrap();
-    store.clear_start(&k, &intent("h-2", Some("c-2")), true).await.unwrap();
+    store
+        .clear_start(&k, &intent("h-2", Some("c-2")), StartLeftover::IfCancelled)
+        .await
+        .unwrap();
     assert_eq!(
         store.start_intents(&k).await.unwrap().len(),
         1,
         "kept: it carries a cancel"
     );
     assert_eq!(store.find_conversation(BOT, "desk", "c-2").await.unwrap(), None);
-    store.clear_start(&k, &intent("h-2", Some("c-2")), false).await.unwrap();
+    store
+        .clear_start(&k, &intent("h-2", Some("c-2")), StartLeftover::Nothing)
+        .await
+        .unwrap();
+    assert!(store.start_intents(&k).await.unwrap().is_empty());
+}
+
+/// An unresolved start's intent stays, marked, without its pending links: the record that its
+/// create may have happened. A cancel does not take it for a start in flight.
+async fn an_unresolved_start_is_kept_marked_and_no_cancel_takes_it(store: &impl Store) {
+    let k = key("s1");
+    store
+        .put_start_intent(
+            &k,
+            &intent("h-1", None),
+            &[link("h-1", "h-1")],
+            t0() + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    store
+        .clear_start(&k, &intent("h-other", None), StartLeftover::Unresolved)
+        .await
+        .unwrap();
+    assert!(
+        !store.start_intents(&k).await.unwrap()[0].unresolved,
+        "another start's mark does not touch it"
+    );
+    store
+        .clear_start(&k, &intent("h-1", None), StartLeftover::Unresolved)
+        .await
+        .unwrap();
+    let kept = store.start_intents(&k).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].unresolved && !kept[0].cancelled, "{kept:?}");
+    assert_eq!(store.find_conversation(BOT, "desk", "h-1").await.unwrap(), None);
+    assert_eq!(store.cancel_start(&k).await.unwrap(), None, "no start in flight");
+    assert!(!store.start_intents(&k).await.unwrap()[0].cancelled);
+    let due = store
+        .due(handover::store::shard_of(&k), t0() + Duration::minutes(2), 100)
+        .await
+        .unwrap()
+        .due;
+    assert_eq!(
+        due,
+        vec![Due::Start(k.clone())],
+        "in the due index: the evaluator removes it after its due time"
+    );
+    store
+        .clear_start(&k, &intent("h-1", None), StartLeftover::Nothing)
+        .await
+        .unwrap();
     assert!(store.start_intents(&k).await.unwrap().is_empty());
 }
 
@@ -622,6 +680,7 @@ conformance!(
     a_commit_consumes_its_start_intent_and_makes_the_links_final,
     a_cancelled_or_finished_start_refuses_its_commit,
     clearing_a_start_removes_only_its_own_pending_links,
+    an_unresolved_start_is_kept_marked_and_no_cancel_takes_it,
     held_events_read_back_in_key_order,
     a_held_event_is_due_at_its_time_until_dropped,
     the_outbox_lease_is_held_by_one_deliverer,

@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::schema::DUE_INDEX;
 use super::{
     Commit, ConversationLink, Due, DueBatch, EarlyEvent, IntentCheck, OutboxItem, OutboxStatus, ProviderHealth,
-    Requeue, SessionKey, StartIntent, StoreError, StoreResult, StoredAnswer, StoredAvailability, Versioned, WaitStat,
+    Requeue, SessionKey, StartIntent, StartLeftover, StoreError, StoreResult, StoredAnswer, StoredAvailability,
+    Versioned, WaitStat,
 };
 use crate::bot::BotConfig;
 use crate::domain::{Session, TranscriptEntry};

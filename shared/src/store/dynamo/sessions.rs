@@ -286,6 +286,7 @@ impl crate::store::SessionStore for DynamoStore {
                     intent.conversation_id = Some(conv.to_owned());
                 }
                 intent.cancelled = item.contains_key("cancelled");
+                intent.unresolved = item.contains_key("unresolved");
                 Ok(intent)
             })
             .collect()
@@ -317,7 +318,7 @@ impl crate::store::SessionStore for DynamoStore {
 
     async fn cancel_start(&self, key: &SessionKey) -> StoreResult<Option<String>> {
         let mut cancelled = None;
-        for intent in self.start_intents(key).await? {
+        for intent in self.start_intents(key).await?.into_iter().filter(|i| !i.unresolved) {
             let r = self
                 .client
                 .update_item()
@@ -325,9 +326,10 @@ impl crate::store::SessionStore for DynamoStore {
                 .key("pk", s(session_pk(key)))
                 .key("sk", s(start_sk(&intent.provider)))
                 .update_expression("SET #c = :t")
-                .condition_expression("#h = :h")
+                .condition_expression("#h = :h AND attribute_not_exists(#u)")
                 .expression_attribute_names("#c", "cancelled")
                 .expression_attribute_names("#h", "handoverId")
+                .expression_attribute_names("#u", "unresolved")
                 .expression_attribute_values(":t", AttributeValue::Bool(true))
                 .expression_attribute_values(":h", s(&intent.handover_id))
                 .send()
@@ -339,7 +341,7 @@ impl crate::store::SessionStore for DynamoStore {
         Ok(cancelled)
     }
 
-    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, keep_if_cancelled: bool) -> StoreResult<()> {
+    async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()> {
         // The pending links first: once the intent is gone nothing else names them. Only a
         // link still pending for this very handover goes (a commit made it final otherwise).
         let mut ids = vec![intent.handover_id.clone()];
@@ -375,29 +377,48 @@ impl crate::store::SessionStore for DynamoStore {
                     .map_err(backend)?;
             }
         }
-        let r = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(key)))
-            .key("sk", s(start_sk(&intent.provider)))
-            .condition_expression(if keep_if_cancelled {
-                "#h = :h AND attribute_not_exists(#c)"
-            } else {
-                "#h = :h"
-            })
-            .set_expression_attribute_names(Some(if keep_if_cancelled {
-                HashMap::from([
-                    ("#h".to_owned(), "handoverId".to_owned()),
-                    ("#c".to_owned(), "cancelled".to_owned()),
-                ])
-            } else {
-                HashMap::from([("#h".to_owned(), "handoverId".to_owned())])
-            }))
-            .expression_attribute_values(":h", s(&intent.handover_id))
-            .send()
-            .await;
-        conditional(r.map(drop)).map(drop)
+        let names = |extra: Option<(&str, &str)>| {
+            let mut names = HashMap::from([("#h".to_owned(), "handoverId".to_owned())]);
+            names.extend(extra.map(|(k, v)| (k.to_owned(), v.to_owned())));
+            Some(names)
+        };
+        let r = match leftover {
+            StartLeftover::Unresolved => conditional(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", s(session_pk(key)))
+                    .key("sk", s(start_sk(&intent.provider)))
+                    .update_expression("SET #u = :t")
+                    .condition_expression("#h = :h")
+                    .set_expression_attribute_names(names(Some(("#u", "unresolved"))))
+                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .expression_attribute_values(":h", s(&intent.handover_id))
+                    .send()
+                    .await
+                    .map(drop),
+            ),
+            StartLeftover::Nothing | StartLeftover::IfCancelled => conditional(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(session_pk(key)))
+                    .key("sk", s(start_sk(&intent.provider)))
+                    .condition_expression(if leftover == StartLeftover::IfCancelled {
+                        "#h = :h AND attribute_not_exists(#c)"
+                    } else {
+                        "#h = :h"
+                    })
+                    .set_expression_attribute_names(names(
+                        (leftover == StartLeftover::IfCancelled).then_some(("#c", "cancelled")),
+                    ))
+                    .expression_attribute_values(":h", s(&intent.handover_id))
+                    .send()
+                    .await
+                    .map(drop),
+            ),
+        };
+        r.map(drop)
     }
 
     async fn hold_early(&self, key: &SessionKey, event: &EarlyEvent, expires_at: DateTime<Utc>) -> StoreResult<()> {
