@@ -422,7 +422,12 @@ impl TestEnv {
     /// A function's context on this test's table whose outbound client gives up after 500 ms,
     /// with a request budget far longer, so the client's timeout is what ends each try.
     pub fn impatient_context(&self) -> AppContext {
-        let ctx = AppContext::new(self.ctx.store.clone(), self.ctx.secrets.clone(), self.clock.clone())
+        self.impatient_context_on(self.ctx.store.clone())
+    }
+
+    /// [`TestEnv::impatient_context`] on another store (a client with a fault injected).
+    pub fn impatient_context_on(&self, store: Arc<dyn Store>) -> AppContext {
+        let ctx = AppContext::new(store, self.ctx.secrets.clone(), self.clock.clone())
             .with_retry(test_retry())
             .with_request_budget(Duration::from_secs(15));
         assert!(
@@ -696,7 +701,63 @@ impl Intercept for OpCounter {
     }
 }
 
+/// Fails the next `n` commits (the transactions that write an idempotency marker) before they
+/// reach DynamoDB, as a throttled or lost request would: the engine sees a store error.
+#[derive(Debug, Clone)]
+pub struct FailingCommits(Arc<AtomicUsize>);
+
+impl FailingCommits {
+    pub fn next(n: usize) -> FailingCommits {
+        FailingCommits(Arc::new(AtomicUsize::new(n)))
+    }
+
+    /// How many of the `n` are still to fail.
+    pub fn left(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for FailingCommits {
+    fn name(&self) -> &'static str {
+        "FailingCommits"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let req = ctx.request();
+        let is_commit = req.headers().get("x-amz-target") == Some("DynamoDB_20120810.TransactWriteItems")
+            && req
+                .body()
+                .bytes()
+                .is_some_and(|b| String::from_utf8_lossy(b).contains("\"SEEN#"));
+        if is_commit
+            && self
+                .0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err("injected: the commit did not reach DynamoDB".into());
+        }
+        Ok(())
+    }
+}
+
 impl TestEnv {
+    /// This test's table through a DynamoDB client with `interceptor` (emulator worlds only).
+    pub async fn store_with(&self, interceptor: impl Intercept + 'static) -> Arc<dyn Store> {
+        let sdk = emulator_sdk().await;
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(interceptor)
+                .build(),
+        );
+        Arc::new(DynamoStore::new(dynamo, self.table().to_owned()))
+    }
+
     /// A context on this test's table whose DynamoDB client counts requests per operation.
     pub async fn counted_function(&self, counter: &OpCounter) -> Arc<AppContext> {
         let sdk = emulator_sdk().await;

@@ -54,6 +54,9 @@ pub(super) fn due_after(ctx: &AppContext, now: DateTime<Utc>) -> DateTime<Utc> {
 /// outbox.
 const ABANDON_INLINE: Duration = Duration::from_secs(2);
 
+/// Tries at dropping the events held for a start given back ([`drop_held`]).
+const DROP_HELD_ATTEMPTS: u32 = 3;
+
 /// Writes of the outbox item that ends an abandoned provider conversation, before giving up
 /// (with the error logged): 6 attempts over about a second.
 const ABANDON_WRITE_ATTEMPTS: u32 = 6;
@@ -265,10 +268,17 @@ impl<'a> Starts<'a> {
         // records the start before the provider is called (no intent, no pending links), so a
         // crash before the commit leaves an orphan. `intent_for` then names none to the commit.
         if !cfg!(feature = "broken-no-intent") {
-            ctx.store
-                .put_start_intent(key, &intent, &links, expires)
-                .await
-                .map_err(StartFailure::Store)?;
+            match ctx.store.put_start_intent(key, &intent, &links, expires).await {
+                Ok(()) => {}
+                // A copy of this request sent at the same time got there first, at a provider
+                // where a second create would open a second conversation (found by the
+                // simulator, seed 7592): this copy does not create.
+                Err(StoreError::Duplicate) => {
+                    tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, "another copy of this request is opening the conversation: not created twice");
+                    return Err(StartFailure::Provider);
+                }
+                Err(e) => return Err(StartFailure::Store(e)),
+            }
         }
         let result = open_conversation(ctx, provider.as_ref(), key, start, known_id.is_some(), self.deadline).await;
         let outcome = match &result {
@@ -381,9 +391,45 @@ async fn settle_one(
     if !done {
         return;
     }
+    if settler == Settler::Command {
+        drop_held(ctx, key, intent).await;
+    }
     if let Err(e) = ctx.store.clear_start(key, intent, leftover).await {
         // The evaluator finds it after its due time and ends it again (ends are idempotent).
         tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
+    }
+}
+
+/// Drops the provider events held for a try that ends without its commit: they happened in a
+/// conversation given back (ended at the provider, the agent dismissed), so a retry of the
+/// request, which opens the conversation anew, must not apply them. Done before the intent
+/// goes, so a later retry's own held events are never among these (a copy of the request
+/// running at the same time shares this handover's intent, which this settle removes: it
+/// cannot commit either). A store failure is tried again, as a retry that found the event
+/// would apply it; what is still left, the evaluator drops after its due time, as it drops
+/// the held events of any start that ended uncommitted. Found by the soak: the stale join was
+/// applied to a retry that came before the evaluator, and not to one that came after.
+async fn drop_held(ctx: &AppContext, key: &SessionKey, intent: &StartIntent) {
+    for attempt in 1..=DROP_HELD_ATTEMPTS {
+        let mut failed = None;
+        match ctx.store.early_events(key).await {
+            Ok(held) => {
+                for event in held
+                    .iter()
+                    .filter(|e| e.handover_id == intent.handover_id && e.provider == intent.provider)
+                {
+                    if let Err(e) = ctx.store.drop_early(key, &event.provider, &event.event_id).await {
+                        failed = Some(e);
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+        let Some(e) = failed else { return };
+        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, attempt, error = %e, "events held for a start given back not dropped");
+        if attempt < DROP_HELD_ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+        }
     }
 }
 

@@ -303,10 +303,15 @@ impl SessionStore for MemoryStore {
         // A put replaces the item whole, but a try of a handover whose earlier try was
         // cancelled stays cancelled (DynamoStore's conditioned put).
         let mut intent = intent.clone();
-        intent.cancelled = p
+        let same = p
             .starts
             .get(&intent.provider)
-            .is_some_and(|old| old.handover_id == intent.handover_id && old.cancelled);
+            .filter(|old| old.handover_id == intent.handover_id);
+        // An intent whose conversation only the provider's answer names is put once (DynamoStore).
+        if intent.conversation_id.is_none() && same.is_some() {
+            return Err(StoreError::Duplicate);
+        }
+        intent.cancelled = same.is_some_and(|old| old.cancelled);
         p.starts.insert(intent.provider.clone(), intent);
         for (provider, conversation, _) in links {
             p.links.insert((provider.clone(), conversation.clone()), ());

@@ -375,7 +375,10 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<Option<ConversationLink>>;
     /// Records a start before the provider is called: its intent, and a pending link for each
     /// `(providerId, conversationId, handoverId)` known before the call, so early callbacks
-    /// find the session. One transaction.
+    /// find the session. One transaction. A try of a handover whose earlier try was cancelled
+    /// stays cancelled. An intent without a conversation id (only the provider's answer will
+    /// name it) is refused with [`StoreError::Duplicate`] when an intent of the same handover
+    /// is there: another copy of the request is creating the conversation, or did.
     async fn put_start_intent(
         &self,
         key: &SessionKey,

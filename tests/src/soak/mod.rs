@@ -159,6 +159,9 @@ pub struct Report {
     pub uncertain_released: u64,
     /// Joins posted before the start's answer that reached the bot.
     pub early_joins: usize,
+    /// Joins posted before the answer of a try that then did not commit: in a conversation
+    /// the service gave back, never applied (the retry's agent joins as any other).
+    pub early_given_back: u64,
     /// Start intents settled by the evaluator (left by a crash before the commit, or not
     /// removed because a store call failed).
     pub starts_settled: u64,
@@ -383,6 +386,10 @@ impl Report {
             self.uncertain_released.to_string(),
         );
         row("early joins that reached the bot", self.early_joins.to_string());
+        row(
+            "early joins in a conversation given back (not applied)",
+            self.early_given_back.to_string(),
+        );
         row(
             "start intents settled by the evaluator",
             self.starts_settled.to_string(),
@@ -1040,12 +1047,44 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
             }
         }
     }
-    // The early join belongs to the start that met the hook: when that start did not commit
-    // (its try outlived the client timeout and the retry failed, so the request was asked
-    // again), the join was for a conversation given back, and this handover's agent joins as
-    // any other.
+    // The early join belongs to the try that met the hook. When that try did not commit (its
+    // commit failed, or it outlived the client timeout and the request was asked again), the
+    // service ended its conversation at the desk: the join was for a conversation given back,
+    // it is never applied, and this handover's agent joins as any other. A retry of the same
+    // request has the same handover id, so the desk's record tells: the conversation ended
+    // (at once, or through the outbox a little later) while the session waits; otherwise the
+    // held join is applied (by the start's function, or by the evaluator).
     let hooked = desk.state.lock().unwrap().hooked.get(&hook_key).cloned();
-    let early = role == Role::EarlyJoin && hooked.as_deref() == Some(h.as_str());
+    let mut early = role == Role::EarlyJoin && hooked.as_deref() == Some(h.as_str());
+    if early {
+        let given_back = || {
+            desk.state
+                .lock()
+                .unwrap()
+                .accepted
+                .iter()
+                .any(|v| v["type"] == "conversation.ended" && v["conversationId"] == conv.as_str())
+        };
+        let mut waiting = true;
+        for _ in 0..100 {
+            let state = world.env.session(world.bot(model), &sid).await.map(|s| s.state);
+            waiting = state == Some(handover::domain::State::Waiting);
+            if !waiting || given_back() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if given_back() {
+            early = false;
+            let mut r = report.lock().unwrap();
+            r.early_given_back += 1;
+            if !waiting {
+                r.violation(format!(
+                    "{sid}: a join held for a conversation given back was applied to the retry"
+                ));
+            }
+        }
+    }
     if early {
         if !matches!(&hook_answer, Some((200, _))) {
             fail(format!(
@@ -1056,15 +1095,9 @@ async fn session(world: Arc<World>, n: usize, seed: u64, report: Arc<Mutex<Repor
         exp.early_answer = hook_answer.as_ref().map_or(Value::Null, |(_, a)| a.clone());
         // The start's function applies the held join after its commit; when it did not (it
         // died after the commit, or the step failed), the evaluator does after the held
-        // event's due time (one intent period: a few of the background runs). The agent's
-        // contact center goes on once its agent is in, as the script below assumes.
-        for _ in 0..100 {
-            let state = world.env.session(world.bot(model), &sid).await.map(|s| s.state);
-            if state != Some(handover::domain::State::Waiting) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // event's due time (one intent period: a few of the background runs), which the wait
+        // above allows for. The agent's contact center goes on once its agent is in, as the
+        // script below assumes.
         if model == Model::Zendesk {
             // SunCo's join is the agent's first message: it must reach the bot too.
             let first = format!("{hook_key}-early");

@@ -358,6 +358,74 @@ async fn started_at_desk(srv: &MockServer) -> String {
     }
 }
 
+/// A join held for a try that then failed (its commit met a store fault) belongs to a
+/// conversation the service gave back: the try's settle ended it at the contact center, so
+/// the agent was dismissed. The platform's retry opens the conversation anew and waits for an
+/// agent; the stale join is never applied to it. Before, the held join stayed and was applied
+/// to the retry if the retry came before the evaluator dropped it, and dropped if it came after
+/// (the soak's flaky "a user turn while agent answered waiting").
+#[tokio::test]
+async fn a_join_held_for_a_try_that_failed_is_not_applied_to_the_retry() {
+    // The emulator: the commit's failure comes from the DynamoDB client.
+    let env = TestEnv::new().await;
+    let (srv, bot) = slow_start_desk(&env, Duration::from_millis(1000)).await;
+    let failing = FailingCommits::next(1);
+    let first_fn = handover::app::AppContext::new(
+        env.store_with(failing.clone()).await,
+        env.ctx.secrets.clone(),
+        env.clock.clone(),
+    )
+    .with_retry(test_retry());
+    let body = serde_json::to_vec(&handover_request("e-open", "s-1")).unwrap();
+    let signed = env.signed(&bot.platform_secret, &body);
+    let open = bot_webhook::handle(&first_fn, env.request("POST", "/v1/bots/acme/events", &signed, &body));
+    let join_early = async {
+        let conversation = started_at_desk(&srv).await;
+        let join = json!({"id": "j-1", "type": "agent.joined", "conversationId": conversation,
+                          "agent": {"id": "a-1", "name": "Eva"}});
+        env.send_callback("acme", "desk", &bot.desk_secret, &join).await
+    };
+    let (first, (cb_status, cb_answer)) = tokio::join!(open, join_early);
+    let (status, answer) = response_json(first);
+    assert_eq!(failing.left(), 0, "the first try's commit met the fault");
+    assert!(status >= 500, "the first try failed: {status} {answer}");
+    assert_eq!((cb_status, &cb_answer["held"]), (200, &json!(1)), "{cb_answer}");
+    let desk_saw = |bodies: &[Value]| {
+        bodies
+            .iter()
+            .filter_map(|b| b["type"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        desk_saw(&bodies_at(&srv, "/desk").await),
+        ["conversation.started", "conversation.ended"],
+        "the failed try's conversation was ended at the contact center"
+    );
+
+    let (status, answer) = env
+        .send_event("acme", &bot.platform_secret, &handover_request("e-open", "s-1"))
+        .await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("opened")), "{answer}");
+    let session = env.session("acme", "s-1").await.unwrap();
+    assert_eq!(
+        session.state,
+        State::Waiting,
+        "the retry waits for an agent: the join was in the conversation given back"
+    );
+    assert!(of_type(&bodies_at(&srv, "/bot").await, "agent.joined").is_empty());
+    // Nothing is left for the evaluator to apply later either.
+    env.tick_minutes(5).await;
+    assert_eq!(env.session("acme", "s-1").await.unwrap().state, State::Waiting);
+    assert!(of_type(&bodies_at(&srv, "/bot").await, "agent.joined").is_empty());
+
+    // The agent joins the conversation opened by the retry: applied.
+    let join = json!({"id": "j-2", "type": "agent.joined", "conversationId": answer["handoverId"],
+                      "agent": {"id": "a-1", "name": "Eva"}});
+    let (status, _) = env.send_callback("acme", "desk", &bot.desk_secret, &join).await;
+    assert_eq!(status, 200);
+    assert_eq!(env.session("acme", "s-1").await.unwrap().state, State::Agent);
+}
+
 #[tokio::test]
 async fn an_agent_who_joins_before_the_contact_center_answers_the_start_reaches_the_bot() {
     let env = TestEnv::in_memory().await;

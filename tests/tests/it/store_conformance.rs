@@ -231,16 +231,17 @@ async fn a_cancelled_or_finished_start_refuses_its_commit(store: &impl Store) {
         None,
         "no start in flight"
     );
-    // Another try of the cancelled handover (a request retried after a failure) stays
-    // cancelled: its commit is refused as such.
+    // Another try of the cancelled handover (a request retried after a failure, at a provider
+    // whose conversation id is known before the call) stays cancelled: its commit is refused
+    // as such.
     let k2 = key("s2");
     store
-        .put_start_intent(&k2, &intent("h-5", None), &[], t0() + Duration::days(1))
+        .put_start_intent(&k2, &intent("h-5", Some("c-5")), &[], t0() + Duration::days(1))
         .await
         .unwrap();
     store.cancel_start(&k2).await.unwrap();
     store
-        .put_start_intent(&k2, &intent("h-5", None), &[], t0() + Duration::days(1))
+        .put_start_intent(&k2, &intent("h-5", Some("c-5")), &[], t0() + Duration::days(1))
         .await
         .unwrap();
     assert!(
@@ -318,6 +319,37 @@ async fn clearing_a_start_removes_only_its_own_pending_links(store: &impl Store)
         .await
         .unwrap();
     assert!(store.start_intents(&k).await.unwrap().is_empty());
+}
+
+/// Where only the provider's answer names the conversation, one copy of a request puts the
+/// intent: a second copy of the same handover is refused, another handover takes the slot.
+async fn an_intent_named_only_by_the_answer_is_put_once_per_handover(store: &impl Store) {
+    let k = key("s1");
+    let until = t0() + Duration::days(1);
+    store
+        .put_start_intent(&k, &intent("h-1", None), &[], until)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_start_intent(&k, &intent("h-1", None), &[], until).await,
+        Err(StoreError::Duplicate)
+    ));
+    // With the id known before the call, a retry puts it again (the create is idempotent).
+    store
+        .put_start_intent(&k, &intent("h-2", Some("c-2")), &[], until)
+        .await
+        .unwrap();
+    store
+        .put_start_intent(&k, &intent("h-2", Some("c-2")), &[], until)
+        .await
+        .unwrap();
+    store
+        .put_start_intent(&k, &intent("h-3", None), &[], until)
+        .await
+        .unwrap();
+    let kept = store.start_intents(&k).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].handover_id, "h-3");
 }
 
 /// An unresolved start's intent stays, marked, without its pending links: the record that its
@@ -681,6 +713,7 @@ conformance!(
     a_cancelled_or_finished_start_refuses_its_commit,
     clearing_a_start_removes_only_its_own_pending_links,
     an_unresolved_start_is_kept_marked_and_no_cancel_takes_it,
+    an_intent_named_only_by_the_answer_is_put_once_per_handover,
     held_events_read_back_in_key_order,
     a_held_event_is_due_at_its_time_until_dropped,
     the_outbox_lease_is_held_by_one_deliverer,

@@ -230,14 +230,20 @@ impl crate::store::SessionStore for DynamoStore {
             link_items.extend(self.link_items(key, (provider, conversation, handover), expires_at, true));
         }
         let values = HashMap::from([(":h".to_owned(), s(&intent.handover_id))]);
-        let names = HashMap::from([
-            ("#h".to_owned(), "handoverId".to_owned()),
-            ("#c".to_owned(), "cancelled".to_owned()),
-        ]);
+        let mut names = HashMap::from([("#h".to_owned(), "handoverId".to_owned())]);
+        // Where only the provider's answer names the conversation, one copy of a request
+        // creates it: an intent of this very handover means another copy is at it (or was).
+        let exclusive = intent.conversation_id.is_none();
+        let condition = if exclusive {
+            "attribute_not_exists(#h) OR #h <> :h"
+        } else {
+            names.insert("#c".to_owned(), "cancelled".to_owned());
+            "attribute_not_exists(#h) OR #h <> :h OR attribute_not_exists(#c)"
+        };
         let guarded = Put::builder()
             .table_name(&self.table)
             .set_item(Some(record.clone()))
-            .condition_expression("attribute_not_exists(#h) OR #h <> :h OR attribute_not_exists(#c)")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
@@ -260,6 +266,9 @@ impl crate::store::SessionStore for DynamoStore {
                 );
                 if !refused {
                     return Err(backend(e));
+                }
+                if exclusive {
+                    return Err(StoreError::Duplicate);
                 }
                 true
             }
