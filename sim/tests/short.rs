@@ -45,3 +45,16 @@ fn a_seed_replays_exactly_and_another_seed_differs() {
     assert_eq!(a.violations, b.violations);
     assert_ne!(a.fingerprint, c.fingerprint, "another seed, another run");
 }
+
+#[test]
+fn the_findings_of_full_runs_stay_fixed() {
+    let options = Options::default();
+    let broken: Vec<String> = handover_sim::known::FIXED_IN_FULL_RUNS
+        .iter()
+        .filter_map(|(seed, finding)| {
+            let outcome = run(*seed, &options);
+            (!outcome.violations.is_empty()).then(|| format!("seed {seed} ({finding}): {}", outcome.violations[0]))
+        })
+        .collect();
+    assert!(broken.is_empty(), "fixed findings broken again:\n{}", broken.join("\n"));
+}

@@ -33,6 +33,10 @@ pub struct Opened {
     /// decision's `through_seq` when the conversation was opened for an earlier decision that
     /// lost a race: the entries in between are then sent as a catch-up.
     pub through_seq: u64,
+    /// Only the provider's answer named the conversation (Help Scout, a new Intercom
+    /// conversation): what happened in it before that answer reached us (an agent assigned
+    /// at once) could not be reported to us, so it is read back ([`ProviderOp::ReadBack`]).
+    pub named_by_answer: bool,
 }
 
 /// An operation on the provider's side of the conversation.
@@ -51,6 +55,12 @@ pub enum ProviderOp {
     /// out): written by the shell, never by the core, so no conversation is left orphaned.
     #[serde(rename_all = "camelCase")]
     Abandon { conversation_id: String },
+    /// Read what the conversation holds so far and apply it like callbacks under the
+    /// provider's own event ids (a callback of the same event later is a repeat): the events
+    /// of a conversation the provider named only in its answer, which happened before that
+    /// answer. An outbox item, so it is done even if the function stops after the commit.
+    #[serde(rename_all = "camelCase")]
+    ReadBack { conversation_id: String },
     /// Close the provider's conversation (user cancel, timeouts), so none is left orphaned, or,
     /// with `keep_as_ticket`, leave it open for an agent to answer later.
     #[serde(rename_all = "camelCase")]

@@ -158,6 +158,11 @@ fn opening<'b>(decision: Decision, bot: &'b Bot, opened: &Opened, now: DateTime<
             },
         );
     }
+    if opened.named_by_answer && d.session.handover.as_ref().is_some_and(|h| h.id == start.handover.id) {
+        d.send_provider(ProviderOp::ReadBack {
+            conversation_id: opened.conversation_id.clone(),
+        });
+    }
     if bot.traits(&start.provider).joins_at_start {
         d.join(Agent {
             id: start.provider.clone(),

@@ -380,9 +380,6 @@ async fn decide_and_commit(
                 let mut follow_ups = pass.follow_ups;
                 if let Some(s) = &recorded {
                     follow_ups.extend(after_start(ctx, key, s, starts.cancelled()).await);
-                    if let Some(opened) = starts.opened_by(s) {
-                        follow_ups.extend(created_so_far(bot, key, s, &opened).await);
-                    }
                 }
                 let applied = Applied {
                     body,
@@ -444,47 +441,6 @@ async fn after_start(ctx: &AppContext, key: &SessionKey, start: &Start, cancelle
             .collect(),
         Err(e) => {
             tracing::warn!(bot_id = %key.bot_id, error = %e, "events held for the start unreadable; the provider's next event applies");
-            Vec::new()
-        }
-    }
-}
-
-/// A provider that names its conversations only in its answer (Help Scout, a new Intercom
-/// conversation) may report what happens in it before that answer reaches us (an agent
-/// assigned by a workflow at once): such a callback finds no link, not even a pending one,
-/// and is acknowledged as unknown. So once the start commits, what the conversation holds so
-/// far is read back from the provider, once, and applied like callbacks under the provider's
-/// own event ids (a callback of the same event later is a repeat). Found by the simulator
-/// (docs/reliability.md, "What the simulator found").
-async fn created_so_far(
-    bot: &LoadedBot,
-    key: &SessionKey,
-    start: &Start,
-    opened: &crate::domain::Opened,
-) -> Vec<FollowUp> {
-    let Ok(provider) = bot.provider(&start.provider).await else {
-        return Vec::new();
-    };
-    if provider.uncertain_start_id(&start.handover).is_some() {
-        return Vec::new();
-    }
-    // A read that fails is tried twice more: there is no later moment that would read it.
-    let mut read = provider.fetch_events(&opened.conversation_id).await;
-    for pause_ms in [100, 400] {
-        if read.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-        read = provider.fetch_events(&opened.conversation_id).await;
-    }
-    match read {
-        Ok(events) => events
-            .into_iter()
-            .filter(|e| e.conversation_id == opened.conversation_id)
-            .map(|e| super::provider_events::follow_up(key, &start.provider, &start.handover.id, e))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(bot_id = %key.bot_id, provider = %start.provider, error = %e, "events before the start's answer unreadable; the provider's next event applies");
             Vec::new()
         }
     }

@@ -64,12 +64,20 @@ pub enum Lane {
     Bot,
     /// One lane per handover: its provider conversation.
     Provider(String),
+    /// A handover's read-back of its created conversation: it orders nothing, and a provider
+    /// that fails to answer it must not hold the turns to the agent.
+    ReadBack(String),
 }
 
 impl Lane {
     pub fn of(effect: &Effect) -> Lane {
         match effect {
             Effect::Bot { .. } => Lane::Bot,
+            Effect::Provider {
+                handover_id,
+                op: ProviderOp::ReadBack { .. },
+                ..
+            } => Lane::ReadBack(handover_id.clone()),
             Effect::Provider { handover_id, .. } => Lane::Provider(handover_id.clone()),
         }
     }
@@ -180,13 +188,15 @@ async fn run(
             ctx.health.record(&item.key.bot_id, provider, result.is_ok(), now).await;
         }
         match result {
-            Ok(()) => {
+            Ok(follow_ups) => {
+                pass.follow_ups.extend(follow_ups);
                 if let Err(e) = ctx.store.outbox_delivered(&item).await {
                     // Delivered but not marked: it will be sent again; receivers dedupe on id.
                     tracing::warn!(error = %e, item = %item.id, "delivered item not removed");
                 }
                 ctx.record(&metrics::delivery(&item, metrics::Delivery::Delivered));
-                if let Some(committed) = item.committed_at {
+                // A read-back relays nothing: it is not a relay's latency.
+                if let Some(committed) = item.committed_at.filter(|_| !matches!(lane, Lane::ReadBack(_))) {
                     ctx.record(&metrics::relay_latency(&item, ctx.clock.now() - committed));
                 }
                 pass.delivered += 1;
@@ -313,12 +323,13 @@ async fn conversation(
     })
 }
 
+/// Delivers one item. Returns the inputs its answer brings (a read-back's events).
 async fn attempt(
     ctx: &AppContext,
     bot: &LoadedBot,
     item: &OutboxItem,
     known: Option<&Session>,
-) -> Result<(), DeliveryError> {
+) -> Result<Vec<FollowUp>, DeliveryError> {
     let setup = |e: super::ApiError| DeliveryError::retryable(e.message);
     match &item.effect {
         Effect::Bot {
@@ -327,8 +338,12 @@ async fn attempt(
             context,
         } => {
             let platform = bot.platform().await.map_err(setup)?;
-            platform.deliver(&item.id, &item.key, handover_id, event, context).await
+            platform
+                .deliver(&item.id, &item.key, handover_id, event, context)
+                .await
+                .map(|()| Vec::new())
         }
+
         Effect::Provider {
             provider,
             handover_id,
@@ -336,7 +351,15 @@ async fn attempt(
             op,
         } => {
             let p = bot.provider(provider).await.map_err(setup)?;
-            match op {
+            let done = match op {
+                ProviderOp::ReadBack { conversation_id } => {
+                    let events = p.fetch_events(conversation_id).await?;
+                    return Ok(events
+                        .into_iter()
+                        .filter(|e| e.conversation_id == *conversation_id)
+                        .map(|e| super::provider_events::follow_up(&item.key, provider, handover_id, e))
+                        .collect());
+                }
                 ProviderOp::Mirror { entry } => {
                     let conv = conversation(ctx, &item.key, handover_id, conversation_id.as_ref(), known).await?;
                     p.send_message(&item.id, &conv, entry).await
@@ -367,7 +390,7 @@ async fn attempt(
                     // `broken-4xx-one-sided`: before the fix a provider failure ended the
                     // handover for the bot only; the provider's conversation was not ended.
                     if cfg!(feature = "broken-4xx-one-sided") && *reason == crate::domain::EndReason::ProviderError {
-                        return Ok(());
+                        return Ok(Vec::new());
                     }
                     let conv = conversation(ctx, &item.key, handover_id, conversation_id.as_ref(), known).await?;
                     if *keep_as_ticket {
@@ -376,7 +399,8 @@ async fn attempt(
                         p.end(&item.id, &conv, *reason).await
                     }
                 }
-            }
+            };
+            done.map(|()| Vec::new())
         }
     }
 }

@@ -146,17 +146,6 @@ impl<'a> Starts<'a> {
         }
     }
 
-    /// The conversation the latest try of `start` opened (committed or not).
-    pub(super) fn opened_by(&self, start: &Start) -> Option<Opened> {
-        match self.find(start) {
-            Some(Tried {
-                outcome: Outcome::Opened(o),
-                ..
-            }) => Some(o.clone()),
-            _ => None,
-        }
-    }
-
     /// What the commit of `start` does with its intent.
     pub(super) fn intent_for(&self, start: &Start) -> Option<(&str, &str, IntentCheck)> {
         if cfg!(feature = "broken-no-intent") {
@@ -241,6 +230,7 @@ impl<'a> Starts<'a> {
             let opened = Opened {
                 conversation_id,
                 through_seq: earlier.through_seq,
+                named_by_answer: true,
             };
             self.tried.push(Tried {
                 intent: earlier.clone(),
@@ -293,6 +283,7 @@ impl<'a> Starts<'a> {
                 Outcome::Opened(Opened {
                     conversation_id: conversation_id.clone(),
                     through_seq: start.through_seq,
+                    named_by_answer: known_id.is_none(),
                 })
             }
             Err(e) => {
@@ -474,6 +465,8 @@ fn left_behind(intent: &StartIntent) -> Outcome {
         Some(id) => Outcome::Opened(Opened {
             conversation_id: id.clone(),
             through_seq: intent.through_seq,
+            // Only its id matters to a settle.
+            named_by_answer: false,
         }),
         None => Outcome::Unknown,
     }

@@ -63,6 +63,7 @@ impl World {
                 let opened = Opened {
                     conversation_id: format!("conv-{}", start.handover.id),
                     through_seq: start.through_seq,
+                    named_by_answer: false,
                 };
                 started(d.clone(), &self.bot, &opened, self.now).session
             }
@@ -694,6 +695,7 @@ fn a_conversation_opened_for_an_earlier_decision_catches_up_on_the_turns_in_betw
     let opened = Opened {
         conversation_id: "h-9".into(),
         through_seq: 0,
+        named_by_answer: false,
     };
     let committed = started(d, &w.bot, &opened, w.now);
     assert!(committed.start.is_none());
@@ -708,6 +710,40 @@ fn a_conversation_opened_for_an_earlier_decision_catches_up_on_the_turns_in_betw
         committed.session.handover.as_ref().unwrap().provider_conversation_id,
         None,
         "the provider kept our id"
+    );
+}
+
+#[test]
+fn a_conversation_named_only_by_the_providers_answer_is_read_back_through_the_outbox() {
+    let w = World::new(bot(""));
+    let d = decide(
+        &w.session,
+        &Input::new(Event::HandoverRequested(request())),
+        &w.bot,
+        &w.conditions,
+        w.now,
+        "h-9",
+    )
+    .unwrap();
+    let start = d.start.clone().unwrap();
+    let opened = |named_by_answer| Opened {
+        conversation_id: "4321".into(),
+        through_seq: start.through_seq,
+        named_by_answer,
+    };
+    let created = started(d.clone(), &w.bot, &opened(true), w.now);
+    assert_eq!(
+        provider_ops(&created)[..],
+        [&ProviderOp::ReadBack {
+            conversation_id: "4321".into()
+        }],
+        "what happened before the answer is read back, durably, with the commit"
+    );
+    assert_eq!(created.session.outbox_seq, created.effects.len() as u64);
+    let known = started(d, &w.bot, &opened(false), w.now);
+    assert!(
+        provider_ops(&known).is_empty(),
+        "an id known before the call needs no read-back"
     );
 }
 
@@ -739,7 +775,7 @@ proptest! {
         let d = decide(&w.session, &Input::new(Event::HandoverRequested(request())), &w.bot, &w.conditions, w.now, "h-1").unwrap();
         let start = d.start.clone().unwrap();
         prop_assert_eq!(start.through_seq, turns);
-        let opened = Opened { conversation_id: "c-1".into(), through_seq: turns.saturating_sub(behind) };
+        let opened = Opened { conversation_id: "c-1".into(), through_seq: turns.saturating_sub(behind), named_by_answer: false };
         let committed = started(d.clone(), &w.bot, &opened, w.now);
         let traits = crate::providers::traits(w.bot.config.providers[0].kind);
         prop_assert!(committed.start.is_none());

@@ -510,6 +510,7 @@ fn handover_waiting_carries_the_position_only_when_known() {
     let opened = Opened {
         conversation_id: "conv-1".into(),
         through_seq: start.through_seq,
+        named_by_answer: false,
     };
     let waiting = started(requested, &bot, &opened, now).session;
     let nudge = |position: Option<u32>| {

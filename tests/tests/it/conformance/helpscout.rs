@@ -91,6 +91,15 @@ impl Backend for HelpScout {
             .respond_with(ResponseTemplate::new(200).set_body_json(conversation("4321", "active", vec![])))
             .mount(api)
             .await;
+        // The read-back after a create: the threads so far (none: nobody has answered yet).
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v2/conversations/\d+/threads$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "_embedded": {"threads": []},
+                "page": {"size": 25, "totalElements": 0, "totalPages": 0, "number": 1}
+            })))
+            .mount(api)
+            .await;
         Mock::given(method("POST"))
             .and(path_regex(r"^/v2/conversations/\d+/(customer|notes)$"))
             .respond_with(ResponseTemplate::new(201).insert_header("resource-id", "9100"))
