@@ -651,11 +651,7 @@ impl TestEnv {
     /// be), whose AWS clients report to `recorder`.
     pub async fn other_function(&self, recorder: &ActionRecorder) -> Arc<AppContext> {
         let sdk = emulator_sdk().await;
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(recorder.clone())
-                .build(),
-        );
+        let dynamo = dynamo_with(&sdk, recorder.clone());
         let secrets = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&sdk)
                 .interceptor(recorder.clone())
@@ -749,26 +745,26 @@ impl Intercept for FailingCommits {
 impl TestEnv {
     /// This test's table through a DynamoDB client with `interceptor` (emulator worlds only).
     pub async fn store_with(&self, interceptor: impl Intercept + 'static) -> Arc<dyn Store> {
-        let sdk = emulator_sdk().await;
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(interceptor)
-                .build(),
-        );
+        let dynamo = dynamo_with(&emulator_sdk().await, interceptor);
         Arc::new(DynamoStore::new(dynamo, self.table().to_owned()))
     }
 
     /// A context on this test's table whose DynamoDB client counts requests per operation.
     pub async fn counted_function(&self, counter: &OpCounter) -> Arc<AppContext> {
         let sdk = emulator_sdk().await;
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
+        let dynamo = dynamo_with(&sdk, counter.clone());
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         self.context_on(dynamo, secrets)
     }
+}
+
+/// A DynamoDB client on the emulator whose requests pass through `interceptor`.
+fn dynamo_with(sdk: &aws_config::SdkConfig, interceptor: impl Intercept + 'static) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(interceptor)
+            .build(),
+    )
 }
 
 /// The requests a mock server received with this method and path, in order.

@@ -353,10 +353,28 @@ async fn attempt(
             let p = bot.provider(provider).await.map_err(setup)?;
             let done = match op {
                 ProviderOp::ReadBack { conversation_id } => {
-                    let events = p.fetch_events(conversation_id).await?;
-                    return Ok(events
+                    let events: Vec<_> = p
+                        .fetch_events(conversation_id)
+                        .await?
                         .into_iter()
                         .filter(|e| e.conversation_id == *conversation_id)
+                        .collect();
+                    // Held before the item counts as delivered, as a callback for a start in
+                    // flight is: should the follow-ups die with this function, the evaluator
+                    // applies the held events at their due time (found by the simulator: a
+                    // crash between this delivery and its follow-ups lost the join).
+                    let now = ctx.clock.now();
+                    let expires = now + chrono::Duration::days(i64::from(bot.config.retention_days));
+                    for e in &events {
+                        let held =
+                            super::provider_events::early(e, provider, handover_id, super::start::due_after(ctx, now));
+                        ctx.store
+                            .hold_early(&item.key, &held, expires)
+                            .await
+                            .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+                    }
+                    return Ok(events
+                        .into_iter()
                         .map(|e| super::provider_events::follow_up(&item.key, provider, handover_id, e))
                         .collect());
                 }
