@@ -38,7 +38,20 @@ pub const FIXED_IN_FULL_RUNS: &[(u64, &str)] = &[
     ),
     (53947, "an early join at a created-id provider not read back"),
     (58437, "an early join at a created-id provider not read back"),
-    (24362, "a read-back's events lost with its function (crash before the follow-ups)"),
-    (42617, "a read-back's events lost with its function (crash before the follow-ups)"),
-    (50352, "a read-back's events lost with its function (crash before the follow-ups)"),
+    (
+        24362,
+        "a read-back's events lost with its function (crash before the follow-ups)",
+    ),
+    (
+        42617,
+        "a read-back's events lost with its function (crash before the follow-ups)",
+    ),
+    (
+        50352,
+        "a read-back's events lost with its function (crash before the follow-ups)",
+    ),
+    (
+        42121,
+        "a cancel marked a refused start's intent left by a failed removal, not the next start",
+    ),
 ];

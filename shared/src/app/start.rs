@@ -385,11 +385,24 @@ async fn settle_one(
     if settler == Settler::Command {
         drop_held(ctx, key, intent).await;
     }
-    if let Err(e) = ctx.store.clear_start(key, intent, leftover).await {
-        // The evaluator finds it after its due time and ends it again (ends are idempotent).
-        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
+    // Tried again on a store failure: until its due time, an intent left over looks like a
+    // start in flight, and a cancel meant for the session's next start would mark it instead
+    // (found by the simulator, seed 42121: the cancel was answered for the refused start, and
+    // the next one opened).
+    for attempt in 1..=CLEAR_ATTEMPTS {
+        match ctx.store.clear_start(key, intent, leftover).await {
+            Ok(()) => return,
+            // The evaluator finds it after its due time and ends it again (ends are idempotent).
+            Err(e) if attempt == CLEAR_ATTEMPTS => {
+                tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await,
+        }
     }
 }
+
+/// Tries at removing a settled start's intent ([`settle_one`]).
+const CLEAR_ATTEMPTS: u32 = 3;
 
 /// Drops the provider events held for a try that ends without its commit: they happened in a
 /// conversation given back (ended at the provider, the agent dismissed), so a retry of the
