@@ -54,4 +54,8 @@ pub const FIXED_IN_FULL_RUNS: &[(u64, &str)] = &[
         42121,
         "a cancel marked a refused start's intent left by a failed removal, not the next start",
     ),
+    (
+        58995,
+        "a refused copy of a request removed the intent of the copy that opened, then died",
+    ),
 ];

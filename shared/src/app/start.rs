@@ -242,6 +242,7 @@ impl<'a> Starts<'a> {
         let intent = StartIntent {
             handover_id: handover_id.clone(),
             provider: start.provider.clone(),
+            try_id: uuid::Uuid::new_v4().simple().to_string(),
             conversation_id: known_id.clone(),
             through_seq: start.through_seq,
             started_at: now,

@@ -370,6 +370,13 @@ impl SessionStore for MemoryStore {
 
     async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()> {
         let mut t = self.tables();
+        if t.sessions
+            .get(key)
+            .and_then(|p| p.starts.get(&intent.provider))
+            .is_some_and(|kept| super::another_copy(kept, intent))
+        {
+            return Ok(());
+        }
         let mut ids = vec![intent.handover_id.clone()];
         ids.extend(
             intent

@@ -178,6 +178,13 @@ pub struct ConversationLink {
 pub struct StartIntent {
     pub handover_id: String,
     pub provider: String,
+    /// This try's own id (random). Two copies of one request share the handover id and the
+    /// intent's slot; a settle removes or marks only the intent its own try wrote, never the
+    /// other copy's (found by the simulator, seed 58995: a refused copy removed the intent of a
+    /// copy that had opened the conversation and then died, which left it open). Empty on
+    /// intents written before it existed: those match any try.
+    #[serde(default)]
+    pub try_id: String,
     /// The id the provider knows the conversation by: known before the call
     /// (`Provider::uncertain_start_id`), or recorded from the provider's answer before the
     /// commit. `None` while only the provider knows it.
@@ -195,6 +202,15 @@ pub struct StartIntent {
     /// request does not create a second conversation ([`StartLeftover::Unresolved`]).
     #[serde(default)]
     pub unresolved: bool,
+}
+
+/// Whether `stored` is another try of `mine`'s handover at the same provider (a copy of the
+/// request sent at the same time): [`SessionStore::clear_start`] leaves it alone.
+pub(crate) fn another_copy(stored: &StartIntent, mine: &StartIntent) -> bool {
+    stored.provider == mine.provider
+        && stored.handover_id == mine.handover_id
+        && !stored.try_id.is_empty()
+        && stored.try_id != mine.try_id
 }
 
 /// What [`SessionStore::clear_start`] leaves of a start that ended without its commit. The

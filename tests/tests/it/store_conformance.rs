@@ -70,6 +70,7 @@ fn intent(handover: &str, conversation: Option<&str>) -> StartIntent {
     StartIntent {
         handover_id: handover.into(),
         provider: "desk".into(),
+        try_id: format!("try-{handover}"),
         conversation_id: conversation.map(str::to_owned),
         through_seq: 1,
         started_at: t0(),
@@ -278,12 +279,27 @@ async fn clearing_a_start_removes_only_its_own_pending_links(store: &impl Store)
         )
         .await
         .unwrap();
-    // Another start's intent is not ours to clear.
+    // Another start's intent is not ours to clear, nor another try's of the same handover (a
+    // copy of the request sent at the same time).
     store
         .clear_start(&k, &intent("h-other", Some("c-1")), StartLeftover::Nothing)
         .await
         .unwrap();
-    assert_eq!(store.start_intents(&k).await.unwrap().len(), 1);
+    let other_copy = StartIntent {
+        try_id: "try-of-the-other-copy".into(),
+        ..intent("h-1", Some("c-1"))
+    };
+    store
+        .clear_start(&k, &other_copy, StartLeftover::Nothing)
+        .await
+        .unwrap();
+    store
+        .clear_start(&k, &other_copy, StartLeftover::Unresolved)
+        .await
+        .unwrap();
+    let kept = store.start_intents(&k).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(!kept[0].unresolved);
     assert!(store.find_conversation(BOT, "desk", "c-1").await.unwrap().is_some());
     store
         .clear_start(&k, &intent("h-1", Some("c-1")), StartLeftover::Nothing)

@@ -222,6 +222,9 @@ impl crate::store::SessionStore for DynamoStore {
         if let Some(conv) = &intent.conversation_id {
             record.insert("conversationId".into(), s(conv));
         }
+        if !intent.try_id.is_empty() {
+            record.insert("tryId".into(), s(&intent.try_id));
+        }
         // A try of a handover whose earlier try was cancelled stays cancelled: the put is
         // conditioned on there being no cancelled intent of this very handover, and made again
         // with the flag when there is one (a retried request must not clear a user's cancel).
@@ -351,6 +354,16 @@ impl crate::store::SessionStore for DynamoStore {
     }
 
     async fn clear_start(&self, key: &SessionKey, intent: &StartIntent, leftover: StartLeftover) -> StoreResult<()> {
+        // Another copy's try of the same handover holds the slot: its intent and the pending
+        // links it shares are its own to settle.
+        if self
+            .start_intents(key)
+            .await?
+            .iter()
+            .any(|i| crate::store::another_copy(i, intent))
+        {
+            return Ok(());
+        }
         // The pending links first: once the intent is gone nothing else names them. Only a
         // link still pending for this very handover goes (a commit made it final otherwise).
         let mut ids = vec![intent.handover_id.clone()];
@@ -386,11 +399,16 @@ impl crate::store::SessionStore for DynamoStore {
                     .map_err(backend)?;
             }
         }
+        // Only this try's intent (or one written before tries had ids).
         let names = |extra: Option<(&str, &str)>| {
-            let mut names = HashMap::from([("#h".to_owned(), "handoverId".to_owned())]);
+            let mut names = HashMap::from([
+                ("#h".to_owned(), "handoverId".to_owned()),
+                ("#t".to_owned(), "tryId".to_owned()),
+            ]);
             names.extend(extra.map(|(k, v)| (k.to_owned(), v.to_owned())));
             Some(names)
         };
+        let ours = "#h = :h AND (attribute_not_exists(#t) OR #t = :t)";
         let r = match leftover {
             StartLeftover::Unresolved => conditional(
                 self.client
@@ -398,11 +416,12 @@ impl crate::store::SessionStore for DynamoStore {
                     .table_name(&self.table)
                     .key("pk", s(session_pk(key)))
                     .key("sk", s(start_sk(&intent.provider)))
-                    .update_expression("SET #u = :t")
-                    .condition_expression("#h = :h")
+                    .update_expression("SET #u = :true")
+                    .condition_expression(ours)
                     .set_expression_attribute_names(names(Some(("#u", "unresolved"))))
-                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .expression_attribute_values(":h", s(&intent.handover_id))
+                    .expression_attribute_values(":t", s(&intent.try_id))
                     .send()
                     .await
                     .map(drop),
@@ -414,14 +433,15 @@ impl crate::store::SessionStore for DynamoStore {
                     .key("pk", s(session_pk(key)))
                     .key("sk", s(start_sk(&intent.provider)))
                     .condition_expression(if leftover == StartLeftover::IfCancelled {
-                        "#h = :h AND attribute_not_exists(#c)"
+                        format!("{ours} AND attribute_not_exists(#c)")
                     } else {
-                        "#h = :h"
+                        ours.to_owned()
                     })
                     .set_expression_attribute_names(names(
                         (leftover == StartLeftover::IfCancelled).then_some(("#c", "cancelled")),
                     ))
                     .expression_attribute_values(":h", s(&intent.handover_id))
+                    .expression_attribute_values(":t", s(&intent.try_id))
                     .send()
                     .await
                     .map(drop),
