@@ -58,4 +58,12 @@ pub const FIXED_IN_FULL_RUNS: &[(u64, &str)] = &[
         58995,
         "a refused copy of a request removed the intent of the copy that opened, then died",
     ),
+    (
+        24692,
+        "a copy of a request created again after the other copy committed",
+    ),
+    (
+        110332,
+        "a copy of a request created again after the other copy committed",
+    ),
 ];

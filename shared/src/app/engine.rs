@@ -193,7 +193,7 @@ pub async fn drive(ctx: &AppContext, bot: &LoadedBot, follow_ups: Vec<FollowUp>)
 /// whichever way that is ([`Starts::settle`], the start protocol's one exit).
 async fn step(ctx: &AppContext, bot: &LoadedBot, cmd: &Command) -> Result<(Applied, Vec<FollowUp>), EngineError> {
     let deadline = cmd.deadline.unwrap_or_else(|| Instant::now() + ctx.request_budget);
-    let mut starts = Starts::new(ctx, bot, &cmd.key, deadline);
+    let mut starts = Starts::new(ctx, bot, &cmd.key, cmd.idempotency.as_ref(), deadline);
     let result = decide_and_commit(ctx, bot, cmd, &mut starts).await;
     starts.settle().await;
     result
@@ -292,6 +292,9 @@ async fn decide_and_commit(
                     match starts.open(&start, now).await {
                         Ok(opened) => started_as(starts, decision, bot, &opened, now),
                         Err(StartFailure::Store(e)) => return Err(e.into()),
+                        Err(StartFailure::Repeat) => {
+                            return repeated(ctx, key, idem).await.map(|a| (a, Vec::new()));
+                        }
                         Err(StartFailure::Provider) => {
                             failed.insert(start.provider);
                             continue;

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::bots::LoadedBot;
+use super::command::Idempotency;
 use super::context::AppContext;
 use crate::delivery::DeliveryError;
 use crate::domain::{EndReason, Opened, Start};
@@ -88,6 +89,9 @@ pub(super) enum StartFailure {
     Store(StoreError),
     /// The provider did not open it (or may have, without telling): fail over.
     Provider,
+    /// Another copy of this request committed its answer meanwhile: nothing was sent, and
+    /// the stored answer is this copy's.
+    Repeat,
 }
 
 /// The starts of one command. Dropping it without [`Starts::settle`] is what a crash does;
@@ -96,6 +100,8 @@ pub(super) struct Starts<'a> {
     ctx: &'a AppContext,
     bot: &'a LoadedBot,
     key: &'a SessionKey,
+    /// The command's idempotency marker, read again once the intent is written.
+    idem: Option<&'a Idempotency>,
     deadline: Instant,
     tried: Vec<Tried>,
     cancel_seen: bool,
@@ -104,11 +110,18 @@ pub(super) struct Starts<'a> {
 }
 
 impl<'a> Starts<'a> {
-    pub(super) fn new(ctx: &'a AppContext, bot: &'a LoadedBot, key: &'a SessionKey, deadline: Instant) -> Self {
+    pub(super) fn new(
+        ctx: &'a AppContext,
+        bot: &'a LoadedBot,
+        key: &'a SessionKey,
+        idem: Option<&'a Idempotency>,
+        deadline: Instant,
+    ) -> Self {
         Starts {
             ctx,
             bot,
             key,
+            idem,
             deadline,
             tried: Vec::new(),
             cancel_seen: false,
@@ -269,6 +282,25 @@ impl<'a> Starts<'a> {
                     return Err(StartFailure::Provider);
                 }
                 Err(e) => return Err(StartFailure::Store(e)),
+            }
+            // Where a second create would open a second conversation: a copy of this request
+            // that committed after this one's check for a stored answer, and so before this
+            // intent was written, has its answer stored now (its commit consumed its intent
+            // with it, which is why this put went through). Found by the simulator (seeds
+            // 24692, 110332, 122352, 148902, 157167 of a full run).
+            if known_id.is_none()
+                && let Some(i) = self.idem
+                && ctx
+                    .store
+                    .seen(key, &i.scope, &i.event_id)
+                    .await
+                    .map_err(StartFailure::Store)?
+                    .is_some()
+            {
+                if let Err(e) = ctx.store.clear_start(key, &intent, StartLeftover::Nothing).await {
+                    tracing::warn!(bot_id = %key.bot_id, error = %e, "start intent of a repeat not removed; the evaluator removes it");
+                }
+                return Err(StartFailure::Repeat);
             }
         }
         let result = open_conversation(ctx, provider.as_ref(), key, start, known_id.is_some(), self.deadline).await;
