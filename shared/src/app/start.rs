@@ -422,20 +422,40 @@ async fn settle_one(
     // start in flight, and a cancel meant for the session's next start would mark it instead
     // (found by the simulator, seed 42121: the cancel was answered for the refused start, and
     // the next one opened).
-    for attempt in 1..=CLEAR_ATTEMPTS {
-        match ctx.store.clear_start(key, intent, leftover).await {
-            Ok(()) => return,
-            // The evaluator finds it after its due time and ends it again (ends are idempotent).
-            Err(e) if attempt == CLEAR_ATTEMPTS => {
-                tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await,
-        }
+    let cleared = with_retries(CLEAR_ATTEMPTS, "removing a settled start's intent", || {
+        ctx.store.clear_start(key, intent, leftover)
+    })
+    .await;
+    if let Err(e) = cleared {
+        // The evaluator finds it after its due time and ends it again (ends are idempotent).
+        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "start intent not removed; the evaluator finishes it");
     }
 }
 
 /// Tries at removing a settled start's intent ([`settle_one`]).
 const CLEAR_ATTEMPTS: u32 = 3;
+
+/// Runs a store step of the start protocol up to `attempts` times, pausing 50 ms, 100 ms, …
+/// between tries: these steps have no later moment that would do them (the evaluator only
+/// cleans up after a due time), so a throttled or failed call is tried again at once. Each
+/// failure but the last is logged as `what`; the last error is returned.
+async fn with_retries<T, F, Fut>(attempts: u32, what: &str, mut step: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(e) if attempt < attempts => {
+                tracing::warn!(attempt, error = %e, "{what} failed; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
 
 /// Drops the provider events held for a try that ends without its commit: they happened in a
 /// conversation given back (ended at the provider, the agent dismissed), so a retry of the
@@ -447,26 +467,26 @@ const CLEAR_ATTEMPTS: u32 = 3;
 /// the held events of any start that ended uncommitted. Found by the soak: the stale join was
 /// applied to a retry that came before the evaluator, and not to one that came after.
 async fn drop_held(ctx: &AppContext, key: &SessionKey, intent: &StartIntent) {
-    for attempt in 1..=DROP_HELD_ATTEMPTS {
-        let mut failed = None;
-        match ctx.store.early_events(key).await {
-            Ok(held) => {
-                for event in held
-                    .iter()
-                    .filter(|e| e.handover_id == intent.handover_id && e.provider == intent.provider)
-                {
-                    if let Err(e) = ctx.store.drop_early(key, &event.provider, &event.event_id).await {
-                        failed = Some(e);
-                    }
+    let dropped = with_retries(
+        DROP_HELD_ATTEMPTS,
+        "dropping the events held for a start given back",
+        || async {
+            let held = ctx.store.early_events(key).await?;
+            let mut failed = Ok(());
+            for event in held
+                .iter()
+                .filter(|e| e.handover_id == intent.handover_id && e.provider == intent.provider)
+            {
+                if let Err(e) = ctx.store.drop_early(key, &event.provider, &event.event_id).await {
+                    failed = Err(e);
                 }
             }
-            Err(e) => failed = Some(e),
-        }
-        let Some(e) = failed else { return };
-        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, attempt, error = %e, "events held for a start given back not dropped");
-        if attempt < DROP_HELD_ATTEMPTS {
-            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-        }
+            failed
+        },
+    )
+    .await;
+    if let Err(e) = dropped {
+        tracing::warn!(bot_id = %key.bot_id, handover_id = %intent.handover_id, error = %e, "events held for a start given back not dropped; the evaluator drops them");
     }
 }
 
@@ -666,17 +686,14 @@ async fn abandon(
     let expires = now + ChronoDuration::days(i64::from(bot.config.retention_days));
     // The only record that this conversation must be ended: a throttled or failed write is
     // tried again (found by the soak: one failed write orphaned a conversation).
-    for attempt in 1..=ABANDON_WRITE_ATTEMPTS {
-        match ctx.store.put_outbox(&item, expires).await {
-            Ok(()) => return true,
-            Err(e) if attempt == ABANDON_WRITE_ATTEMPTS => {
-                tracing::error!(handover_id = %intent.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
-            }
-            Err(e) => {
-                tracing::warn!(handover_id = %intent.handover_id, attempt, error = %e, "scheduling the end of an abandoned provider conversation failed; trying again");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-        }
+    let scheduled = with_retries(
+        ABANDON_WRITE_ATTEMPTS,
+        "scheduling the end of an abandoned provider conversation",
+        || ctx.store.put_outbox(&item, expires),
+    )
+    .await;
+    if let Err(e) = &scheduled {
+        tracing::error!(handover_id = %intent.handover_id, error = %e, "could not schedule the end of an abandoned provider conversation");
     }
-    false
+    scheduled.is_ok()
 }
